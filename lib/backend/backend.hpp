@@ -1,0 +1,79 @@
+// The interface between architectures (lib/model) and backends.
+//
+// An architecture describes one evaluation step — n tokens at positions
+// [pos0, pos0 + n) — as a short list of operations on a Step: norms, matrix
+// products, RoPE, attention, residual adds. A backend decides how: the CPU
+// backend runs each op as it is called; a GPU backend can record them into
+// one command buffer and replay it. Neither side knows the other's internals.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "quant/types.hpp"
+
+namespace tern {
+
+class KvCache;
+
+// A weight matrix (or vector) in the model file: ne1 rows of ne0 elements.
+struct WeightRef {
+    const uint8_t *data = nullptr;
+    GgmlType type = GgmlType::F32;
+    int64_t ne0 = 0, ne1 = 1;
+    size_t row_bytes = 0;
+    std::string name;
+    explicit operator bool() const { return data != nullptr; }
+};
+
+struct RopeParams {
+    int n_rot = 0;           // rotated dimensions of each head (from the start)
+    float freq_base = 10000; // theta_i = pos * freq_scale * base^(-2i/n_rot)
+    float freq_scale = 1;
+    bool neox = false;       // rotate (i, i+n_rot/2) pairs instead of (2i, 2i+1)
+};
+
+struct AttnShape {
+    int n_head = 0, n_head_kv = 0, head_dim = 0;
+    float scale = 1; // applied to q.k
+};
+
+enum class FfnActivation { Silu, Relu2 };
+
+namespace backend {
+
+// Handle of an activation buffer of the step: rows x cols floats.
+using Buf = int;
+
+class Step {
+public:
+    virtual ~Step() = default;
+    virtual int n_tokens() const = 0;
+
+    virtual Buf new_buf(int rows, int64_t cols) = 0;
+    // out[t] = row tokens[t] of the table, dequantized.
+    virtual void embed(const WeightRef &table, Buf out) = 0;
+    // out = x / rms(x) * weight, row by row.
+    virtual void rms_norm(Buf x, const WeightRef &weight, float eps, Buf out) = 0;
+    // out = x . W^T (out has w.ne1 columns), times `scale` when scale != 1.
+    virtual void matmul(const WeightRef &w, Buf x, Buf out, float scale = 1.0f) = 0;
+    // In-place rotary embedding of each head of each row (row t at pos0 + t).
+    virtual void rope(Buf x, int n_heads, int head_dim, const RopeParams &p) = 0;
+    // Appends k, v to the KV cache of `layer`, then causal attention of q
+    // over the cache; out gets n_head * head_dim columns.
+    virtual void attention(int layer, Buf q, Buf k, Buf v, Buf out, const AttnShape &shape) = 0;
+    // x += y.
+    virtual void add(Buf x, Buf y) = 0;
+    // gate = act(gate) * up, element-wise.
+    virtual void glu(Buf gate, Buf up, FfnActivation act) = 0;
+    // A 1-row buffer holding the last row of x.
+    virtual Buf last_row(Buf x) = 0;
+    // x's rows are the step's logits (n_vocab columns each).
+    virtual void output_logits(Buf x) = 0;
+};
+
+} // namespace backend
+} // namespace tern

@@ -1,0 +1,144 @@
+#include "backend/cpu/cpu_executor.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include "backend/cpu/ops.hpp"
+#include "common/error.hpp"
+#include "kv/kv_cache.hpp"
+#include "quant/reference.hpp"
+
+namespace tern::cpu {
+
+namespace {
+
+struct Buffer {
+    int rows = 0;
+    int64_t cols = 0;
+    std::vector<float> data; // grows, never shrinks: steps reuse it
+    float *row(int r) { return data.data() + size_t(r) * size_t(cols); }
+};
+
+class CpuStep final : public backend::Step {
+public:
+    explicit CpuStep(int n_threads) : pool_(n_threads) {}
+
+    void reset(KvCache &kv, const int32_t *tokens, int n, int pos0, std::vector<float> *logits) {
+        kv_ = &kv;
+        tokens_ = tokens;
+        n_ = n;
+        pos0_ = pos0;
+        logits_ = logits;
+        used_ = 0;
+    }
+
+    int n_tokens() const override { return n_; }
+
+    backend::Buf new_buf(int rows, int64_t cols) override {
+        if (used_ == bufs_.size()) bufs_.emplace_back();
+        Buffer &b = bufs_[used_];
+        b.rows = rows;
+        b.cols = cols;
+        const size_t need = size_t(rows) * size_t(cols);
+        if (b.data.size() < need) b.data.resize(need);
+        return backend::Buf(used_++);
+    }
+
+    void embed(const WeightRef &table, backend::Buf out) override {
+        Buffer &o = buf(out);
+        for (int t = 0; t < n_; ++t)
+            dequantize_row(table.type, table.data + size_t(tokens_[t]) * table.row_bytes, o.row(t), table.ne0);
+    }
+
+    void rms_norm(backend::Buf x, const WeightRef &weight, float eps, backend::Buf out) override {
+        Buffer &a = buf(x), &o = buf(out);
+        cpu::rms_norm(a.data.data(), f32_vector(weight), a.rows, a.cols, eps, o.data.data());
+    }
+
+    void matmul(const WeightRef &w, backend::Buf x, backend::Buf out, float scale) override {
+        Buffer &a = buf(x), &o = buf(out);
+        cpu::matmul(pool_, w, a.data.data(), a.rows, o.data.data(), act_scratch_);
+        if (scale != 1.0f)
+            for (size_t i = 0; i < size_t(o.rows) * size_t(o.cols); ++i) o.data[i] *= scale;
+    }
+
+    void rope(backend::Buf x, int n_heads, int head_dim, const RopeParams &p) override {
+        Buffer &a = buf(x);
+        cpu::rope(a.data.data(), a.rows, n_heads, head_dim, pos0_, p);
+    }
+
+    void attention(int layer, backend::Buf q, backend::Buf k, backend::Buf v, backend::Buf out,
+                   const AttnShape &shape) override {
+        cpu::attention(pool_, *kv_, layer, buf(q).data.data(), buf(k).data.data(), buf(v).data.data(), n_, pos0_,
+                       shape, buf(out).data.data());
+    }
+
+    void add(backend::Buf x, backend::Buf y) override {
+        Buffer &a = buf(x), &b = buf(y);
+        const size_t n = size_t(a.rows) * size_t(a.cols);
+        for (size_t i = 0; i < n; ++i) a.data[i] += b.data[i];
+    }
+
+    void glu(backend::Buf gate, backend::Buf up, FfnActivation act) override {
+        Buffer &g = buf(gate);
+        cpu::glu(g.data.data(), buf(up).data.data(), int64_t(g.rows) * g.cols, act);
+    }
+
+    backend::Buf last_row(backend::Buf x) override {
+        const int64_t cols = buf(x).cols;
+        backend::Buf r = new_buf(1, cols);
+        Buffer &a = buf(x); // re-fetch: new_buf may have moved the vector
+        std::memcpy(buf(r).data.data(), a.row(a.rows - 1), size_t(cols) * sizeof(float));
+        return r;
+    }
+
+    void output_logits(backend::Buf x) override {
+        Buffer &a = buf(x);
+        logits_->assign(a.data.begin(), a.data.begin() + size_t(a.rows) * size_t(a.cols));
+    }
+
+    ThreadPool &pool() { return pool_; }
+
+private:
+    Buffer &buf(backend::Buf b) { return bufs_[size_t(b)]; }
+
+    // Norm weights are F32 in llama.cpp's files; other types are converted.
+    const float *f32_vector(const WeightRef &w) {
+        if (w.type == GgmlType::F32) return reinterpret_cast<const float *>(w.data);
+        norm_scratch_.resize(size_t(w.ne0));
+        dequantize_row(w.type, w.data, norm_scratch_.data(), w.ne0);
+        return norm_scratch_.data();
+    }
+
+    ThreadPool pool_;
+    KvCache *kv_ = nullptr;
+    const int32_t *tokens_ = nullptr;
+    int n_ = 0, pos0_ = 0;
+    std::vector<float> *logits_ = nullptr;
+    std::vector<Buffer> bufs_;
+    size_t used_ = 0;
+    std::vector<uint8_t> act_scratch_;
+    std::vector<float> norm_scratch_;
+};
+
+class CpuExecutor final : public backend::Executor {
+public:
+    explicit CpuExecutor(int n_threads) : step_(n_threads) {}
+    const char *name() const override { return "cpu"; }
+    backend::Step &begin(KvCache &kv, const int32_t *tokens, int n, int pos0, std::vector<float> *logits) override {
+        step_.reset(kv, tokens, n, pos0, logits);
+        return step_;
+    }
+    void finish() override {}
+
+private:
+    CpuStep step_;
+};
+
+} // namespace
+
+std::unique_ptr<backend::Executor> make_cpu_executor(int n_threads) {
+    return std::make_unique<CpuExecutor>(n_threads);
+}
+
+} // namespace tern::cpu

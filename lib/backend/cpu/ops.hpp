@@ -1,0 +1,33 @@
+// CPU kernels of the step operations. Each works on row-major float rows;
+// the thread pool splits the work.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "backend/backend.hpp"
+#include "backend/cpu/thread_pool.hpp"
+
+namespace tern::cpu {
+
+// y[t][r] = dot(W row r, x[t]) for t < m, r < w.ne1. Activations are first
+// converted to the weight type's vec_dot_type (8-bit for quantized types).
+// `scratch` holds the converted activations between calls.
+void matmul(ThreadPool &pool, const WeightRef &w, const float *x, int m, float *y,
+            std::vector<uint8_t> &scratch);
+
+// out = x / sqrt(mean(x^2) + eps) * weight, per row of n.
+void rms_norm(const float *x, const float *weight, int rows, int64_t n, float eps, float *out);
+
+// In-place rotary embedding; row t is at position pos0 + t.
+void rope(float *x, int rows, int n_heads, int head_dim, int pos0, const RopeParams &p);
+
+// gate = act(gate) * up.
+void glu(float *gate, const float *up, int64_t n, FfnActivation act);
+
+// Stores rows k, v (f32, n_head_kv*head_dim each) at positions pos0.. in the
+// cache, then out[t] = softmax(q[t] . K^T * scale) V over positions <= pos0+t.
+void attention(ThreadPool &pool, KvCache &kv, int layer, const float *q, const float *k, const float *v,
+               int rows, int pos0, const AttnShape &shape, float *out);
+
+} // namespace tern::cpu

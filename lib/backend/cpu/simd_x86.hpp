@@ -1,0 +1,59 @@
+// Small AVX2 helpers shared by the x86 kernels.
+#pragma once
+
+#if defined(__AVX2__)
+#include <immintrin.h>
+
+namespace tern::cpu {
+
+inline float hsum_f32x8(__m256 x) {
+    __m128 r = _mm_add_ps(_mm256_castps256_ps128(x), _mm256_extractf128_ps(x, 1));
+    r = _mm_add_ps(r, _mm_movehl_ps(r, r));
+    r = _mm_add_ss(r, _mm_movehdup_ps(r));
+    return _mm_cvtss_f32(r);
+}
+
+inline int hsum_i32x8(__m256i x) {
+    __m128i r = _mm_add_epi32(_mm256_castsi256_si128(x), _mm256_extracti128_si256(x, 1));
+    r = _mm_add_epi32(r, _mm_shuffle_epi32(r, 0x4E));
+    r = _mm_add_epi32(r, _mm_shuffle_epi32(r, 0xB1));
+    return _mm_cvtsi128_si32(r);
+}
+
+// Signed int8 x int8 -> 8 int32 sums of 4 products. maddubs wants an unsigned
+// left operand, so move x's sign onto y.
+inline __m256i dot_i8x32(__m256i x, __m256i y) {
+    const __m256i ax = _mm256_sign_epi8(x, x);
+    const __m256i sy = _mm256_sign_epi8(y, x);
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(ax, sy), _mm256_set1_epi16(1));
+}
+
+// Byte k of the result is 0xFF when bit k of the 32-bit word is set.
+inline __m256i bytes_from_bits_32(uint32_t bits) {
+    const __m256i shuf = _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202,
+                                           0x0101010101010101, 0x0000000000000000);
+    __m256i bytes = _mm256_shuffle_epi8(_mm256_set1_epi32(int(bits)), shuf);
+    bytes = _mm256_or_si256(bytes, _mm256_set1_epi64x(0x7fbfdfeff7fbfdfe));
+    return _mm256_cmpeq_epi8(bytes, _mm256_set1_epi64x(-1));
+}
+
+// 16 bytes of nibbles -> 32 bytes: low nibbles first, then high nibbles.
+inline __m256i nibbles_to_bytes(const uint8_t *p) {
+    const __m128i tmp = _mm_loadu_si128(reinterpret_cast<const __m128i *>(p));
+    const __m256i both = _mm256_set_m128i(_mm_srli_epi16(tmp, 4), tmp);
+    return _mm256_and_si256(both, _mm256_set1_epi8(0xF));
+}
+
+// Q4_K/Q5_K scales: 12 packed bytes -> 8 scales then 8 mins, as 16 bytes.
+inline void unpack_k4_scales(const uint8_t *scales, uint32_t out[4]) {
+    const uint32_t kmask1 = 0x3f3f3f3f, kmask2 = 0x0f0f0f0f, kmask3 = 0x03030303;
+    uint32_t u[3];
+    __builtin_memcpy(u, scales, 12);
+    out[3] = ((u[2] >> 4) & kmask2) | (((u[1] >> 6) & kmask3) << 4);
+    out[1] = (u[2] & kmask2) | (((u[0] >> 6) & kmask3) << 4);
+    out[2] = u[1] & kmask1;
+    out[0] = u[0] & kmask1;
+}
+
+} // namespace tern::cpu
+#endif

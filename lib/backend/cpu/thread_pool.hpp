@@ -1,0 +1,53 @@
+// A fixed pool of worker threads for data-parallel loops. The calling thread
+// takes part, so n_threads = 1 runs inline with no synchronisation at all.
+// Workers spin briefly before sleeping: a decode step runs dozens of short
+// parallel loops per token and a futex wake-up per loop would dominate.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace tern::cpu {
+
+class ThreadPool {
+public:
+    explicit ThreadPool(int n_threads);
+    ~ThreadPool();
+    ThreadPool(const ThreadPool &) = delete;
+    ThreadPool &operator=(const ThreadPool &) = delete;
+
+    int n_threads() const { return n_threads_; }
+
+    // Calls fn(task) for every task in [0, n_tasks), spread over the threads
+    // (dynamic scheduling); returns when all are done. Not re-entrant.
+    void parallel_for(int64_t n_tasks, const std::function<void(int64_t)> &fn);
+
+    // Calls fn(thread_index, n_threads) once on each thread (static split).
+    void run_on_all(const std::function<void(int, int)> &fn);
+
+private:
+    void worker(int index);
+    void run_job(int index);
+
+    int n_threads_;
+    std::vector<std::thread> workers_;
+    std::mutex mutex_;
+    std::condition_variable wake_;
+    std::atomic<uint64_t> generation_{0};
+    std::atomic<int> pending_{0};
+    std::atomic<int64_t> next_task_{0};
+    std::atomic<bool> stop_{false};
+    int64_t n_tasks_ = 0;
+    const std::function<void(int64_t)> *task_fn_ = nullptr;
+    const std::function<void(int, int)> *all_fn_ = nullptr;
+};
+
+// Number of hardware threads, at least 1.
+int default_thread_count();
+
+} // namespace tern::cpu

@@ -1,0 +1,361 @@
+// AVX2 dot products (the x86-64 baseline: AVX2 + FMA + F16C). The integer
+// part of each block is exact, as in lib/quant/ref_dot.cpp; only the float
+// accumulation order differs.
+#include "backend/cpu/vec_dot.hpp"
+
+#if defined(__AVX2__)
+#include <cstring>
+
+#include "backend/cpu/simd_x86.hpp"
+#include "common/fp16.hpp"
+#include "quant/blocks.hpp"
+
+namespace tern::cpu {
+
+namespace {
+
+inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
+
+float dot_f32(int64_t n, const void *vw, const void *va) {
+    const float *w = static_cast<const float *>(vw), *a = static_cast<const float *>(va);
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(a + i), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 8), _mm256_loadu_ps(a + i + 8), acc1);
+    }
+    float s = hsum_f32x8(_mm256_add_ps(acc0, acc1));
+    for (; i < n; ++i) s += w[i] * a[i];
+    return s;
+}
+
+float dot_f16(int64_t n, const void *vw, const void *va) {
+    const uint16_t *w = static_cast<const uint16_t *>(vw), *a = static_cast<const uint16_t *>(va);
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int64_t i = 0;
+    auto ld = [](const uint16_t *p) { return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p)); };
+    for (; i + 16 <= n; i += 16) {
+        acc0 = _mm256_fmadd_ps(ld(w + i), ld(a + i), acc0);
+        acc1 = _mm256_fmadd_ps(ld(w + i + 8), ld(a + i + 8), acc1);
+    }
+    float s = hsum_f32x8(_mm256_add_ps(acc0, acc1));
+    for (; i < n; ++i) s += h2f(w[i]) * h2f(a[i]);
+    return s;
+}
+
+// BF16 in the order of AVX-512 BF16's vdpbf16ps, which llama.cpp uses on
+// such CPUs: 16 lanes, each adding its odd element's product and then its even
+// one per 32-element step, then a pairwise tree. Activations are rounded to
+// bf16, so a different order would flip roundings downstream.
+float dot_bf16(int64_t n, const void *vw, const void *va) {
+    const uint16_t *w = static_cast<const uint16_t *>(vw), *a = static_cast<const uint16_t *>(va);
+    const __m256i hi_mask = _mm256_set1_epi32(int(0xFFFF0000u));
+    __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32)
+        for (int h = 0; h < 2; ++h) { // lanes 0-7 hold elements 0-15, lanes 8-15 elements 16-31
+            const __m256i x = _mm256_loadu_si256((const __m256i *)(w + i + 16 * h));
+            const __m256i y = _mm256_loadu_si256((const __m256i *)(a + i + 16 * h));
+            const __m256 xo = _mm256_castsi256_ps(_mm256_and_si256(x, hi_mask));
+            const __m256 yo = _mm256_castsi256_ps(_mm256_and_si256(y, hi_mask));
+            const __m256 xe = _mm256_castsi256_ps(_mm256_slli_epi32(x, 16));
+            const __m256 ye = _mm256_castsi256_ps(_mm256_slli_epi32(y, 16));
+            acc[h] = _mm256_fmadd_ps(xe, ye, _mm256_fmadd_ps(xo, yo, acc[h]));
+        }
+    double s = hsum_f32x8(_mm256_add_ps(acc[0], acc[1]));
+    for (; i < n; ++i) s += double(bf16_to_f32(w[i]) * bf16_to_f32(a[i]));
+    return float(s);
+}
+
+float dot_q8_0(int64_t n, const void *vw, const void *va) {
+    const block_q8_0 *w = static_cast<const block_q8_0 *>(vw);
+    const block_q8_0 *a = static_cast<const block_q8_0 *>(va);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / QK8_0; ++i) {
+        const __m256i qw = _mm256_loadu_si256((const __m256i *)w[i].qs);
+        const __m256i qa = _mm256_loadu_si256((const __m256i *)a[i].qs);
+        const __m256 d = _mm256_set1_ps(h2f(w[i].d) * h2f(a[i].d));
+        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_i8x32(qw, qa)), acc);
+    }
+    return hsum_f32x8(acc);
+}
+
+float dot_q4_0(int64_t n, const void *vw, const void *va) {
+    const block_q4_0 *w = static_cast<const block_q4_0 *>(vw);
+    const block_q8_0 *a = static_cast<const block_q8_0 *>(va);
+    __m256 acc = _mm256_setzero_ps();
+    const __m256i off = _mm256_set1_epi8(8);
+    for (int64_t i = 0; i < n / QK4_0; ++i) {
+        const __m256i qw = _mm256_sub_epi8(nibbles_to_bytes(w[i].qs), off);
+        const __m256i qa = _mm256_loadu_si256((const __m256i *)a[i].qs);
+        const __m256 d = _mm256_set1_ps(h2f(w[i].d) * h2f(a[i].d));
+        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_i8x32(qw, qa)), acc);
+    }
+    return hsum_f32x8(acc);
+}
+
+float dot_q5_0(int64_t n, const void *vw, const void *va) {
+    const block_q5_0 *w = static_cast<const block_q5_0 *>(vw);
+    const block_q8_0 *a = static_cast<const block_q8_0 *>(va);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / QK5_0; ++i) {
+        uint32_t qh;
+        std::memcpy(&qh, w[i].qh, 4);
+        // nibble | (bit ? 0 : 0xF0) is (nibble | bit << 4) - 16 as int8.
+        const __m256i hi = _mm256_andnot_si256(bytes_from_bits_32(qh), _mm256_set1_epi8(char(0xF0)));
+        const __m256i qw = _mm256_or_si256(nibbles_to_bytes(w[i].qs), hi);
+        const __m256i qa = _mm256_loadu_si256((const __m256i *)a[i].qs);
+        const __m256 d = _mm256_set1_ps(h2f(w[i].d) * h2f(a[i].d));
+        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_i8x32(qw, qa)), acc);
+    }
+    return hsum_f32x8(acc);
+}
+
+// Broadcasts int16 lane k of a 128-bit vector of 8 scales to all 16 lanes.
+inline __m256i broadcast_scale16(__m128i scales8, int k) {
+    const __m128i m = _mm_set1_epi16(short((2 * k) | ((2 * k + 1) << 8)));
+    const __m128i s = _mm_shuffle_epi8(scales8, m);
+    return _mm256_set_m128i(s, s);
+}
+
+// Shared by Q4_K and Q5_K: mins (times bsums) and the 8 scales of a block.
+inline __m128i k4_mins_dot(const uint32_t utmp[4], const int16_t *bsums, __m128i *scales_out) {
+    const __m256i ms = _mm256_cvtepu8_epi16(_mm_set_epi32(int(utmp[3]), int(utmp[2]), int(utmp[1]), int(utmp[0])));
+    const __m256i bs = _mm256_loadu_si256((const __m256i *)bsums);
+    const __m128i q8s = _mm_hadd_epi16(_mm256_castsi256_si128(bs), _mm256_extracti128_si256(bs, 1));
+    *scales_out = _mm256_castsi256_si128(ms);
+    return _mm_madd_epi16(_mm256_extracti128_si256(ms, 1), q8s);
+}
+
+float dot_q4_K(int64_t n, const void *vw, const void *va) {
+    const block_q4_K *w = static_cast<const block_q4_K *>(vw);
+    const block_q8_K *a = static_cast<const block_q8_K *>(va);
+    const __m256i m4 = _mm256_set1_epi8(0xF);
+    __m256 acc = _mm256_setzero_ps();
+    __m128 acc_m = _mm_setzero_ps();
+    for (int64_t i = 0; i < n / QK_K; ++i) {
+        const float d = a[i].d * h2f(w[i].d), dmin = -a[i].d * h2f(w[i].dmin);
+        uint32_t utmp[4];
+        unpack_k4_scales(w[i].scales, utmp);
+        __m128i sc8;
+        const __m128i prod = k4_mins_dot(utmp, a[i].bsums, &sc8);
+        acc_m = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(prod), acc_m);
+        const uint8_t *q4 = w[i].qs;
+        const int8_t *q8 = a[i].qs;
+        __m256i sumi = _mm256_setzero_si256();
+        for (int j = 0; j < QK_K / 64; ++j, q4 += 32, q8 += 64) {
+            const __m256i bits = _mm256_loadu_si256((const __m256i *)q4);
+            const __m256i lo = _mm256_and_si256(bits, m4);
+            const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4);
+            __m256i pl = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)q8));
+            __m256i ph = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(q8 + 32)));
+            pl = _mm256_madd_epi16(broadcast_scale16(sc8, 2 * j), pl);
+            ph = _mm256_madd_epi16(broadcast_scale16(sc8, 2 * j + 1), ph);
+            sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(pl, ph));
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    __m128 m = _mm_add_ps(acc_m, _mm_movehl_ps(acc_m, acc_m));
+    m = _mm_add_ss(m, _mm_movehdup_ps(m));
+    return hsum_f32x8(acc) + _mm_cvtss_f32(m);
+}
+
+float dot_q5_K(int64_t n, const void *vw, const void *va) {
+    const block_q5_K *w = static_cast<const block_q5_K *>(vw);
+    const block_q8_K *a = static_cast<const block_q8_K *>(va);
+    const __m256i m4 = _mm256_set1_epi8(0xF);
+    __m256 acc = _mm256_setzero_ps();
+    __m128 acc_m = _mm_setzero_ps();
+    for (int64_t i = 0; i < n / QK_K; ++i) {
+        const float d = a[i].d * h2f(w[i].d), dmin = -a[i].d * h2f(w[i].dmin);
+        uint32_t utmp[4];
+        unpack_k4_scales(w[i].scales, utmp);
+        __m128i sc8;
+        const __m128i prod = k4_mins_dot(utmp, a[i].bsums, &sc8);
+        acc_m = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(prod), acc_m);
+        const uint8_t *q5 = w[i].qs;
+        const int8_t *q8 = a[i].qs;
+        const __m256i hbits = _mm256_loadu_si256((const __m256i *)w[i].qh);
+        __m256i sumi = _mm256_setzero_si256();
+        for (int j = 0; j < QK_K / 64; ++j, q5 += 32, q8 += 64) {
+            const __m256i bits = _mm256_loadu_si256((const __m256i *)q5);
+            const __m256i h0 = _mm256_and_si256(_mm256_srli_epi16(hbits, 2 * j), _mm256_set1_epi8(1));
+            const __m256i h1 = _mm256_and_si256(_mm256_srli_epi16(hbits, 2 * j + 1), _mm256_set1_epi8(1));
+            const __m256i lo = _mm256_or_si256(_mm256_and_si256(bits, m4), _mm256_slli_epi16(h0, 4));
+            const __m256i hi =
+                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(bits, 4), m4), _mm256_slli_epi16(h1, 4));
+            __m256i pl = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)q8));
+            __m256i ph = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(q8 + 32)));
+            pl = _mm256_madd_epi16(broadcast_scale16(sc8, 2 * j), pl);
+            ph = _mm256_madd_epi16(broadcast_scale16(sc8, 2 * j + 1), ph);
+            sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(pl, ph));
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    __m128 m = _mm_add_ps(acc_m, _mm_movehl_ps(acc_m, acc_m));
+    m = _mm_add_ss(m, _mm_movehdup_ps(m));
+    return hsum_f32x8(acc) + _mm_cvtss_f32(m);
+}
+
+float dot_q6_K(int64_t n, const void *vw, const void *va) {
+    const block_q6_K *w = static_cast<const block_q6_K *>(vw);
+    const block_q8_K *a = static_cast<const block_q8_K *>(va);
+    const __m256i m4 = _mm256_set1_epi8(0xF), m2 = _mm256_set1_epi8(3), m32 = _mm256_set1_epi8(32);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / QK_K; ++i) {
+        const float d = a[i].d * h2f(w[i].d);
+        const uint8_t *ql = w[i].ql, *qh = w[i].qh;
+        const int8_t *q8 = a[i].qs;
+        __m256i sumi = _mm256_setzero_si256();
+        for (int j = 0; j < 2; ++j, ql += 64, qh += 32, q8 += 128) {
+            const __m256i b1 = _mm256_loadu_si256((const __m256i *)ql);
+            const __m256i b2 = _mm256_loadu_si256((const __m256i *)(ql + 32));
+            const __m256i bh = _mm256_loadu_si256((const __m256i *)qh);
+            __m256i q[4];
+            q[0] = _mm256_or_si256(_mm256_and_si256(b1, m4), _mm256_slli_epi16(_mm256_and_si256(bh, m2), 4));
+            q[1] = _mm256_or_si256(_mm256_and_si256(b2, m4),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(bh, 2), m2), 4));
+            q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(b1, 4), m4),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(bh, 4), m2), 4));
+            q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(b2, 4), m4),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(bh, 6), m2), 4));
+            for (int k = 0; k < 4; ++k) {
+                const __m256i y = _mm256_loadu_si256((const __m256i *)(q8 + 32 * k));
+                // (q - 32) * y = q*y - 32*y, both through maddubs (q is unsigned).
+                const __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(q[k], y), _mm256_maddubs_epi16(m32, y));
+                // 16-element sub-blocks: scale 8j+2k for the low 16 bytes, 8j+2k+1 for the high.
+                const int s0 = 8 * j + 2 * k;
+                const __m128i sc_lo = _mm_set1_epi16(w[i].scales[s0]);
+                const __m128i sc_hi = _mm_set1_epi16(w[i].scales[s0 + 1]);
+                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(_mm256_set_m128i(sc_hi, sc_lo), p));
+            }
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    return hsum_f32x8(acc);
+}
+
+// Sum of the 16 bsums of a Q8_K block: the sum of its 256 quants.
+inline int q8k_sum(const block_q8_K &b) {
+    const __m256i s = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)b.bsums), _mm256_set1_epi16(1));
+    return hsum_i32x8(s);
+}
+
+float dot_tq2_0(int64_t n, const void *vw, const void *va) {
+    const block_tq2_0 *w = static_cast<const block_tq2_0 *>(vw);
+    const block_q8_K *a = static_cast<const block_q8_K *>(va);
+    const __m256i m3 = _mm256_set1_epi8(3);
+    __m256 acc = _mm256_setzero_ps();
+    float corr = 0;
+    for (int64_t i = 0; i < n / QK_K; ++i) {
+        // Stored values are t+1 in {0,1,2}: sum (t+1)*y with maddubs, then
+        // subtract sum y (from bsums).
+        __m256i s16 = _mm256_setzero_si256();
+        for (int j = 0; j < 2; ++j) {
+            const __m256i qx = _mm256_loadu_si256((const __m256i *)(w[i].qs + 32 * j));
+            for (int l = 0; l < 4; ++l) {
+                const __m256i q = _mm256_and_si256(_mm256_srli_epi16(qx, 2 * l), m3);
+                const __m256i y = _mm256_loadu_si256((const __m256i *)(a[i].qs + 128 * j + 32 * l));
+                s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(q, y));
+            }
+        }
+        const float d = h2f(w[i].d) * a[i].d;
+        const __m256i s32 = _mm256_madd_epi16(s16, _mm256_set1_epi16(1));
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(s32), acc);
+        corr += d * float(q8k_sum(a[i]));
+    }
+    return hsum_f32x8(acc) - corr;
+}
+
+// TQ1_0 digits: for bytes b, digit n is ((b * 3^n mod 256) * 3) >> 8. Work in
+// 16-bit lanes with the byte in the high half, where mullo gives the product
+// mod 256 in the high byte and mulhi_epu16(., 3) gives the digit.
+inline __m256i tq1_digits(__m256i even_hi, __m256i odd_hi, int16_t p) {
+    const __m256i pw = _mm256_set1_epi16(p), three = _mm256_set1_epi16(3);
+    const __m256i e = _mm256_mulhi_epu16(_mm256_mullo_epi16(even_hi, pw), three);
+    const __m256i o = _mm256_mulhi_epu16(_mm256_mullo_epi16(odd_hi, pw), three);
+    return _mm256_or_si256(e, _mm256_slli_epi16(o, 8));
+}
+
+float dot_tq1_0(int64_t n, const void *vw, const void *va) {
+    const block_tq1_0 *w = static_cast<const block_tq1_0 *>(vw);
+    const block_q8_K *a = static_cast<const block_q8_K *>(va);
+    static const int16_t pow3[5] = {1, 3, 9, 27, 81};
+    static const uint8_t pow3u8[5] = {1, 3, 9, 27, 81};
+    const __m256i hi_mask = _mm256_set1_epi16(short(0xFF00));
+    __m256 acc = _mm256_setzero_ps();
+    float corr = 0;
+    for (int64_t i = 0; i < n / QK_K; ++i) {
+        __m256i s16 = _mm256_setzero_si256();
+        // qs[0..32): digit n covers elements 32n .. 32n+31.
+        const __m256i q0 = _mm256_loadu_si256((const __m256i *)w[i].qs);
+        const __m256i e0 = _mm256_slli_epi16(q0, 8), o0 = _mm256_and_si256(q0, hi_mask);
+        for (int d = 0; d < 5; ++d) {
+            const __m256i t = tq1_digits(e0, o0, pow3[d]);
+            const __m256i y = _mm256_loadu_si256((const __m256i *)(a[i].qs + 32 * d));
+            s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(t, y));
+        }
+        // qs[32..48): digit n covers elements 160+16n .. 160+16n+15. Put the
+        // 16 bytes in both halves, multiply the halves by 3^n and 3^(n+1).
+        const __m128i q1 = _mm_loadu_si128((const __m128i *)(w[i].qs + 32));
+        const __m256i q1x2 = _mm256_set_m128i(q1, q1);
+        const __m256i e1 = _mm256_slli_epi16(q1x2, 8), o1 = _mm256_and_si256(q1x2, hi_mask);
+        for (int d = 0; d < 5; d += 2) {
+            const __m256i pw = d + 1 < 5 ? _mm256_set_m128i(_mm_set1_epi16(pow3[d + 1]), _mm_set1_epi16(pow3[d]))
+                                         : _mm256_set1_epi16(pow3[d]);
+            const __m256i three = _mm256_set1_epi16(3);
+            const __m256i te = _mm256_mulhi_epu16(_mm256_mullo_epi16(e1, pw), three);
+            const __m256i to = _mm256_mulhi_epu16(_mm256_mullo_epi16(o1, pw), three);
+            __m256i t = _mm256_or_si256(te, _mm256_slli_epi16(to, 8));
+            if (d + 1 < 5) {
+                const __m256i y = _mm256_loadu_si256((const __m256i *)(a[i].qs + 160 + 16 * d));
+                s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(t, y));
+            } else {
+                const __m128i y = _mm_loadu_si128((const __m128i *)(a[i].qs + 160 + 16 * d));
+                const __m128i p = _mm_maddubs_epi16(_mm256_castsi256_si128(t), y);
+                s16 = _mm256_add_epi16(s16, _mm256_set_m128i(_mm_setzero_si128(), p));
+            }
+        }
+        // qh: 4 bytes x 4 digits: elements 240 + 4n + j.
+        int tail = 0;
+        for (int d = 0; d < 4; ++d)
+            for (int j = 0; j < 4; ++j) {
+                const int t = (uint16_t(uint8_t(w[i].qh[j] * pow3u8[d])) * 3) >> 8;
+                tail += t * a[i].qs[240 + 4 * d + j];
+            }
+        const float dd = h2f(w[i].d) * a[i].d;
+        const __m256i s32 = _mm256_madd_epi16(s16, _mm256_set1_epi16(1));
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(dd), _mm256_cvtepi32_ps(s32), acc);
+        corr += dd * float(q8k_sum(a[i]) - tail);
+    }
+    return hsum_f32x8(acc) - corr;
+}
+
+} // namespace
+
+VecDotFn vec_dot_avx2(GgmlType type) {
+    switch (type) {
+    case GgmlType::F32: return dot_f32;
+    case GgmlType::F16: return dot_f16;
+    case GgmlType::BF16: return dot_bf16;
+    case GgmlType::Q8_0: return dot_q8_0;
+    case GgmlType::Q4_0: return dot_q4_0;
+    case GgmlType::Q5_0: return dot_q5_0;
+    case GgmlType::Q4_K: return dot_q4_K;
+    case GgmlType::Q5_K: return dot_q5_K;
+    case GgmlType::Q6_K: return dot_q6_K;
+    case GgmlType::TQ1_0: return dot_tq1_0;
+    case GgmlType::TQ2_0: return dot_tq2_0;
+    default: return nullptr;
+    }
+}
+
+} // namespace tern::cpu
+
+#else // no AVX2 at compile time
+
+namespace tern::cpu {
+VecDotFn vec_dot_avx2(GgmlType) { return nullptr; }
+} // namespace tern::cpu
+
+#endif

@@ -1,0 +1,29 @@
+// What a context needs from a backend: a Step to describe each evaluation to.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "backend/backend.hpp"
+
+namespace tern {
+
+class KvCache;
+
+namespace backend {
+
+// Per-context execution state of a backend (scratch buffers, thread pool,
+// recorded command buffers...). One step at a time.
+class Executor {
+public:
+    virtual ~Executor() = default;
+    virtual const char *name() const = 0;
+    // Starts a step over tokens[0..n) at positions pos0..; the logits rows the
+    // architecture outputs land in *logits (rows * n_vocab floats).
+    virtual Step &begin(KvCache &kv, const int32_t *tokens, int n, int pos0, std::vector<float> *logits) = 0;
+    // Completes the step (a GPU backend submits and waits here).
+    virtual void finish() = 0;
+};
+
+} // namespace backend
+} // namespace tern

@@ -1,0 +1,54 @@
+// A loaded model: the mapped GGUF file, hyper-parameters, weights bound to
+// their places in the mapping, and the tokenizer. Immutable after load, so
+// contexts on several threads may share it.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "gguf/gguf.hpp"
+#include "ternlm/ternlm.h"
+#include "model/transformer.hpp"
+#include "tokenizer/vocab.hpp"
+
+namespace tern {
+
+struct ModelParams {
+    tern_backend backend = TERN_BACKEND_AUTO;
+    int n_threads = 0; // 0: all cores
+    int n_gpu_layers = -1;
+    int device_index = -1;
+    // Progress in [0, 1]; return false to cancel (TERN_ERR_CANCELLED).
+    std::function<bool(float)> progress;
+};
+
+class Model {
+public:
+    static std::unique_ptr<Model> load(const std::string &path, const ModelParams &p);
+
+    const HParams &hparams() const { return tf_.hp; }
+    const Transformer &transformer() const { return tf_; }
+    const Vocab &vocab() const { return vocab_; }
+    const gguf::File &file() const { return *file_; }
+    int n_threads() const { return n_threads_; }
+    tern_backend backend() const { return backend_; }
+    size_t weight_bytes() const { return weight_bytes_; }
+
+    // Metadata as text, in file order.
+    const std::vector<std::pair<std::string, std::string>> &metadata_text() const { return meta_text_; }
+
+private:
+    Model() = default;
+
+    std::unique_ptr<gguf::File> file_;
+    Transformer tf_;
+    Vocab vocab_;
+    int n_threads_ = 1;
+    tern_backend backend_ = TERN_BACKEND_CPU;
+    size_t weight_bytes_ = 0;
+    std::vector<std::pair<std::string, std::string>> meta_text_;
+};
+
+} // namespace tern

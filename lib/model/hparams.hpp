@@ -1,0 +1,37 @@
+// Hyper-parameters of a model, read from GGUF metadata ("<arch>.<key>").
+#pragma once
+
+#include <string>
+
+#include "backend/backend.hpp"
+
+namespace tern {
+namespace gguf { class File; }
+
+struct HParams {
+    std::string arch;       // general.architecture
+    int n_vocab = 0;
+    int n_embd = 0;
+    int n_layer = 0;
+    int n_head = 0;
+    int n_head_kv = 0;
+    int head_dim = 0;
+    int n_ff = 0;
+    int n_ctx_train = 0;
+    float rms_eps = 1e-5f;
+    RopeParams rope;
+    FfnActivation ffn_act = FfnActivation::Silu;
+
+    int kv_dim() const { return n_head_kv * head_dim; }
+    int q_dim() const { return n_head * head_dim; }
+};
+
+// Reads and validates; TERN_ERR_UNSUPPORTED for an unknown architecture,
+// TERN_ERR_FORMAT for missing or absurd values. n_vocab comes from the
+// tokenizer or the embedding table (whichever exists).
+HParams read_hparams(const gguf::File &f);
+
+// Architectures this build runs.
+bool architecture_supported(const std::string &arch);
+
+} // namespace tern

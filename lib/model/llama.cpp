@@ -1,0 +1,58 @@
+// The forward pass of the llama family (llama, bitnet), as a list of steps.
+// It says what to compute; the backend behind `s` decides how.
+#include <cmath>
+
+#include "model/transformer.hpp"
+
+namespace tern {
+
+using backend::Buf;
+
+void build_forward(const Transformer &m, backend::Step &s, bool all_logits) {
+    const HParams &hp = m.hp;
+    const int n = s.n_tokens();
+    const float eps = hp.rms_eps;
+    const AttnShape shape{hp.n_head, hp.n_head_kv, hp.head_dim, 1.0f / std::sqrt(float(hp.head_dim))};
+
+    Buf x = s.new_buf(n, hp.n_embd); // the residual stream
+    Buf xn = s.new_buf(n, hp.n_embd);
+    Buf q = s.new_buf(n, hp.q_dim()), k = s.new_buf(n, hp.kv_dim()), v = s.new_buf(n, hp.kv_dim());
+    Buf att = s.new_buf(n, hp.q_dim()), proj = s.new_buf(n, hp.n_embd);
+    Buf gate = s.new_buf(n, hp.n_ff), up = s.new_buf(n, hp.n_ff);
+
+    s.embed(m.tok_embd, x);
+    for (int il = 0; il < hp.n_layer; ++il) {
+        const LayerWeights &L = m.layers[size_t(il)];
+
+        // attention
+        s.rms_norm(x, L.attn_norm, eps, xn);
+        s.matmul(L.wq, xn, q, L.wq_scale);
+        s.matmul(L.wk, xn, k, L.wk_scale);
+        s.matmul(L.wv, xn, v, L.wv_scale);
+        s.rope(q, hp.n_head, hp.head_dim, hp.rope);
+        s.rope(k, hp.n_head_kv, hp.head_dim, hp.rope);
+        s.attention(il, q, k, v, att, shape);
+        if (L.attn_sub_norm) s.rms_norm(att, L.attn_sub_norm, eps, att);
+        s.matmul(L.wo, att, proj, L.wo_scale);
+        s.add(x, proj);
+
+        // feed-forward
+        s.rms_norm(x, L.ffn_norm, eps, xn);
+        s.matmul(L.ffn_gate, xn, gate, L.gate_scale);
+        s.matmul(L.ffn_up, xn, up, L.up_scale);
+        s.glu(gate, up, hp.ffn_act);
+        if (L.ffn_sub_norm) s.rms_norm(gate, L.ffn_sub_norm, eps, gate);
+        s.matmul(L.ffn_down, gate, proj, L.down_scale);
+        s.add(x, proj);
+    }
+
+    Buf h = all_logits ? x : s.last_row(x);
+    const int rows = all_logits ? n : 1;
+    Buf hn = s.new_buf(rows, hp.n_embd);
+    s.rms_norm(h, m.output_norm, eps, hn);
+    Buf logits = s.new_buf(rows, hp.n_vocab);
+    s.matmul(m.output, hn, logits);
+    s.output_logits(logits);
+}
+
+} // namespace tern

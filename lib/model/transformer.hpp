@@ -1,0 +1,38 @@
+// A decoder-only transformer as the file describes it: hyper-parameters and
+// views of its weights in the mapping. Covers llama.cpp's `llama` and
+// `bitnet` architectures (bitnet adds sub-norms and per-tensor scales).
+#pragma once
+
+#include <vector>
+
+#include "backend/backend.hpp"
+#include "model/hparams.hpp"
+
+namespace tern {
+namespace gguf { class File; }
+
+struct LayerWeights {
+    WeightRef attn_norm, wq, wk, wv, wo;
+    WeightRef ffn_norm, ffn_gate, ffn_up, ffn_down;
+    WeightRef attn_sub_norm, ffn_sub_norm; // bitnet only
+    // Per-tensor scales of ternary models (".scale" tensors); 1 when absent.
+    float wq_scale = 1, wk_scale = 1, wv_scale = 1, wo_scale = 1;
+    float gate_scale = 1, up_scale = 1, down_scale = 1;
+};
+
+struct Transformer {
+    HParams hp;
+    WeightRef tok_embd, output_norm, output; // output may be tok_embd (tied)
+    std::vector<LayerWeights> layers;
+};
+
+// Binds every tensor the architecture needs, checking names, shapes and
+// types (TERN_ERR_FORMAT / TERN_ERR_UNSUPPORTED on a mismatch).
+Transformer bind_transformer(const gguf::File &f, const HParams &hp);
+
+// The forward pass of one step: norm, QKV, RoPE, attention, output,
+// residual, norm, FFN, residual — for every layer — then the logits of the
+// last row (or of every row when all_logits).
+void build_forward(const Transformer &m, backend::Step &s, bool all_logits);
+
+} // namespace tern
