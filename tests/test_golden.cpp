@@ -53,6 +53,11 @@ struct RowStats {
     int agree = 0, rows = 0;
 };
 
+// llama.cpp evaluates a batch of this many rows or more with its tiled f32
+// attention kernel, and shorter batches and decode steps with its f16-
+// accumulator kernel (ternlm reproduces both: lib/backend/cpu/attention.cpp).
+constexpr size_t kTiledMinRows = 64;
+
 // err_t = max_j |ours - golden| / std(golden row); argmax agreement.
 void compare_row(const float *ours, const float *gold, int n, RowStats &st) {
     double mean = 0;
@@ -76,7 +81,10 @@ void check_model(const std::string &name) {
     auto model = tern::Model::load(shared_path("models/" + name + ".gguf"), mp);
     const int n_vocab = model->hparams().n_vocab;
 
-    RowStats batch, stepwise;
+    // stepwise: token-by-token rows whose golden came from the same llama.cpp
+    // kernel as a decode step; stepwise_long: the rows of long prompts, whose
+    // golden came from the tiled kernel.
+    RowStats batch, stepwise, stepwise_long;
     for (int p = 0; p < 3; ++p) {
         const std::string base = shared_path("golden/" + name + "/p" + std::to_string(p));
         const Json g = Json::parse(testsupport::read_text(base + ".json"));
@@ -112,11 +120,12 @@ void check_model(const std::string &name) {
         else WARN(name << " p" << p << ": greedy matches llama.cpp for " << same << "/" << got.size() << " tokens");
 
         // The same prompt token by token must meet the same tolerances.
-        if (p <= 1) {
+        {
             tern::Context step_ctx(*model, cp);
             for (size_t t = 0; t < tokens.size(); ++t) {
                 step_ctx.decode_step(tokens[t]);
-                compare_row(step_ctx.logits(), gold.data() + t * size_t(n_vocab), n_vocab, stepwise);
+                compare_row(step_ctx.logits(), gold.data() + t * size_t(n_vocab), n_vocab,
+                            tokens.size() < kTiledMinRows ? stepwise : stepwise_long);
             }
         }
     }
@@ -124,8 +133,17 @@ void check_model(const std::string &name) {
         INFO(name << (st == &batch ? " batched" : " token by token") << ": max err " << st->max_err << ", argmax "
                   << st->agree << "/" << st->rows);
         CHECK(st->max_err <= tol.max_err);
-        CHECK(double(st->agree) >= tol.min_argmax_agree * st->rows);
     }
+    CHECK(double(batch.agree) >= tol.min_argmax_agree * batch.rows);
+    const int step_agree = stepwise.agree + stepwise_long.agree, step_rows = stepwise.rows + stepwise_long.rows;
+    CHECK(double(step_agree) >= tol.min_argmax_agree * step_rows);
+    // On long prompts, decode-kernel logits differ from llama.cpp's tiled
+    // batch logits by llama.cpp's own f16 accumulation; F32/F16 weights keep
+    // that within tolerance, while bf16/8-bit activation rounding amplifies it
+    // (measured, not asserted, there).
+    INFO(name << " token by token, long prompt: max err " << stepwise_long.max_err);
+    if (tol.greedy_exact && name.find("bf16") == std::string::npos) CHECK(stepwise_long.max_err <= tol.max_err);
+    else WARN(name << " token by token, long prompt: max err " << stepwise_long.max_err);
 }
 
 } // namespace
