@@ -1,1 +1,128 @@
+// Every fast dot product against the scalar reference, on random rows of
+// awkward lengths; the reference against plain float dot products of the
+// dequantized values (which pins the element order of each layout); and the
+// threaded matrix product against per-row references.
 #include <catch2/catch.hpp>
+
+#include <cmath>
+
+#include "backend/cpu/ops.hpp"
+#include "backend/cpu/vec_dot.hpp"
+#include "support/random_blocks.hpp"
+
+using namespace tern;
+using testsupport::all_weight_types;
+
+namespace {
+
+std::vector<float> dequant_acts(GgmlType act, const std::vector<uint8_t> &q, int64_t n) {
+    std::vector<float> out(static_cast<size_t>(n));
+    if (act == GgmlType::Q8_K) {
+        const block_q8_K *b = reinterpret_cast<const block_q8_K *>(q.data());
+        for (int64_t i = 0; i < n; ++i) out[size_t(i)] = b[i / QK_K].d * b[i / QK_K].qs[i % QK_K];
+    } else {
+        dequantize_row(act, q.data(), out.data(), n);
+    }
+    return out;
+}
+
+std::vector<int64_t> lengths_for(GgmlType t) {
+    const int64_t bs = type_traits(t).block_size;
+    const int64_t unit = bs == 1 ? 32 : bs; // a row must hold whole Q8 activation blocks
+    if (bs == QK_K) return {QK_K, 3 * QK_K, 5 * QK_K};
+    return {unit, 3 * unit, 9 * unit, 17 * unit, unit * 8 + (bs == 1 ? 5 : 0)};
+}
+
+} // namespace
+
+TEST_CASE("SIMD dot products match the scalar reference", "[kernels]") {
+    std::mt19937 rng(1234);
+    std::vector<cpu::Isa> isas = {cpu::Isa::Scalar};
+    if (int(cpu::detected_isa()) >= int(cpu::Isa::Avx2)) isas.push_back(cpu::Isa::Avx2);
+    if (cpu::detected_isa() == cpu::Isa::Avx512Vnni) isas.push_back(cpu::Isa::Avx512Vnni);
+    for (GgmlType t : all_weight_types()) {
+        const GgmlType act = vec_dot_type(t);
+        for (int64_t n : lengths_for(t)) {
+            if (type_traits(act).block_size > 1 && n % type_traits(act).block_size) continue;
+            for (int rep = 0; rep < 4; ++rep) {
+                const std::vector<uint8_t> w = testsupport::random_row(t, n, rng);
+                const std::vector<float> x = testsupport::random_floats(n, rng);
+                std::vector<uint8_t> a(row_size(act, n));
+                quantize_activations(act, x.data(), a.data(), n);
+                const float ref = ref_vec_dot(t, n, w.data(), a.data());
+
+                // Scale of the sum, for a relative bound.
+                std::vector<float> wf(static_cast<size_t>(n));
+                dequantize_row(t, w.data(), wf.data(), n);
+                const std::vector<float> af = dequant_acts(act, a, n);
+                double abs_sum = 0, fdot = 0;
+                for (int64_t i = 0; i < n; ++i) {
+                    abs_sum += std::fabs(double(wf[size_t(i)]) * af[size_t(i)]);
+                    fdot += double(wf[size_t(i)]) * af[size_t(i)];
+                }
+                INFO(type_name(t) << " n=" << n << " ref=" << ref << " float=" << fdot);
+                CHECK(std::fabs(ref - fdot) <= 1e-4 * abs_sum + 1e-6);
+                for (cpu::Isa isa : isas) {
+                    const float got = cpu::vec_dot_for(t, isa)(n, w.data(), a.data());
+                    INFO("isa " << cpu::isa_name(isa) << " got " << got);
+                    CHECK(std::fabs(got - ref) <= 2e-5 * abs_sum + 1e-6);
+                }
+            }
+        }
+    }
+}
+
+TEST_CASE("threaded matmul matches per-row reference dots", "[kernels]") {
+    std::mt19937 rng(99);
+    cpu::ThreadPool pool(3);
+    std::vector<uint8_t> scratch;
+    for (GgmlType t : all_weight_types()) {
+        const int64_t k = type_traits(t).block_size == QK_K ? 2 * QK_K : 96;
+        for (int n_rows : {1, 5, 17, 67}) {
+            for (int m : {1, 3}) {
+                WeightRef w;
+                w.type = t;
+                w.ne0 = k;
+                w.ne1 = n_rows;
+                w.row_bytes = row_size(t, k);
+                std::vector<uint8_t> data;
+                for (int r = 0; r < n_rows; ++r) {
+                    const auto row = testsupport::random_row(t, k, rng);
+                    data.insert(data.end(), row.begin(), row.end());
+                }
+                w.data = data.data();
+                const std::vector<float> x = testsupport::random_floats(k * m, rng);
+                std::vector<float> y(size_t(n_rows) * m);
+                cpu::matmul(pool, w, x.data(), m, y.data(), scratch);
+                const GgmlType act = vec_dot_type(t);
+                std::vector<uint8_t> a(row_size(act, k));
+                for (int tk = 0; tk < m; ++tk) {
+                    quantize_activations(act, x.data() + tk * k, a.data(), k);
+                    for (int r = 0; r < n_rows; ++r) {
+                        const float ref = ref_vec_dot(t, k, data.data() + size_t(r) * w.row_bytes, a.data());
+                        INFO(type_name(t) << " rows=" << n_rows << " m=" << m << " r=" << r);
+                        CHECK(y[size_t(tk) * n_rows + r] == Approx(ref).epsilon(1e-4).margin(1e-4));
+                    }
+                }
+            }
+        }
+    }
+}
+
+TEST_CASE("thread pool runs every task exactly once", "[kernels]") {
+    for (int threads : {1, 2, 5}) {
+        cpu::ThreadPool pool(threads);
+        for (int64_t n : {0, 1, 7, 1000}) {
+            std::vector<std::atomic<int>> hits(static_cast<size_t>(n));
+            for (int rep = 0; rep < 20; ++rep) pool.parallel_for(n, [&](int64_t i) { hits[size_t(i)]++; });
+            for (auto &h : hits) CHECK(h.load() == 20);
+        }
+        std::atomic<int> calls{0};
+        pool.run_on_all([&](int idx, int nt) {
+            CHECK(nt == threads);
+            CHECK(idx < nt);
+            calls++;
+        });
+        CHECK(calls.load() == threads);
+    }
+}

@@ -18,7 +18,7 @@ void rope(float *x, int rows, int n_heads, int head_dim, int pos0, const RopePar
     // Angles as ggml computes them: theta_0 = pos, theta_{i+1} = theta_i * base^(-2/n_rot),
     // each scaled by freq_scale.
     const float theta_scale = std::pow(p.freq_base, -2.0f / float(p.n_rot));
-    std::vector<float> cs(size_t(p.n_rot));
+    std::vector<float> cs(static_cast<size_t>(p.n_rot));
     for (int r = 0; r < rows; ++r) {
         float theta = float(pos0 + r);
         for (int i = 0; i < p.n_rot; i += 2) {
