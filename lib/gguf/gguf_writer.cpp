@@ -12,14 +12,15 @@ namespace {
 
 struct Buf {
     std::vector<uint8_t> b;
-    template <typename T> void put(T v) {
-        uint8_t tmp[sizeof(T)];
-        std::memcpy(tmp, &v, sizeof(T));
-        b.insert(b.end(), tmp, tmp + sizeof(T));
+    void put_bytes(const void *p, size_t n) {
+        const size_t at = b.size();
+        b.resize(at + n);
+        if (n) std::memcpy(b.data() + at, p, n);
     }
+    template <typename T> void put(T v) { put_bytes(&v, sizeof(T)); }
     void put_str(const std::string &s) {
         put<uint64_t>(s.size());
-        b.insert(b.end(), s.begin(), s.end());
+        put_bytes(s.data(), s.size());
     }
 };
 
@@ -53,7 +54,7 @@ void put_value(Buf &o, const Value &v) {
     } else if (v.elem_type == ValueType::ARRAY) {
         for (const Value &a : v.arrs) put_value(o, a);
     } else {
-        o.b.insert(o.b.end(), v.raw.begin(), v.raw.end());
+        o.put_bytes(v.raw.data(), v.raw.size());
     }
 }
 
@@ -123,7 +124,7 @@ void Writer::add_tensor_bytes(const std::string &name, GgmlType type, std::vecto
 
 std::vector<uint8_t> Writer::header() const {
     Buf o;
-    o.b.insert(o.b.end(), {'G', 'G', 'U', 'F'});
+    o.put_bytes("GGUF", 4);
     o.put<uint32_t>(3);
     o.put<uint64_t>(tensors_.size());
     bool has_align = false;

@@ -1,0 +1,223 @@
+// ternlm-bench — prefill (pp) and decode (tg) speed, as llama-bench reports
+// it, with the memory-bandwidth roofline beside each figure.
+//
+//   ternlm-bench -m MODEL [-p 128] [-n 64] [-t THREADS] [-r 3] [--json]
+//   ternlm-bench --synthetic mid1024|llama1b|llama8b|bitnet2b --type q4_k -o OUT.gguf
+//
+// Roofline: bytes that must be read per decoded token (every matrix once,
+// one row of token_embd unless it is also the output) divided by the read
+// bandwidth this machine shows to a streaming kernel with the same threads.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "backend/cpu/thread_pool.hpp"
+#include "backend/cpu/vec_dot.hpp"
+#include "common/error.hpp"
+#include "engine/context.hpp"
+#include "engine/model.hpp"
+#include "synthetic.hpp"
+
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
+
+using namespace tern;
+
+namespace {
+
+struct Options {
+    std::string model, synthetic, type = "q4_k", out;
+    int n_prompt = 128, n_gen = 64, threads = 0, reps = 3;
+    bool json = false;
+};
+
+double now_s() {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// Best-of-5 read bandwidth (GB/s) over a 1 GiB buffer, split across threads.
+double measure_bandwidth(int threads) {
+    const size_t n = (size_t(1) << 30) / sizeof(float);
+    std::vector<float> buf(n, 1.0f);
+    cpu::ThreadPool pool(threads);
+    double best = 0;
+    std::vector<float> sink(static_cast<size_t>(threads));
+    for (int rep = 0; rep < 5; ++rep) {
+        const double t0 = now_s();
+        pool.run_on_all([&](int idx, int nt) {
+            const size_t b = n / size_t(nt) * size_t(idx), e = idx + 1 == nt ? n : n / size_t(nt) * size_t(idx + 1);
+#if defined(__AVX2__)
+            __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+            for (size_t i = b; i + 32 <= e; i += 32) {
+                a0 = _mm256_add_ps(a0, _mm256_load_ps(&buf[i]));
+                a1 = _mm256_add_ps(a1, _mm256_load_ps(&buf[i + 8]));
+                a2 = _mm256_add_ps(a2, _mm256_load_ps(&buf[i + 16]));
+                a3 = _mm256_add_ps(a3, _mm256_load_ps(&buf[i + 24]));
+            }
+            float tmp[8];
+            _mm256_storeu_ps(tmp, _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+            sink[size_t(idx)] = tmp[0];
+#else
+            float s = 0;
+            for (size_t i = b; i < e; ++i) s += buf[i];
+            sink[size_t(idx)] = s;
+#endif
+        });
+        best = std::max(best, double(n * sizeof(float)) / (now_s() - t0) / 1e9);
+    }
+    return best;
+}
+
+double bytes_per_token(const Model &m) {
+    const gguf::File &f = m.file();
+    double total = 0;
+    for (const auto &t : f.tensors()) total += double(t.nbytes);
+    const gguf::TensorInfo *emb = f.find_tensor("token_embd.weight");
+    if (emb && f.find_tensor("output.weight")) total -= double(emb->nbytes) - double(emb->nbytes) / double(emb->ne[1]);
+    return total;
+}
+
+struct Stat {
+    double median, lo, hi;
+};
+Stat stats(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return {v[v.size() / 2], v.front(), v.back()};
+}
+
+int run_bench(const Options &o) {
+    ModelParams mp;
+    mp.backend = TERN_BACKEND_CPU;
+    mp.n_threads = o.threads;
+    auto model = Model::load(o.model, mp);
+    const int threads = model->n_threads();
+    ContextParams cp;
+    cp.n_ctx = o.n_prompt + o.n_gen + 8;
+    cp.n_batch = std::max(o.n_prompt, 1);
+    Context ctx(*model, cp);
+    std::mt19937 rng(1);
+    const int n_vocab = model->hparams().n_vocab;
+    auto random_tokens = [&](int n) {
+        std::vector<int32_t> t(static_cast<size_t>(n));
+        for (auto &x : t) x = int32_t(rng() % uint32_t(n_vocab));
+        return t;
+    };
+    // Warm-up: page the weights in.
+    ctx.prefill(random_tokens(8).data(), 8);
+    std::vector<double> pp, tg;
+    for (int r = 0; r < o.reps; ++r) {
+        if (o.n_prompt > 0) {
+            ctx.kv_clear();
+            const auto toks = random_tokens(o.n_prompt);
+            const double t0 = now_s();
+            ctx.prefill(toks.data(), toks.size());
+            pp.push_back(o.n_prompt / (now_s() - t0));
+        }
+        if (o.n_gen > 0) {
+            ctx.kv_clear();
+            const auto toks = random_tokens(o.n_gen);
+            const double t0 = now_s();
+            for (int32_t t : toks) ctx.decode_step(t);
+            tg.push_back(o.n_gen / (now_s() - t0));
+        }
+    }
+    const double bw = measure_bandwidth(threads);
+    const double bpt = bytes_per_token(*model);
+    const double roof = bw * 1e9 / bpt;
+    const std::string name = model->file().get_string("general.name", o.model);
+    const char *isa = cpu::isa_name(cpu::detected_isa());
+    if (o.json) {
+        std::printf("{\"model\": \"%s\", \"backend\": \"cpu\", \"isa\": \"%s\", \"threads\": %d, \"bandwidth_gbs\": %.2f, "
+                    "\"bytes_per_token\": %.0f, \"roofline_tps\": %.1f",
+                    name.c_str(), isa, threads, bw, bpt, roof);
+        if (!pp.empty()) {
+            const Stat s = stats(pp);
+            std::printf(", \"pp%d\": {\"median\": %.1f, \"min\": %.1f, \"max\": %.1f}", o.n_prompt, s.median, s.lo, s.hi);
+        }
+        if (!tg.empty()) {
+            const Stat s = stats(tg);
+            std::printf(", \"tg%d\": {\"median\": %.1f, \"min\": %.1f, \"max\": %.1f, \"roofline_share\": %.3f}", o.n_gen,
+                        s.median, s.lo, s.hi, s.median / roof);
+        }
+        std::printf("}\n");
+        return 0;
+    }
+    std::printf("| model | backend | threads | test | t/s (median, min-max of %d) | MB read/token | roofline t/s | share |\n",
+                o.reps);
+    std::printf("|---|---|---|---|---|---|---|---|\n");
+    const double mb = bpt / 1e6;
+    if (!pp.empty()) {
+        const Stat s = stats(pp);
+        std::printf("| %s | cpu/%s | %d | pp%d | %.1f (%.1f-%.1f) | | | |\n", name.c_str(), isa, threads, o.n_prompt,
+                    s.median, s.lo, s.hi);
+    }
+    if (!tg.empty()) {
+        const Stat s = stats(tg);
+        std::printf("| %s | cpu/%s | %d | tg%d | %.1f (%.1f-%.1f) | %.1f | %.0f | %.0f%% |\n", name.c_str(), isa, threads,
+                    o.n_gen, s.median, s.lo, s.hi, mb, roof, 100.0 * s.median / roof);
+    }
+    std::printf("\nread bandwidth measured here with %d threads: %.1f GB/s\n", threads, bw);
+    return 0;
+}
+
+void usage() {
+    std::fprintf(stderr,
+                 "usage: ternlm-bench -m MODEL [-p N] [-n N] [-t THREADS] [-r REPS] [--json]\n"
+                 "       ternlm-bench --synthetic SHAPE --type TYPE -o OUT.gguf\n"
+                 "shapes: mid1024 llama1b llama8b bitnet2b; types: f32 f16 bf16 q8_0 q4_0 q5_0 q4_k q5_k q6_k tq1_0 tq2_0\n");
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+    Options o;
+    for (int i = 1; i < argc; ++i) {
+        const std::string a = argv[i];
+        auto val = [&]() -> std::string {
+            if (i + 1 >= argc) {
+                usage();
+                std::exit(2);
+            }
+            return argv[++i];
+        };
+        if (a == "-m") o.model = val();
+        else if (a == "-p") o.n_prompt = std::atoi(val().c_str());
+        else if (a == "-n") o.n_gen = std::atoi(val().c_str());
+        else if (a == "-t") o.threads = std::atoi(val().c_str());
+        else if (a == "-r") o.reps = std::max(1, std::atoi(val().c_str()));
+        else if (a == "--json") o.json = true;
+        else if (a == "--synthetic") o.synthetic = val();
+        else if (a == "--type") o.type = val();
+        else if (a == "-o") o.out = val();
+        else {
+            usage();
+            return 2;
+        }
+    }
+    try {
+        if (!o.synthetic.empty()) {
+            const bench::Shape *s = bench::find_shape(o.synthetic);
+            GgmlType t;
+            if (!s || !type_from_name(o.type, &t) || o.out.empty()) {
+                usage();
+                return 2;
+            }
+            bench::write_synthetic(*s, t, o.out, 1234);
+            return 0;
+        }
+        if (o.model.empty()) {
+            usage();
+            return 2;
+        }
+        return run_bench(o);
+    } catch (const Failure &e) {
+        std::fprintf(stderr, "ternlm-bench: %s (%s)\n", e.what(), tern_status_name(e.status()));
+        return 1;
+    }
+}

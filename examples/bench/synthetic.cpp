@@ -1,0 +1,153 @@
+#include "synthetic.hpp"
+
+#include <cstdio>
+#include <cstring>
+#include <random>
+
+#include "common/error.hpp"
+#include "common/fp16.hpp"
+#include "gguf/gguf.hpp"
+#include "quant/blocks.hpp"
+
+namespace tern::bench {
+
+const std::vector<Shape> &shapes() {
+    static const std::vector<Shape> s = {
+        {"mid1024", "llama", 1024, 8, 16, 4, 4096, 32000, false},
+        {"llama1b", "llama", 2048, 16, 32, 8, 8192, 128256, false},
+        {"llama8b", "llama", 4096, 32, 32, 8, 14336, 128256, false},
+        {"bitnet2b", "bitnet", 2560, 30, 20, 5, 6912, 128256, true},
+    };
+    return s;
+}
+
+const Shape *find_shape(const std::string &name) {
+    for (const Shape &s : shapes())
+        if (name == s.name) return &s;
+    return nullptr;
+}
+
+namespace {
+
+// Random bytes, then every per-block scale set to a small finite half.
+void fill_random(GgmlType t, uint8_t *dst, size_t nbytes, std::mt19937 &rng) {
+    for (size_t i = 0; i + 4 <= nbytes; i += 4) {
+        const uint32_t r = rng();
+        std::memcpy(dst + i, &r, 4);
+    }
+    std::uniform_real_distribution<float> u(0.002f, 0.02f);
+    const size_t bs = type_traits(t).type_size;
+    auto half_at = [&](size_t off) {
+        for (size_t b = 0; b + bs <= nbytes; b += bs) {
+            const uint16_t h = f32_to_fp16(u(rng));
+            std::memcpy(dst + b + off, &h, 2);
+        }
+    };
+    switch (t) {
+    case GgmlType::F32:
+        for (size_t i = 0; i < nbytes / 4; ++i) reinterpret_cast<float *>(dst)[i] = u(rng) - 0.011f;
+        break;
+    case GgmlType::F16: case GgmlType::BF16:
+        for (size_t i = 0; i < nbytes / 2; ++i)
+            reinterpret_cast<uint16_t *>(dst)[i] =
+                t == GgmlType::F16 ? f32_to_fp16(u(rng) - 0.011f) : f32_to_bf16(u(rng) - 0.011f);
+        break;
+    case GgmlType::Q8_0: case GgmlType::Q4_0: case GgmlType::Q5_0: half_at(0); break;
+    case GgmlType::Q4_K: case GgmlType::Q5_K: half_at(0); half_at(2); break;
+    case GgmlType::Q6_K: half_at(offsetof(block_q6_K, d)); break;
+    case GgmlType::TQ1_0: half_at(offsetof(block_tq1_0, d)); break;
+    case GgmlType::TQ2_0:
+        for (size_t i = 0; i < nbytes; ++i) { // keep 2-bit fields in {0,1,2}
+            uint8_t v = dst[i];
+            for (int l = 0; l < 4; ++l)
+                if (((v >> (2 * l)) & 3) == 3) v = uint8_t(v & ~(1 << (2 * l)));
+            dst[i] = v;
+        }
+        half_at(offsetof(block_tq2_0, d));
+        break;
+    default: fail(TERN_ERR_UNSUPPORTED, "synthetic: type %s not supported", type_name(t));
+    }
+}
+
+std::vector<std::string> synthetic_vocab(int n) {
+    std::vector<std::string> v = {"<unk>", "<s>", "</s>"};
+    char buf[16];
+    for (int b = 0; b < 256; ++b) {
+        std::snprintf(buf, sizeof buf, "<0x%02X>", b);
+        v.push_back(buf);
+    }
+    while (int(v.size()) < n) v.push_back("\xE2\x96\x81t" + std::to_string(v.size()));
+    v.resize(size_t(n));
+    return v;
+}
+
+} // namespace
+
+void write_synthetic(const Shape &s, GgmlType type, const std::string &path, uint32_t seed) {
+    if (type_traits(type).block_size > 1 && (s.n_embd % type_traits(type).block_size || s.n_ff % type_traits(type).block_size))
+        fail(TERN_ERR_INVALID_ARGUMENT, "%s rows of %d/%d are not whole %s blocks", s.name, s.n_embd, s.n_ff,
+             type_name(type));
+    gguf::Writer w;
+    const std::string a = std::string(s.arch) + ".";
+    w.set_str("general.architecture", s.arch);
+    w.set_str("general.name", std::string("synthetic-") + s.name + "-" + type_name(type));
+    w.set_u32(a + "context_length", 4096);
+    w.set_u32(a + "embedding_length", uint32_t(s.n_embd));
+    w.set_u32(a + "block_count", uint32_t(s.n_layer));
+    w.set_u32(a + "feed_forward_length", uint32_t(s.n_ff));
+    w.set_u32(a + "attention.head_count", uint32_t(s.n_head));
+    w.set_u32(a + "attention.head_count_kv", uint32_t(s.n_head_kv));
+    w.set_f32(a + "attention.layer_norm_rms_epsilon", 1e-5f);
+    w.set_f32(a + "rope.freq_base", 10000.0f);
+    const std::vector<std::string> vocab = synthetic_vocab(s.n_vocab);
+    std::vector<int32_t> types(vocab.size(), 1);
+    types[0] = 2;
+    types[1] = types[2] = 3;
+    for (int b = 0; b < 256; ++b) types[size_t(3 + b)] = 6;
+    w.set_str("tokenizer.ggml.model", "llama");
+    w.set_str_array("tokenizer.ggml.tokens", vocab);
+    w.set_f32_array("tokenizer.ggml.scores", std::vector<float>(vocab.size(), 0.0f));
+    w.set_i32_array("tokenizer.ggml.token_type", types);
+    w.set_u32("tokenizer.ggml.bos_token_id", 1);
+    w.set_u32("tokenizer.ggml.eos_token_id", 2);
+
+    auto rng = std::make_shared<std::mt19937>(seed);
+    int n_written = 0;
+    const int n_total = 2 + (s.tied_output ? 0 : 1) + s.n_layer * (s.arch == std::string("bitnet") ? 11 : 9);
+    auto matrix = [&](const std::string &name, int64_t cols, int64_t rows) {
+        w.add_tensor(name, type, {cols, rows}, [=, &n_written](uint8_t *dst, size_t n) {
+            fill_random(type, dst, n, *rng);
+            std::fprintf(stderr, "\rwriting %s: %d/%d tensors", path.c_str(), ++n_written, n_total);
+        });
+    };
+    auto norm = [&](const std::string &name, int64_t n) {
+        w.add_tensor(name, GgmlType::F32, {n}, [=, &n_written](uint8_t *dst, size_t nb) {
+            for (size_t i = 0; i < nb / 4; ++i) reinterpret_cast<float *>(dst)[i] = 1.0f;
+            ++n_written;
+        });
+    };
+    const int64_t E = s.n_embd, hd = s.n_embd / s.n_head, KV = int64_t(s.n_head_kv) * hd, F = s.n_ff;
+    matrix("token_embd.weight", E, s.n_vocab);
+    norm("output_norm.weight", E);
+    if (!s.tied_output) matrix("output.weight", E, s.n_vocab);
+    for (int i = 0; i < s.n_layer; ++i) {
+        const std::string p = "blk." + std::to_string(i) + ".";
+        norm(p + "attn_norm.weight", E);
+        matrix(p + "attn_q.weight", E, E);
+        matrix(p + "attn_k.weight", E, KV);
+        matrix(p + "attn_v.weight", E, KV);
+        matrix(p + "attn_output.weight", E, E);
+        norm(p + "ffn_norm.weight", E);
+        matrix(p + "ffn_gate.weight", E, F);
+        matrix(p + "ffn_up.weight", E, F);
+        matrix(p + "ffn_down.weight", F, E);
+        if (std::string(s.arch) == "bitnet") {
+            norm(p + "attn_sub_norm.weight", E);
+            norm(p + "ffn_sub_norm.weight", F);
+        }
+    }
+    w.write(path);
+    std::fprintf(stderr, "\n");
+}
+
+} // namespace tern::bench

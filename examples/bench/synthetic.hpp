@@ -1,0 +1,28 @@
+// Synthetic GGUF models of real shapes with random weights written directly
+// in the target type, so benchmarks need no downloads (speed does not depend
+// on the weight values).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "quant/types.hpp"
+
+namespace tern::bench {
+
+struct Shape {
+    const char *name;
+    const char *arch; // "llama" or "bitnet"
+    int n_embd, n_layer, n_head, n_head_kv, n_ff, n_vocab;
+    bool tied_output;
+};
+
+// mid1024, llama1b, llama8b, bitnet2b (dimensions of golden/PERF.md).
+const std::vector<Shape> &shapes();
+const Shape *find_shape(const std::string &name);
+
+// Writes the model; every matrix in `type` (token_embd too), norms in F32.
+// Prints progress to stderr.
+void write_synthetic(const Shape &s, GgmlType type, const std::string &path, uint32_t seed);
+
+} // namespace tern::bench
