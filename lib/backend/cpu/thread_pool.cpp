@@ -64,6 +64,22 @@ void ThreadPool::worker(int index) {
     }
 }
 
+void ThreadPool::dispatch() {
+    pending_.store(n_threads_ - 1, std::memory_order_relaxed);
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        generation_.fetch_add(1, std::memory_order_acq_rel);
+    }
+    wake_.notify_all();
+    run_job(0);
+    // Spin briefly, then yield: on an oversubscribed machine a worker may be
+    // descheduled, and spinning would only keep it off the core longer.
+    for (int spin = 0; pending_.load(std::memory_order_acquire) != 0; ++spin) {
+        if (spin < kSpinIterations) TERN_PAUSE();
+        else std::this_thread::yield();
+    }
+}
+
 void ThreadPool::parallel_for(int64_t n_tasks, const std::function<void(int64_t)> &fn) {
     if (n_tasks <= 0) return;
     if (n_threads_ == 1 || n_tasks == 1) {
@@ -74,14 +90,7 @@ void ThreadPool::parallel_for(int64_t n_tasks, const std::function<void(int64_t)
     all_fn_ = nullptr;
     n_tasks_ = n_tasks;
     next_task_.store(0, std::memory_order_relaxed);
-    pending_.store(n_threads_ - 1, std::memory_order_relaxed);
-    {
-        std::lock_guard<std::mutex> lock(mutex_);
-        generation_.fetch_add(1, std::memory_order_acq_rel);
-    }
-    wake_.notify_all();
-    run_job(0);
-    while (pending_.load(std::memory_order_acquire) != 0) TERN_PAUSE();
+    dispatch();
 }
 
 void ThreadPool::run_on_all(const std::function<void(int, int)> &fn) {
@@ -90,14 +99,7 @@ void ThreadPool::run_on_all(const std::function<void(int, int)> &fn) {
         return;
     }
     all_fn_ = &fn;
-    pending_.store(n_threads_ - 1, std::memory_order_relaxed);
-    {
-        std::lock_guard<std::mutex> lock(mutex_);
-        generation_.fetch_add(1, std::memory_order_acq_rel);
-    }
-    wake_.notify_all();
-    run_job(0);
-    while (pending_.load(std::memory_order_acquire) != 0) TERN_PAUSE();
+    dispatch();
     all_fn_ = nullptr;
 }
 

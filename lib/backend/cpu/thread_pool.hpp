@@ -33,6 +33,9 @@ public:
 private:
     void worker(int index);
     void run_job(int index);
+    // Wakes the workers for the job set up by the caller, runs thread 0's
+    // share and waits until every worker is done.
+    void dispatch();
 
     int n_threads_;
     std::vector<std::thread> workers_;

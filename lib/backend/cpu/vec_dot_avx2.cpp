@@ -127,10 +127,11 @@ inline __m128i k4_mins_dot(const uint32_t utmp[4], const int16_t *bsums, __m128i
     return _mm_madd_epi16(_mm256_extracti128_si256(ms, 1), q8s);
 }
 
-float dot_q4_K(int64_t n, const void *vw, const void *va) {
-    const block_q4_K *w = static_cast<const block_q4_K *>(vw);
+// Q4_K and Q5_K share everything but Q5_K's fifth bit (from qh).
+template <bool Five, typename Block> float dot_qk45(int64_t n, const void *vw, const void *va) {
+    const Block *w = static_cast<const Block *>(vw);
     const block_q8_K *a = static_cast<const block_q8_K *>(va);
-    const __m256i m4 = _mm256_set1_epi8(0xF);
+    const __m256i m4 = _mm256_set1_epi8(0xF), one = _mm256_set1_epi8(1);
     __m256 acc = _mm256_setzero_ps();
     __m128 acc_m = _mm_setzero_ps();
     for (int64_t i = 0; i < n / QK_K; ++i) {
@@ -140,50 +141,19 @@ float dot_q4_K(int64_t n, const void *vw, const void *va) {
         __m128i sc8;
         const __m128i prod = k4_mins_dot(utmp, a[i].bsums, &sc8);
         acc_m = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(prod), acc_m);
-        const uint8_t *q4 = w[i].qs;
+        const uint8_t *q = w[i].qs;
         const int8_t *q8 = a[i].qs;
+        __m256i hbits = _mm256_setzero_si256();
+        if constexpr (Five) hbits = _mm256_loadu_si256((const __m256i *)w[i].qh);
         __m256i sumi = _mm256_setzero_si256();
-        for (int j = 0; j < QK_K / 64; ++j, q4 += 32, q8 += 64) {
-            const __m256i bits = _mm256_loadu_si256((const __m256i *)q4);
-            const __m256i lo = _mm256_and_si256(bits, m4);
-            const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4);
-            __m256i pl = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)q8));
-            __m256i ph = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(q8 + 32)));
-            pl = _mm256_madd_epi16(broadcast_scale16(sc8, 2 * j), pl);
-            ph = _mm256_madd_epi16(broadcast_scale16(sc8, 2 * j + 1), ph);
-            sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(pl, ph));
-        }
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
-    }
-    __m128 m = _mm_add_ps(acc_m, _mm_movehl_ps(acc_m, acc_m));
-    m = _mm_add_ss(m, _mm_movehdup_ps(m));
-    return hsum_f32x8(acc) + _mm_cvtss_f32(m);
-}
-
-float dot_q5_K(int64_t n, const void *vw, const void *va) {
-    const block_q5_K *w = static_cast<const block_q5_K *>(vw);
-    const block_q8_K *a = static_cast<const block_q8_K *>(va);
-    const __m256i m4 = _mm256_set1_epi8(0xF);
-    __m256 acc = _mm256_setzero_ps();
-    __m128 acc_m = _mm_setzero_ps();
-    for (int64_t i = 0; i < n / QK_K; ++i) {
-        const float d = a[i].d * h2f(w[i].d), dmin = -a[i].d * h2f(w[i].dmin);
-        uint32_t utmp[4];
-        unpack_k4_scales(w[i].scales, utmp);
-        __m128i sc8;
-        const __m128i prod = k4_mins_dot(utmp, a[i].bsums, &sc8);
-        acc_m = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(prod), acc_m);
-        const uint8_t *q5 = w[i].qs;
-        const int8_t *q8 = a[i].qs;
-        const __m256i hbits = _mm256_loadu_si256((const __m256i *)w[i].qh);
-        __m256i sumi = _mm256_setzero_si256();
-        for (int j = 0; j < QK_K / 64; ++j, q5 += 32, q8 += 64) {
-            const __m256i bits = _mm256_loadu_si256((const __m256i *)q5);
-            const __m256i h0 = _mm256_and_si256(_mm256_srli_epi16(hbits, 2 * j), _mm256_set1_epi8(1));
-            const __m256i h1 = _mm256_and_si256(_mm256_srli_epi16(hbits, 2 * j + 1), _mm256_set1_epi8(1));
-            const __m256i lo = _mm256_or_si256(_mm256_and_si256(bits, m4), _mm256_slli_epi16(h0, 4));
-            const __m256i hi =
-                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(bits, 4), m4), _mm256_slli_epi16(h1, 4));
+        for (int j = 0; j < QK_K / 64; ++j, q += 32, q8 += 64) {
+            const __m256i bits = _mm256_loadu_si256((const __m256i *)q);
+            __m256i lo = _mm256_and_si256(bits, m4);
+            __m256i hi = _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4);
+            if constexpr (Five) { // bit 2j of qh[l] tops sub-block 2j, bit 2j+1 sub-block 2j+1
+                lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hbits, 2 * j), one), 4));
+                hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hbits, 2 * j + 1), one), 4));
+            }
             __m256i pl = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)q8));
             __m256i ph = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(q8 + 32)));
             pl = _mm256_madd_epi16(broadcast_scale16(sc8, 2 * j), pl);
@@ -341,8 +311,8 @@ VecDotFn vec_dot_avx2(GgmlType type) {
     case GgmlType::Q8_0: return dot_q8_0;
     case GgmlType::Q4_0: return dot_q4_0;
     case GgmlType::Q5_0: return dot_q5_0;
-    case GgmlType::Q4_K: return dot_q4_K;
-    case GgmlType::Q5_K: return dot_q5_K;
+    case GgmlType::Q4_K: return dot_qk45<false, block_q4_K>;
+    case GgmlType::Q5_K: return dot_qk45<true, block_q5_K>;
     case GgmlType::Q6_K: return dot_q6_K;
     case GgmlType::TQ1_0: return dot_tq1_0;
     case GgmlType::TQ2_0: return dot_tq2_0;
