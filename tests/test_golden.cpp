@@ -7,6 +7,7 @@
 #include <cmath>
 #include <dirent.h>
 
+#include "backend/cpu/ops.hpp"
 #include "engine/context.hpp"
 #include "engine/model.hpp"
 #include "sampling/sampler.hpp"
@@ -53,10 +54,10 @@ struct RowStats {
     int agree = 0, rows = 0;
 };
 
-// llama.cpp evaluates a batch of this many rows or more with its tiled f32
-// attention kernel, and shorter batches and decode steps with its f16-
-// accumulator kernel (ternlm reproduces both: lib/backend/cpu/attention.cpp).
-constexpr size_t kTiledMinRows = 64;
+// llama.cpp evaluates a batch of kTiledAttentionMinRows rows or more with its
+// tiled f32 attention kernel, and shorter batches and decode steps with its
+// f16-accumulator kernel; ternlm reproduces both (lib/backend/cpu/attention.cpp).
+using tern::cpu::kTiledAttentionMinRows;
 
 // err_t = max_j |ours - golden| / std(golden row); argmax agreement.
 void compare_row(const float *ours, const float *gold, int n, RowStats &st) {
@@ -125,7 +126,7 @@ void check_model(const std::string &name) {
             for (size_t t = 0; t < tokens.size(); ++t) {
                 step_ctx.decode_step(tokens[t]);
                 compare_row(step_ctx.logits(), gold.data() + t * size_t(n_vocab), n_vocab,
-                            tokens.size() < kTiledMinRows ? stepwise : stepwise_long);
+                            tokens.size() < size_t(kTiledAttentionMinRows) ? stepwise : stepwise_long);
             }
         }
     }

@@ -16,6 +16,16 @@ std::vector<float> logits_peaked() {
     l[42] = 3.0f;
     return l;
 }
+// Plain temperature sampling: every filter off.
+SamplerParams temperature_only(float temperature, uint64_t seed) {
+    SamplerParams p;
+    p.temperature = temperature;
+    p.top_k = 0;
+    p.top_p = 1.0f;
+    p.min_p = 0;
+    p.seed = seed;
+    return p;
+}
 } // namespace
 
 TEST_CASE("greedy picks the first largest logit", "[sampler]") {
@@ -29,12 +39,7 @@ TEST_CASE("greedy picks the first largest logit", "[sampler]") {
 
 TEST_CASE("the same seed gives the same tokens", "[sampler]") {
     const std::vector<float> l = logits_peaked();
-    SamplerParams p;
-    p.temperature = 1.5f;
-    p.top_k = 0;
-    p.top_p = 1.0f;
-    p.min_p = 0;
-    p.seed = 77;
+    SamplerParams p = temperature_only(1.5f, 77);
     Sampler a(p), b(p);
     std::vector<int> ta, tb;
     for (int i = 0; i < 50; ++i) {
@@ -70,13 +75,7 @@ TEST_CASE("top-k 1 and tiny top-p collapse to greedy", "[sampler]") {
 
 TEST_CASE("temperature sampling follows the softmax", "[sampler]") {
     std::vector<float> l = {std::log(0.5f), std::log(0.3f), std::log(0.2f)};
-    SamplerParams p;
-    p.temperature = 1.0f;
-    p.top_k = 0;
-    p.top_p = 1.0f;
-    p.min_p = 0;
-    p.seed = 3;
-    Sampler s(p);
+    Sampler s(temperature_only(1.0f, 3));
     std::map<int, int> count;
     const int n = 20000;
     for (int i = 0; i < n; ++i) count[s.sample(l.data(), 3)]++;

@@ -4,7 +4,7 @@
 // logits agree with it closely (golden/README.md tolerances):
 //  - few query rows (decode, short prompts): per row and head, q rounded to
 //    f16, an online softmax, and V accumulated in an f16 vector;
-//  - a batch of kTiledMinRows rows or more (prefill): per KV head, the query
+//  - a batch of kTiledAttentionMinRows rows or more (prefill): per KV head, the query
 //    rows of all heads sharing it form one f32 matrix and Eigen computes
 //    S = Q K^T and O = softmax(S) V as matrix products with f32 accumulation.
 #include <Eigen/Dense>
@@ -24,9 +24,6 @@
 namespace tern::cpu {
 
 namespace {
-
-// llama.cpp switches to its tiled f32 kernel at this many query rows.
-constexpr int kTiledMinRows = 64;
 
 using RowMat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
@@ -173,7 +170,7 @@ void attention(ThreadPool &pool, KvCache &kv, int layer, const float *q, const f
         to_f16(k + size_t(t) * kv_dim, kv.k(layer, pos0 + t), kv_dim);
         to_f16(v + size_t(t) * kv_dim, kv.v(layer, pos0 + t), kv_dim);
     }
-    if (rows >= kTiledMinRows) {
+    if (rows >= kTiledAttentionMinRows) {
         pool.parallel_for(sh.n_head_kv, [&](int64_t g) { attend_group_f32(kv, layer, q, rows, pos0, int(g), sh, out); });
         return;
     }

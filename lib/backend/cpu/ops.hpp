@@ -25,6 +25,11 @@ void rope(float *x, int rows, int n_heads, int head_dim, int pos0, const RopePar
 // gate = act(gate) * up.
 void glu(float *gate, const float *up, int64_t n, FfnActivation act);
 
+// Batches of this many query rows or more take the f32 matrix-product
+// attention path, as llama.cpp switches to its tiled kernel; fewer rows (and
+// decode) take the f16-accumulator path.
+constexpr int kTiledAttentionMinRows = 64;
+
 // Stores rows k, v (f32, n_head_kv*head_dim each) at positions pos0.. in the
 // cache, then out[t] = softmax(q[t] . K^T * scale) V over positions <= pos0+t.
 void attention(ThreadPool &pool, KvCache &kv, int layer, const float *q, const float *k, const float *v,
