@@ -9,6 +9,7 @@ PACKAGES=(
   libeigen3-dev catch2
   libvulkan-dev glslang-tools mesa-vulkan-drivers
   python3 python3-dev python3-numpy python3-pytest pybind11-dev
+  python3-venv python3-pip python3-setuptools python3-wheel
 )
 
 missing=()

@@ -1,5 +1,7 @@
+cmake_minimum_required(VERSION 3.20)
 # The dynamic symbols libternlm.so defines are exactly the functions ternlm.h
 # declares with TERN_API: nothing else leaks, nothing declared is missing.
+# And the ABI never shrinks: every symbol in bindings/c/abi-v1.symbols is there.
 execute_process(COMMAND nm -D --defined-only ${LIB} OUTPUT_VARIABLE nm_out RESULT_VARIABLE rc)
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "nm failed on ${LIB}")
@@ -30,3 +32,16 @@ if(NOT "${exported}" STREQUAL "${declared}")
   message(FATAL_ERROR "exported symbols differ from ternlm.h\nexported (${n_exp}): ${exported}\ndeclared (${n_decl}): ${declared}")
 endif()
 message(STATUS "libternlm.so exports exactly the ${n_exp} tern_* functions of ternlm.h")
+
+file(STRINGS ${ABI_LIST} frozen REGEX "^tern_")
+set(missing "")
+foreach(sym ${frozen})
+  if(NOT sym IN_LIST exported)
+    list(APPEND missing ${sym})
+  endif()
+endforeach()
+if(missing)
+  message(FATAL_ERROR "ABI break: symbols of ${ABI_LIST} are no longer exported: ${missing}")
+endif()
+list(LENGTH frozen n_frozen)
+message(STATUS "all ${n_frozen} symbols of the frozen ABI list are still exported")

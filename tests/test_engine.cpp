@@ -11,7 +11,7 @@
 #include "engine/model.hpp"
 #include "support/files.hpp"
 
-using namespace tern;
+using namespace ternlm;
 
 namespace {
 

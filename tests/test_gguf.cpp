@@ -8,8 +8,8 @@
 #include "common/error.hpp"
 #include "gguf/gguf.hpp"
 
-using namespace tern;
-using namespace tern::gguf;
+using namespace ternlm;
+using namespace ternlm::gguf;
 
 namespace {
 

@@ -57,7 +57,7 @@ struct RowStats {
 // llama.cpp evaluates a batch of kTiledAttentionMinRows rows or more with its
 // tiled f32 attention kernel, and shorter batches and decode steps with its
 // f16-accumulator kernel; ternlm reproduces both (lib/backend/cpu/attention.cpp).
-using tern::cpu::kTiledAttentionMinRows;
+using ternlm::cpu::kTiledAttentionMinRows;
 
 // err_t = max_j |ours - golden| / std(golden row); argmax agreement.
 void compare_row(const float *ours, const float *gold, int n, RowStats &st) {
@@ -70,16 +70,16 @@ void compare_row(const float *ours, const float *gold, int n, RowStats &st) {
     double err = 0;
     for (int j = 0; j < n; ++j) err = std::max(err, double(std::fabs(ours[j] - gold[j])));
     st.max_err = std::max(st.max_err, err / sd);
-    st.agree += tern::argmax(ours, n) == tern::argmax(gold, n);
+    st.agree += ternlm::argmax(ours, n) == ternlm::argmax(gold, n);
     st.rows++;
 }
 
 void check_model(const std::string &name) {
     const Tolerance tol = tolerance_for(name);
-    tern::ModelParams mp;
+    ternlm::ModelParams mp;
     mp.backend = TERN_BACKEND_CPU;
     mp.n_threads = 2;
-    auto model = tern::Model::load(shared_path("models/" + name + ".gguf"), mp);
+    auto model = ternlm::Model::load(shared_path("models/" + name + ".gguf"), mp);
     const int n_vocab = model->hparams().n_vocab;
 
     // stepwise: token-by-token rows whose golden came from the same llama.cpp
@@ -98,10 +98,10 @@ void check_model(const std::string &name) {
         CHECK(std::vector<int>(tokens.begin(), tokens.end()) == want_tokens);
 
         // The whole prompt in one batch, logits of every row.
-        tern::ContextParams cp;
+        ternlm::ContextParams cp;
         cp.n_ctx = 256;
         cp.logits_all = true;
-        tern::Context ctx(*model, cp);
+        ternlm::Context ctx(*model, cp);
         ctx.prefill(tokens.data(), tokens.size());
         REQUIRE(ctx.logits_rows() == int(tokens.size()));
         for (size_t t = 0; t < tokens.size(); ++t)
@@ -111,7 +111,7 @@ void check_model(const std::string &name) {
         const std::vector<int> want_greedy = g["greedy_tokens"].ints();
         std::vector<int> got;
         for (size_t i = 0; i < want_greedy.size(); ++i) {
-            const int32_t t = tern::argmax(ctx.logits(), n_vocab);
+            const int32_t t = ternlm::argmax(ctx.logits(), n_vocab);
             got.push_back(t);
             if (i + 1 < want_greedy.size()) ctx.decode_step(t);
         }
@@ -122,7 +122,7 @@ void check_model(const std::string &name) {
 
         // The same prompt token by token must meet the same tolerances.
         {
-            tern::Context step_ctx(*model, cp);
+            ternlm::Context step_ctx(*model, cp);
             for (size_t t = 0; t < tokens.size(); ++t) {
                 step_ctx.decode_step(tokens[t]);
                 compare_row(step_ctx.logits(), gold.data() + t * size_t(n_vocab), n_vocab,

@@ -11,7 +11,7 @@
 #include "support/files.hpp"
 #include "support/random_blocks.hpp"
 
-using namespace tern;
+using namespace ternlm;
 
 namespace {
 

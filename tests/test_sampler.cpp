@@ -6,8 +6,8 @@
 
 #include "sampling/sampler.hpp"
 
-using tern::Sampler;
-using tern::SamplerParams;
+using ternlm::Sampler;
+using ternlm::SamplerParams;
 
 namespace {
 std::vector<float> logits_peaked() {
@@ -34,7 +34,7 @@ TEST_CASE("greedy picks the first largest logit", "[sampler]") {
     Sampler s(p);
     std::vector<float> l = {1, 5, 5, 2};
     CHECK(s.sample(l.data(), 4) == 1);
-    CHECK(tern::argmax(l.data(), 4) == 1);
+    CHECK(ternlm::argmax(l.data(), 4) == 1);
 }
 
 TEST_CASE("the same seed gives the same tokens", "[sampler]") {

@@ -8,8 +8,8 @@
 using testsupport::Json;
 
 namespace {
-const tern::Model &stories() {
-    static auto m = tern::Model::load(testsupport::shared_path("models/stories260K.gguf"), {});
+const ternlm::Model &stories() {
+    static auto m = ternlm::Model::load(testsupport::shared_path("models/stories260K.gguf"), {});
     return *m;
 }
 } // namespace
@@ -25,7 +25,7 @@ TEST_CASE("token ids match llama.cpp's tokenizer", "[tokenizer]") {
 }
 
 TEST_CASE("detokenization inverts tokenization", "[tokenizer]") {
-    const tern::Vocab &v = stories().vocab();
+    const ternlm::Vocab &v = stories().vocab();
     for (const std::string s : {"Once upon a time, there was a little girl named Lily.", "café ü 日本語 🙂",
                                 "line one\nline two\n\n\tindented", "Tom's dog didn't bark!"}) {
         const std::vector<int32_t> ids = v.tokenize(s, true, false);
@@ -34,7 +34,7 @@ TEST_CASE("detokenization inverts tokenization", "[tokenizer]") {
 }
 
 TEST_CASE("special tokens parse only when asked", "[tokenizer]") {
-    const tern::Vocab &v = stories().vocab();
+    const ternlm::Vocab &v = stories().vocab();
     const auto with = v.tokenize("<s>Hi</s>", false, true);
     const auto without = v.tokenize("<s>Hi</s>", false, false);
     CHECK(with.front() == v.bos());

@@ -3,8 +3,8 @@
 
 #include "tokenizer/vocab.hpp"
 
-using tern::utf8_complete_prefix;
-using tern::utf8_sanitize;
+using ternlm::utf8_complete_prefix;
+using ternlm::utf8_sanitize;
 
 TEST_CASE("complete prefix holds back a cut-off character", "[utf8]") {
     const std::string euro = "\xE2\x82\xAC"; // U+20AC, 3 bytes

@@ -10,7 +10,7 @@
 #include "backend/cpu/vec_dot.hpp"
 #include "support/random_blocks.hpp"
 
-using namespace tern;
+using namespace ternlm;
 using testsupport::all_weight_types;
 
 namespace {

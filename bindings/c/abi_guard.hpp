@@ -9,7 +9,7 @@
 
 #include "common/error.hpp"
 
-namespace tern::abi {
+namespace ternlm::abi {
 
 void set_last_error(const std::string &msg);
 void clear_last_error();
@@ -54,4 +54,4 @@ template <typename T> void copy_out(const T *src, size_t n, T *dst, size_t cap, 
     if (n) std::memcpy(dst, src, n * sizeof(T));
 }
 
-} // namespace tern::abi
+} // namespace ternlm::abi

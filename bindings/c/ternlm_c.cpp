@@ -11,29 +11,29 @@
 #include "sampling/sampler.hpp"
 
 struct tern_model {
-    std::unique_ptr<tern::Model> model;
+    std::unique_ptr<ternlm::Model> model;
 };
 struct tern_context {
-    std::unique_ptr<tern::Context> ctx;
+    std::unique_ptr<ternlm::Context> ctx;
 };
 struct tern_sampler {
-    tern::Sampler sampler;
+    ternlm::Sampler sampler;
 };
 struct tern_detokenizer {
-    const tern::Model *model;
+    const ternlm::Model *model;
     std::string pending; // bytes of an incomplete UTF-8 character
 };
 
-using tern::fail;
-namespace abi = tern::abi;
+using ternlm::fail;
+namespace abi = ternlm::abi;
 
-namespace tern::abi {
+namespace ternlm::abi {
 namespace {
 thread_local std::string g_last_error;
 }
 void set_last_error(const std::string &msg) { g_last_error = msg; }
 void clear_last_error() { g_last_error.clear(); }
-} // namespace tern::abi
+} // namespace ternlm::abi
 
 namespace {
 template <typename T> void need(const T *p, const char *what) {
@@ -83,7 +83,7 @@ tern_status tern_model_load(const char *path, const tern_model_params *params, t
         *out = nullptr;
         need(path, "path");
         const tern_model_params p = abi::merge_params(params, tern_model_default_params(), "tern_model_params");
-        tern::ModelParams mp;
+        ternlm::ModelParams mp;
         mp.backend = p.backend;
         mp.n_threads = p.n_threads;
         mp.n_gpu_layers = p.n_gpu_layers;
@@ -94,7 +94,7 @@ tern_status tern_model_load(const char *path, const tern_model_params *params, t
             mp.progress = [fn, ud](float f) { return fn(f, ud); };
         }
         auto h = std::make_unique<tern_model>();
-        h->model = tern::Model::load(path, mp);
+        h->model = ternlm::Model::load(path, mp);
         *out = h.release();
     });
 }
@@ -175,8 +175,8 @@ tern_status tern_detokenizer_push(tern_detokenizer *d, tern_token t, char *buf, 
         need(d, "detokenizer");
         if (!d->model->vocab().valid(t)) fail(TERN_ERR_INVALID_ARGUMENT, "token id %d is out of range", t);
         std::string all = d->pending + d->model->vocab().piece(t, false);
-        const size_t ready = tern::utf8_complete_prefix(all);
-        const std::string text = tern::utf8_sanitize(all.substr(0, ready));
+        const size_t ready = ternlm::utf8_complete_prefix(all);
+        const std::string text = ternlm::utf8_sanitize(all.substr(0, ready));
         abi::copy_out(text.data(), text.size(), buf, cap, n_out, "tern_detokenizer_push");
         d->pending = all.substr(ready);
     });
@@ -185,7 +185,7 @@ tern_status tern_detokenizer_push(tern_detokenizer *d, tern_token t, char *buf, 
 tern_status tern_detokenizer_flush(tern_detokenizer *d, char *buf, size_t cap, size_t *n_out) {
     return abi::guarded([&] {
         need(d, "detokenizer");
-        const std::string text = tern::utf8_sanitize(d->pending);
+        const std::string text = ternlm::utf8_sanitize(d->pending);
         abi::copy_out(text.data(), text.size(), buf, cap, n_out, "tern_detokenizer_flush");
         d->pending.clear();
     });
@@ -215,13 +215,13 @@ tern_status tern_context_create(tern_model *m, const tern_context_params *params
         if (p.kv_type != TERN_KV_F16) fail(TERN_ERR_UNSUPPORTED, "KV cache type %d is not supported", int(p.kv_type));
         if (p.n_ctx > (1u << 22)) fail(TERN_ERR_INVALID_ARGUMENT, "n_ctx %u is too large", p.n_ctx);
         if (p.n_batch > (1u << 16)) fail(TERN_ERR_INVALID_ARGUMENT, "n_batch %u is too large", p.n_batch);
-        tern::ContextParams cp;
+        ternlm::ContextParams cp;
         cp.n_ctx = int(p.n_ctx);
         cp.n_threads = p.n_threads;
         cp.n_batch = int(p.n_batch);
         cp.logits_all = p.logits_all;
         auto h = std::make_unique<tern_context>();
-        h->ctx = std::make_unique<tern::Context>(*m->model, cp);
+        h->ctx = std::make_unique<ternlm::Context>(*m->model, cp);
         *out = h.release();
     });
 }
@@ -254,7 +254,7 @@ const float *tern_get_logits_ith(tern_context *c, int32_t i) {
     }
     const float *row = c->ctx->logits_row(i);
     if (!row)
-        abi::set_last_error(tern::strprintf("no logits row %d (the last evaluation kept %d rows)", i,
+        abi::set_last_error(ternlm::strprintf("no logits row %d (the last evaluation kept %d rows)", i,
                                             c->ctx->logits_rows()));
     return row;
 }
@@ -277,7 +277,7 @@ tern_sampler_params tern_sampler_default_params(void) {
     tern_sampler_params p;
     std::memset(&p, 0, sizeof p);
     p.size = sizeof p;
-    const tern::SamplerParams d;
+    const ternlm::SamplerParams d;
     p.temperature = d.temperature;
     p.top_k = d.top_k;
     p.top_p = d.top_p;
@@ -295,7 +295,7 @@ tern_status tern_sampler_create(const tern_sampler_params *params, tern_sampler 
         const tern_sampler_params p =
             abi::merge_params(params, tern_sampler_default_params(), "tern_sampler_params");
         if (!(p.repeat_penalty > 0)) fail(TERN_ERR_INVALID_ARGUMENT, "repeat_penalty must be positive");
-        tern::SamplerParams sp;
+        ternlm::SamplerParams sp;
         sp.temperature = p.temperature;
         sp.top_k = p.top_k;
         sp.top_p = p.top_p;
@@ -303,7 +303,7 @@ tern_status tern_sampler_create(const tern_sampler_params *params, tern_sampler 
         sp.repeat_penalty = p.repeat_penalty;
         sp.repeat_last_n = p.repeat_last_n;
         sp.seed = p.seed;
-        *out = new tern_sampler{tern::Sampler(sp)};
+        *out = new tern_sampler{ternlm::Sampler(sp)};
     });
 }
 

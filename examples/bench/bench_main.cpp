@@ -27,7 +27,7 @@
 #include <immintrin.h>
 #endif
 
-using namespace tern;
+using namespace ternlm;
 
 namespace {
 

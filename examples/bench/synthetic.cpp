@@ -9,7 +9,7 @@
 #include "gguf/gguf.hpp"
 #include "quant/blocks.hpp"
 
-namespace tern::bench {
+namespace ternlm::bench {
 
 const std::vector<Shape> &shapes() {
     static const std::vector<Shape> s = {
@@ -150,4 +150,4 @@ void write_synthetic(const Shape &s, GgmlType type, const std::string &path, uin
     std::fprintf(stderr, "\n");
 }
 
-} // namespace tern::bench
+} // namespace ternlm::bench

@@ -8,7 +8,7 @@
 
 #include "quant/types.hpp"
 
-namespace tern::bench {
+namespace ternlm::bench {
 
 struct Shape {
     const char *name;
@@ -25,4 +25,4 @@ const Shape *find_shape(const std::string &name);
 // Prints progress to stderr.
 void write_synthetic(const Shape &s, GgmlType type, const std::string &path, uint32_t seed);
 
-} // namespace tern::bench
+} // namespace ternlm::bench

@@ -37,6 +37,13 @@ inline void check(tern_status s) {
 }
 
 namespace detail {
+// std::exchange(p, nullptr) without needing C++14: this header is C++11.
+template <typename T> T *take(T *&p) noexcept {
+    T *v = p;
+    p = nullptr;
+    return v;
+}
+
 // Calls f(buf, cap, &n) growing buf until it fits (the ABI's buffer protocol).
 template <typename T, typename F> std::vector<T> fill(F f, size_t first_guess) {
     std::vector<T> out(first_guess ? first_guess : 1);
@@ -58,7 +65,7 @@ public:
         check(tern_model_load(path.c_str(), &params, &m_));
     }
     ~Model() { tern_model_free(m_); }
-    Model(Model &&o) noexcept : m_(std::exchange(o.m_, nullptr)) {}
+    Model(Model &&o) noexcept : m_(detail::take(o.m_)) {}
     Model &operator=(Model &&o) noexcept {
         std::swap(m_, o.m_);
         return *this;
@@ -104,7 +111,7 @@ public:
         check(tern_context_create(model.get(), &params, &c_));
     }
     ~Context() { tern_context_free(c_); }
-    Context(Context &&o) noexcept : c_(std::exchange(o.c_, nullptr)), n_vocab_(o.n_vocab_) {}
+    Context(Context &&o) noexcept : c_(detail::take(o.c_)), n_vocab_(o.n_vocab_) {}
     Context(const Context &) = delete;
     Context &operator=(const Context &) = delete;
 

@@ -15,7 +15,7 @@
 
 #include "quant/types.hpp"
 
-namespace tern {
+namespace ternlm {
 
 class KvCache;
 
@@ -76,4 +76,4 @@ public:
 };
 
 } // namespace backend
-} // namespace tern
+} // namespace ternlm

@@ -6,7 +6,7 @@
 
 #include "backend/backend.hpp"
 
-namespace tern {
+namespace ternlm {
 
 class KvCache;
 
@@ -26,4 +26,4 @@ public:
 };
 
 } // namespace backend
-} // namespace tern
+} // namespace ternlm

@@ -2,7 +2,7 @@
 
 #include <vector>
 
-namespace tern {
+namespace ternlm {
 
 static std::string vformat(const char *fmt, va_list ap) {
     va_list ap2;
@@ -34,4 +34,4 @@ void fail(tern_status status, const char *fmt, ...) {
     throw Failure(status, s);
 }
 
-} // namespace tern
+} // namespace ternlm

@@ -1,4 +1,4 @@
-// The core's error type. Every failure inside ternlm is a tern::Failure carrying
+// The core's error type. Every failure inside ternlm is a ternlm::Failure carrying
 // the C status it maps to; the C ABI catches it at the boundary and stores the
 // message for tern_last_error().
 #pragma once
@@ -9,7 +9,7 @@
 
 #include "ternlm/ternlm.h"
 
-namespace tern {
+namespace ternlm {
 
 class Failure : public std::runtime_error {
 public:
@@ -27,4 +27,4 @@ private:
 
 std::string strprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-} // namespace tern
+} // namespace ternlm

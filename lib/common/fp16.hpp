@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <cstring>
 
-namespace tern {
+namespace ternlm {
 
 inline uint32_t f32_bits(float f) {
     uint32_t u;
@@ -63,4 +63,4 @@ inline uint16_t f32_to_bf16(float f) {
     return uint16_t((u + (0x7fffu + ((u >> 16) & 1))) >> 16);
 }
 
-} // namespace tern
+} // namespace ternlm

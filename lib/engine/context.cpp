@@ -5,7 +5,7 @@
 #include "backend/cpu/cpu_executor.hpp"
 #include "common/error.hpp"
 
-namespace tern {
+namespace ternlm {
 
 namespace {
 int resolve_n_ctx(const Model &m, int requested) {
@@ -89,4 +89,4 @@ void Context::kv_truncate(int n) {
     logits_rows_ = 0;
 }
 
-} // namespace tern
+} // namespace ternlm

@@ -9,7 +9,7 @@
 #include "engine/model.hpp"
 #include "kv/kv_cache.hpp"
 
-namespace tern {
+namespace ternlm {
 
 struct ContextParams {
     int n_ctx = 0;     // 0: min(2048, n_ctx_train)
@@ -53,4 +53,4 @@ private:
     int logits_rows_ = 0;
 };
 
-} // namespace tern
+} // namespace ternlm

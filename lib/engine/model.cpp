@@ -5,7 +5,7 @@
 #include "backend/cpu/thread_pool.hpp"
 #include "common/error.hpp"
 
-namespace tern {
+namespace ternlm {
 
 namespace {
 void report(const ModelParams &p, float fraction) {
@@ -44,4 +44,4 @@ std::unique_ptr<Model> Model::load(const std::string &path, const ModelParams &p
     return m;
 }
 
-} // namespace tern
+} // namespace ternlm

@@ -13,7 +13,7 @@
 #include "model/transformer.hpp"
 #include "tokenizer/vocab.hpp"
 
-namespace tern {
+namespace ternlm {
 
 struct ModelParams {
     tern_backend backend = TERN_BACKEND_AUTO;
@@ -51,4 +51,4 @@ private:
     std::vector<std::pair<std::string, std::string>> meta_text_;
 };
 
-} // namespace tern
+} // namespace ternlm

@@ -2,7 +2,7 @@
 //
 // Every count, size and offset in the file is checked with overflow-safe
 // arithmetic before it is used; a corrupt, truncated or hostile file raises
-// tern::Failure(TERN_ERR_FORMAT) with a message naming the field and its offset.
+// ternlm::Failure(TERN_ERR_FORMAT) with a message naming the field and its offset.
 #pragma once
 
 #include <cstddef>
@@ -15,7 +15,7 @@
 
 #include "quant/types.hpp"
 
-namespace tern::gguf {
+namespace ternlm::gguf {
 
 enum class ValueType : uint32_t {
     U8 = 0, I8 = 1, U16 = 2, I16 = 3, U32 = 4, I32 = 5, F32 = 6, BOOL = 7,
@@ -160,4 +160,4 @@ Value make_f64(double v);
 Value make_bool(bool v);
 Value make_str(const std::string &v);
 
-} // namespace tern::gguf
+} // namespace ternlm::gguf

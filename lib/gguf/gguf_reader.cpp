@@ -16,7 +16,7 @@
 #include "common/error.hpp"
 #include "gguf/gguf.hpp"
 
-namespace tern::gguf {
+namespace ternlm::gguf {
 
 namespace {
 
@@ -341,4 +341,4 @@ bool File::get_bool(const std::string &key, bool def) const {
     return v->u != 0;
 }
 
-} // namespace tern::gguf
+} // namespace ternlm::gguf

@@ -4,7 +4,7 @@
 #include "common/error.hpp"
 #include "gguf/gguf.hpp"
 
-namespace tern::gguf {
+namespace ternlm::gguf {
 
 const char *value_type_name(ValueType t) {
     static const char *names[] = {"u8",  "i8",  "u16",    "i16",   "u32", "i32", "f32",
@@ -111,4 +111,4 @@ Value make_f64(double v) { Value x; x.type = ValueType::F64; x.f = v; return x; 
 Value make_bool(bool v) { Value x; x.type = ValueType::BOOL; x.u = v; return x; }
 Value make_str(const std::string &v) { Value x; x.type = ValueType::STRING; x.str = v; return x; }
 
-} // namespace tern::gguf
+} // namespace ternlm::gguf

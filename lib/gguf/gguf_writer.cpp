@@ -6,7 +6,7 @@
 #include "common/error.hpp"
 #include "gguf/gguf.hpp"
 
-namespace tern::gguf {
+namespace ternlm::gguf {
 
 namespace {
 
@@ -179,4 +179,4 @@ std::vector<uint8_t> Writer::to_bytes() const {
     return out;
 }
 
-} // namespace tern::gguf
+} // namespace ternlm::gguf

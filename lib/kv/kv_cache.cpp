@@ -4,7 +4,7 @@
 
 #include "common/error.hpp"
 
-namespace tern {
+namespace ternlm {
 
 KvCache::KvCache(int n_layer, int n_ctx, int kv_dim) : n_layer_(n_layer), n_ctx_(n_ctx), kv_dim_(kv_dim) {
     const size_t n = size_t(n_layer) * size_t(n_ctx) * size_t(kv_dim);
@@ -17,4 +17,4 @@ KvCache::KvCache(int n_layer, int n_ctx, int kv_dim) : n_layer_(n_layer), n_ctx_
     }
 }
 
-} // namespace tern
+} // namespace ternlm

@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <vector>
 
-namespace tern {
+namespace ternlm {
 
 class KvCache {
 public:
@@ -36,4 +36,4 @@ private:
     std::vector<uint16_t> k_, v_;
 };
 
-} // namespace tern
+} // namespace ternlm

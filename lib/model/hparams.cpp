@@ -3,7 +3,7 @@
 #include "common/error.hpp"
 #include "gguf/gguf.hpp"
 
-namespace tern {
+namespace ternlm {
 
 namespace {
 constexpr int kMaxDim = 1 << 20;   // no real model comes near; rejects garbage
@@ -68,4 +68,4 @@ HParams read_hparams(const gguf::File &f) {
     return hp;
 }
 
-} // namespace tern
+} // namespace ternlm

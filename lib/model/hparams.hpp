@@ -5,7 +5,7 @@
 
 #include "backend/backend.hpp"
 
-namespace tern {
+namespace ternlm {
 namespace gguf { class File; }
 
 struct HParams {
@@ -34,4 +34,4 @@ HParams read_hparams(const gguf::File &f);
 // Architectures this build runs.
 bool architecture_supported(const std::string &arch);
 
-} // namespace tern
+} // namespace ternlm

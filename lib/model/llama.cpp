@@ -4,7 +4,7 @@
 
 #include "model/transformer.hpp"
 
-namespace tern {
+namespace ternlm {
 
 using backend::Buf;
 
@@ -55,4 +55,4 @@ void build_forward(const Transformer &m, backend::Step &s, bool all_logits) {
     s.output_logits(logits);
 }
 
-} // namespace tern
+} // namespace ternlm

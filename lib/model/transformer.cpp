@@ -6,7 +6,7 @@
 #include "common/error.hpp"
 #include "gguf/gguf.hpp"
 
-namespace tern {
+namespace ternlm {
 
 namespace {
 
@@ -101,4 +101,4 @@ Transformer bind_transformer(const gguf::File &f, const HParams &hp) {
     return m;
 }
 
-} // namespace tern
+} // namespace ternlm

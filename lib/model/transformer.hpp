@@ -8,7 +8,7 @@
 #include "backend/backend.hpp"
 #include "model/hparams.hpp"
 
-namespace tern {
+namespace ternlm {
 namespace gguf { class File; }
 
 struct LayerWeights {
@@ -35,4 +35,4 @@ Transformer bind_transformer(const gguf::File &f, const HParams &hp);
 // last row (or of every row when all_logits).
 void build_forward(const Transformer &m, backend::Step &s, bool all_logits);
 
-} // namespace tern
+} // namespace ternlm

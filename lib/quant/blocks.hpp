@@ -6,7 +6,7 @@
 
 #include "quant/types.hpp"
 
-namespace tern {
+namespace ternlm {
 
 #pragma pack(push, 1)
 struct block_q8_0 { // 34 bytes: x = d * q
@@ -79,4 +79,4 @@ inline void get_scale_min_k4(int j, const uint8_t *q, uint8_t *sc, uint8_t *m) {
     }
 }
 
-} // namespace tern
+} // namespace ternlm

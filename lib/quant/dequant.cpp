@@ -5,7 +5,7 @@
 #include "common/fp16.hpp"
 #include "quant/reference.hpp"
 
-namespace tern {
+namespace ternlm {
 
 namespace {
 
@@ -157,4 +157,4 @@ void dequantize_row(GgmlType t, const void *src, float *dst, int64_t n) {
     }
 }
 
-} // namespace tern
+} // namespace ternlm

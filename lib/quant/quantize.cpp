@@ -7,7 +7,7 @@
 #include "common/fp16.hpp"
 #include "quant/reference.hpp"
 
-namespace tern {
+namespace ternlm {
 
 namespace {
 // Round half to even, as ggml's nearest_int and _mm256_round_ps do.
@@ -190,4 +190,4 @@ void quantize_row_tq2_0(const float *x, block_tq2_0 *y, int64_t n) {
     }
 }
 
-} // namespace tern
+} // namespace ternlm

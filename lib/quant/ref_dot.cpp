@@ -7,7 +7,7 @@
 #include "common/fp16.hpp"
 #include "quant/reference.hpp"
 
-namespace tern {
+namespace ternlm {
 
 namespace {
 
@@ -146,4 +146,4 @@ float ref_vec_dot(GgmlType t, int64_t n, const void *w, const void *a) {
     }
 }
 
-} // namespace tern
+} // namespace ternlm

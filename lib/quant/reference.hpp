@@ -9,7 +9,7 @@
 #include "quant/blocks.hpp"
 #include "quant/types.hpp"
 
-namespace tern {
+namespace ternlm {
 
 // Dequantizes n elements (whole blocks) of type t.
 void dequantize_row(GgmlType t, const void *src, float *dst, int64_t n);
@@ -43,4 +43,4 @@ void tq2_0_trits(const block_tq2_0 &b, int8_t out[QK_K]);
 // float combination follows ggml's order.
 float ref_vec_dot(GgmlType t, int64_t n, const void *w, const void *a);
 
-} // namespace tern
+} // namespace ternlm

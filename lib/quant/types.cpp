@@ -6,7 +6,7 @@
 
 #include "quant/blocks.hpp"
 
-namespace tern {
+namespace ternlm {
 
 namespace {
 constexpr TypeTraits kUnknown = {nullptr, 1, 0, false};
@@ -88,4 +88,4 @@ size_t row_size(GgmlType t, int64_t n) {
     return size_t(s);
 }
 
-} // namespace tern
+} // namespace ternlm

@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <string>
 
-namespace tern {
+namespace ternlm {
 
 enum class GgmlType : uint32_t {
     F32 = 0, F16 = 1, Q4_0 = 2, Q4_1 = 3, Q5_0 = 6, Q5_1 = 7, Q8_0 = 8, Q8_1 = 9,
@@ -38,4 +38,4 @@ size_t row_size(GgmlType t, int64_t n); // asserts validity
 
 constexpr int QK4_0 = 32, QK5_0 = 32, QK8_0 = 32, QK_K = 256;
 
-} // namespace tern
+} // namespace ternlm

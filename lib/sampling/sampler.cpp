@@ -4,7 +4,7 @@
 #include <cmath>
 #include <unordered_set>
 
-namespace tern {
+namespace ternlm {
 
 int32_t argmax(const float *logits, int n) {
     int32_t best = 0;
@@ -106,4 +106,4 @@ int32_t Sampler::sample(const float *logits, int n_vocab) {
     return token;
 }
 
-} // namespace tern
+} // namespace ternlm

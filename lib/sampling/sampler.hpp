@@ -7,7 +7,7 @@
 #include <random>
 #include <vector>
 
-namespace tern {
+namespace ternlm {
 
 struct SamplerParams {
     float temperature = 0.8f; // <= 0: greedy
@@ -49,4 +49,4 @@ private:
 // Index of the largest logit (the first on ties).
 int32_t argmax(const float *logits, int n);
 
-} // namespace tern
+} // namespace ternlm

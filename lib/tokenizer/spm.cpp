@@ -6,7 +6,7 @@
 
 #include "tokenizer/vocab.hpp"
 
-namespace tern {
+namespace ternlm {
 
 namespace {
 
@@ -83,4 +83,4 @@ void Vocab::tokenize_spm(const std::string &text, std::vector<int32_t> &out) con
     }
 }
 
-} // namespace tern
+} // namespace ternlm

@@ -1,7 +1,7 @@
 // UTF-8 validation for streaming detokenization.
 #include "tokenizer/vocab.hpp"
 
-namespace tern {
+namespace ternlm {
 
 namespace {
 
@@ -68,4 +68,4 @@ std::string utf8_sanitize(const std::string &s) {
     return out;
 }
 
-} // namespace tern
+} // namespace ternlm

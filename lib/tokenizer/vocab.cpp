@@ -7,7 +7,7 @@
 #include "common/error.hpp"
 #include "gguf/gguf.hpp"
 
-namespace tern {
+namespace ternlm {
 
 namespace {
 
@@ -192,4 +192,4 @@ std::string Vocab::detokenize(const int32_t *ids, size_t n) const {
     return out;
 }
 
-} // namespace tern
+} // namespace ternlm

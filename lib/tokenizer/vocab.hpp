@@ -9,7 +9,7 @@
 #include <unordered_map>
 #include <vector>
 
-namespace tern {
+namespace ternlm {
 namespace gguf { class File; }
 
 // tokenizer.ggml.token_type values.
@@ -62,4 +62,4 @@ size_t utf8_complete_prefix(const std::string &s);
 // s with every invalid byte sequence replaced by U+FFFD.
 std::string utf8_sanitize(const std::string &s);
 
-} // namespace tern
+} // namespace ternlm

@@ -12,8 +12,8 @@ namespace testsupport {
 
 // A row of n elements of type t: random bytes, with every fp16 scale field
 // set to a small random value so results stay finite and meaningful.
-inline std::vector<uint8_t> random_row(tern::GgmlType t, int64_t n, std::mt19937 &rng) {
-    using namespace tern;
+inline std::vector<uint8_t> random_row(ternlm::GgmlType t, int64_t n, std::mt19937 &rng) {
+    using namespace ternlm;
     std::normal_distribution<float> g(0.0f, 1.0f);
     std::uniform_real_distribution<float> u(0.001f, 0.05f);
     std::vector<uint8_t> row(row_size(t, n));
@@ -86,8 +86,8 @@ inline std::vector<float> random_floats(int64_t n, std::mt19937 &rng, float scal
     return x;
 }
 
-inline const std::vector<tern::GgmlType> &all_weight_types() {
-    using tern::GgmlType;
+inline const std::vector<ternlm::GgmlType> &all_weight_types() {
+    using ternlm::GgmlType;
     static const std::vector<GgmlType> t = {GgmlType::F32,  GgmlType::F16,  GgmlType::BF16, GgmlType::Q8_0,
                                             GgmlType::Q4_0, GgmlType::Q5_0, GgmlType::Q4_K, GgmlType::Q5_K,
                                             GgmlType::Q6_K, GgmlType::TQ1_0, GgmlType::TQ2_0};

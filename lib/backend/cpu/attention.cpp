@@ -21,7 +21,7 @@
 #define TERN_F16C 1
 #endif
 
-namespace tern::cpu {
+namespace ternlm::cpu {
 
 namespace {
 
@@ -184,4 +184,4 @@ void attention(ThreadPool &pool, KvCache &kv, int layer, const float *q, const f
     });
 }
 
-} // namespace tern::cpu
+} // namespace ternlm::cpu

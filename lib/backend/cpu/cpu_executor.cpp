@@ -8,7 +8,7 @@
 #include "kv/kv_cache.hpp"
 #include "quant/reference.hpp"
 
-namespace tern::cpu {
+namespace ternlm::cpu {
 
 namespace {
 
@@ -141,4 +141,4 @@ std::unique_ptr<backend::Executor> make_cpu_executor(int n_threads) {
     return std::make_unique<CpuExecutor>(n_threads);
 }
 
-} // namespace tern::cpu
+} // namespace ternlm::cpu

@@ -7,8 +7,8 @@
 #include "backend/executor.hpp"
 #include "backend/cpu/thread_pool.hpp"
 
-namespace tern::cpu {
+namespace ternlm::cpu {
 
 std::unique_ptr<backend::Executor> make_cpu_executor(int n_threads);
 
-} // namespace tern::cpu
+} // namespace ternlm::cpu

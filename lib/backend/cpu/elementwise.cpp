@@ -3,7 +3,7 @@
 
 #include "backend/cpu/ops.hpp"
 
-namespace tern::cpu {
+namespace ternlm::cpu {
 
 void rms_norm(const float *x, const float *weight, int rows, int64_t n, float eps, float *out) {
     for (int r = 0; r < rows; ++r, x += n, out += n) {
@@ -52,4 +52,4 @@ void glu(float *gate, const float *up, int64_t n, FfnActivation act) {
     }
 }
 
-} // namespace tern::cpu
+} // namespace ternlm::cpu

@@ -9,7 +9,7 @@
 #include "backend/cpu/vec_dot.hpp"
 #include "quant/reference.hpp"
 
-namespace tern::cpu {
+namespace ternlm::cpu {
 
 void matmul(ThreadPool &pool, const WeightRef &w, const float *x, int m, float *y,
             std::vector<uint8_t> &scratch) {
@@ -39,4 +39,4 @@ void matmul(ThreadPool &pool, const WeightRef &w, const float *x, int m, float *
     });
 }
 
-} // namespace tern::cpu
+} // namespace ternlm::cpu

@@ -8,7 +8,7 @@
 #include "backend/backend.hpp"
 #include "backend/cpu/thread_pool.hpp"
 
-namespace tern::cpu {
+namespace ternlm::cpu {
 
 // y[t][r] = dot(W row r, x[t]) for t < m, r < w.ne1. Activations are first
 // converted to the weight type's vec_dot_type (8-bit for quantized types).
@@ -35,4 +35,4 @@ constexpr int kTiledAttentionMinRows = 64;
 void attention(ThreadPool &pool, KvCache &kv, int layer, const float *q, const float *k, const float *v,
                int rows, int pos0, const AttnShape &shape, float *out);
 
-} // namespace tern::cpu
+} // namespace ternlm::cpu

@@ -4,7 +4,7 @@
 #if defined(__AVX2__)
 #include <immintrin.h>
 
-namespace tern::cpu {
+namespace ternlm::cpu {
 
 inline float hsum_f32x8(__m256 x) {
     __m128 r = _mm_add_ps(_mm256_castps256_ps128(x), _mm256_extractf128_ps(x, 1));
@@ -55,5 +55,5 @@ inline void unpack_k4_scales(const uint8_t *scales, uint32_t out[4]) {
     out[0] = u[0] & kmask1;
 }
 
-} // namespace tern::cpu
+} // namespace ternlm::cpu
 #endif

@@ -7,7 +7,7 @@
 #define TERN_PAUSE() std::this_thread::yield()
 #endif
 
-namespace tern::cpu {
+namespace ternlm::cpu {
 
 namespace {
 constexpr int kSpinIterations = 1 << 16;
@@ -103,4 +103,4 @@ void ThreadPool::run_on_all(const std::function<void(int, int)> &fn) {
     all_fn_ = nullptr;
 }
 
-} // namespace tern::cpu
+} // namespace ternlm::cpu

@@ -12,7 +12,7 @@
 #include <thread>
 #include <vector>
 
-namespace tern::cpu {
+namespace ternlm::cpu {
 
 class ThreadPool {
 public:
@@ -53,4 +53,4 @@ private:
 // Number of hardware threads, at least 1.
 int default_thread_count();
 
-} // namespace tern::cpu
+} // namespace ternlm::cpu

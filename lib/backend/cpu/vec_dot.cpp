@@ -6,7 +6,7 @@
 
 #include "quant/reference.hpp"
 
-namespace tern::cpu {
+namespace ternlm::cpu {
 
 namespace {
 
@@ -82,4 +82,4 @@ VecDotFn vec_dot_for(GgmlType type, Isa isa) {
 VecDotFn vec_dot_avx512(GgmlType) { return nullptr; }
 #endif
 
-} // namespace tern::cpu
+} // namespace ternlm::cpu

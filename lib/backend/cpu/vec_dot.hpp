@@ -7,7 +7,7 @@
 
 #include "quant/types.hpp"
 
-namespace tern::cpu {
+namespace ternlm::cpu {
 
 // n elements; w: weight row; a: activations in vec_dot_type(type).
 using VecDotFn = float (*)(int64_t n, const void *w, const void *a);
@@ -25,4 +25,4 @@ inline VecDotFn vec_dot_for(GgmlType type) { return vec_dot_for(type, detected_i
 VecDotFn vec_dot_avx2(GgmlType type);
 VecDotFn vec_dot_avx512(GgmlType type);
 
-} // namespace tern::cpu
+} // namespace ternlm::cpu

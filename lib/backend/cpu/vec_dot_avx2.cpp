@@ -10,7 +10,7 @@
 #include "common/fp16.hpp"
 #include "quant/blocks.hpp"
 
-namespace tern::cpu {
+namespace ternlm::cpu {
 
 namespace {
 
@@ -320,12 +320,12 @@ VecDotFn vec_dot_avx2(GgmlType type) {
     }
 }
 
-} // namespace tern::cpu
+} // namespace ternlm::cpu
 
 #else // no AVX2 at compile time
 
-namespace tern::cpu {
+namespace ternlm::cpu {
 VecDotFn vec_dot_avx2(GgmlType) { return nullptr; }
-} // namespace tern::cpu
+} // namespace ternlm::cpu
 
 #endif

@@ -11,7 +11,7 @@
 #include "backend/cpu/simd_x86.hpp"
 #include "quant/blocks.hpp"
 
-namespace tern::cpu {
+namespace ternlm::cpu {
 
 namespace {
 
@@ -62,4 +62,4 @@ VecDotFn vec_dot_avx512(GgmlType type) {
     }
 }
 
-} // namespace tern::cpu
+} // namespace ternlm::cpu
