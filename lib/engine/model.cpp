@@ -4,6 +4,10 @@
 
 #include "backend/cpu/thread_pool.hpp"
 #include "common/error.hpp"
+#ifdef TERNLM_HAVE_VULKAN
+#include "backend/vulkan/device.hpp"
+#include "backend/vulkan/weights.hpp"
+#endif
 
 namespace ternlm {
 
@@ -11,13 +15,28 @@ namespace {
 void report(const ModelParams &p, float fraction) {
     if (p.progress && !p.progress(fraction)) fail(TERN_ERR_CANCELLED, "model load cancelled by the progress callback");
 }
+
+// AUTO is Vulkan when the build has it and a real GPU (not a CPU device such
+// as lavapipe) is present; otherwise the CPU.
+tern_backend resolve_backend(const ModelParams &p) {
+    if (p.backend != TERN_BACKEND_AUTO) return p.backend;
+#ifdef TERNLM_HAVE_VULKAN
+    if (p.n_gpu_layers == 0) return TERN_BACKEND_CPU;
+    for (const auto &d : vk::list_devices())
+        if (d.type == VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU || d.type == VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU)
+            return TERN_BACKEND_VULKAN;
+#endif
+    return TERN_BACKEND_CPU;
+}
 } // namespace
 
 std::unique_ptr<Model> Model::load(const std::string &path, const ModelParams &p) {
-    if (p.backend == TERN_BACKEND_VULKAN)
-        fail(TERN_ERR_UNSUPPORTED, "this build of ternlm has no Vulkan backend yet; use TERN_BACKEND_CPU or AUTO");
-    if (p.backend != TERN_BACKEND_AUTO && p.backend != TERN_BACKEND_CPU)
+    if (p.backend != TERN_BACKEND_AUTO && p.backend != TERN_BACKEND_CPU && p.backend != TERN_BACKEND_VULKAN)
         fail(TERN_ERR_INVALID_ARGUMENT, "unknown backend %d", int(p.backend));
+#ifndef TERNLM_HAVE_VULKAN
+    if (p.backend == TERN_BACKEND_VULKAN)
+        fail(TERN_ERR_UNSUPPORTED, "this build of ternlm has no Vulkan backend (configure with TERNLM_VULKAN=ON)");
+#endif
     if (p.n_threads < 0 || p.n_threads > 1024) fail(TERN_ERR_INVALID_ARGUMENT, "n_threads %d is out of range", p.n_threads);
 
     std::unique_ptr<Model> m(new Model());
@@ -30,14 +49,25 @@ std::unique_ptr<Model> Model::load(const std::string &path, const ModelParams &p
         fail(TERN_ERR_FORMAT, "model: tokenizer has %d tokens, the model %d", m->vocab_.n_tokens(), hp.n_vocab);
     report(p, 0.4f);
     m->tf_ = bind_transformer(*m->file_, hp);
-    m->backend_ = TERN_BACKEND_CPU;
+    m->backend_ = resolve_backend(p);
     m->n_threads_ = p.n_threads > 0 ? p.n_threads : cpu::default_thread_count();
+    m->backend_desc_ = "cpu, " + std::to_string(m->n_threads_) + " threads";
+#ifdef TERNLM_HAVE_VULKAN
+    if (m->backend_ == TERN_BACKEND_VULKAN) {
+        if (p.n_gpu_layers >= 0 && p.n_gpu_layers < hp.n_layer)
+            fail(TERN_ERR_UNSUPPORTED, "n_gpu_layers %d < %d layers: splitting a model between Vulkan and the CPU "
+                 "is not implemented yet (use -1 for all layers, or the CPU backend)", p.n_gpu_layers, hp.n_layer);
+        auto dev = vk::Device::open(p.device_index);
+        m->backend_desc_ = std::string("vulkan: ") + dev->info().name + " (" + vk::type_name(dev->info().type) + ")";
+        m->gpu_ = vk::GpuWeights::upload(std::move(dev), m->tf_, [&](float f) { report(p, 0.4f + 0.6f * f); });
+    }
+#endif
 
     // Ask the kernel to start reading the weights; they stay in the mapping.
     const auto &tensors = m->file_->tensors();
     for (size_t i = 0; i < tensors.size(); ++i) {
         m->weight_bytes_ += tensors[i].nbytes;
-        if ((i & 15) == 15) report(p, 0.4f + 0.6f * float(i) / float(tensors.size()));
+        if (!m->gpu_ && (i & 15) == 15) report(p, 0.4f + 0.6f * float(i) / float(tensors.size()));
     }
     for (const auto &kv : m->file_->metadata()) m->meta_text_.emplace_back(kv.first, kv.second.to_string());
     report(p, 1.0f);

@@ -14,6 +14,7 @@
 #include "tokenizer/vocab.hpp"
 
 namespace ternlm {
+namespace vk { class GpuWeights; }
 
 struct ModelParams {
     tern_backend backend = TERN_BACKEND_AUTO;
@@ -35,6 +36,10 @@ public:
     int n_threads() const { return n_threads_; }
     tern_backend backend() const { return backend_; }
     size_t weight_bytes() const { return weight_bytes_; }
+    // The weights resident on the Vulkan device (backend() == VULKAN), else null.
+    const std::shared_ptr<const vk::GpuWeights> &gpu_weights() const { return gpu_; }
+    // A line for load-time output: "cpu, 2 threads" or "vulkan: <device>".
+    const std::string &backend_description() const { return backend_desc_; }
 
     // Metadata as text, in file order.
     const std::vector<std::pair<std::string, std::string>> &metadata_text() const { return meta_text_; }
@@ -48,6 +53,8 @@ private:
     int n_threads_ = 1;
     tern_backend backend_ = TERN_BACKEND_CPU;
     size_t weight_bytes_ = 0;
+    std::shared_ptr<const vk::GpuWeights> gpu_;
+    std::string backend_desc_;
     std::vector<std::pair<std::string, std::string>> meta_text_;
 };
 

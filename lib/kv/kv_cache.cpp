@@ -6,7 +6,9 @@
 
 namespace ternlm {
 
-KvCache::KvCache(int n_layer, int n_ctx, int kv_dim) : n_layer_(n_layer), n_ctx_(n_ctx), kv_dim_(kv_dim) {
+KvCache::KvCache(int n_layer, int n_ctx, int kv_dim, bool host_storage)
+    : n_layer_(n_layer), n_ctx_(n_ctx), kv_dim_(kv_dim) {
+    if (!host_storage) return;
     const size_t n = size_t(n_layer) * size_t(n_ctx) * size_t(kv_dim);
     try {
         k_.assign(n, 0);

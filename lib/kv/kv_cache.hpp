@@ -11,7 +11,9 @@ namespace ternlm {
 
 class KvCache {
 public:
-    KvCache(int n_layer, int n_ctx, int kv_dim);
+    // host_storage = false: only the bookkeeping (a GPU backend keeps the
+    // cache in device memory).
+    KvCache(int n_layer, int n_ctx, int kv_dim, bool host_storage = true);
 
     int n_ctx() const { return n_ctx_; }
     int kv_dim() const { return kv_dim_; }

@@ -1,0 +1,146 @@
+#version 450
+// Causal attention of one query row and one head per workgroup over the KV
+// cache, in chunks of WG keys with an online softmax (running max and sum),
+// so memory does not grow with the context. Row t (position pos0 + t) sees
+// keys 0 ..= pos0 + t. GQA: query head h reads KV head h / (n_head / n_head_kv).
+// head_dim <= 4 * WG.
+//
+// f16_acc = 1 (decode and short batches) reproduces llama.cpp's one-chunk CPU
+// flash attention: keys are folded in one at a time with the running max, and
+// the V accumulator is rounded to f16 after each step. Scores are still
+// computed WG at a time in parallel; only the fold is sequential.
+layout(local_size_x = 64) in;
+#define WG 64u
+#define MAX_DIMS_PER_THREAD 4u
+
+layout(std430, binding = 0) readonly buffer Query { float Q[]; };
+layout(std430, binding = 1) readonly buffer Keys { float K[]; };
+layout(std430, binding = 2) readonly buffer Values { float V[]; };
+layout(std430, binding = 3) writeonly buffer Output { float O[]; };
+layout(push_constant) uniform Params {
+    uint n_head, n_head_kv, head_dim, pos0;
+    uint kv_off;   // first float of this layer in K and V
+    float scale;
+    uint f16_acc;
+} p;
+
+shared float q[4u * WG];
+
+// The cache holds f16 values, as llama.cpp's does (f16 KV cache, q rounded to
+// f16 for the K.q products); the arithmetic stays f32.
+float f16(float v) { return unpackHalf2x16(packHalf2x16(vec2(v, 0.0))).x; }
+shared float prob[WG];
+shared float score[WG];
+shared float red[WG];
+
+// q . K[kb..], summed in the order of ggml's AVX-512 f16 dot (16 lanes x 4
+// accumulators over 64-element steps, then a fixed tree), as the CPU backend
+// does: with an f16 accumulator downstream, the order decides roundings.
+float kq_dot(uint kb) {
+    const uint np = p.head_dim & ~63u;
+    float u[8];
+    for (uint l = 0u; l < 8u; ++l) {
+        float t[2];
+        for (uint h = 0u; h < 2u; ++h) { // lanes l and l + 8
+            const uint lane = l + 8u * h;
+            precise float a0 = 0.0, a1 = 0.0, a2 = 0.0, a3 = 0.0;
+            for (uint i = 0u; i < np; i += 64u) {
+                a0 = fma(f16(K[kb + i + lane]), q[i + lane], a0);
+                a1 = fma(f16(K[kb + i + 16u + lane]), q[i + 16u + lane], a1);
+                a2 = fma(f16(K[kb + i + 32u + lane]), q[i + 32u + lane], a2);
+                a3 = fma(f16(K[kb + i + 48u + lane]), q[i + 48u + lane], a3);
+            }
+            t[h] = (a0 + a2) + (a1 + a3);
+        }
+        u[l] = t[0] + t[1];
+    }
+    float s = ((u[0] + u[4]) + (u[2] + u[6])) + ((u[1] + u[5]) + (u[3] + u[7]));
+    for (uint d = np; d < p.head_dim; ++d) s += q[d] * f16(K[kb + d]);
+    return s;
+}
+
+// Keys c0 .. c0+n-1, one at a time, with llama.cpp's update order and roundings.
+void fold_f16(uint c0, uint n, uint kv_dim, uint kv_head, inout float m, inout float sum,
+              inout float acc[MAX_DIMS_PER_THREAD]) {
+    for (uint j = 0u; j < n; ++j) {
+        const float s = score[j];
+        float ms = 1.0, vs = 1.0;
+        if (s > m) {
+            ms = exp(m - s);
+            m = s;
+        } else {
+            vs = exp(s - m);
+        }
+        const uint vb = p.kv_off + (c0 + j) * kv_dim + kv_head * p.head_dim;
+        for (uint k = 0u; k < MAX_DIMS_PER_THREAD; ++k) {
+            const uint d = gl_LocalInvocationID.x + k * WG;
+            if (d >= p.head_dim) break;
+            float y = acc[k] * ms;
+            if (ms != 1.0) y = f16(y);
+            acc[k] = f16(fma(f16(V[vb + d]), vs, y));
+        }
+        sum = sum * ms + vs;
+    }
+}
+
+void main() {
+    const uint head = gl_WorkGroupID.x, row = gl_WorkGroupID.y, tid = gl_LocalInvocationID.x;
+    const uint kv_dim = p.n_head_kv * p.head_dim;
+    const uint kv_head = head / (p.n_head / p.n_head_kv);
+    const uint q_base = (row * p.n_head + head) * p.head_dim;
+    for (uint d = tid; d < p.head_dim; d += WG) q[d] = p.f16_acc != 0u ? f16(Q[q_base + d]) : Q[q_base + d]; // the tiled path keeps q in f32
+    barrier();
+
+    const uint n_keys = p.pos0 + row + 1u;
+    float m = -1.0 / 0.0, sum = 0.0;
+    float acc[MAX_DIMS_PER_THREAD];
+    for (uint k = 0u; k < MAX_DIMS_PER_THREAD; ++k) acc[k] = 0.0;
+
+    for (uint c0 = 0u; c0 < n_keys; c0 += WG) {
+        const uint key = c0 + tid;
+        float s = -1.0 / 0.0;
+        if (key < n_keys) {
+            const uint kb = p.kv_off + key * kv_dim + kv_head * p.head_dim;
+            s = kq_dot(kb) * p.scale;
+        }
+        score[tid] = s;
+        red[tid] = s;
+        barrier();
+        if (p.f16_acc != 0u) { // uniform: every invocation takes the same branch
+            fold_f16(c0, min(WG, n_keys - c0), kv_dim, kv_head, m, sum, acc);
+            barrier();
+            continue;
+        }
+        for (uint st = WG / 2u; st > 0u; st >>= 1) {
+            if (tid < st) red[tid] = max(red[tid], red[tid + st]);
+            barrier();
+        }
+        const float m_new = max(m, red[0]);
+        barrier();
+        const float pr = key < n_keys ? exp(s - m_new) : 0.0;
+        prob[tid] = pr;
+        red[tid] = pr;
+        barrier();
+        for (uint st = WG / 2u; st > 0u; st >>= 1) {
+            if (tid < st) red[tid] += red[tid + st];
+            barrier();
+        }
+        const float corr = exp(m - m_new);
+        sum = sum * corr + red[0];
+        m = m_new;
+        const uint n_here = min(WG, n_keys - c0);
+        for (uint k = 0u; k < MAX_DIMS_PER_THREAD; ++k) {
+            const uint d = tid + k * WG;
+            if (d >= p.head_dim) break;
+            float a = acc[k] * corr;
+            for (uint j = 0u; j < n_here; ++j)
+                a += prob[j] * f16(V[p.kv_off + (c0 + j) * kv_dim + kv_head * p.head_dim + d]);
+            acc[k] = a;
+        }
+        barrier();
+    }
+    for (uint k = 0u; k < MAX_DIMS_PER_THREAD; ++k) {
+        const uint d = tid + k * WG;
+        if (d < p.head_dim) O[q_base + d] = acc[k] / sum;
+    }
+}

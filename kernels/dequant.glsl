@@ -1,0 +1,141 @@
+// One weight of a block: dq(block byte offset, index in block), for the type
+// named by the TYPE_* macro the build defines. QK is the block's element
+// count and BLOCK_BYTES its size. Layouts are ggml's (lib/quant/blocks.hpp);
+// tests/test_vulkan.cpp checks every type against the CPU reference.
+//
+// ACT says how the activations are rounded before the products, as llama.cpp's
+// CPU backend does by converting them to the type's vec_dot_type: none (F32),
+// to f16, to bf16, or to 8-bit blocks (Q8_0: 32 values and an f16 scale; Q8_K:
+// 256 values and an f32 scale). Matching it keeps the GPU's logits within the
+// goldens' tolerances, and 8-bit activations are what BitNet b1.58 specifies.
+#define ACT_NONE 0
+#define ACT_F16 1
+#define ACT_BF16 2
+#define ACT_Q8_0 3
+#define ACT_Q8_K 4
+
+#if defined(TYPE_F32)
+#define ACT ACT_NONE
+#define QK 1u
+#define BLOCK_BYTES 4u
+float dq(uint b, uint j) { return uintBitsToFloat(w_u32(b)); }
+
+#elif defined(TYPE_F16)
+#define ACT ACT_F16
+#define QK 1u
+#define BLOCK_BYTES 2u
+float dq(uint b, uint j) { return w_f16(b); }
+
+#elif defined(TYPE_BF16)
+#define ACT ACT_BF16
+#define QK 1u
+#define BLOCK_BYTES 2u
+float dq(uint b, uint j) { return uintBitsToFloat(w_u16(b) << 16); }
+
+#elif defined(TYPE_Q8_0)
+#define ACT ACT_Q8_0
+#define QK 32u
+#define BLOCK_BYTES 34u
+float dq(uint b, uint j) { return w_f16(b) * float(w_i8(b + 2u + j)); }
+
+#elif defined(TYPE_Q4_0)
+#define ACT ACT_Q8_0
+#define QK 32u
+#define BLOCK_BYTES 18u
+float dq(uint b, uint j) {
+    uint q = w_u8(b + 2u + (j & 15u));
+    q = j < 16u ? (q & 15u) : (q >> 4);
+    return w_f16(b) * (float(q) - 8.0);
+}
+
+#elif defined(TYPE_Q5_0)
+#define ACT ACT_Q8_0
+#define QK 32u
+#define BLOCK_BYTES 22u
+float dq(uint b, uint j) {
+    uint q = w_u8(b + 6u + (j & 15u));
+    q = j < 16u ? (q & 15u) : (q >> 4);
+    q |= ((w_u32(b + 2u) >> j) & 1u) << 4;
+    return w_f16(b) * (float(q) - 16.0);
+}
+
+#elif defined(TYPE_Q4_K) || defined(TYPE_Q5_K)
+#define ACT ACT_Q8_K
+#define QK 256u
+#if defined(TYPE_Q4_K)
+#define BLOCK_BYTES 144u
+#define QS_OFF 16u
+#else
+#define BLOCK_BYTES 176u
+#define QS_OFF 48u
+#endif
+// The 6-bit scale and min of sub-block s (ggml's get_scale_min_k4).
+vec2 scale_min(uint b, uint s) {
+    uint sc, m;
+    if (s < 4u) {
+        sc = w_u8(b + 4u + s) & 63u;
+        m = w_u8(b + 8u + s) & 63u;
+    } else {
+        sc = (w_u8(b + 8u + s) & 15u) | ((w_u8(b + s) >> 6) << 4);
+        m = (w_u8(b + 8u + s) >> 4) | ((w_u8(b + 4u + s) >> 6) << 4);
+    }
+    return vec2(float(sc), float(m));
+}
+float dq(uint b, uint j) {
+    uint s = j >> 5, l = j & 31u;
+    uint q = w_u8(b + QS_OFF + (j >> 6) * 32u + l);
+    q = (s & 1u) != 0u ? (q >> 4) : (q & 15u);
+#if defined(TYPE_Q5_K)
+    q += ((w_u8(b + 16u + l) >> s) & 1u) << 4;
+#endif
+    vec2 sm = scale_min(b, s);
+    return w_f16(b) * sm.x * float(q) - w_f16(b + 2u) * sm.y;
+}
+
+#elif defined(TYPE_Q6_K)
+#define ACT ACT_Q8_K
+#define QK 256u
+#define BLOCK_BYTES 210u
+float dq(uint b, uint j) {
+    uint n = j >> 7, r = j & 127u, quarter = r >> 5, l = r & 31u;
+    uint lo = w_u8(b + n * 64u + l + (quarter & 1u) * 32u);
+    lo = quarter >= 2u ? (lo >> 4) : (lo & 15u);
+    uint hi = (w_u8(b + 128u + n * 32u + l) >> (2u * quarter)) & 3u;
+    int sc = w_i8(b + 192u + n * 8u + (l >> 4) + 2u * quarter);
+    return w_f16(b + 208u) * float(sc) * (float(lo | (hi << 4)) - 32.0);
+}
+
+#elif defined(TYPE_TQ2_0)
+#define ACT ACT_Q8_K
+#define QK 256u
+#define BLOCK_BYTES 66u
+float dq(uint b, uint j) {
+    uint q = w_u8(b + (j >> 7) * 32u + (j & 31u));
+    return w_f16(b + 64u) * (float((q >> (2u * ((j & 127u) >> 5))) & 3u) - 1.0);
+}
+
+#elif defined(TYPE_TQ1_0)
+#define ACT ACT_Q8_K
+#define QK 256u
+#define BLOCK_BYTES 54u
+// Digit n of a byte of base-3 digits scaled into [0, 256): ((byte * 3^n) mod 256 * 3) >> 8.
+float dq(uint b, uint j) {
+    uint byte, n;
+    if (j < 160u) {
+        byte = w_u8(b + (j & 31u));
+        n = j >> 5;
+    } else if (j < 240u) {
+        byte = w_u8(b + 32u + ((j - 160u) & 15u));
+        n = (j - 160u) >> 4;
+    } else {
+        byte = w_u8(b + 48u + ((j - 240u) & 3u));
+        n = (j - 240u) >> 2;
+    }
+    const uint pow3[5] = uint[5](1u, 3u, 9u, 27u, 81u);
+    uint q = ((byte * pow3[n]) & 255u) * 3u >> 8;
+    return w_f16(b + 52u) * (float(q) - 1.0);
+}
+
+#else
+#error "no TYPE_* defined"
+#endif

@@ -1,0 +1,36 @@
+# Compiles the compute kernels to SPIR-V with glslangValidator and embeds them
+# in the library (TERNLM_SPIRV_SOURCE, added to the core). Included, not a
+# subdirectory: the generated source must be built in the core's directory.
+# matmul.comp is compiled once per weight type (-DTYPE_<T>).
+set(TERNLM_WEIGHT_TYPES F32 F16 BF16 Q8_0 Q4_0 Q5_0 Q4_K Q5_K Q6_K TQ1_0 TQ2_0)
+set(TERNLM_PLAIN_KERNELS rms_norm rope elementwise attention)
+set(TERNLM_KERNEL_BIN ${CMAKE_BINARY_DIR}/kernels)
+set(spv_dir ${TERNLM_KERNEL_BIN}/spv)
+file(MAKE_DIRECTORY ${spv_dir})
+set(includes ${CMAKE_CURRENT_LIST_DIR}/common.glsl ${CMAKE_CURRENT_LIST_DIR}/dequant.glsl)
+set(spv_files "")
+
+function(ternlm_spirv out src)
+  add_custom_command(OUTPUT ${out}
+    COMMAND ${TERNLM_GLSLANG} -V --target-env vulkan1.1 ${ARGN} -o ${out} ${src}
+    DEPENDS ${src} ${includes}
+    COMMENT "SPIR-V ${out}" VERBATIM)
+endfunction()
+
+foreach(k ${TERNLM_PLAIN_KERNELS})
+  ternlm_spirv(${spv_dir}/${k}.spv ${CMAKE_CURRENT_LIST_DIR}/${k}.comp)
+  list(APPEND spv_files ${spv_dir}/${k}.spv)
+endforeach()
+foreach(t ${TERNLM_WEIGHT_TYPES})
+  string(TOLOWER ${t} lt)
+  ternlm_spirv(${spv_dir}/matmul_${lt}.spv ${CMAKE_CURRENT_LIST_DIR}/matmul.comp -DTYPE_${t})
+  list(APPEND spv_files ${spv_dir}/matmul_${lt}.spv)
+endforeach()
+
+set(TERNLM_SPIRV_SOURCE ${TERNLM_KERNEL_BIN}/spirv_blobs.cpp)
+string(REPLACE ";" "," spv_arg "${spv_files}") # a list would split the argument
+add_custom_command(OUTPUT ${TERNLM_KERNEL_BIN}/spirv_blobs.cpp
+  COMMAND ${CMAKE_COMMAND} "-DSPV_FILES=${spv_arg}" -DOUT=${TERNLM_KERNEL_BIN}/spirv_blobs.cpp
+          -P ${CMAKE_CURRENT_LIST_DIR}/embed_spirv.cmake
+  DEPENDS ${spv_files} ${CMAKE_CURRENT_LIST_DIR}/embed_spirv.cmake
+  COMMENT "Embedding SPIR-V kernels" VERBATIM)

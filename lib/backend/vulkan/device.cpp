@@ -1,0 +1,347 @@
+#include "backend/vulkan/device.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include "backend/vulkan/spirv.hpp"
+#include "common/error.hpp"
+
+namespace ternlm::vk {
+
+namespace {
+
+VkInstance create_instance() {
+    VkApplicationInfo app{VK_STRUCTURE_TYPE_APPLICATION_INFO};
+    app.pApplicationName = "ternlm";
+    app.pEngineName = "ternlm";
+    app.apiVersion = VK_API_VERSION_1_1;
+    VkInstanceCreateInfo ci{VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO};
+    ci.pApplicationInfo = &app;
+    VkInstance inst = VK_NULL_HANDLE;
+    const VkResult r = vkCreateInstance(&ci, nullptr, &inst);
+    if (r == VK_ERROR_INCOMPATIBLE_DRIVER || r == VK_ERROR_INITIALIZATION_FAILED)
+        fail(TERN_ERR_BACKEND, "Vulkan: no driver could be loaded (%s); install a Vulkan driver, "
+             "e.g. mesa-vulkan-drivers for the CPU device lavapipe", result_name(r));
+    check(r, "vkCreateInstance");
+    return inst;
+}
+
+std::vector<VkPhysicalDevice> physical_devices(VkInstance inst) {
+    uint32_t n = 0;
+    check(vkEnumeratePhysicalDevices(inst, &n, nullptr), "vkEnumeratePhysicalDevices");
+    std::vector<VkPhysicalDevice> v(n);
+    check(vkEnumeratePhysicalDevices(inst, &n, v.data()), "vkEnumeratePhysicalDevices");
+    v.resize(n);
+    return v;
+}
+
+bool has_extension(VkPhysicalDevice pd, const char *name) {
+    uint32_t n = 0;
+    vkEnumerateDeviceExtensionProperties(pd, nullptr, &n, nullptr);
+    std::vector<VkExtensionProperties> ext(n);
+    vkEnumerateDeviceExtensionProperties(pd, nullptr, &n, ext.data());
+    for (const auto &e : ext)
+        if (std::strcmp(e.extensionName, name) == 0) return true;
+    return false;
+}
+
+DeviceInfo describe(VkPhysicalDevice pd) {
+    VkPhysicalDeviceSubgroupProperties sub{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES};
+    VkPhysicalDeviceProperties2 props{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2};
+    props.pNext = &sub;
+    vkGetPhysicalDeviceProperties2(pd, &props);
+    VkPhysicalDeviceShaderFloat16Int8Features f16i8{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_FLOAT16_INT8_FEATURES};
+    VkPhysicalDevice16BitStorageFeatures s16{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_16BIT_STORAGE_FEATURES};
+    s16.pNext = &f16i8;
+    VkPhysicalDeviceFeatures2 feats{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2};
+    feats.pNext = &s16;
+    vkGetPhysicalDeviceFeatures2(pd, &feats);
+    VkPhysicalDeviceMemoryProperties mem;
+    vkGetPhysicalDeviceMemoryProperties(pd, &mem);
+
+    DeviceInfo d;
+    d.name = props.properties.deviceName;
+    d.type = props.properties.deviceType;
+    d.api_version = props.properties.apiVersion;
+    d.subgroup_size = sub.subgroupSize;
+    d.fp16 = f16i8.shaderFloat16;
+    d.int8 = f16i8.shaderInt8;
+    d.storage16 = s16.storageBuffer16BitAccess;
+    d.coopmat = has_extension(pd, "VK_KHR_cooperative_matrix");
+    d.max_storage_range = props.properties.limits.maxStorageBufferRange;
+    for (uint32_t i = 0; i < mem.memoryHeapCount; ++i)
+        if (mem.memoryHeaps[i].flags & VK_MEMORY_HEAP_DEVICE_LOCAL_BIT) d.device_local_bytes += mem.memoryHeaps[i].size;
+    return d;
+}
+
+int type_rank(VkPhysicalDeviceType t) {
+    switch (t) {
+    case VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU: return 4;
+    case VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU: return 3;
+    case VK_PHYSICAL_DEVICE_TYPE_VIRTUAL_GPU: return 2;
+    case VK_PHYSICAL_DEVICE_TYPE_CPU: return 1;
+    default: return 0;
+    }
+}
+
+} // namespace
+
+const char *type_name(VkPhysicalDeviceType t) {
+    switch (t) {
+    case VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU: return "discrete GPU";
+    case VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU: return "integrated GPU";
+    case VK_PHYSICAL_DEVICE_TYPE_VIRTUAL_GPU: return "virtual GPU";
+    case VK_PHYSICAL_DEVICE_TYPE_CPU: return "CPU";
+    default: return "other";
+    }
+}
+
+std::vector<DeviceInfo> list_devices() {
+    VkApplicationInfo app{VK_STRUCTURE_TYPE_APPLICATION_INFO};
+    app.apiVersion = VK_API_VERSION_1_1;
+    VkInstanceCreateInfo ci{VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO};
+    ci.pApplicationInfo = &app;
+    VkInstance inst = VK_NULL_HANDLE;
+    if (vkCreateInstance(&ci, nullptr, &inst) != VK_SUCCESS) return {};
+    std::vector<DeviceInfo> out;
+    uint32_t n = 0;
+    if (vkEnumeratePhysicalDevices(inst, &n, nullptr) == VK_SUCCESS) {
+        std::vector<VkPhysicalDevice> pds(n);
+        vkEnumeratePhysicalDevices(inst, &n, pds.data());
+        for (uint32_t i = 0; i < n; ++i) out.push_back(describe(pds[i]));
+    }
+    vkDestroyInstance(inst, nullptr);
+    return out;
+}
+
+int best_device(const std::vector<DeviceInfo> &devices) {
+    int best = -1;
+    for (int i = 0; i < int(devices.size()); ++i)
+        if (type_rank(devices[size_t(i)].type) > 0 &&
+            (best < 0 || type_rank(devices[size_t(i)].type) > type_rank(devices[size_t(best)].type)))
+            best = i;
+    return best;
+}
+
+std::shared_ptr<Device> Device::open(int index) {
+    std::shared_ptr<Device> d(new Device());
+    d->instance_ = create_instance();
+    const auto pds = physical_devices(d->instance_);
+    std::vector<DeviceInfo> infos;
+    for (auto pd : pds) infos.push_back(describe(pd));
+    if (pds.empty()) fail(TERN_ERR_BACKEND, "Vulkan: no device found (is a driver installed?)");
+    if (index >= int(pds.size()))
+        fail(TERN_ERR_INVALID_ARGUMENT, "Vulkan: device_index %d, but there are %zu devices", index, pds.size());
+    const int chosen = index >= 0 ? index : best_device(infos);
+    if (chosen < 0) fail(TERN_ERR_BACKEND, "Vulkan: no usable device");
+    d->phys_ = pds[size_t(chosen)];
+    d->info_ = infos[size_t(chosen)];
+    vkGetPhysicalDeviceMemoryProperties(d->phys_, &d->mem_props_);
+
+    uint32_t nq = 0;
+    vkGetPhysicalDeviceQueueFamilyProperties(d->phys_, &nq, nullptr);
+    std::vector<VkQueueFamilyProperties> qf(nq);
+    vkGetPhysicalDeviceQueueFamilyProperties(d->phys_, &nq, qf.data());
+    uint32_t family = UINT32_MAX;
+    for (uint32_t i = 0; i < nq; ++i) // prefer a compute queue without graphics (async compute)
+        if ((qf[i].queueFlags & VK_QUEUE_COMPUTE_BIT) &&
+            (family == UINT32_MAX || !(qf[i].queueFlags & VK_QUEUE_GRAPHICS_BIT)))
+            family = i;
+    if (family == UINT32_MAX) fail(TERN_ERR_BACKEND, "Vulkan: %s has no compute queue", d->info_.name.c_str());
+    d->queue_family_ = family;
+
+    const float prio = 1.0f;
+    VkDeviceQueueCreateInfo qci{VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO};
+    qci.queueFamilyIndex = family;
+    qci.queueCount = 1;
+    qci.pQueuePriorities = &prio;
+    VkDeviceCreateInfo dci{VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO};
+    dci.queueCreateInfoCount = 1;
+    dci.pQueueCreateInfos = &qci;
+    check(vkCreateDevice(d->phys_, &dci, nullptr, &d->dev_), "vkCreateDevice");
+    vkGetDeviceQueue(d->dev_, family, 0, &d->queue_);
+
+    VkCommandPoolCreateInfo pci{VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO};
+    pci.flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT;
+    pci.queueFamilyIndex = family;
+    check(vkCreateCommandPool(d->dev_, &pci, nullptr, &d->pool_), "vkCreateCommandPool");
+    VkPipelineCacheCreateInfo cci{VK_STRUCTURE_TYPE_PIPELINE_CACHE_CREATE_INFO};
+    check(vkCreatePipelineCache(d->dev_, &cci, nullptr, &d->pipeline_cache_), "vkCreatePipelineCache");
+    return d;
+}
+
+Device::~Device() {
+    if (dev_) {
+        vkDeviceWaitIdle(dev_);
+        for (auto &kv : kernels_) {
+            vkDestroyPipeline(dev_, kv.second.pipeline, nullptr);
+            vkDestroyPipelineLayout(dev_, kv.second.layout, nullptr);
+            vkDestroyDescriptorSetLayout(dev_, kv.second.set_layout, nullptr);
+            vkDestroyShaderModule(dev_, kv.second.module, nullptr);
+        }
+        vkDestroyPipelineCache(dev_, pipeline_cache_, nullptr);
+        vkDestroyCommandPool(dev_, pool_, nullptr);
+        vkDestroyDevice(dev_, nullptr);
+    }
+    if (instance_) vkDestroyInstance(instance_, nullptr);
+}
+
+uint32_t Device::memory_type(uint32_t type_bits, Memory kind) const {
+    const VkMemoryPropertyFlags want = kind == Memory::DeviceLocal
+                                           ? VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT
+                                           : VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT;
+    for (uint32_t i = 0; i < mem_props_.memoryTypeCount; ++i)
+        if ((type_bits & (1u << i)) && (mem_props_.memoryTypes[i].propertyFlags & want) == want) return i;
+    fail(TERN_ERR_BACKEND, "Vulkan: no %s memory type for a buffer",
+         kind == Memory::DeviceLocal ? "device-local" : "host-visible");
+}
+
+Buffer Device::create_buffer(size_t bytes, Memory kind, const char *what) {
+    if (bytes == 0) bytes = 4;
+    Buffer b;
+    b.dev_ = dev_;
+    b.size_ = bytes;
+    VkBufferCreateInfo bci{VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO};
+    // Kernels see buffers as uint arrays: a size that is not a multiple of 4
+    // would cut the last word off the bound range (and an odd-sized range is
+    // not portable), so the buffer is padded to 16 bytes.
+    bci.size = (bytes + 15) & ~size_t(15);
+    bci.usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_TRANSFER_SRC_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT;
+    bci.sharingMode = VK_SHARING_MODE_EXCLUSIVE;
+    check(vkCreateBuffer(dev_, &bci, nullptr, &b.buf_), "vkCreateBuffer");
+    VkMemoryRequirements req;
+    vkGetBufferMemoryRequirements(dev_, b.buf_, &req);
+    VkMemoryAllocateInfo ai{VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO};
+    ai.allocationSize = req.size;
+    ai.memoryTypeIndex = memory_type(req.memoryTypeBits, kind);
+    const VkResult r = vkAllocateMemory(dev_, &ai, nullptr, &b.mem_);
+    if (r != VK_SUCCESS)
+        fail(r == VK_ERROR_OUT_OF_DEVICE_MEMORY || r == VK_ERROR_OUT_OF_HOST_MEMORY ? TERN_ERR_OUT_OF_MEMORY : TERN_ERR_BACKEND,
+             "Vulkan: allocating %zu bytes for %s failed: %s", bytes, what, result_name(r));
+    check(vkBindBufferMemory(dev_, b.buf_, b.mem_, 0), "vkBindBufferMemory");
+    const bool mappable = mem_props_.memoryTypes[ai.memoryTypeIndex].propertyFlags & VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT;
+    if (mappable) check(vkMapMemory(dev_, b.mem_, 0, VK_WHOLE_SIZE, 0, &b.mapped_), "vkMapMemory");
+    return b;
+}
+
+void Device::upload(Buffer &dst, size_t offset, const void *src, size_t bytes) {
+    if (offset + bytes > dst.size()) fail(TERN_ERR_INVALID_ARGUMENT, "Vulkan: upload past the end of a buffer");
+    if (dst.mapped()) {
+        std::memcpy(static_cast<char *>(dst.mapped()) + offset, src, bytes);
+        return;
+    }
+    // Staging in slices of at most 64 MiB keeps host memory bounded.
+    const size_t slice = std::min<size_t>(bytes, size_t(64) << 20);
+    Buffer stage = create_buffer(slice, Memory::HostVisible, "an upload staging buffer");
+    VkCommandBufferAllocateInfo ai{VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
+    ai.commandPool = pool_;
+    ai.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
+    ai.commandBufferCount = 1;
+    VkCommandBuffer cmd;
+    VkFence fence;
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        check(vkAllocateCommandBuffers(dev_, &ai, &cmd), "vkAllocateCommandBuffers");
+    }
+    VkFenceCreateInfo fci{VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
+    check(vkCreateFence(dev_, &fci, nullptr, &fence), "vkCreateFence");
+    for (size_t done = 0; done < bytes; done += slice) {
+        const size_t n = std::min(slice, bytes - done);
+        std::memcpy(stage.mapped(), static_cast<const char *>(src) + done, n);
+        VkCommandBufferBeginInfo bi{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
+        bi.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;
+        check(vkBeginCommandBuffer(cmd, &bi), "vkBeginCommandBuffer");
+        VkBufferCopy region{0, offset + done, n};
+        vkCmdCopyBuffer(cmd, stage.handle(), dst.handle(), 1, &region);
+        check(vkEndCommandBuffer(cmd), "vkEndCommandBuffer");
+        submit_and_wait(cmd, fence);
+        check(vkResetFences(dev_, 1, &fence), "vkResetFences");
+    }
+    vkDestroyFence(dev_, fence, nullptr);
+    std::lock_guard<std::mutex> lock(mu_);
+    vkFreeCommandBuffers(dev_, pool_, 1, &cmd);
+}
+
+void Device::submit_and_wait(VkCommandBuffer cmd, VkFence fence) {
+    VkSubmitInfo si{VK_STRUCTURE_TYPE_SUBMIT_INFO};
+    si.commandBufferCount = 1;
+    si.pCommandBuffers = &cmd;
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        check(vkQueueSubmit(queue_, 1, &si, fence), "vkQueueSubmit");
+    }
+    submissions_.fetch_add(1);
+    const VkResult r = vkWaitForFences(dev_, 1, &fence, VK_TRUE, UINT64_MAX);
+    if (r == VK_ERROR_DEVICE_LOST) fail(TERN_ERR_BACKEND, "Vulkan: the device was lost (%s)", info_.name.c_str());
+    check(r, "vkWaitForFences");
+}
+
+const Kernel &Device::kernel(const std::string &name, uint32_t bindings, uint32_t push_bytes) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = kernels_.find(name);
+    if (it != kernels_.end()) return it->second;
+    const SpirvBlob *blob = find_spirv(name);
+    if (!blob) fail(TERN_ERR_UNSUPPORTED, "Vulkan: no kernel named %s in this build", name.c_str());
+
+    Kernel k;
+    k.bindings = bindings;
+    k.push_bytes = push_bytes;
+    std::vector<uint32_t> code((blob->size + 3) / 4);
+    std::memcpy(code.data(), blob->data, blob->size);
+    VkShaderModuleCreateInfo smi{VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO};
+    smi.codeSize = blob->size;
+    smi.pCode = code.data();
+    check(vkCreateShaderModule(dev_, &smi, nullptr, &k.module), "vkCreateShaderModule");
+
+    std::vector<VkDescriptorSetLayoutBinding> b(bindings);
+    for (uint32_t i = 0; i < bindings; ++i)
+        b[i] = {i, VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, 1, VK_SHADER_STAGE_COMPUTE_BIT, nullptr};
+    VkDescriptorSetLayoutCreateInfo dli{VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO};
+    dli.bindingCount = bindings;
+    dli.pBindings = b.data();
+    check(vkCreateDescriptorSetLayout(dev_, &dli, nullptr, &k.set_layout), "vkCreateDescriptorSetLayout");
+
+    VkPushConstantRange pr{VK_SHADER_STAGE_COMPUTE_BIT, 0, push_bytes};
+    VkPipelineLayoutCreateInfo pli{VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO};
+    pli.setLayoutCount = 1;
+    pli.pSetLayouts = &k.set_layout;
+    pli.pushConstantRangeCount = push_bytes ? 1 : 0;
+    pli.pPushConstantRanges = &pr;
+    check(vkCreatePipelineLayout(dev_, &pli, nullptr, &k.layout), "vkCreatePipelineLayout");
+
+    VkComputePipelineCreateInfo cpi{VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO};
+    cpi.stage = {VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO};
+    cpi.stage.stage = VK_SHADER_STAGE_COMPUTE_BIT;
+    cpi.stage.module = k.module;
+    cpi.stage.pName = "main";
+    cpi.layout = k.layout;
+    check(vkCreateComputePipelines(dev_, pipeline_cache_, 1, &cpi, nullptr, &k.pipeline), "vkCreateComputePipelines");
+    return kernels_.emplace(name, k).first->second;
+}
+
+Buffer &Buffer::operator=(Buffer &&o) noexcept {
+    if (this != &o) {
+        reset();
+        dev_ = o.dev_;
+        buf_ = o.buf_;
+        mem_ = o.mem_;
+        size_ = o.size_;
+        mapped_ = o.mapped_;
+        o.buf_ = VK_NULL_HANDLE;
+        o.mem_ = VK_NULL_HANDLE;
+        o.mapped_ = nullptr;
+        o.size_ = 0;
+    }
+    return *this;
+}
+
+void Buffer::reset() {
+    if (buf_) vkDestroyBuffer(dev_, buf_, nullptr);
+    if (mem_) vkFreeMemory(dev_, mem_, nullptr);
+    buf_ = VK_NULL_HANDLE;
+    mem_ = VK_NULL_HANDLE;
+    mapped_ = nullptr;
+    size_ = 0;
+}
+
+} // namespace ternlm::vk

@@ -1,0 +1,115 @@
+// One Vulkan device: instance, physical-device choice, a compute queue,
+// buffers, and the kernels (compute pipelines) built from the SPIR-V that the
+// build embeds. Shared by a model (its resident weights) and its contexts.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "backend/vulkan/vk_common.hpp"
+
+namespace ternlm::vk {
+
+struct DeviceInfo {
+    std::string name;
+    VkPhysicalDeviceType type = VK_PHYSICAL_DEVICE_TYPE_OTHER;
+    uint32_t api_version = 0;
+    uint32_t subgroup_size = 0;
+    bool fp16 = false, int8 = false, storage16 = false, coopmat = false;
+    uint64_t device_local_bytes = 0;
+    uint64_t max_storage_range = 0; // largest buffer a kernel may bind
+};
+
+// The devices Vulkan reports, in enumeration order (empty when there is no
+// loader or no driver).
+std::vector<DeviceInfo> list_devices();
+// Index of the device AUTO picks: discrete > integrated > virtual > CPU; -1 if none.
+int best_device(const std::vector<DeviceInfo> &devices);
+const char *type_name(VkPhysicalDeviceType t);
+
+class Device;
+
+// A buffer and its memory. Host-visible buffers stay mapped.
+class Buffer {
+public:
+    Buffer() = default;
+    Buffer(const Buffer &) = delete;
+    Buffer &operator=(const Buffer &) = delete;
+    Buffer(Buffer &&o) noexcept { *this = std::move(o); }
+    Buffer &operator=(Buffer &&o) noexcept;
+    ~Buffer() { reset(); }
+    void reset();
+
+    VkBuffer handle() const { return buf_; }
+    size_t size() const { return size_; }
+    void *mapped() const { return mapped_; }
+    explicit operator bool() const { return buf_ != VK_NULL_HANDLE; }
+
+private:
+    friend class Device;
+    VkDevice dev_ = VK_NULL_HANDLE;
+    VkBuffer buf_ = VK_NULL_HANDLE;
+    VkDeviceMemory mem_ = VK_NULL_HANDLE;
+    size_t size_ = 0;
+    void *mapped_ = nullptr;
+};
+
+enum class Memory { DeviceLocal, HostVisible };
+
+// A compute pipeline and its layouts: `bindings` storage buffers at
+// bindings 0..n-1 and `push_bytes` of push constants.
+struct Kernel {
+    VkShaderModule module = VK_NULL_HANDLE;
+    VkDescriptorSetLayout set_layout = VK_NULL_HANDLE;
+    VkPipelineLayout layout = VK_NULL_HANDLE;
+    VkPipeline pipeline = VK_NULL_HANDLE;
+    uint32_t bindings = 0, push_bytes = 0;
+};
+
+class Device {
+public:
+    // index < 0: the best device (best_device); TERN_ERR_BACKEND when there is none.
+    static std::shared_ptr<Device> open(int index);
+    ~Device();
+    Device(const Device &) = delete;
+    Device &operator=(const Device &) = delete;
+
+    const DeviceInfo &info() const { return info_; }
+    VkDevice handle() const { return dev_; }
+    VkCommandPool command_pool() const { return pool_; }
+
+    Buffer create_buffer(size_t bytes, Memory kind, const char *what);
+    // Copies bytes into a device buffer (directly when it is mapped, else
+    // through a staging buffer and one submission).
+    void upload(Buffer &dst, size_t offset, const void *src, size_t bytes);
+    // Submits one command buffer and waits for it; counts submissions.
+    void submit_and_wait(VkCommandBuffer cmd, VkFence fence);
+    uint64_t submissions() const { return submissions_.load(); }
+
+    // The kernel named `name` (an embedded SPIR-V module), built on first use.
+    const Kernel &kernel(const std::string &name, uint32_t bindings, uint32_t push_bytes);
+
+private:
+    Device() = default;
+    uint32_t memory_type(uint32_t type_bits, Memory kind) const;
+
+    VkInstance instance_ = VK_NULL_HANDLE;
+    VkPhysicalDevice phys_ = VK_NULL_HANDLE;
+    VkDevice dev_ = VK_NULL_HANDLE;
+    VkQueue queue_ = VK_NULL_HANDLE;
+    uint32_t queue_family_ = 0;
+    VkCommandPool pool_ = VK_NULL_HANDLE;
+    VkPipelineCache pipeline_cache_ = VK_NULL_HANDLE;
+    VkPhysicalDeviceMemoryProperties mem_props_{};
+    DeviceInfo info_;
+    std::mutex mu_; // the queue and the kernel table
+    std::map<std::string, Kernel> kernels_;
+    std::atomic<uint64_t> submissions_{0};
+};
+
+} // namespace ternlm::vk

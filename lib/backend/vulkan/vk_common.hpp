@@ -1,0 +1,15 @@
+// Vulkan error handling shared by the backend's files.
+#pragma once
+
+#include <vulkan/vulkan.h>
+
+namespace ternlm::vk {
+
+// "VK_ERROR_DEVICE_LOST", ... for a VkResult.
+const char *result_name(VkResult r);
+
+// Throws TERN_ERR_BACKEND ("<what> failed: VK_ERROR_...") unless r is VK_SUCCESS;
+// VK_ERROR_OUT_OF_{HOST,DEVICE}_MEMORY become TERN_ERR_OUT_OF_MEMORY.
+void check(VkResult r, const char *what);
+
+} // namespace ternlm::vk

@@ -1,0 +1,313 @@
+#include "backend/vulkan/vk_executor.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "backend/cpu/ops.hpp" // kTiledAttentionMinRows: where llama.cpp's numerics change
+#include "common/error.hpp"
+#include "kv/kv_cache.hpp"
+#include "quant/reference.hpp"
+
+namespace ternlm::vk {
+
+namespace {
+
+// Push-constant blocks, laid out as the kernels declare them.
+struct MatmulPush {
+    uint32_t ncols, nrows, ntok, row_bytes, rows_per_x;
+    float scale;
+};
+struct NormPush {
+    uint32_t ncols;
+    float eps;
+};
+struct RopePush {
+    uint32_t n_rows, n_heads, head_dim, n_rot, pos0, neox;
+    float freq_base, freq_scale;
+};
+struct AttnPush {
+    uint32_t n_head, n_head_kv, head_dim, pos0, kv_off;
+    float scale;
+    uint32_t f16_acc;
+};
+struct EltPush {
+    uint32_t n, op;
+};
+
+constexpr uint32_t kMatmulTokens = 8;   // NT in matmul.comp
+constexpr uint32_t kMaxGroupsX = 65535; // the minimum maxComputeWorkGroupCount[0]
+
+std::string matmul_kernel_name(GgmlType t) {
+    std::string n = type_name(t);
+    for (char &c : n) c = char(std::tolower(static_cast<unsigned char>(c)));
+    return "matmul_" + n;
+}
+
+struct StepBuf {
+    int rows = 0;
+    int64_t cols = 0;
+    Buffer mem; // grows, never shrinks: steps reuse it
+    size_t bytes() const { return size_t(rows) * size_t(cols) * sizeof(float); }
+};
+
+class VkStep final : public backend::Step {
+public:
+    VkStep(std::shared_ptr<const GpuWeights> w, int n_layer, int n_ctx, int kv_dim)
+        : w_(std::move(w)), dev_(w_->device()), n_ctx_(n_ctx), kv_dim_(kv_dim) {
+        const size_t kv_bytes = size_t(n_layer) * size_t(n_ctx) * size_t(kv_dim) * sizeof(float);
+        k_cache_ = dev_.create_buffer(kv_bytes, Memory::DeviceLocal, "the K cache");
+        v_cache_ = dev_.create_buffer(kv_bytes, Memory::DeviceLocal, "the V cache");
+        VkCommandBufferAllocateInfo ai{VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
+        ai.commandPool = dev_.command_pool();
+        ai.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
+        ai.commandBufferCount = 1;
+        check(vkAllocateCommandBuffers(dev_.handle(), &ai, &cmd_), "vkAllocateCommandBuffers");
+        VkFenceCreateInfo fci{VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
+        check(vkCreateFence(dev_.handle(), &fci, nullptr, &fence_), "vkCreateFence");
+    }
+
+    ~VkStep() override {
+        vkDestroyFence(dev_.handle(), fence_, nullptr);
+        vkFreeCommandBuffers(dev_.handle(), dev_.command_pool(), 1, &cmd_);
+        for (VkDescriptorPool p : pools_) vkDestroyDescriptorPool(dev_.handle(), p, nullptr);
+    }
+
+    void begin(const int32_t *tokens, int n, int pos0, std::vector<float> *logits) {
+        tokens_ = tokens;
+        n_ = n;
+        pos0_ = pos0;
+        logits_ = logits;
+        logit_rows_ = 0;
+        used_ = 0;
+        embeds_used_ = 0;
+        pool_index_ = 0;
+        for (VkDescriptorPool p : pools_) check(vkResetDescriptorPool(dev_.handle(), p, 0), "vkResetDescriptorPool");
+        check(vkResetCommandBuffer(cmd_, 0), "vkResetCommandBuffer");
+        VkCommandBufferBeginInfo bi{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
+        bi.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;
+        check(vkBeginCommandBuffer(cmd_, &bi), "vkBeginCommandBuffer");
+    }
+
+    void finish() {
+        check(vkEndCommandBuffer(cmd_), "vkEndCommandBuffer");
+        check(vkResetFences(dev_.handle(), 1, &fence_), "vkResetFences");
+        dev_.submit_and_wait(cmd_, fence_);
+        if (logits_) {
+            const float *src = static_cast<const float *>(readback_.mapped());
+            logits_->assign(src, src + size_t(logit_rows_) * size_t(logit_cols_));
+        }
+    }
+
+    int n_tokens() const override { return n_; }
+
+    backend::Buf new_buf(int rows, int64_t cols) override {
+        if (used_ == bufs_.size()) bufs_.emplace_back();
+        StepBuf &b = bufs_[used_];
+        b.rows = rows;
+        b.cols = cols;
+        if (b.mem.size() < b.bytes()) b.mem = dev_.create_buffer(b.bytes(), Memory::DeviceLocal, "an activation buffer");
+        return backend::Buf(used_++);
+    }
+
+    // Rows of the table are dequantized on the host (it stays in the mapping)
+    // and copied in as part of the step. Each embed of a step has a staging
+    // buffer of its own: the copies run at submission, after all host writes.
+    void embed(const WeightRef &table, backend::Buf out) override {
+        StepBuf &o = buf(out);
+        if (embeds_used_ == embed_stage_.size()) embed_stage_.emplace_back();
+        Buffer &stage = embed_stage_[embeds_used_++];
+        ensure_host(stage, o.bytes(), "the embedding staging buffer");
+        float *dst = static_cast<float *>(stage.mapped());
+        for (int t = 0; t < n_; ++t)
+            dequantize_row(table.type, table.data + size_t(tokens_[t]) * table.row_bytes, dst + size_t(t) * size_t(o.cols),
+                           table.ne0);
+        copy(stage.handle(), 0, o.mem.handle(), 0, o.bytes());
+    }
+
+    void rms_norm(backend::Buf x, const WeightRef &weight, float eps, backend::Buf out) override {
+        StepBuf &a = buf(x);
+        NormPush pc{uint32_t(a.cols), eps};
+        dispatch(dev_.kernel("rms_norm", 3, sizeof pc), {a.mem.handle(), w_->get(weight).handle(), buf(out).mem.handle()},
+                 &pc, sizeof pc, uint32_t(a.rows), 1, 1);
+    }
+
+    void matmul(const WeightRef &w, backend::Buf x, backend::Buf out, float scale) override {
+        StepBuf &a = buf(x);
+        const uint32_t rows = uint32_t(w.ne1);
+        const uint32_t gx = std::min(rows, kMaxGroupsX), gy = (rows + gx - 1) / gx;
+        MatmulPush pc{uint32_t(w.ne0), rows, uint32_t(a.rows), uint32_t(w.row_bytes), gx, scale};
+        dispatch(dev_.kernel(matmul_kernel_name(w.type), 3, sizeof pc),
+                 {w_->get(w).handle(), a.mem.handle(), buf(out).mem.handle()}, &pc, sizeof pc, gx, gy,
+                 (uint32_t(a.rows) + kMatmulTokens - 1) / kMatmulTokens);
+    }
+
+    void rope(backend::Buf x, int n_heads, int head_dim, const RopeParams &p) override {
+        StepBuf &a = buf(x);
+        RopePush pc{uint32_t(a.rows), uint32_t(n_heads), uint32_t(head_dim), uint32_t(p.n_rot), uint32_t(pos0_),
+                    p.neox ? 1u : 0u, p.freq_base, p.freq_scale};
+        const uint32_t n = uint32_t(a.rows) * uint32_t(n_heads) * uint32_t(p.n_rot / 2);
+        dispatch(dev_.kernel("rope", 1, sizeof pc), {a.mem.handle()}, &pc, sizeof pc, (n + 63) / 64, 1, 1);
+    }
+
+    void attention(int layer, backend::Buf q, backend::Buf k, backend::Buf v, backend::Buf out,
+                   const AttnShape &s) override {
+        if (s.head_dim > 256) fail(TERN_ERR_UNSUPPORTED, "Vulkan: head_dim %d > 256", s.head_dim);
+        const size_t layer_off = size_t(layer) * size_t(n_ctx_) * size_t(kv_dim_);
+        const size_t at = (layer_off + size_t(pos0_) * size_t(kv_dim_)) * sizeof(float);
+        copy(buf(k).mem.handle(), 0, k_cache_.handle(), at, buf(k).bytes());
+        copy(buf(v).mem.handle(), 0, v_cache_.handle(), at, buf(v).bytes());
+        AttnPush pc{uint32_t(s.n_head), uint32_t(s.n_head_kv), uint32_t(s.head_dim), uint32_t(pos0_),
+                    uint32_t(layer_off), s.scale, n_ < cpu::kTiledAttentionMinRows ? 1u : 0u};
+        dispatch(dev_.kernel("attention", 4, sizeof pc),
+                 {buf(q).mem.handle(), k_cache_.handle(), v_cache_.handle(), buf(out).mem.handle()}, &pc, sizeof pc,
+                 uint32_t(s.n_head), uint32_t(n_), 1);
+    }
+
+    void add(backend::Buf x, backend::Buf y) override { elementwise(x, y, 0); }
+    void glu(backend::Buf gate, backend::Buf up, FfnActivation act) override {
+        elementwise(gate, up, act == FfnActivation::Silu ? 1 : 2);
+    }
+
+    backend::Buf last_row(backend::Buf x) override {
+        const int rows = buf(x).rows;
+        const int64_t cols = buf(x).cols;
+        backend::Buf r = new_buf(1, cols);
+        const size_t row_bytes = size_t(cols) * sizeof(float);
+        copy(buf(x).mem.handle(), size_t(rows - 1) * row_bytes, buf(r).mem.handle(), 0, row_bytes);
+        return r;
+    }
+
+    void output_logits(backend::Buf x) override {
+        StepBuf &a = buf(x);
+        ensure_host(readback_, a.bytes(), "the logits read-back buffer");
+        copy(a.mem.handle(), 0, readback_.handle(), 0, a.bytes());
+        logit_rows_ = a.rows;
+        logit_cols_ = a.cols;
+    }
+
+private:
+    StepBuf &buf(backend::Buf b) { return bufs_[size_t(b)]; }
+
+    void ensure_host(Buffer &b, size_t bytes, const char *what) {
+        if (b.size() < bytes) b = dev_.create_buffer(bytes, Memory::HostVisible, what);
+    }
+
+    void elementwise(backend::Buf x, backend::Buf y, uint32_t op) {
+        StepBuf &a = buf(x);
+        const uint32_t n = uint32_t(size_t(a.rows) * size_t(a.cols));
+        EltPush pc{n, op};
+        const uint32_t groups = (n + 255) / 256;
+        const uint32_t gx = std::min(groups, kMaxGroupsX);
+        dispatch(dev_.kernel("elementwise", 2, sizeof pc), {a.mem.handle(), buf(y).mem.handle()}, &pc, sizeof pc, gx,
+                 (groups + gx - 1) / gx, 1);
+    }
+
+    // Every command is followed by a full compute/transfer barrier: the ops
+    // of a step form a chain, each reading what the previous one wrote.
+    void barrier() {
+        VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
+        mb.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
+        mb.dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_READ_BIT |
+                           VK_ACCESS_TRANSFER_WRITE_BIT | VK_ACCESS_HOST_READ_BIT;
+        const VkPipelineStageFlags stages = VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT;
+        vkCmdPipelineBarrier(cmd_, stages, stages | VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &mb, 0, nullptr, 0, nullptr);
+    }
+
+    void copy(VkBuffer src, size_t src_off, VkBuffer dst, size_t dst_off, size_t bytes) {
+        VkBufferCopy region{src_off, dst_off, bytes};
+        vkCmdCopyBuffer(cmd_, src, dst, 1, &region);
+        barrier();
+    }
+
+    VkDescriptorSet descriptor_set(const Kernel &k) {
+        VkDescriptorSetAllocateInfo ai{VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO};
+        ai.descriptorSetCount = 1;
+        ai.pSetLayouts = &k.set_layout;
+        VkDescriptorSet set = VK_NULL_HANDLE;
+        for (;; ++pool_index_) {
+            if (pool_index_ == pools_.size()) pools_.push_back(new_pool());
+            ai.descriptorPool = pools_[pool_index_];
+            const VkResult r = vkAllocateDescriptorSets(dev_.handle(), &ai, &set);
+            if (r == VK_SUCCESS) return set;
+            if (r != VK_ERROR_OUT_OF_POOL_MEMORY && r != VK_ERROR_FRAGMENTED_POOL) check(r, "vkAllocateDescriptorSets");
+        }
+    }
+
+    VkDescriptorPool new_pool() {
+        VkDescriptorPoolSize size{VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, 4 * 1024};
+        VkDescriptorPoolCreateInfo ci{VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO};
+        ci.maxSets = 1024;
+        ci.poolSizeCount = 1;
+        ci.pPoolSizes = &size;
+        VkDescriptorPool p;
+        check(vkCreateDescriptorPool(dev_.handle(), &ci, nullptr, &p), "vkCreateDescriptorPool");
+        return p;
+    }
+
+    void dispatch(const Kernel &k, std::initializer_list<VkBuffer> bufs, const void *push, uint32_t push_bytes,
+                  uint32_t gx, uint32_t gy, uint32_t gz) {
+        VkDescriptorSet set = descriptor_set(k);
+        VkDescriptorBufferInfo infos[4];
+        VkWriteDescriptorSet writes[4];
+        uint32_t i = 0;
+        for (VkBuffer b : bufs) {
+            infos[i] = {b, 0, VK_WHOLE_SIZE};
+            writes[i] = {VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET};
+            writes[i].dstSet = set;
+            writes[i].dstBinding = i;
+            writes[i].descriptorCount = 1;
+            writes[i].descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
+            writes[i].pBufferInfo = &infos[i];
+            ++i;
+        }
+        vkUpdateDescriptorSets(dev_.handle(), i, writes, 0, nullptr);
+        vkCmdBindPipeline(cmd_, VK_PIPELINE_BIND_POINT_COMPUTE, k.pipeline);
+        vkCmdBindDescriptorSets(cmd_, VK_PIPELINE_BIND_POINT_COMPUTE, k.layout, 0, 1, &set, 0, nullptr);
+        vkCmdPushConstants(cmd_, k.layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, push_bytes, push);
+        vkCmdDispatch(cmd_, gx, gy, gz);
+        barrier();
+    }
+
+    std::shared_ptr<const GpuWeights> w_;
+    Device &dev_;
+    int n_ctx_, kv_dim_;
+    Buffer k_cache_, v_cache_, readback_;
+    std::vector<Buffer> embed_stage_;
+    size_t embeds_used_ = 0;
+    VkCommandBuffer cmd_ = VK_NULL_HANDLE;
+    VkFence fence_ = VK_NULL_HANDLE;
+    std::vector<VkDescriptorPool> pools_;
+    size_t pool_index_ = 0;
+    std::vector<StepBuf> bufs_;
+    size_t used_ = 0;
+    const int32_t *tokens_ = nullptr;
+    int n_ = 0, pos0_ = 0;
+    std::vector<float> *logits_ = nullptr;
+    int logit_rows_ = 0;
+    int64_t logit_cols_ = 0;
+};
+
+class VkExecutor final : public backend::Executor {
+public:
+    VkExecutor(std::shared_ptr<const GpuWeights> w, int n_layer, int n_ctx, int kv_dim)
+        : step_(std::move(w), n_layer, n_ctx, kv_dim) {}
+    const char *name() const override { return "vulkan"; }
+    backend::Step &begin(KvCache &kv, const int32_t *tokens, int n, int pos0, std::vector<float> *logits) override {
+        step_.begin(tokens, n, pos0, logits);
+        return step_;
+    }
+    void finish() override { step_.finish(); }
+
+private:
+    VkStep step_;
+};
+
+} // namespace
+
+std::unique_ptr<backend::Executor> make_vulkan_executor(std::shared_ptr<const GpuWeights> weights, int n_layer,
+                                                        int n_ctx, int kv_dim) {
+    return std::make_unique<VkExecutor>(std::move(weights), n_layer, n_ctx, kv_dim);
+}
+
+} // namespace ternlm::vk
