@@ -109,9 +109,14 @@ void main() {
     for (uint t = 0u; t < NT; ++t) acc[t] = 0.0;
 
     if (row < p.nrows) {
-        const uint nblocks = p.ncols / QK;
+        // Work items of at most 32 weights, so that a row of few large blocks
+        // (a K-quant row of 2048 is 8 blocks) still keeps every thread busy.
+        const uint CH = QK < 32u ? QK : 32u;
+        const uint per_block = QK / CH;
+        const uint nitems = (p.ncols / QK) * per_block;
         const uint row_off = row * p.row_bytes;
-        for (uint blk = tid; blk < nblocks; blk += WG) {
+        for (uint it = tid; it < nitems; it += WG) {
+            const uint blk = it / per_block, j0 = (it % per_block) * CH;
             const uint b = row_off + blk * BLOCK_BYTES;
             const uint x0 = t0 * p.ncols + blk * QK;
             vec2 ds[NT];
@@ -119,7 +124,7 @@ void main() {
 #if ACT == ACT_Q8_0 || ACT == ACT_Q8_K
             for (uint t = 0u; t < nt; ++t) ds[t] = act_block_scale(x0 + t * p.ncols);
 #endif
-            for (uint j = 0u; j < QK; ++j) {
+            for (uint j = j0; j < j0 + CH; ++j) {
                 const float w = dq(b, j);
                 for (uint t = 0u; t < nt; ++t) acc[t] += w * act(X[x0 + t * p.ncols + j], ds[t]);
             }

@@ -80,9 +80,15 @@ TEST_CASE("bad model files give clear statuses", "[engine]") {
     TempFile no_tensors(llama_metadata_only("llama"));
     CHECK(load_status(no_tensors.path, {}, &msg) == TERN_ERR_FORMAT);
     CHECK(msg.find("token_embd.weight") != std::string::npos);
+    ModelParams bad_backend;
+    bad_backend.backend = tern_backend(7);
+    CHECK(load_status(testsupport::shared_path("models/stories260K.gguf"), bad_backend, &msg) == TERN_ERR_INVALID_ARGUMENT);
+#ifndef TERNLM_HAVE_VULKAN
     ModelParams vk;
     vk.backend = TERN_BACKEND_VULKAN;
     CHECK(load_status(testsupport::shared_path("models/stories260K.gguf"), vk, &msg) == TERN_ERR_UNSUPPORTED);
+    CHECK(msg.find("Vulkan") != std::string::npos);
+#endif
 }
 
 TEST_CASE("progress reaches 1 and can cancel", "[engine]") {

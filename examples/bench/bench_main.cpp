@@ -1,7 +1,7 @@
 // ternlm-bench — prefill (pp) and decode (tg) speed, as llama-bench reports
 // it, with the memory-bandwidth roofline beside each figure.
 //
-//   ternlm-bench -m MODEL [-p 128] [-n 64] [-t THREADS] [-r 3] [--json]
+//   ternlm-bench -m MODEL [-p 128] [-n 64] [-t THREADS] [-r 3] [-b cpu|vulkan] [--json]
 //   ternlm-bench --synthetic mid1024|llama1b|llama8b|bitnet2b --type q4_k -o OUT.gguf
 //
 // Roofline: bytes that must be read per decoded token (every matrix once,
@@ -18,6 +18,10 @@
 
 #include "backend/cpu/thread_pool.hpp"
 #include "backend/cpu/vec_dot.hpp"
+#ifdef TERNLM_HAVE_VULKAN
+#include "backend/vulkan/bandwidth.hpp"
+#include "backend/vulkan/weights.hpp"
+#endif
 #include "common/error.hpp"
 #include "engine/context.hpp"
 #include "engine/model.hpp"
@@ -34,6 +38,7 @@ namespace {
 struct Options {
     std::string model, synthetic, type = "q4_k", out;
     int n_prompt = 128, n_gen = 64, threads = 0, reps = 3;
+    tern_backend backend = TERN_BACKEND_CPU;
     bool json = false;
 };
 
@@ -91,11 +96,38 @@ Stat stats(std::vector<double> v) {
     return {v[v.size() / 2], v.front(), v.back()};
 }
 
+// The backend's label and its measured read bandwidth (GB/s): the CPU's with
+// the bench's threads, or the Vulkan device's with a streaming kernel.
+struct Device {
+    std::string label;
+    double bandwidth_gbs;
+};
+Device probe(const Model &m, int threads) {
+#ifdef TERNLM_HAVE_VULKAN
+    if (m.backend() == TERN_BACKEND_VULKAN) {
+        vk::Device &d = m.gpu_weights()->device();
+        return {"vulkan/" + d.info().name, vk::measure_read_bandwidth(d)};
+    }
+#endif
+    return {std::string("cpu/") + cpu::isa_name(cpu::detected_isa()), measure_bandwidth(threads)};
+}
+
+// Dispatches recorded so far (Vulkan); 0 on the CPU.
+uint64_t dispatch_count(const Model &m) {
+#ifdef TERNLM_HAVE_VULKAN
+    if (m.backend() == TERN_BACKEND_VULKAN) return m.gpu_weights()->device().dispatches();
+#endif
+    return 0;
+}
+
 int run_bench(const Options &o) {
     ModelParams mp;
-    mp.backend = TERN_BACKEND_CPU;
+    mp.backend = o.backend;
     mp.n_threads = o.threads;
+    const double t_load = now_s();
     auto model = Model::load(o.model, mp);
+    std::fprintf(stderr, "loaded %s in %.1f s on %s\n", o.model.c_str(), now_s() - t_load,
+                 model->backend_description().c_str());
     const int threads = model->n_threads();
     ContextParams cp;
     cp.n_ctx = o.n_prompt + o.n_gen + 8;
@@ -111,6 +143,7 @@ int run_bench(const Options &o) {
     // Warm-up: page the weights in.
     ctx.prefill(random_tokens(8).data(), 8);
     std::vector<double> pp, tg;
+    uint64_t tg_dispatches = 0;
     for (int r = 0; r < o.reps; ++r) {
         if (o.n_prompt > 0) {
             ctx.kv_clear();
@@ -122,20 +155,23 @@ int run_bench(const Options &o) {
         if (o.n_gen > 0) {
             ctx.kv_clear();
             const auto toks = random_tokens(o.n_gen);
+            const uint64_t d0 = dispatch_count(*model);
             const double t0 = now_s();
             for (int32_t t : toks) ctx.decode_step(t);
             tg.push_back(o.n_gen / (now_s() - t0));
+            tg_dispatches = (dispatch_count(*model) - d0) / uint64_t(o.n_gen);
         }
     }
-    const double bw = measure_bandwidth(threads);
+    const Device dev = probe(*model, threads);
+    const double bw = dev.bandwidth_gbs;
     const double bpt = bytes_per_token(*model);
     const double roof = bw * 1e9 / bpt;
     const std::string name = model->file().get_string("general.name", o.model);
-    const char *isa = cpu::isa_name(cpu::detected_isa());
+    const char *isa = dev.label.c_str();
     if (o.json) {
-        std::printf("{\"model\": \"%s\", \"backend\": \"cpu\", \"isa\": \"%s\", \"threads\": %d, \"bandwidth_gbs\": %.2f, "
-                    "\"bytes_per_token\": %.0f, \"roofline_tps\": %.1f",
-                    name.c_str(), isa, threads, bw, bpt, roof);
+        std::printf("{\"model\": \"%s\", \"backend\": \"%s\", \"threads\": %d, \"bandwidth_gbs\": %.2f, "
+                    "\"bytes_per_token\": %.0f, \"roofline_tps\": %.1f, \"dispatches_per_token\": %llu",
+                    name.c_str(), isa, threads, bw, bpt, roof, (unsigned long long)tg_dispatches);
         if (!pp.empty()) {
             const Stat s = stats(pp);
             std::printf(", \"pp%d\": {\"median\": %.1f, \"min\": %.1f, \"max\": %.1f}", o.n_prompt, s.median, s.lo, s.hi);
@@ -154,21 +190,23 @@ int run_bench(const Options &o) {
     const double mb = bpt / 1e6;
     if (!pp.empty()) {
         const Stat s = stats(pp);
-        std::printf("| %s | cpu/%s | %d | pp%d | %.1f (%.1f-%.1f) | | | |\n", name.c_str(), isa, threads, o.n_prompt,
+        std::printf("| %s | %s | %d | pp%d | %.1f (%.1f-%.1f) | | | |\n", name.c_str(), isa, threads, o.n_prompt,
                     s.median, s.lo, s.hi);
     }
     if (!tg.empty()) {
         const Stat s = stats(tg);
-        std::printf("| %s | cpu/%s | %d | tg%d | %.1f (%.1f-%.1f) | %.1f | %.0f | %.0f%% |\n", name.c_str(), isa, threads,
+        std::printf("| %s | %s | %d | tg%d | %.1f (%.1f-%.1f) | %.1f | %.0f | %.0f%% |\n", name.c_str(), isa, threads,
                     o.n_gen, s.median, s.lo, s.hi, mb, roof, 100.0 * s.median / roof);
     }
-    std::printf("\nread bandwidth measured here with %d threads: %.1f GB/s\n", threads, bw);
+    std::printf("\nread bandwidth measured on %s: %.1f GB/s", isa, bw);
+    if (tg_dispatches) std::printf("; %llu dispatches per decoded token", (unsigned long long)tg_dispatches);
+    std::printf("\n");
     return 0;
 }
 
 void usage() {
     std::fprintf(stderr,
-                 "usage: ternlm-bench -m MODEL [-p N] [-n N] [-t THREADS] [-r REPS] [--json]\n"
+                 "usage: ternlm-bench -m MODEL [-p N] [-n N] [-t THREADS] [-r REPS] [-b cpu|vulkan|auto] [--json]\n"
                  "       ternlm-bench --synthetic SHAPE --type TYPE -o OUT.gguf\n"
                  "shapes: mid1024 llama1b llama8b bitnet2b; types: f32 f16 bf16 q8_0 q4_0 q5_0 q4_k q5_k q6_k tq1_0 tq2_0\n");
 }
@@ -192,6 +230,16 @@ int main(int argc, char **argv) {
         else if (a == "-t") o.threads = std::atoi(val().c_str());
         else if (a == "-r") o.reps = std::max(1, std::atoi(val().c_str()));
         else if (a == "--json") o.json = true;
+        else if (a == "-b" || a == "--backend") {
+            const std::string b = val();
+            if (b == "cpu") o.backend = TERN_BACKEND_CPU;
+            else if (b == "vulkan") o.backend = TERN_BACKEND_VULKAN;
+            else if (b == "auto") o.backend = TERN_BACKEND_AUTO;
+            else {
+                usage();
+                return 2;
+            }
+        }
         else if (a == "--synthetic") o.synthetic = val();
         else if (a == "--type") o.type = val();
         else if (a == "-o") o.out = val();

@@ -90,6 +90,9 @@ public:
     // Submits one command buffer and waits for it; counts submissions.
     void submit_and_wait(VkCommandBuffer cmd, VkFence fence);
     uint64_t submissions() const { return submissions_.load(); }
+    // Dispatches recorded by executors (the bench reports them per token).
+    void count_dispatch() { dispatches_.fetch_add(1, std::memory_order_relaxed); }
+    uint64_t dispatches() const { return dispatches_.load(); }
 
     // The kernel named `name` (an embedded SPIR-V module), built on first use.
     const Kernel &kernel(const std::string &name, uint32_t bindings, uint32_t push_bytes);
@@ -109,7 +112,7 @@ private:
     DeviceInfo info_;
     std::mutex mu_; // the queue and the kernel table
     std::map<std::string, Kernel> kernels_;
-    std::atomic<uint64_t> submissions_{0};
+    std::atomic<uint64_t> submissions_{0}, dispatches_{0};
 };
 
 } // namespace ternlm::vk

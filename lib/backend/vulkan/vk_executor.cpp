@@ -266,6 +266,7 @@ private:
         vkCmdBindDescriptorSets(cmd_, VK_PIPELINE_BIND_POINT_COMPUTE, k.layout, 0, 1, &set, 0, nullptr);
         vkCmdPushConstants(cmd_, k.layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, push_bytes, push);
         vkCmdDispatch(cmd_, gx, gy, gz);
+        dev_.count_dispatch();
         barrier();
     }
 
