@@ -3,8 +3,12 @@
 file(READ ${SHARED}/golden/stories260K/p0.json golden)
 string(JSON prompt GET "${golden}" prompt)
 string(JSON expected GET "${golden}" greedy_text)
+set(backend_args "")
+if(BACKEND)
+  set(backend_args -b ${BACKEND})
+endif()
 execute_process(
-  COMMAND ${CLI} -m ${SHARED}/models/stories260K.gguf -p "${prompt}" -n 32 --temp 0 -t 2
+  COMMAND ${CLI} -m ${SHARED}/models/stories260K.gguf -p "${prompt}" -n 32 --temp 0 -t 2 ${backend_args}
   OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc)
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "ternlm exited with ${rc}: ${err}")

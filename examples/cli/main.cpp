@@ -1,7 +1,7 @@
 // ternlm — generate text from a GGUF model.
 //
 //   ternlm -m MODEL -p PROMPT -n N [--temp T --top-k K --top-p P --min-p P
-//          --repeat-penalty R --seed S --threads N --ctx N]
+//          --repeat-penalty R --seed S --threads N --ctx N --backend cpu|vulkan|auto]
 //
 // Streams the continuation to stdout; load time and prefill/decode speed go
 // to stderr at the end.
@@ -24,6 +24,7 @@ struct Options {
     std::string prompt = "Once upon a time";
     int n_predict = 64;
     int threads = 0;
+    tern_backend backend = TERN_BACKEND_AUTO;
     int ctx = 0;
     tern_sampler_params sampling = tern_sampler_default_params();
 };
@@ -31,7 +32,7 @@ struct Options {
 void usage(const char *argv0) {
     std::fprintf(stderr,
                  "usage: %s [-m MODEL] [-p PROMPT] [-n N] [--temp T] [--top-k K] [--top-p P] [--min-p P]\n"
-                 "          [--repeat-penalty R] [--seed S] [-t|--threads N] [-c|--ctx N]\n"
+                 "          [--repeat-penalty R] [--seed S] [-t|--threads N] [-c|--ctx N] [-b|--backend cpu|vulkan|auto]\n"
                  "defaults: -m %s -p \"Once upon a time\" -n 64 --temp 0.8 --top-k 40 --top-p 0.95 --min-p 0.05\n",
                  argv0, TERNLM_DEFAULT_MODEL);
 }
@@ -58,6 +59,13 @@ bool parse(int argc, char **argv, Options &o) {
         else if (a == "--seed") o.sampling.seed = std::strtoull(value(), nullptr, 10);
         else if (a == "-t" || a == "--threads") o.threads = std::atoi(value());
         else if (a == "-c" || a == "--ctx") o.ctx = std::atoi(value());
+        else if (a == "-b" || a == "--backend") {
+            const std::string b = value();
+            if (b == "cpu") o.backend = TERN_BACKEND_CPU;
+            else if (b == "vulkan") o.backend = TERN_BACKEND_VULKAN;
+            else if (b == "auto") o.backend = TERN_BACKEND_AUTO;
+            else return false;
+        }
         else {
             std::fprintf(stderr, "error: unknown argument '%s'\n", a.c_str());
             return false;
@@ -75,6 +83,7 @@ int run(const Options &o) {
     auto t0 = clock::now();
     tern_model_params mp = tern_model_default_params();
     mp.n_threads = o.threads;
+    mp.backend = o.backend;
     tern::Model model(o.model, mp);
     const double t_load = seconds_since(t0);
 

@@ -80,3 +80,15 @@ def test_sampler_over_a_context(stories):
         assert greedy.sample(ctx) == int(np.argmax(logits))
         s = ternlm.Sampler(seed=3)
         assert s.seed == 3 and 0 <= s.sample(ctx) < stories.n_vocab
+
+
+def test_vulkan_backend_generates_the_same_greedy_text(stories):
+    # CI has lavapipe; a build without Vulkan raises UnsupportedError instead.
+    try:
+        gpu = ternlm.Model(stories.path, backend="vulkan")
+    except ternlm.UnsupportedError:
+        pytest.skip("this build has no Vulkan backend")
+    with gpu:
+        assert gpu.backend == "vulkan"
+        want = stories.generate("Once upon a time", max_tokens=24, temperature=0).text()
+        assert gpu.generate("Once upon a time", max_tokens=24, temperature=0).text() == want
