@@ -24,17 +24,8 @@ double measure_read_bandwidth(Device &dev, size_t bytes, int reps) {
     ai.pSetLayouts = &k.set_layout;
     VkDescriptorSet set;
     check(vkAllocateDescriptorSets(dev.handle(), &ai, &set), "vkAllocateDescriptorSets");
-    VkDescriptorBufferInfo infos[2] = {{src.handle(), 0, VK_WHOLE_SIZE}, {dst.handle(), 0, VK_WHOLE_SIZE}};
-    VkWriteDescriptorSet w[2] = {};
-    for (uint32_t i = 0; i < 2; ++i) {
-        w[i].sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET;
-        w[i].dstSet = set;
-        w[i].dstBinding = i;
-        w[i].descriptorCount = 1;
-        w[i].descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
-        w[i].pBufferInfo = &infos[i];
-    }
-    vkUpdateDescriptorSets(dev.handle(), 2, w, 0, nullptr);
+    const VkBuffer bufs[2] = {src.handle(), dst.handle()};
+    dev.bind_buffers(set, bufs, 2);
 
     VkCommandBufferAllocateInfo cai{VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
     cai.commandPool = dev.command_pool();

@@ -276,6 +276,23 @@ void Device::submit_and_wait(VkCommandBuffer cmd, VkFence fence) {
     check(r, "vkWaitForFences");
 }
 
+void Device::bind_buffers(VkDescriptorSet set, const VkBuffer *buffers, uint32_t n) const {
+    constexpr uint32_t kMax = 8; // no kernel binds more; fixed arrays keep the hot path allocation-free
+    if (n > kMax) fail(TERN_ERR_BACKEND, "Vulkan: %u buffers bound, at most %u", n, kMax);
+    VkDescriptorBufferInfo infos[kMax];
+    VkWriteDescriptorSet writes[kMax];
+    for (uint32_t i = 0; i < n; ++i) {
+        infos[i] = {buffers[i], 0, VK_WHOLE_SIZE};
+        writes[i] = {VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET};
+        writes[i].dstSet = set;
+        writes[i].dstBinding = i;
+        writes[i].descriptorCount = 1;
+        writes[i].descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
+        writes[i].pBufferInfo = &infos[i];
+    }
+    vkUpdateDescriptorSets(dev_, n, writes, 0, nullptr);
+}
+
 const Kernel &Device::kernel(const std::string &name, uint32_t bindings, uint32_t push_bytes) {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = kernels_.find(name);

@@ -94,6 +94,9 @@ public:
     void count_dispatch() { dispatches_.fetch_add(1, std::memory_order_relaxed); }
     uint64_t dispatches() const { return dispatches_.load(); }
 
+    // Points bindings 0..n-1 of `set` at whole buffers (what every kernel binds).
+    void bind_buffers(VkDescriptorSet set, const VkBuffer *buffers, uint32_t n) const;
+
     // The kernel named `name` (an embedded SPIR-V module), built on first use.
     const Kernel &kernel(const std::string &name, uint32_t bindings, uint32_t push_bytes);
 

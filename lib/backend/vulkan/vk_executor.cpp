@@ -248,20 +248,7 @@ private:
     void dispatch(const Kernel &k, std::initializer_list<VkBuffer> bufs, const void *push, uint32_t push_bytes,
                   uint32_t gx, uint32_t gy, uint32_t gz) {
         VkDescriptorSet set = descriptor_set(k);
-        VkDescriptorBufferInfo infos[4];
-        VkWriteDescriptorSet writes[4];
-        uint32_t i = 0;
-        for (VkBuffer b : bufs) {
-            infos[i] = {b, 0, VK_WHOLE_SIZE};
-            writes[i] = {VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET};
-            writes[i].dstSet = set;
-            writes[i].dstBinding = i;
-            writes[i].descriptorCount = 1;
-            writes[i].descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
-            writes[i].pBufferInfo = &infos[i];
-            ++i;
-        }
-        vkUpdateDescriptorSets(dev_.handle(), i, writes, 0, nullptr);
+        dev_.bind_buffers(set, bufs.begin(), uint32_t(bufs.size()));
         vkCmdBindPipeline(cmd_, VK_PIPELINE_BIND_POINT_COMPUTE, k.pipeline);
         vkCmdBindDescriptorSets(cmd_, VK_PIPELINE_BIND_POINT_COMPUTE, k.layout, 0, 1, &set, 0, nullptr);
         vkCmdPushConstants(cmd_, k.layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, push_bytes, push);
