@@ -13,6 +13,9 @@ layout(local_size_x = 64) in;
 layout(std430, binding = 0) readonly buffer Weights { uint W[]; };
 layout(std430, binding = 1) readonly buffer Input { float X[]; };
 layout(std430, binding = 2) writeonly buffer Output { float Y[]; };
+// Per activation block (d, 1/d) from act_scales.comp; unused (a dummy) for
+// the float types.
+layout(std430, binding = 3) readonly buffer ActScales { vec2 DS[]; };
 
 layout(push_constant) uniform Params {
     uint ncols;      // elements per weight row (= x row length)
@@ -27,26 +30,6 @@ layout(push_constant) uniform Params {
 #include "dequant.glsl"
 
 shared float partial[NT * WG];
-
-// Scale d and inverse scale id of the 8-bit block of QK activations at x0
-// (ggml's quantize_row_q8_0 / quantize_row_q8_K): q = roundEven(x * id), x' = d * q.
-vec2 act_block_scale(uint x0) {
-    float amax = 0.0, smax = 0.0;
-    for (uint j = 0u; j < QK; ++j) {
-        const float v = X[x0 + j];
-        if (abs(v) > amax) {
-            amax = abs(v);
-            smax = v;
-        }
-    }
-    if (amax == 0.0) return vec2(0.0);
-#if ACT == ACT_Q8_0
-    return vec2(unpackHalf2x16(packHalf2x16(vec2(amax / 127.0, 0.0))).x, 127.0 / amax);
-#else
-    const float iscale = -127.0 / smax;
-    return vec2(1.0 / iscale, iscale);
-#endif
-}
 
 // One activation, rounded as the weight type's vec_dot_type would hold it.
 float act(float v, vec2 ds) {
@@ -122,7 +105,7 @@ void main() {
             vec2 ds[NT];
             for (uint t = 0u; t < NT; ++t) ds[t] = vec2(0.0);
 #if ACT == ACT_Q8_0 || ACT == ACT_Q8_K
-            for (uint t = 0u; t < nt; ++t) ds[t] = act_block_scale(x0 + t * p.ncols);
+            for (uint t = 0u; t < nt; ++t) ds[t] = DS[(t0 + t) * (p.ncols / QK) + blk];
 #endif
             for (uint j = j0; j < j0 + CH; ++j) {
                 const float w = dq(b, j);

@@ -34,6 +34,19 @@ struct AttnPush {
 struct EltPush {
     uint32_t n, op;
 };
+struct ActScalePush {
+    uint32_t n_blocks, qk;
+};
+
+// Values per 8-bit activation block for a weight type (its vec_dot_type's
+// block: Q8_0 32, Q8_K 256), or 0 when activations stay float.
+uint32_t activation_block(GgmlType t) {
+    switch (t) {
+    case GgmlType::F32: case GgmlType::F16: case GgmlType::BF16: return 0;
+    case GgmlType::Q8_0: case GgmlType::Q4_0: case GgmlType::Q5_0: return 32;
+    default: return 256;
+    }
+}
 
 constexpr uint32_t kMatmulTokens = 8;   // NT in matmul.comp
 constexpr uint32_t kMaxGroupsX = 65535; // the minimum maxComputeWorkGroupCount[0]
@@ -93,6 +106,7 @@ public:
         check(vkEndCommandBuffer(cmd_), "vkEndCommandBuffer");
         check(vkResetFences(dev_.handle(), 1, &fence_), "vkResetFences");
         dev_.submit_and_wait(cmd_, fence_);
+        retired_.clear();
         if (logits_) {
             const float *src = static_cast<const float *>(readback_.mapped());
             logits_->assign(src, src + size_t(logit_rows_) * size_t(logit_cols_));
@@ -134,11 +148,20 @@ public:
 
     void matmul(const WeightRef &w, backend::Buf x, backend::Buf out, float scale) override {
         StepBuf &a = buf(x);
+        VkBuffer scales = a.mem.handle(); // a placeholder binding for float types
+        if (const uint32_t qk = activation_block(w.type)) {
+            ActScalePush sp{uint32_t(size_t(a.rows) * size_t(w.ne0) / qk), qk};
+            grow(act_scales_, size_t(sp.n_blocks) * 8, Memory::DeviceLocal, "activation scales");
+            const uint32_t groups = (sp.n_blocks + 63) / 64, gx = std::min(groups, kMaxGroupsX);
+            dispatch(dev_.kernel("act_scales", 2, sizeof sp), {a.mem.handle(), act_scales_.handle()}, &sp, sizeof sp,
+                     gx, (groups + gx - 1) / gx, 1);
+            scales = act_scales_.handle();
+        }
         const uint32_t rows = uint32_t(w.ne1);
         const uint32_t gx = std::min(rows, kMaxGroupsX), gy = (rows + gx - 1) / gx;
         MatmulPush pc{uint32_t(w.ne0), rows, uint32_t(a.rows), uint32_t(w.row_bytes), gx, scale};
-        dispatch(dev_.kernel(matmul_kernel_name(w.type), 3, sizeof pc),
-                 {w_->get(w).handle(), a.mem.handle(), buf(out).mem.handle()}, &pc, sizeof pc, gx, gy,
+        dispatch(dev_.kernel(matmul_kernel_name(w.type), 4, sizeof pc),
+                 {w_->get(w).handle(), a.mem.handle(), buf(out).mem.handle(), scales}, &pc, sizeof pc, gx, gy,
                  (uint32_t(a.rows) + kMatmulTokens - 1) / kMatmulTokens);
     }
 
@@ -189,8 +212,14 @@ public:
 private:
     StepBuf &buf(backend::Buf b) { return bufs_[size_t(b)]; }
 
-    void ensure_host(Buffer &b, size_t bytes, const char *what) {
-        if (b.size() < bytes) b = dev_.create_buffer(bytes, Memory::HostVisible, what);
+    void ensure_host(Buffer &b, size_t bytes, const char *what) { grow(b, bytes, Memory::HostVisible, what); }
+
+    // Grows a step-lifetime buffer. The old one may already be bound by a
+    // command recorded in this step, so it is kept until the step completes.
+    void grow(Buffer &b, size_t bytes, Memory kind, const char *what) {
+        if (b.size() >= bytes) return;
+        if (b) retired_.push_back(std::move(b));
+        b = dev_.create_buffer(bytes, kind, what);
     }
 
     void elementwise(backend::Buf x, backend::Buf y, uint32_t op) {
@@ -260,7 +289,8 @@ private:
     std::shared_ptr<const GpuWeights> w_;
     Device &dev_;
     int n_ctx_, kv_dim_;
-    Buffer k_cache_, v_cache_, readback_;
+    Buffer k_cache_, v_cache_, readback_, act_scales_;
+    std::vector<Buffer> retired_; // replaced during the step, freed after it
     std::vector<Buffer> embed_stage_;
     size_t embeds_used_ = 0;
     VkCommandBuffer cmd_ = VK_NULL_HANDLE;
