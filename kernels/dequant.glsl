@@ -3,6 +3,11 @@
 // count and BLOCK_BYTES its size. Layouts are ggml's (lib/quant/blocks.hpp);
 // tests/test_vulkan.cpp checks every type against the CPU reference.
 //
+// Quantized types also give the GEMV's fast form: within a group of SUB
+// weights that share their scales, w_j = a * qval(j) - c with
+// (a, c) = affine(b, j), so the kernel sums qval * x and x over the group and
+// applies a and c once.
+//
 // ACT says how the activations are rounded before the products, as llama.cpp's
 // CPU backend does by converting them to the type's vec_dot_type: none (F32),
 // to f16, to bf16, or to 8-bit blocks (Q8_0: 32 values and an f16 scale; Q8_K:
@@ -38,6 +43,9 @@ float dq(uint b, uint j) { return uintBitsToFloat(w_u16(b) << 16); }
 #define BLOCK_BYTES 34u
 float dq(uint b, uint j) { return w_f16(b) * float(w_i8(b + 2u + j)); }
 
+#define SUB 32u
+vec2 affine(uint b, uint j) { return vec2(w_f16(b), 0.0); }
+float qval(uint b, uint j) { return float(w_i8(b + 2u + j)); }
 #elif defined(TYPE_Q4_0)
 #define ACT ACT_Q8_0
 #define QK 32u
@@ -48,6 +56,12 @@ float dq(uint b, uint j) {
     return w_f16(b) * (float(q) - 8.0);
 }
 
+#define SUB 32u
+vec2 affine(uint b, uint j) { const float d = w_f16(b); return vec2(d, 8.0 * d); }
+float qval(uint b, uint j) {
+    const uint q = w_u8(b + 2u + (j & 15u));
+    return float(j < 16u ? (q & 15u) : (q >> 4));
+}
 #elif defined(TYPE_Q5_0)
 #define ACT ACT_Q8_0
 #define QK 32u
@@ -59,6 +73,13 @@ float dq(uint b, uint j) {
     return w_f16(b) * (float(q) - 16.0);
 }
 
+#define SUB 32u
+vec2 affine(uint b, uint j) { const float d = w_f16(b); return vec2(d, 16.0 * d); }
+float qval(uint b, uint j) {
+    uint q = w_u8(b + 6u + (j & 15u));
+    q = j < 16u ? (q & 15u) : (q >> 4);
+    return float(q | (((w_u32(b + 2u) >> j) & 1u) << 4));
+}
 #elif defined(TYPE_Q4_K) || defined(TYPE_Q5_K)
 #define ACT ACT_Q8_K
 #define QK 256u
@@ -92,6 +113,20 @@ float dq(uint b, uint j) {
     return w_f16(b) * sm.x * float(q) - w_f16(b + 2u) * sm.y;
 }
 
+#define SUB 32u
+vec2 affine(uint b, uint j) {
+    const vec2 sm = scale_min(b, j >> 5);
+    return vec2(w_f16(b) * sm.x, w_f16(b + 2u) * sm.y);
+}
+float qval(uint b, uint j) {
+    const uint s = j >> 5, l = j & 31u;
+    uint q = w_u8(b + QS_OFF + (j >> 6) * 32u + l);
+    q = (s & 1u) != 0u ? (q >> 4) : (q & 15u);
+#if defined(TYPE_Q5_K)
+    q += ((w_u8(b + 16u + l) >> s) & 1u) << 4;
+#endif
+    return float(q);
+}
 #elif defined(TYPE_Q6_K)
 #define ACT ACT_Q8_K
 #define QK 256u
@@ -105,6 +140,19 @@ float dq(uint b, uint j) {
     return w_f16(b + 208u) * float(sc) * (float(lo | (hi << 4)) - 32.0);
 }
 
+#define SUB 16u
+vec2 affine(uint b, uint j) {
+    const uint n = j >> 7, quarter = (j & 127u) >> 5, l = j & 31u;
+    const float a = w_f16(b + 208u) * float(w_i8(b + 192u + n * 8u + (l >> 4) + 2u * quarter));
+    return vec2(a, 32.0 * a);
+}
+float qval(uint b, uint j) {
+    const uint n = j >> 7, r = j & 127u, quarter = r >> 5, l = r & 31u;
+    uint lo = w_u8(b + n * 64u + l + (quarter & 1u) * 32u);
+    lo = quarter >= 2u ? (lo >> 4) : (lo & 15u);
+    const uint hi = (w_u8(b + 128u + n * 32u + l) >> (2u * quarter)) & 3u;
+    return float(lo | (hi << 4));
+}
 #elif defined(TYPE_TQ2_0)
 #define ACT ACT_Q8_K
 #define QK 256u
@@ -114,12 +162,19 @@ float dq(uint b, uint j) {
     return w_f16(b + 64u) * (float((q >> (2u * ((j & 127u) >> 5))) & 3u) - 1.0);
 }
 
+#define SUB 32u
+vec2 affine(uint b, uint j) { const float d = w_f16(b + 64u); return vec2(d, d); }
+float qval(uint b, uint j) {
+    const uint q = w_u8(b + (j >> 7) * 32u + (j & 31u));
+    return float((q >> (2u * ((j & 127u) >> 5))) & 3u);
+}
 #elif defined(TYPE_TQ1_0)
 #define ACT ACT_Q8_K
 #define QK 256u
 #define BLOCK_BYTES 54u
+#define SUB 32u
 // Digit n of a byte of base-3 digits scaled into [0, 256): ((byte * 3^n) mod 256 * 3) >> 8.
-float dq(uint b, uint j) {
+float qval(uint b, uint j) {
     uint byte, n;
     if (j < 160u) {
         byte = w_u8(b + (j & 31u));
@@ -132,9 +187,10 @@ float dq(uint b, uint j) {
         n = (j - 240u) >> 2;
     }
     const uint pow3[5] = uint[5](1u, 3u, 9u, 27u, 81u);
-    uint q = ((byte * pow3[n]) & 255u) * 3u >> 8;
-    return w_f16(b + 52u) * (float(q) - 1.0);
+    return float(((byte * pow3[n]) & 255u) * 3u >> 8);
 }
+vec2 affine(uint b, uint j) { const float d = w_f16(b + 52u); return vec2(d, d); }
+float dq(uint b, uint j) { return w_f16(b + 52u) * (qval(b, j) - 1.0); }
 
 #else
 #error "no TYPE_* defined"

@@ -107,10 +107,31 @@ void main() {
 #if ACT == ACT_Q8_0 || ACT == ACT_Q8_K
             for (uint t = 0u; t < nt; ++t) ds[t] = DS[(t0 + t) * (p.ncols / QK) + blk];
 #endif
+#ifdef SUB
+            // Groups of SUB weights share (a, c): sum q*x and x, scale once.
+            for (uint g = j0; g < j0 + CH; g += SUB) {
+                const vec2 ac = affine(b, g);
+                float sqx[NT], sx[NT];
+                for (uint t = 0u; t < NT; ++t) {
+                    sqx[t] = 0.0;
+                    sx[t] = 0.0;
+                }
+                for (uint j = g; j < g + SUB; ++j) {
+                    const float q = qval(b, j);
+                    for (uint t = 0u; t < nt; ++t) {
+                        const float xv = act(X[x0 + t * p.ncols + j], ds[t]);
+                        sqx[t] += q * xv;
+                        sx[t] += xv;
+                    }
+                }
+                for (uint t = 0u; t < nt; ++t) acc[t] += ac.x * sqx[t] - ac.y * sx[t];
+            }
+#else
             for (uint j = j0; j < j0 + CH; ++j) {
                 const float w = dq(b, j);
                 for (uint t = 0u; t < nt; ++t) acc[t] += w * act(X[x0 + t * p.ncols + j], ds[t]);
             }
+#endif
         }
     }
     for (uint t = 0u; t < NT; ++t) partial[t * WG + tid] = acc[t];
