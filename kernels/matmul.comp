@@ -5,6 +5,7 @@
 // baseline GEMM of prefill). Threads stride over the row's blocks and
 // dequantize each weight once; a shared-memory tree adds the partial sums.
 #extension GL_GOOGLE_include_directive : require
+#extension GL_EXT_control_flow_attributes : require
 
 layout(local_size_x = 64) in;
 #define WG 64u
@@ -89,7 +90,7 @@ void main() {
     const uint tid = gl_LocalInvocationID.x;
     const uint nt = min(NT, p.ntok - t0);
     float acc[NT];
-    for (uint t = 0u; t < NT; ++t) acc[t] = 0.0;
+    [[unroll]] for (uint t = 0u; t < NT; ++t) acc[t] = 0.0;
 
     if (row < p.nrows) {
         // Work items of at most 32 weights, so that a row of few large blocks
@@ -103,42 +104,44 @@ void main() {
             const uint b = row_off + blk * BLOCK_BYTES;
             const uint x0 = t0 * p.ncols + blk * QK;
             vec2 ds[NT];
-            for (uint t = 0u; t < NT; ++t) ds[t] = vec2(0.0);
+            [[unroll]] for (uint t = 0u; t < NT; ++t) ds[t] = vec2(0.0);
 #if ACT == ACT_Q8_0 || ACT == ACT_Q8_K
-            for (uint t = 0u; t < nt; ++t) ds[t] = DS[(t0 + t) * (p.ncols / QK) + blk];
+            [[unroll]] for (uint t = 0u; t < NT; ++t) if (t < nt) ds[t] = DS[(t0 + t) * (p.ncols / QK) + blk];
 #endif
 #ifdef SUB
             // Groups of SUB weights share (a, c): sum q*x and x, scale once.
+            // Token loops run to the constant NT (guarded by nt) so that the
+            // per-token arrays stay in registers rather than local memory.
             for (uint g = j0; g < j0 + CH; g += SUB) {
                 const vec2 ac = affine(b, g);
                 float sqx[NT], sx[NT];
-                for (uint t = 0u; t < NT; ++t) {
+                [[unroll]] for (uint t = 0u; t < NT; ++t) {
                     sqx[t] = 0.0;
                     sx[t] = 0.0;
                 }
                 for (uint j = g; j < g + SUB; ++j) {
                     const float q = qval(b, j);
-                    for (uint t = 0u; t < nt; ++t) {
+                    [[unroll]] for (uint t = 0u; t < NT; ++t) if (t < nt) {
                         const float xv = act(X[x0 + t * p.ncols + j], ds[t]);
                         sqx[t] += q * xv;
                         sx[t] += xv;
                     }
                 }
-                for (uint t = 0u; t < nt; ++t) acc[t] += ac.x * sqx[t] - ac.y * sx[t];
+                [[unroll]] for (uint t = 0u; t < NT; ++t) if (t < nt) acc[t] += ac.x * sqx[t] - ac.y * sx[t];
             }
 #else
             for (uint j = j0; j < j0 + CH; ++j) {
                 const float w = dq(b, j);
-                for (uint t = 0u; t < nt; ++t) acc[t] += w * act(X[x0 + t * p.ncols + j], ds[t]);
+                [[unroll]] for (uint t = 0u; t < NT; ++t) if (t < nt) acc[t] += w * act(X[x0 + t * p.ncols + j], ds[t]);
             }
 #endif
         }
     }
-    for (uint t = 0u; t < NT; ++t) partial[t * WG + tid] = acc[t];
+    [[unroll]] for (uint t = 0u; t < NT; ++t) partial[t * WG + tid] = acc[t];
     barrier();
     for (uint s = WG / 2u; s > 0u; s >>= 1) {
         if (tid < s)
-            for (uint t = 0u; t < NT; ++t) partial[t * WG + tid] += partial[t * WG + tid + s];
+            [[unroll]] for (uint t = 0u; t < NT; ++t) partial[t * WG + tid] += partial[t * WG + tid + s];
         barrier();
     }
     if (row < p.nrows && tid < nt) Y[(t0 + tid) * p.nrows + row] = partial[tid * WG] * p.scale;
