@@ -8,6 +8,7 @@
 #include <cmath>
 #include <functional>
 #include <random>
+#include <thread>
 
 #include "backend/cpu/cpu_executor.hpp"
 #include "backend/vulkan/vk_executor.hpp"
@@ -282,5 +283,33 @@ TEST_CASE("Vulkan errors are clear", "[vulkan]") {
     } catch (const Failure &e) {
         CHECK(e.status() == TERN_ERR_UNSUPPORTED);
     }
+}
+#endif
+
+#ifdef TERNLM_HAVE_VULKAN
+TEST_CASE("Vulkan contexts of one model run on several threads at once", "[vulkan]") {
+    if (!testsupport::vulkan_device_or_fail()) return;
+    ModelParams mp;
+    mp.backend = TERN_BACKEND_VULKAN;
+    auto model = Model::load(testsupport::shared_path("models/stories260K.gguf"), mp);
+    const int n_vocab = model->hparams().n_vocab;
+    auto greedy = [&](int32_t first) {
+        ContextParams cp;
+        cp.n_ctx = 64;
+        Context ctx(*model, cp);
+        std::vector<int32_t> out{1, first};
+        ctx.prefill(out.data(), out.size());
+        for (int i = 0; i < 16; ++i) {
+            out.push_back(argmax(ctx.logits(), n_vocab));
+            ctx.decode_step(out.back());
+        }
+        return out;
+    };
+    std::vector<std::vector<int32_t>> want, got(4);
+    for (int k = 0; k < 4; ++k) want.push_back(greedy(400 + k));
+    std::vector<std::thread> threads;
+    for (int k = 0; k < 4; ++k) threads.emplace_back([&, k] { got[size_t(k)] = greedy(400 + k); });
+    for (auto &t : threads) t.join();
+    CHECK(got == want);
 }
 #endif

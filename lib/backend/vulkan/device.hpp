@@ -81,7 +81,8 @@ public:
 
     const DeviceInfo &info() const { return info_; }
     VkDevice handle() const { return dev_; }
-    VkCommandPool command_pool() const { return pool_; }
+    VkCommandPool command_pool() const { return pool_; } // uploads only, under the device's lock
+    uint32_t queue_family() const { return queue_family_; }
 
     Buffer create_buffer(size_t bytes, Memory kind, const char *what);
     // Copies bytes into a device buffer (directly when it is mapped, else

@@ -71,8 +71,15 @@ public:
         const size_t kv_bytes = size_t(n_layer) * size_t(n_ctx) * size_t(kv_dim) * sizeof(float);
         k_cache_ = dev_.create_buffer(kv_bytes, Memory::DeviceLocal, "the K cache");
         v_cache_ = dev_.create_buffer(kv_bytes, Memory::DeviceLocal, "the V cache");
+        // A pool of its own: recording into a command buffer needs its pool
+        // externally synchronised, and contexts of one model may run on
+        // different threads at once.
+        VkCommandPoolCreateInfo pci{VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO};
+        pci.flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT;
+        pci.queueFamilyIndex = dev_.queue_family();
+        check(vkCreateCommandPool(dev_.handle(), &pci, nullptr, &cmd_pool_), "vkCreateCommandPool");
         VkCommandBufferAllocateInfo ai{VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
-        ai.commandPool = dev_.command_pool();
+        ai.commandPool = cmd_pool_;
         ai.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
         ai.commandBufferCount = 1;
         check(vkAllocateCommandBuffers(dev_.handle(), &ai, &cmd_), "vkAllocateCommandBuffers");
@@ -82,7 +89,7 @@ public:
 
     ~VkStep() override {
         vkDestroyFence(dev_.handle(), fence_, nullptr);
-        vkFreeCommandBuffers(dev_.handle(), dev_.command_pool(), 1, &cmd_);
+        vkDestroyCommandPool(dev_.handle(), cmd_pool_, nullptr); // frees cmd_
         for (VkDescriptorPool p : pools_) vkDestroyDescriptorPool(dev_.handle(), p, nullptr);
     }
 
@@ -293,6 +300,7 @@ private:
     std::vector<Buffer> retired_; // replaced during the step, freed after it
     std::vector<Buffer> embed_stage_;
     size_t embeds_used_ = 0;
+    VkCommandPool cmd_pool_ = VK_NULL_HANDLE;
     VkCommandBuffer cmd_ = VK_NULL_HANDLE;
     VkFence fence_ = VK_NULL_HANDLE;
     std::vector<VkDescriptorPool> pools_;
