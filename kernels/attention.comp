@@ -14,8 +14,9 @@ layout(local_size_x = 64) in;
 #define MAX_DIMS_PER_THREAD 4u
 
 layout(std430, binding = 0) readonly buffer Query { float Q[]; };
-layout(std430, binding = 1) readonly buffer Keys { float K[]; };
-layout(std430, binding = 2) readonly buffer Values { float V[]; };
+// The cache holds f16 pairs (kv_store.comp): element e is half (e & 1) of word e / 2.
+layout(std430, binding = 1) readonly buffer Keys { uint K[]; };
+layout(std430, binding = 2) readonly buffer Values { uint V[]; };
 layout(std430, binding = 3) writeonly buffer Output { float O[]; };
 layout(push_constant) uniform Params {
     uint n_head, n_head_kv, head_dim, pos0;
@@ -26,9 +27,11 @@ layout(push_constant) uniform Params {
 
 shared float q[4u * WG];
 
-// The cache holds f16 values, as llama.cpp's does (f16 KV cache, q rounded to
-// f16 for the K.q products); the arithmetic stays f32.
+// q is rounded to f16 for the K.q products, as llama.cpp does; the
+// arithmetic stays f32.
 float f16(float v) { return unpackHalf2x16(packHalf2x16(vec2(v, 0.0))).x; }
+float k_at(uint e) { return unpackHalf2x16(K[e >> 1])[e & 1u]; }
+float v_at(uint e) { return unpackHalf2x16(V[e >> 1])[e & 1u]; }
 shared float prob[WG];
 shared float score[WG];
 shared float red[WG];
@@ -45,17 +48,17 @@ float kq_dot(uint kb) {
             const uint lane = l + 8u * h;
             precise float a0 = 0.0, a1 = 0.0, a2 = 0.0, a3 = 0.0;
             for (uint i = 0u; i < np; i += 64u) {
-                a0 = fma(f16(K[kb + i + lane]), q[i + lane], a0);
-                a1 = fma(f16(K[kb + i + 16u + lane]), q[i + 16u + lane], a1);
-                a2 = fma(f16(K[kb + i + 32u + lane]), q[i + 32u + lane], a2);
-                a3 = fma(f16(K[kb + i + 48u + lane]), q[i + 48u + lane], a3);
+                a0 = fma(k_at(kb + i + lane), q[i + lane], a0);
+                a1 = fma(k_at(kb + i + 16u + lane), q[i + 16u + lane], a1);
+                a2 = fma(k_at(kb + i + 32u + lane), q[i + 32u + lane], a2);
+                a3 = fma(k_at(kb + i + 48u + lane), q[i + 48u + lane], a3);
             }
             t[h] = (a0 + a2) + (a1 + a3);
         }
         u[l] = t[0] + t[1];
     }
     float s = ((u[0] + u[4]) + (u[2] + u[6])) + ((u[1] + u[5]) + (u[3] + u[7]));
-    for (uint d = np; d < p.head_dim; ++d) s += q[d] * f16(K[kb + d]);
+    for (uint d = np; d < p.head_dim; ++d) s += q[d] * k_at(kb + d);
     return s;
 }
 
@@ -77,7 +80,7 @@ void fold_f16(uint c0, uint n, uint kv_dim, uint kv_head, inout float m, inout f
             if (d >= p.head_dim) break;
             float y = acc[k] * ms;
             if (ms != 1.0) y = f16(y);
-            acc[k] = f16(fma(f16(V[vb + d]), vs, y));
+            acc[k] = f16(fma(v_at(vb + d), vs, y));
         }
         sum = sum * ms + vs;
     }
@@ -134,7 +137,7 @@ void main() {
             if (d >= p.head_dim) break;
             float a = acc[k] * corr;
             for (uint j = 0u; j < n_here; ++j)
-                a += prob[j] * f16(V[p.kv_off + (c0 + j) * kv_dim + kv_head * p.head_dim + d]);
+                a += prob[j] * v_at(p.kv_off + (c0 + j) * kv_dim + kv_head * p.head_dim + d);
             acc[k] = a;
         }
         barrier();

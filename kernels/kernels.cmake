@@ -3,7 +3,7 @@
 # subdirectory: the generated source must be built in the core's directory.
 # matmul.comp is compiled once per weight type (-DTYPE_<T>).
 set(TERNLM_WEIGHT_TYPES F32 F16 BF16 Q8_0 Q4_0 Q5_0 Q4_K Q5_K Q6_K TQ1_0 TQ2_0)
-set(TERNLM_PLAIN_KERNELS rms_norm rope elementwise attention read_bandwidth act_scales)
+set(TERNLM_PLAIN_KERNELS rms_norm rope elementwise attention read_bandwidth act_scales kv_store)
 set(TERNLM_KERNEL_BIN ${CMAKE_BINARY_DIR}/kernels)
 set(spv_dir ${TERNLM_KERNEL_BIN}/spv)
 file(MAKE_DIRECTORY ${spv_dir})

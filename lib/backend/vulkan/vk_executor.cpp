@@ -37,6 +37,9 @@ struct EltPush {
 struct ActScalePush {
     uint32_t n_blocks, qk;
 };
+struct KvStorePush {
+    uint32_t n_words, dst_word;
+};
 
 // Values per 8-bit activation block for a weight type (its vec_dot_type's
 // block: Q8_0 32, Q8_K 256), or 0 when activations stay float.
@@ -68,7 +71,9 @@ class VkStep final : public backend::Step {
 public:
     VkStep(std::shared_ptr<const GpuWeights> w, int n_layer, int n_ctx, int kv_dim)
         : w_(std::move(w)), dev_(w_->device()), n_ctx_(n_ctx), kv_dim_(kv_dim) {
-        const size_t kv_bytes = size_t(n_layer) * size_t(n_ctx) * size_t(kv_dim) * sizeof(float);
+        // f16 K and V, two values a word (kv_store.comp needs rows to start on a word).
+        if (kv_dim % 2) fail(TERN_ERR_UNSUPPORTED, "Vulkan: an odd KV row width (%d) is not supported", kv_dim);
+        const size_t kv_bytes = size_t(n_layer) * size_t(n_ctx) * size_t(kv_dim) * sizeof(uint16_t);
         k_cache_ = dev_.create_buffer(kv_bytes, Memory::DeviceLocal, "the K cache");
         v_cache_ = dev_.create_buffer(kv_bytes, Memory::DeviceLocal, "the V cache");
         // A pool of its own: recording into a command buffer needs its pool
@@ -184,9 +189,12 @@ public:
                    const AttnShape &s) override {
         if (s.head_dim > 256) fail(TERN_ERR_UNSUPPORTED, "Vulkan: head_dim %d > 256", s.head_dim);
         const size_t layer_off = size_t(layer) * size_t(n_ctx_) * size_t(kv_dim_);
-        const size_t at = (layer_off + size_t(pos0_) * size_t(kv_dim_)) * sizeof(float);
-        copy(buf(k).mem.handle(), 0, k_cache_.handle(), at, buf(k).bytes());
-        copy(buf(v).mem.handle(), 0, v_cache_.handle(), at, buf(v).bytes());
+        KvStorePush sp{uint32_t(size_t(n_) * size_t(kv_dim_) / 2),
+                       uint32_t((layer_off + size_t(pos0_) * size_t(kv_dim_)) / 2)};
+        const uint32_t groups = (sp.n_words + 255) / 256, gx = std::min(groups, kMaxGroupsX);
+        dispatch(dev_.kernel("kv_store", 4, sizeof sp),
+                 {buf(k).mem.handle(), buf(v).mem.handle(), k_cache_.handle(), v_cache_.handle()}, &sp, sizeof sp, gx,
+                 (groups + gx - 1) / gx, 1);
         AttnPush pc{uint32_t(s.n_head), uint32_t(s.n_head_kv), uint32_t(s.head_dim), uint32_t(pos0_),
                     uint32_t(layer_off), s.scale, n_ < cpu::kTiledAttentionMinRows ? 1u : 0u};
         dispatch(dev_.kernel("attention", 4, sizeof pc),

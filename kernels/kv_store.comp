@@ -1,0 +1,18 @@
+#version 450
+// Appends a step's K and V rows to the f16 KV cache: each invocation packs
+// two consecutive f32 values into one word (kv_dim is even, so every row
+// starts on a word). Element e of the cache is half (e & 1) of word e / 2.
+layout(local_size_x = 256) in;
+
+layout(std430, binding = 0) readonly buffer KIn { vec2 KI[]; };
+layout(std430, binding = 1) readonly buffer VIn { vec2 VI[]; };
+layout(std430, binding = 2) writeonly buffer KCache { uint KC[]; };
+layout(std430, binding = 3) writeonly buffer VCache { uint VC[]; };
+layout(push_constant) uniform Params { uint n_words, dst_word; } p;
+
+void main() {
+    const uint i = gl_GlobalInvocationID.x + gl_GlobalInvocationID.y * gl_NumWorkGroups.x * 256u;
+    if (i >= p.n_words) return;
+    KC[p.dst_word + i] = packHalf2x16(KI[i]);
+    VC[p.dst_word + i] = packHalf2x16(VI[i]);
+}
