@@ -6,7 +6,8 @@
 // Quantized types also give the GEMV's fast form: within a group of SUB
 // weights that share their scales, w_j = a * qval(j) - c with
 // (a, c) = affine(b, j), so the kernel sums qval * x and x over the group and
-// applies a and c once.
+// applies a and c once. Where c = a * QOFF (an integer zero point), the
+// kernel forms the exact integer sum of (q - QOFF) * x first, as ggml does.
 //
 // ACT says how the activations are rounded before the products, as llama.cpp's
 // CPU backend does by converting them to the type's vec_dot_type: none (F32),
@@ -44,6 +45,7 @@ float dq(uint b, uint j) { return uintBitsToFloat(w_u16(b) << 16); }
 float dq(uint b, uint j) { return w_f16(b) * float(w_i8(b + 2u + j)); }
 
 #define SUB 32u
+#define QOFF 0.0
 vec2 affine(uint b, uint j) { return vec2(w_f16(b), 0.0); }
 float qval(uint b, uint j) { return float(w_i8(b + 2u + j)); }
 #elif defined(TYPE_Q4_0)
@@ -57,6 +59,7 @@ float dq(uint b, uint j) {
 }
 
 #define SUB 32u
+#define QOFF 8.0
 vec2 affine(uint b, uint j) { const float d = w_f16(b); return vec2(d, 8.0 * d); }
 float qval(uint b, uint j) {
     const uint q = w_u8(b + 2u + (j & 15u));
@@ -74,6 +77,7 @@ float dq(uint b, uint j) {
 }
 
 #define SUB 32u
+#define QOFF 16.0
 vec2 affine(uint b, uint j) { const float d = w_f16(b); return vec2(d, 16.0 * d); }
 float qval(uint b, uint j) {
     uint q = w_u8(b + 6u + (j & 15u));
@@ -141,6 +145,7 @@ float dq(uint b, uint j) {
 }
 
 #define SUB 16u
+#define QOFF 32.0
 vec2 affine(uint b, uint j) {
     const uint n = j >> 7, quarter = (j & 127u) >> 5, l = j & 31u;
     const float a = w_f16(b + 208u) * float(w_i8(b + 192u + n * 8u + (l >> 4) + 2u * quarter));
@@ -163,6 +168,7 @@ float dq(uint b, uint j) {
 }
 
 #define SUB 32u
+#define QOFF 1.0
 vec2 affine(uint b, uint j) { const float d = w_f16(b + 64u); return vec2(d, d); }
 float qval(uint b, uint j) {
     const uint q = w_u8(b + (j >> 7) * 32u + (j & 31u));
@@ -189,6 +195,7 @@ float qval(uint b, uint j) {
     const uint pow3[5] = uint[5](1u, 3u, 9u, 27u, 81u);
     return float(((byte * pow3[n]) & 255u) * 3u >> 8);
 }
+#define QOFF 1.0
 vec2 affine(uint b, uint j) { const float d = w_f16(b + 52u); return vec2(d, d); }
 float dq(uint b, uint j) { return w_f16(b + 52u) * (qval(b, j) - 1.0); }
 

@@ -122,12 +122,17 @@ void main() {
                 for (uint j = g; j < g + SUB; ++j) {
                     const float q = qval(b, j);
                     [[unroll]] for (uint t = 0u; t < NT; ++t) if (t < nt) {
-                        const float xv = act(X[x0 + t * p.ncols + j], ds[t]);
-                        sqx[t] += q * xv;
-                        sx[t] += xv;
+                        // The 8-bit activation as an integer: sums stay exact.
+                        const float xi = min(roundEven(X[x0 + t * p.ncols + j] * ds[t].y), 127.0);
+                        sqx[t] += q * xi;
+                        sx[t] += xi;
                     }
                 }
-                [[unroll]] for (uint t = 0u; t < NT; ++t) if (t < nt) acc[t] += ac.x * sqx[t] - ac.y * sx[t];
+#ifdef QOFF
+                [[unroll]] for (uint t = 0u; t < NT; ++t) if (t < nt) acc[t] += ds[t].x * (ac.x * (sqx[t] - QOFF * sx[t]));
+#else
+                [[unroll]] for (uint t = 0u; t < NT; ++t) if (t < nt) acc[t] += ds[t].x * (ac.x * sqx[t] - ac.y * sx[t]);
+#endif
             }
 #else
             for (uint j = j0; j < j0 + CH; ++j) {
