@@ -313,3 +313,24 @@ TEST_CASE("Vulkan contexts of one model run on several threads at once", "[vulka
     CHECK(got == want);
 }
 #endif
+
+#ifdef TERNLM_HAVE_VULKAN
+TEST_CASE("Vulkan prefill in chunks equals token-by-token decode", "[vulkan]") {
+    if (!testsupport::vulkan_device_or_fail()) return;
+    ModelParams mp;
+    mp.backend = TERN_BACKEND_VULKAN;
+    auto model = Model::load(testsupport::shared_path("models/stories260K.gguf"), mp);
+    const int32_t prompt[] = {1, 403, 407, 261, 378};
+    const int n_vocab = model->hparams().n_vocab;
+    ContextParams cp;
+    cp.n_ctx = 32;
+    Context stepwise(*model, cp);
+    for (int32_t t : prompt) stepwise.decode_step(t);
+    cp.n_batch = 2; // chunks of 2, 2, 1: only the last computes logits
+    Context chunked(*model, cp);
+    chunked.prefill(prompt, 5);
+    REQUIRE(chunked.logits_rows() == 1);
+    CHECK(std::vector<float>(chunked.logits(), chunked.logits() + n_vocab) ==
+          std::vector<float>(stepwise.logits(), stepwise.logits() + n_vocab));
+}
+#endif

@@ -44,9 +44,9 @@ void Context::check_tokens(const int32_t *tokens, size_t n) const {
         fail(TERN_ERR_CONTEXT_FULL, "%zu tokens do not fit: %d of %d positions are used", n, n_past(), n_ctx());
 }
 
-void Context::eval_chunk(const int32_t *tokens, int n, bool all_logits) {
+void Context::eval_chunk(const int32_t *tokens, int n, LogitRows rows) {
     backend::Step &s = exec_->begin(kv_, tokens, n, kv_.n_past(), &chunk_logits_);
-    build_forward(model_.transformer(), s, all_logits);
+    build_forward(model_.transformer(), s, rows);
     exec_->finish();
     kv_.advance(n);
 }
@@ -59,7 +59,9 @@ void Context::prefill(const int32_t *tokens, size_t n) {
     for (size_t done = 0; done < n;) {
         const int chunk = int(std::min(n - done, size_t(params_.n_batch)));
         const bool last = done + size_t(chunk) == n;
-        eval_chunk(tokens + done, chunk, params_.logits_all);
+        // Chunks before the last only fill the KV cache unless every row's logits are kept.
+        eval_chunk(tokens + done, chunk,
+                   params_.logits_all ? LogitRows::All : (last ? LogitRows::Last : LogitRows::None));
         if (params_.logits_all || last) {
             const size_t rows = chunk_logits_.size() / n_vocab;
             logits_.insert(logits_.end(), chunk_logits_.begin(), chunk_logits_.end());
@@ -71,7 +73,7 @@ void Context::prefill(const int32_t *tokens, size_t n) {
 
 void Context::decode_step(int32_t token) {
     check_tokens(&token, 1);
-    eval_chunk(&token, 1, false);
+    eval_chunk(&token, 1, LogitRows::Last);
     logits_.swap(chunk_logits_);
     logits_rows_ = 1;
 }

@@ -42,7 +42,7 @@ public:
 
 private:
     void check_tokens(const int32_t *tokens, size_t n) const;
-    void eval_chunk(const int32_t *tokens, int n, bool all_logits);
+    void eval_chunk(const int32_t *tokens, int n, LogitRows rows);
 
     const Model &model_;
     ContextParams params_;

@@ -8,7 +8,7 @@ namespace ternlm {
 
 using backend::Buf;
 
-void build_forward(const Transformer &m, backend::Step &s, bool all_logits) {
+void build_forward(const Transformer &m, backend::Step &s, LogitRows logit_rows) {
     const HParams &hp = m.hp;
     const int n = s.n_tokens();
     const float eps = hp.rms_eps;
@@ -46,8 +46,10 @@ void build_forward(const Transformer &m, backend::Step &s, bool all_logits) {
         s.add(x, proj);
     }
 
-    Buf h = all_logits ? x : s.last_row(x);
-    const int rows = all_logits ? n : 1;
+    if (logit_rows == LogitRows::None) return; // the KV cache is all this step leaves
+    const bool all = logit_rows == LogitRows::All;
+    Buf h = all ? x : s.last_row(x);
+    const int rows = all ? n : 1;
     Buf hn = s.new_buf(rows, hp.n_embd);
     s.rms_norm(h, m.output_norm, eps, hn);
     Buf logits = s.new_buf(rows, hp.n_vocab);

@@ -30,9 +30,13 @@ struct Transformer {
 // types (TERN_ERR_FORMAT / TERN_ERR_UNSUPPORTED on a mismatch).
 Transformer bind_transformer(const gguf::File &f, const HParams &hp);
 
+// Which rows of a step get logits: none (a prefill chunk before the last,
+// whose logits nobody reads), the last row, or every row.
+enum class LogitRows { None, Last, All };
+
 // The forward pass of one step: norm, QKV, RoPE, attention, output,
 // residual, norm, FFN, residual — for every layer — then the logits of the
-// last row (or of every row when all_logits).
-void build_forward(const Transformer &m, backend::Step &s, bool all_logits);
+// rows `rows` asks for.
+void build_forward(const Transformer &m, backend::Step &s, LogitRows rows);
 
 } // namespace ternlm
