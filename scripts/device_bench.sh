@@ -4,6 +4,11 @@
 # Expects the Vulkan loader .debs in .gl/ and a ternlm-bench built here in
 # .devbin/ (both carried by the device tool). Output: stdout and $OUT/gpu.md.
 #   scripts/device_bench.sh [shape:type ...]   (default: the four)
+# Preparing them here, once (both folders are listed in .git/info/exclude):
+#   mkdir -p .gl .devbin /tmp/amd64/partial && cp build/examples/ternlm-bench .devbin/
+#   o='-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=/tmp/amd64'
+#   apt-get $o update && (cd .gl && apt-get $o download libvulkan1 libegl1 libglvnd0 libopengl0 libgl1 libglx0 libgles2)
+# The NVIDIA Vulkan ICD there needs the GL vendor libraries besides the loader.
 set -uo pipefail
 for f in .gl/*.deb; do dpkg -x "$f" /; done
 ldconfig
