@@ -72,6 +72,32 @@ TEST_CASE("SIMD dot products match the scalar reference", "[kernels]") {
     }
 }
 
+TEST_CASE("4-row dot kernels equal the one-row kernel bit for bit", "[kernels]") {
+    std::mt19937 rng(77);
+    for (GgmlType t : all_weight_types()) {
+        const cpu::VecDot4Fn dot4 = cpu::vec_dot4_for(t);
+        if (!dot4) continue;
+        const GgmlType act = vec_dot_type(t);
+        const cpu::VecDotFn dot = cpu::vec_dot_for(t);
+        for (int64_t n : lengths_for(t)) {
+            if (type_traits(act).block_size > 1 && n % type_traits(act).block_size) continue;
+            const std::vector<uint8_t> w = testsupport::random_row(t, n, rng);
+            const size_t stride = row_size(act, n);
+            std::vector<uint8_t> a(4 * stride);
+            for (int r = 0; r < 4; ++r) {
+                const std::vector<float> x = testsupport::random_floats(n, rng);
+                quantize_activations(act, x.data(), a.data() + size_t(r) * stride, n);
+            }
+            float out[4 * 3];
+            dot4(n, w.data(), a.data(), stride, out, 3);
+            for (int r = 0; r < 4; ++r) {
+                INFO(type_name(t) << " n=" << n << " row " << r);
+                CHECK(out[r * 3] == dot(n, w.data(), a.data() + size_t(r) * stride));
+            }
+        }
+    }
+}
+
 TEST_CASE("threaded matmul matches per-row reference dots", "[kernels]") {
     std::mt19937 rng(99);
     cpu::ThreadPool pool(3);

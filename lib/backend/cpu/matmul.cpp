@@ -26,6 +26,7 @@ void matmul(ThreadPool &pool, const WeightRef &w, const float *x, int m, float *
     }
 
     const VecDotFn dot = vec_dot_for(w.type);
+    const VecDot4Fn dot4 = vec_dot4_for(w.type); // may be null
     // Enough chunks for load balance, each big enough to amortise scheduling.
     const int64_t target_chunks = int64_t(pool.n_threads()) * 8;
     const int64_t chunk = std::max<int64_t>(1, std::min<int64_t>(64, (n + target_chunks - 1) / target_chunks));
@@ -34,7 +35,10 @@ void matmul(ThreadPool &pool, const WeightRef &w, const float *x, int m, float *
         const int64_t r0 = c * chunk, r1 = std::min(n, r0 + chunk);
         for (int64_t r = r0; r < r1; ++r) {
             const uint8_t *wr = w.data + size_t(r) * w.row_bytes;
-            for (int t = 0; t < m; ++t) y[size_t(t) * n + r] = dot(k, wr, act + size_t(t) * act_row);
+            int t = 0;
+            if (dot4)
+                for (; t + 4 <= m; t += 4) dot4(k, wr, act + size_t(t) * act_row, act_row, y + size_t(t) * n + r, size_t(n));
+            for (; t < m; ++t) y[size_t(t) * n + r] = dot(k, wr, act + size_t(t) * act_row);
         }
     });
 }

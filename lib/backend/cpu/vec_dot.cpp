@@ -78,8 +78,13 @@ VecDotFn vec_dot_for(GgmlType type, Isa isa) {
     return f;
 }
 
+VecDot4Fn vec_dot4_for(GgmlType type, Isa isa) {
+    return isa == Isa::Avx512Vnni ? vec_dot4_avx512(type) : nullptr;
+}
+
 #if !defined(TERNLM_HAVE_AVX512_KERNELS)
 VecDotFn vec_dot_avx512(GgmlType) { return nullptr; }
+VecDot4Fn vec_dot4_avx512(GgmlType) { return nullptr; }
 #endif
 
 } // namespace ternlm::cpu

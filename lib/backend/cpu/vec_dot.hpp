@@ -21,8 +21,18 @@ const char *isa_name(Isa isa);
 VecDotFn vec_dot_for(GgmlType type, Isa isa);
 inline VecDotFn vec_dot_for(GgmlType type) { return vec_dot_for(type, detected_isa()); }
 
+// One weight row against 4 activation rows (a, a + a_stride, ...), writing
+// out[0], out[out_stride], ...: the weight block is loaded and decoded once
+// for the four. Each result is bit-identical to the VecDotFn of the same
+// type and ISA, so batching never changes logits.
+using VecDot4Fn = void (*)(int64_t n, const void *w, const void *a, size_t a_stride, float *out, size_t out_stride);
+// nullptr when the type has no 4-row kernel on this ISA (callers loop VecDotFn).
+VecDot4Fn vec_dot4_for(GgmlType type, Isa isa);
+inline VecDot4Fn vec_dot4_for(GgmlType type) { return vec_dot4_for(type, detected_isa()); }
+
 // Per-ISA tables (nullptr where the ISA has no kernel of its own).
 VecDotFn vec_dot_avx2(GgmlType type);
 VecDotFn vec_dot_avx512(GgmlType type);
+VecDot4Fn vec_dot4_avx512(GgmlType type);
 
 } // namespace ternlm::cpu
