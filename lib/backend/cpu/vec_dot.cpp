@@ -78,8 +78,12 @@ VecDotFn vec_dot_for(GgmlType type, Isa isa) {
     return f;
 }
 
+// The 4-row kernel comes from the same ISA table as vec_dot_for's choice, so
+// the two agree bit for bit.
 VecDot4Fn vec_dot4_for(GgmlType type, Isa isa) {
-    return isa == Isa::Avx512Vnni ? vec_dot4_avx512(type) : nullptr;
+    if (isa == Isa::Avx512Vnni && vec_dot_avx512(type)) return vec_dot4_avx512(type);
+    if ((isa == Isa::Avx512Vnni || isa == Isa::Avx2) && vec_dot_avx2(type)) return vec_dot4_avx2(type);
+    return nullptr;
 }
 
 #if !defined(TERNLM_HAVE_AVX512_KERNELS)

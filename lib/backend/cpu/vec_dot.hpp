@@ -33,6 +33,7 @@ inline VecDot4Fn vec_dot4_for(GgmlType type) { return vec_dot4_for(type, detecte
 // Per-ISA tables (nullptr where the ISA has no kernel of its own).
 VecDotFn vec_dot_avx2(GgmlType type);
 VecDotFn vec_dot_avx512(GgmlType type);
+VecDot4Fn vec_dot4_avx2(GgmlType type);
 VecDot4Fn vec_dot4_avx512(GgmlType type);
 
 } // namespace ternlm::cpu

@@ -127,26 +127,36 @@ inline __m128i k4_mins_dot(const uint32_t utmp[4], const int16_t *bsums, __m128i
     return _mm_madd_epi16(_mm256_extracti128_si256(ms, 1), q8s);
 }
 
-// Q4_K and Q5_K share everything but Q5_K's fifth bit (from qh).
-template <bool Five, typename Block> float dot_qk45(int64_t n, const void *vw, const void *va) {
+// Q4_K and Q5_K share everything but Q5_K's fifth bit (from qh). R
+// activation rows share the weight decoding (nibbles, scales); each row's
+// arithmetic is the same sequence whatever R is, so results are bit-identical.
+template <bool Five, typename Block, int R>
+void dot_qk45_rows(int64_t n, const void *vw, const void *va, size_t a_stride, float *out, size_t out_stride) {
     const Block *w = static_cast<const Block *>(vw);
-    const block_q8_K *a = static_cast<const block_q8_K *>(va);
+    const block_q8_K *a[R];
+    for (int r = 0; r < R; ++r) a[r] = reinterpret_cast<const block_q8_K *>(static_cast<const uint8_t *>(va) + r * a_stride);
     const __m256i m4 = _mm256_set1_epi8(0xF), one = _mm256_set1_epi8(1);
-    __m256 acc = _mm256_setzero_ps();
-    __m128 acc_m = _mm_setzero_ps();
+    __m256 acc[R];
+    __m128 acc_m[R];
+    for (int r = 0; r < R; ++r) {
+        acc[r] = _mm256_setzero_ps();
+        acc_m[r] = _mm_setzero_ps();
+    }
     for (int64_t i = 0; i < n / QK_K; ++i) {
-        const float d = a[i].d * h2f(w[i].d), dmin = -a[i].d * h2f(w[i].dmin);
+        const float wd = h2f(w[i].d), wdmin = h2f(w[i].dmin);
         uint32_t utmp[4];
         unpack_k4_scales(w[i].scales, utmp);
         __m128i sc8;
-        const __m128i prod = k4_mins_dot(utmp, a[i].bsums, &sc8);
-        acc_m = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(prod), acc_m);
+        for (int r = 0; r < R; ++r) {
+            const __m128i prod = k4_mins_dot(utmp, a[r][i].bsums, &sc8);
+            acc_m[r] = _mm_fmadd_ps(_mm_set1_ps(-a[r][i].d * wdmin), _mm_cvtepi32_ps(prod), acc_m[r]);
+        }
         const uint8_t *q = w[i].qs;
-        const int8_t *q8 = a[i].qs;
         __m256i hbits = _mm256_setzero_si256();
         if constexpr (Five) hbits = _mm256_loadu_si256((const __m256i *)w[i].qh);
-        __m256i sumi = _mm256_setzero_si256();
-        for (int j = 0; j < QK_K / 64; ++j, q += 32, q8 += 64) {
+        __m256i sumi[R];
+        for (int r = 0; r < R; ++r) sumi[r] = _mm256_setzero_si256();
+        for (int j = 0; j < QK_K / 64; ++j, q += 32) {
             const __m256i bits = _mm256_loadu_si256((const __m256i *)q);
             __m256i lo = _mm256_and_si256(bits, m4);
             __m256i hi = _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4);
@@ -154,17 +164,30 @@ template <bool Five, typename Block> float dot_qk45(int64_t n, const void *vw, c
                 lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hbits, 2 * j), one), 4));
                 hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hbits, 2 * j + 1), one), 4));
             }
-            __m256i pl = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)q8));
-            __m256i ph = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(q8 + 32)));
-            pl = _mm256_madd_epi16(broadcast_scale16(sc8, 2 * j), pl);
-            ph = _mm256_madd_epi16(broadcast_scale16(sc8, 2 * j + 1), ph);
-            sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(pl, ph));
+            const __m256i s_lo = broadcast_scale16(sc8, 2 * j), s_hi = broadcast_scale16(sc8, 2 * j + 1);
+            for (int r = 0; r < R; ++r) {
+                const int8_t *q8 = a[r][i].qs + 64 * j;
+                __m256i pl = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)q8));
+                __m256i ph = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(q8 + 32)));
+                pl = _mm256_madd_epi16(s_lo, pl);
+                ph = _mm256_madd_epi16(s_hi, ph);
+                sumi[r] = _mm256_add_epi32(sumi[r], _mm256_add_epi32(pl, ph));
+            }
         }
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+        for (int r = 0; r < R; ++r)
+            acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(a[r][i].d * wd), _mm256_cvtepi32_ps(sumi[r]), acc[r]);
     }
-    __m128 m = _mm_add_ps(acc_m, _mm_movehl_ps(acc_m, acc_m));
-    m = _mm_add_ss(m, _mm_movehdup_ps(m));
-    return hsum_f32x8(acc) + _mm_cvtss_f32(m);
+    for (int r = 0; r < R; ++r) {
+        __m128 m = _mm_add_ps(acc_m[r], _mm_movehl_ps(acc_m[r], acc_m[r]));
+        m = _mm_add_ss(m, _mm_movehdup_ps(m));
+        out[size_t(r) * out_stride] = hsum_f32x8(acc[r]) + _mm_cvtss_f32(m);
+    }
+}
+
+template <bool Five, typename Block> float dot_qk45(int64_t n, const void *vw, const void *va) {
+    float out;
+    dot_qk45_rows<Five, Block, 1>(n, vw, va, 0, &out, 0);
+    return out;
 }
 
 float dot_q6_K(int64_t n, const void *vw, const void *va) {
@@ -320,12 +343,21 @@ VecDotFn vec_dot_avx2(GgmlType type) {
     }
 }
 
+VecDot4Fn vec_dot4_avx2(GgmlType type) {
+    switch (type) {
+    case GgmlType::Q4_K: return dot_qk45_rows<false, block_q4_K, 4>;
+    case GgmlType::Q5_K: return dot_qk45_rows<true, block_q5_K, 4>;
+    default: return nullptr;
+    }
+}
+
 } // namespace ternlm::cpu
 
 #else // no AVX2 at compile time
 
 namespace ternlm::cpu {
 VecDotFn vec_dot_avx2(GgmlType) { return nullptr; }
+VecDot4Fn vec_dot4_avx2(GgmlType) { return nullptr; }
 } // namespace ternlm::cpu
 
 #endif
