@@ -1,6 +1,6 @@
-// One weight of a block: dq(block byte offset, index in block), for the type
-// named by the TYPE_* macro the build defines. QK is the block's element
-// count and BLOCK_BYTES its size. Layouts are ggml's (lib/quant/blocks.hpp);
+// The weight type named by the TYPE_* macro the build defines: dq(block byte
+// offset, index in block) gives one weight, QK is the block's element count
+// and BLOCK_BYTES its size. Layouts are ggml's (lib/quant/blocks.hpp);
 // tests/test_vulkan.cpp checks every type against the CPU reference.
 //
 // Quantized types also give the GEMV's fast form: within a group of SUB
@@ -42,8 +42,6 @@ float dq(uint b, uint j) { return uintBitsToFloat(w_u16(b) << 16); }
 #define ACT ACT_Q8_0
 #define QK 32u
 #define BLOCK_BYTES 34u
-float dq(uint b, uint j) { return w_f16(b) * float(w_i8(b + 2u + j)); }
-
 #define SUB 32u
 #define QOFF 0.0
 vec2 affine(uint b, uint j) { return vec2(w_f16(b), 0.0); }
@@ -52,12 +50,6 @@ float qval(uint b, uint j) { return float(w_i8(b + 2u + j)); }
 #define ACT ACT_Q8_0
 #define QK 32u
 #define BLOCK_BYTES 18u
-float dq(uint b, uint j) {
-    uint q = w_u8(b + 2u + (j & 15u));
-    q = j < 16u ? (q & 15u) : (q >> 4);
-    return w_f16(b) * (float(q) - 8.0);
-}
-
 #define SUB 32u
 #define QOFF 8.0
 vec2 affine(uint b, uint j) { const float d = w_f16(b); return vec2(d, 8.0 * d); }
@@ -69,13 +61,6 @@ float qval(uint b, uint j) {
 #define ACT ACT_Q8_0
 #define QK 32u
 #define BLOCK_BYTES 22u
-float dq(uint b, uint j) {
-    uint q = w_u8(b + 6u + (j & 15u));
-    q = j < 16u ? (q & 15u) : (q >> 4);
-    q |= ((w_u32(b + 2u) >> j) & 1u) << 4;
-    return w_f16(b) * (float(q) - 16.0);
-}
-
 #define SUB 32u
 #define QOFF 16.0
 vec2 affine(uint b, uint j) { const float d = w_f16(b); return vec2(d, 16.0 * d); }
@@ -106,16 +91,6 @@ vec2 scale_min(uint b, uint s) {
     }
     return vec2(float(sc), float(m));
 }
-float dq(uint b, uint j) {
-    uint s = j >> 5, l = j & 31u;
-    uint q = w_u8(b + QS_OFF + (j >> 6) * 32u + l);
-    q = (s & 1u) != 0u ? (q >> 4) : (q & 15u);
-#if defined(TYPE_Q5_K)
-    q += ((w_u8(b + 16u + l) >> s) & 1u) << 4;
-#endif
-    vec2 sm = scale_min(b, s);
-    return w_f16(b) * sm.x * float(q) - w_f16(b + 2u) * sm.y;
-}
 
 #define SUB 32u
 vec2 affine(uint b, uint j) {
@@ -135,15 +110,6 @@ float qval(uint b, uint j) {
 #define ACT ACT_Q8_K
 #define QK 256u
 #define BLOCK_BYTES 210u
-float dq(uint b, uint j) {
-    uint n = j >> 7, r = j & 127u, quarter = r >> 5, l = r & 31u;
-    uint lo = w_u8(b + n * 64u + l + (quarter & 1u) * 32u);
-    lo = quarter >= 2u ? (lo >> 4) : (lo & 15u);
-    uint hi = (w_u8(b + 128u + n * 32u + l) >> (2u * quarter)) & 3u;
-    int sc = w_i8(b + 192u + n * 8u + (l >> 4) + 2u * quarter);
-    return w_f16(b + 208u) * float(sc) * (float(lo | (hi << 4)) - 32.0);
-}
-
 #define SUB 16u
 #define QOFF 32.0
 vec2 affine(uint b, uint j) {
@@ -162,11 +128,6 @@ float qval(uint b, uint j) {
 #define ACT ACT_Q8_K
 #define QK 256u
 #define BLOCK_BYTES 66u
-float dq(uint b, uint j) {
-    uint q = w_u8(b + (j >> 7) * 32u + (j & 31u));
-    return w_f16(b + 64u) * (float((q >> (2u * ((j & 127u) >> 5))) & 3u) - 1.0);
-}
-
 #define SUB 32u
 #define QOFF 1.0
 vec2 affine(uint b, uint j) { const float d = w_f16(b + 64u); return vec2(d, d); }
@@ -197,8 +158,15 @@ float qval(uint b, uint j) {
 }
 #define QOFF 1.0
 vec2 affine(uint b, uint j) { const float d = w_f16(b + 52u); return vec2(d, d); }
-float dq(uint b, uint j) { return w_f16(b + 52u) * (qval(b, j) - 1.0); }
 
 #else
 #error "no TYPE_* defined"
+#endif
+
+#ifdef SUB
+// One weight of a quantized type, from its group form.
+float dq(uint b, uint j) {
+    const vec2 ac = affine(b, j);
+    return ac.x * qval(b, j) - ac.y;
+}
 #endif

@@ -85,6 +85,12 @@ std::vector<float> run_step(backend::Executor &ex, KvCache &kv, const std::vecto
     return out;
 }
 
+std::unique_ptr<Model> stories_on_vulkan() {
+    ModelParams mp;
+    mp.backend = TERN_BACKEND_VULKAN;
+    return Model::load(testsupport::shared_path("models/stories260K.gguf"), mp);
+}
+
 std::vector<float> random_floats(size_t n, std::mt19937 &rng, float sd = 1.0f) {
     std::normal_distribution<float> g(0.0f, sd);
     std::vector<float> v(n);
@@ -244,9 +250,7 @@ TEST_CASE("Vulkan attention matches the CPU backend over a growing KV cache", "[
 
 TEST_CASE("A decode step on Vulkan is one queue submission", "[vulkan]") {
     if (!testsupport::vulkan_device_or_fail()) return;
-    ModelParams mp;
-    mp.backend = TERN_BACKEND_VULKAN;
-    auto model = Model::load(testsupport::shared_path("models/stories260K.gguf"), mp);
+    auto model = stories_on_vulkan();
     REQUIRE(model->backend() == TERN_BACKEND_VULKAN);
     vk::Device &dev = const_cast<vk::GpuWeights &>(*model->gpu_weights()).device();
     ContextParams cp;
@@ -289,9 +293,7 @@ TEST_CASE("Vulkan errors are clear", "[vulkan]") {
 #ifdef TERNLM_HAVE_VULKAN
 TEST_CASE("Vulkan contexts of one model run on several threads at once", "[vulkan]") {
     if (!testsupport::vulkan_device_or_fail()) return;
-    ModelParams mp;
-    mp.backend = TERN_BACKEND_VULKAN;
-    auto model = Model::load(testsupport::shared_path("models/stories260K.gguf"), mp);
+    auto model = stories_on_vulkan();
     const int n_vocab = model->hparams().n_vocab;
     auto greedy = [&](int32_t first) {
         ContextParams cp;
@@ -317,9 +319,7 @@ TEST_CASE("Vulkan contexts of one model run on several threads at once", "[vulka
 #ifdef TERNLM_HAVE_VULKAN
 TEST_CASE("Vulkan prefill in chunks equals token-by-token decode", "[vulkan]") {
     if (!testsupport::vulkan_device_or_fail()) return;
-    ModelParams mp;
-    mp.backend = TERN_BACKEND_VULKAN;
-    auto model = Model::load(testsupport::shared_path("models/stories260K.gguf"), mp);
+    auto model = stories_on_vulkan();
     const int32_t prompt[] = {1, 403, 407, 261, 378};
     const int n_vocab = model->hparams().n_vocab;
     ContextParams cp;

@@ -11,13 +11,7 @@ double measure_read_bandwidth(Device &dev, size_t bytes, int reps) {
     Buffer dst = dev.create_buffer(size_t(groups) * 256 * 4, Memory::DeviceLocal, "the bandwidth probe's output");
     const Kernel &k = dev.kernel("read_bandwidth", 2, 4);
 
-    VkDescriptorPoolSize size{VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, 2};
-    VkDescriptorPoolCreateInfo pci{VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO};
-    pci.maxSets = 1;
-    pci.poolSizeCount = 1;
-    pci.pPoolSizes = &size;
-    VkDescriptorPool pool;
-    check(vkCreateDescriptorPool(dev.handle(), &pci, nullptr, &pool), "vkCreateDescriptorPool");
+    VkDescriptorPool pool = dev.create_descriptor_pool(1, 2);
     VkDescriptorSetAllocateInfo ai{VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO};
     ai.descriptorPool = pool;
     ai.descriptorSetCount = 1;
@@ -27,15 +21,8 @@ double measure_read_bandwidth(Device &dev, size_t bytes, int reps) {
     const VkBuffer bufs[2] = {src.handle(), dst.handle()};
     dev.bind_buffers(set, bufs, 2);
 
-    VkCommandBufferAllocateInfo cai{VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
-    cai.commandPool = dev.command_pool();
-    cai.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
-    cai.commandBufferCount = 1;
-    VkCommandBuffer cmd;
-    check(vkAllocateCommandBuffers(dev.handle(), &cai, &cmd), "vkAllocateCommandBuffers");
-    VkFenceCreateInfo fci{VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
-    VkFence fence;
-    check(vkCreateFence(dev.handle(), &fci, nullptr, &fence), "vkCreateFence");
+    VkCommandBuffer cmd = dev.allocate_command_buffer(dev.command_pool());
+    VkFence fence = dev.create_fence();
 
     const uint32_t n_vec4 = uint32_t(bytes / 16);
     double best = 0;

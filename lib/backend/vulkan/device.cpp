@@ -233,18 +233,12 @@ void Device::upload(Buffer &dst, size_t offset, const void *src, size_t bytes) {
     // Staging in slices of at most 64 MiB keeps host memory bounded.
     const size_t slice = std::min<size_t>(bytes, size_t(64) << 20);
     Buffer stage = create_buffer(slice, Memory::HostVisible, "an upload staging buffer");
-    VkCommandBufferAllocateInfo ai{VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
-    ai.commandPool = pool_;
-    ai.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
-    ai.commandBufferCount = 1;
     VkCommandBuffer cmd;
-    VkFence fence;
     {
         std::lock_guard<std::mutex> lock(mu_);
-        check(vkAllocateCommandBuffers(dev_, &ai, &cmd), "vkAllocateCommandBuffers");
+        cmd = allocate_command_buffer(pool_);
     }
-    VkFenceCreateInfo fci{VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
-    check(vkCreateFence(dev_, &fci, nullptr, &fence), "vkCreateFence");
+    VkFence fence = create_fence();
     for (size_t done = 0; done < bytes; done += slice) {
         const size_t n = std::min(slice, bytes - done);
         std::memcpy(stage.mapped(), static_cast<const char *>(src) + done, n);
@@ -274,6 +268,34 @@ void Device::submit_and_wait(VkCommandBuffer cmd, VkFence fence) {
     const VkResult r = vkWaitForFences(dev_, 1, &fence, VK_TRUE, UINT64_MAX);
     if (r == VK_ERROR_DEVICE_LOST) fail(TERN_ERR_BACKEND, "Vulkan: the device was lost (%s)", info_.name.c_str());
     check(r, "vkWaitForFences");
+}
+
+VkDescriptorPool Device::create_descriptor_pool(uint32_t max_sets, uint32_t max_buffers) const {
+    VkDescriptorPoolSize size{VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, max_buffers};
+    VkDescriptorPoolCreateInfo ci{VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO};
+    ci.maxSets = max_sets;
+    ci.poolSizeCount = 1;
+    ci.pPoolSizes = &size;
+    VkDescriptorPool p;
+    check(vkCreateDescriptorPool(dev_, &ci, nullptr, &p), "vkCreateDescriptorPool");
+    return p;
+}
+
+VkCommandBuffer Device::allocate_command_buffer(VkCommandPool pool) const {
+    VkCommandBufferAllocateInfo ai{VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
+    ai.commandPool = pool;
+    ai.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
+    ai.commandBufferCount = 1;
+    VkCommandBuffer cmd;
+    check(vkAllocateCommandBuffers(dev_, &ai, &cmd), "vkAllocateCommandBuffers");
+    return cmd;
+}
+
+VkFence Device::create_fence() const {
+    VkFenceCreateInfo fci{VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
+    VkFence fence;
+    check(vkCreateFence(dev_, &fci, nullptr, &fence), "vkCreateFence");
+    return fence;
 }
 
 void Device::bind_buffers(VkDescriptorSet set, const VkBuffer *buffers, uint32_t n) const {

@@ -95,6 +95,11 @@ public:
     void count_dispatch() { dispatches_.fetch_add(1, std::memory_order_relaxed); }
     uint64_t dispatches() const { return dispatches_.load(); }
 
+    // Small object factories shared by the executor, uploads and the bench probe.
+    VkDescriptorPool create_descriptor_pool(uint32_t max_sets, uint32_t max_buffers) const;
+    VkCommandBuffer allocate_command_buffer(VkCommandPool pool) const;
+    VkFence create_fence() const;
+
     // Points bindings 0..n-1 of `set` at whole buffers (what every kernel binds).
     void bind_buffers(VkDescriptorSet set, const VkBuffer *buffers, uint32_t n) const;
 

@@ -83,13 +83,8 @@ public:
         pci.flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT;
         pci.queueFamilyIndex = dev_.queue_family();
         check(vkCreateCommandPool(dev_.handle(), &pci, nullptr, &cmd_pool_), "vkCreateCommandPool");
-        VkCommandBufferAllocateInfo ai{VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
-        ai.commandPool = cmd_pool_;
-        ai.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
-        ai.commandBufferCount = 1;
-        check(vkAllocateCommandBuffers(dev_.handle(), &ai, &cmd_), "vkAllocateCommandBuffers");
-        VkFenceCreateInfo fci{VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
-        check(vkCreateFence(dev_.handle(), &fci, nullptr, &fence_), "vkCreateFence");
+        cmd_ = dev_.allocate_command_buffer(cmd_pool_);
+        fence_ = dev_.create_fence();
     }
 
     ~VkStep() override {
@@ -270,23 +265,12 @@ private:
         ai.pSetLayouts = &k.set_layout;
         VkDescriptorSet set = VK_NULL_HANDLE;
         for (;; ++pool_index_) {
-            if (pool_index_ == pools_.size()) pools_.push_back(new_pool());
+            if (pool_index_ == pools_.size()) pools_.push_back(dev_.create_descriptor_pool(1024, 4 * 1024));
             ai.descriptorPool = pools_[pool_index_];
             const VkResult r = vkAllocateDescriptorSets(dev_.handle(), &ai, &set);
             if (r == VK_SUCCESS) return set;
             if (r != VK_ERROR_OUT_OF_POOL_MEMORY && r != VK_ERROR_FRAGMENTED_POOL) check(r, "vkAllocateDescriptorSets");
         }
-    }
-
-    VkDescriptorPool new_pool() {
-        VkDescriptorPoolSize size{VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, 4 * 1024};
-        VkDescriptorPoolCreateInfo ci{VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO};
-        ci.maxSets = 1024;
-        ci.poolSizeCount = 1;
-        ci.pPoolSizes = &size;
-        VkDescriptorPool p;
-        check(vkCreateDescriptorPool(dev_.handle(), &ci, nullptr, &p), "vkCreateDescriptorPool");
-        return p;
     }
 
     void dispatch(const Kernel &k, std::initializer_list<VkBuffer> bufs, const void *push, uint32_t push_bytes,
