@@ -1,6 +1,7 @@
 // The weight type named by the TYPE_* macro the build defines: dq(block byte
 // offset, index in block) gives one weight, QK is the block's element count
-// and BLOCK_BYTES its size. Layouts are ggml's (lib/quant/blocks.hpp);
+// and BLOCK_BYTES its size. Layouts are ggml's (lib/quant/blocks.hpp), except that
+// the PLANAR types keep their d in a plane of its own on the device;
 // tests/test_vulkan.cpp checks every type against the CPU reference.
 //
 // Quantized types also give the GEMV's fast form: within a group of SUB
@@ -19,6 +20,12 @@
 #define ACT_BF16 2
 #define ACT_Q8_0 3
 #define ACT_Q8_K 4
+
+// Planar types (lib/backend/vulkan/layout.hpp): b is a block's payload
+// offset, and its f16 d sits in the plane after all payloads. Defined before
+// the types that use it; PAYLOAD and QK are macros resolved at the call.
+#define BLOCKS_IN_MATRIX (p.nrows * (p.ncols / QK))
+#define block_d(b) w_f16(BLOCKS_IN_MATRIX * PAYLOAD + ((b) / PAYLOAD) * 2u)
 
 #if defined(TYPE_F32)
 #define ACT ACT_NONE
@@ -44,17 +51,21 @@ float dq(uint b, uint j) { return uintBitsToFloat(w_u16(b) << 16); }
 #define BLOCK_BYTES 34u
 #define SUB 32u
 #define QOFF 0.0
-vec2 affine(uint b, uint j) { return vec2(w_f16(b), 0.0); }
-float qval(uint b, uint j) { return float(w_i8(b + 2u + j)); }
+#define PLANAR
+#define PAYLOAD 32u
+vec2 affine(uint b, uint j) { return vec2(block_d(b), 0.0); }
+float qval(uint b, uint j) { return float(w_i8(b + j)); }
 #elif defined(TYPE_Q4_0)
 #define ACT ACT_Q8_0
 #define QK 32u
 #define BLOCK_BYTES 18u
 #define SUB 32u
 #define QOFF 8.0
-vec2 affine(uint b, uint j) { const float d = w_f16(b); return vec2(d, 8.0 * d); }
+#define PLANAR
+#define PAYLOAD 16u
+vec2 affine(uint b, uint j) { const float d = block_d(b); return vec2(d, 8.0 * d); }
 float qval(uint b, uint j) {
-    const uint q = w_u8(b + 2u + (j & 15u));
+    const uint q = w_u8(b + (j & 15u));
     return float(j < 16u ? (q & 15u) : (q >> 4));
 }
 #elif defined(TYPE_Q5_0)
@@ -63,11 +74,13 @@ float qval(uint b, uint j) {
 #define BLOCK_BYTES 22u
 #define SUB 32u
 #define QOFF 16.0
-vec2 affine(uint b, uint j) { const float d = w_f16(b); return vec2(d, 16.0 * d); }
+#define PLANAR
+#define PAYLOAD 20u // qh[4], qs[16]
+vec2 affine(uint b, uint j) { const float d = block_d(b); return vec2(d, 16.0 * d); }
 float qval(uint b, uint j) {
-    uint q = w_u8(b + 6u + (j & 15u));
+    uint q = w_u8(b + 4u + (j & 15u));
     q = j < 16u ? (q & 15u) : (q >> 4);
-    return float(q | (((w_u32(b + 2u) >> j) & 1u) << 4));
+    return float(q | (((w_u32(b) >> j) & 1u) << 4));
 }
 #elif defined(TYPE_Q4_K) || defined(TYPE_Q5_K)
 #define ACT ACT_Q8_K
@@ -112,9 +125,11 @@ float qval(uint b, uint j) {
 #define BLOCK_BYTES 210u
 #define SUB 16u
 #define QOFF 32.0
+#define PLANAR
+#define PAYLOAD 208u // ql[128], qh[64], scales[16]
 vec2 affine(uint b, uint j) {
     const uint n = j >> 7, quarter = (j & 127u) >> 5, l = j & 31u;
-    const float a = w_f16(b + 208u) * float(w_i8(b + 192u + n * 8u + (l >> 4) + 2u * quarter));
+    const float a = block_d(b) * float(w_i8(b + 192u + n * 8u + (l >> 4) + 2u * quarter));
     return vec2(a, 32.0 * a);
 }
 float qval(uint b, uint j) {
@@ -130,7 +145,9 @@ float qval(uint b, uint j) {
 #define BLOCK_BYTES 66u
 #define SUB 32u
 #define QOFF 1.0
-vec2 affine(uint b, uint j) { const float d = w_f16(b + 64u); return vec2(d, d); }
+#define PLANAR
+#define PAYLOAD 64u
+vec2 affine(uint b, uint j) { const float d = block_d(b); return vec2(d, d); }
 float qval(uint b, uint j) {
     const uint q = w_u8(b + (j >> 7) * 32u + (j & 31u));
     return float((q >> (2u * ((j & 127u) >> 5))) & 3u);
@@ -157,11 +174,22 @@ float qval(uint b, uint j) {
     return float(((byte * pow3[n]) & 255u) * 3u >> 8);
 }
 #define QOFF 1.0
-vec2 affine(uint b, uint j) { const float d = w_f16(b + 52u); return vec2(d, d); }
+#define PLANAR
+#define PAYLOAD 52u // qs[48], qh[4]
+vec2 affine(uint b, uint j) { const float d = block_d(b); return vec2(d, d); }
 
 #else
 #error "no TYPE_* defined"
 #endif
+
+// Byte offset of block blk of a row (of its payload when PLANAR).
+uint block_offset(uint row, uint blk) {
+#ifdef PLANAR
+    return (row * (p.ncols / QK) + blk) * PAYLOAD;
+#else
+    return row * p.row_bytes + blk * BLOCK_BYTES;
+#endif
+}
 
 #ifdef SUB
 // One weight of a quantized type, from its group form.

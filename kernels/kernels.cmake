@@ -1,9 +1,13 @@
 # Compiles the compute kernels to SPIR-V with glslangValidator and embeds them
 # in the library (TERNLM_SPIRV_SOURCE, added to the core). Included, not a
 # subdirectory: the generated source must be built in the core's directory.
-# matmul.comp is compiled once per weight type (-DTYPE_<T>).
+# matmul.comp is compiled once per weight type (-DTYPE_<T>), gemv.comp once
+# per type it has a fast path for.
 set(TERNLM_WEIGHT_TYPES F32 F16 BF16 Q8_0 Q4_0 Q5_0 Q4_K Q5_K Q6_K TQ1_0 TQ2_0)
-set(TERNLM_PLAIN_KERNELS rms_norm rope elementwise attention read_bandwidth act_scales kv_store)
+set(TERNLM_PLAIN_KERNELS rms_norm rope elementwise attention read_bandwidth act_scales act_quant kv_store)
+# Types with an integer decode GEMV (gemv.comp), built with and without
+# OpSDot (used where the device has VK_KHR_shader_integer_dot_product).
+set(TERNLM_GEMV_TYPES Q4_K Q6_K Q8_0 TQ2_0)
 set(TERNLM_KERNEL_BIN ${CMAKE_BINARY_DIR}/kernels)
 set(spv_dir ${TERNLM_KERNEL_BIN}/spv)
 file(MAKE_DIRECTORY ${spv_dir})
@@ -25,6 +29,13 @@ foreach(t ${TERNLM_WEIGHT_TYPES})
   string(TOLOWER ${t} lt)
   ternlm_spirv(${spv_dir}/matmul_${lt}.spv ${CMAKE_CURRENT_LIST_DIR}/matmul.comp -DTYPE_${t})
   list(APPEND spv_files ${spv_dir}/matmul_${lt}.spv)
+endforeach()
+
+foreach(t ${TERNLM_GEMV_TYPES})
+  string(TOLOWER ${t} lt)
+  ternlm_spirv(${spv_dir}/gemv_${lt}.spv ${CMAKE_CURRENT_LIST_DIR}/gemv.comp -DTYPE_${t})
+  ternlm_spirv(${spv_dir}/gemv_${lt}_dot.spv ${CMAKE_CURRENT_LIST_DIR}/gemv.comp -DTYPE_${t} -DDOT4)
+  list(APPEND spv_files ${spv_dir}/gemv_${lt}.spv ${spv_dir}/gemv_${lt}_dot.spv)
 endforeach()
 
 set(TERNLM_SPIRV_SOURCE ${TERNLM_KERNEL_BIN}/spirv_blobs.cpp)

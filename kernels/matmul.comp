@@ -98,10 +98,9 @@ void main() {
         const uint CH = QK < 32u ? QK : 32u;
         const uint per_block = QK / CH;
         const uint nitems = (p.ncols / QK) * per_block;
-        const uint row_off = row * p.row_bytes;
         for (uint it = tid; it < nitems; it += WG) {
             const uint blk = it / per_block, j0 = (it % per_block) * CH;
-            const uint b = row_off + blk * BLOCK_BYTES;
+            const uint b = block_offset(row, blk);
             const uint x0 = t0 * p.ncols + blk * QK;
             vec2 ds[NT];
             [[unroll]] for (uint t = 0u; t < NT; ++t) ds[t] = vec2(0.0);

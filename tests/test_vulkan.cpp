@@ -116,12 +116,24 @@ TEST_CASE("Vulkan matmul of every weight type matches the scalar reference", "[v
     const GgmlType types[] = {GgmlType::F32,  GgmlType::F16,  GgmlType::BF16,  GgmlType::Q8_0,
                               GgmlType::Q4_0, GgmlType::Q5_0, GgmlType::Q4_K,  GgmlType::Q5_K,
                               GgmlType::Q6_K, GgmlType::TQ1_0, GgmlType::TQ2_0};
+    // One token takes gemv.comp's integer path for some types, with and
+    // without the device's dot-product instructions; more tokens matmul.comp.
+    vk::Device &dev = *device();
+    INFO("device integer dot product: " << dev.info().int_dot);
     for (GgmlType t : types) {
         const int64_t bs = type_traits(t).block_size;
-        const int64_t cols = bs == 1 ? 101 : (bs == 32 ? 7 * 32 : 3 * 256);
+        for (const int64_t cols : {bs == 1 ? int64_t(101) : (bs == 32 ? 7 * 32 : 3 * 256), bs == 1 ? 37 : bs * 11}) {
         for (int rows : {1, 67}) {
             for (int ntok : {1, 3, 9}) {
-                DYNAMIC_SECTION(type_name(t) << " " << rows << "x" << cols << ", " << ntok << " tokens") {
+            for (bool int_dot : {true, false}) {
+                if (!int_dot && (ntok > 1 || !dev.info().int_dot)) continue;
+                DYNAMIC_SECTION(type_name(t) << " " << rows << "x" << cols << ", " << ntok << " tokens, int dot "
+                                             << int_dot) {
+                    dev.set_int_dot(int_dot);
+                    struct Restore {
+                        vk::Device &d;
+                        ~Restore() { d.set_int_dot(true); }
+                    } restore{dev};
                     std::vector<uint8_t> w;
                     for (int r = 0; r < rows; ++r) {
                         auto row = testsupport::random_row(t, cols, rng);
@@ -152,6 +164,8 @@ TEST_CASE("Vulkan matmul of every weight type matches the scalar reference", "[v
                     require_close(got, want, 1e-4);
                 }
             }
+            }
+        }
         }
     }
 }

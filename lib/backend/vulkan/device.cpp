@@ -53,6 +53,10 @@ DeviceInfo describe(VkPhysicalDevice pd) {
     VkPhysicalDeviceShaderFloat16Int8Features f16i8{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_FLOAT16_INT8_FEATURES};
     VkPhysicalDevice16BitStorageFeatures s16{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_16BIT_STORAGE_FEATURES};
     s16.pNext = &f16i8;
+    VkPhysicalDeviceShaderIntegerDotProductFeaturesKHR idot{
+        VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_FEATURES_KHR};
+    const bool has_idot = has_extension(pd, VK_KHR_SHADER_INTEGER_DOT_PRODUCT_EXTENSION_NAME);
+    if (has_idot) f16i8.pNext = &idot;
     VkPhysicalDeviceFeatures2 feats{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2};
     feats.pNext = &s16;
     vkGetPhysicalDeviceFeatures2(pd, &feats);
@@ -68,6 +72,7 @@ DeviceInfo describe(VkPhysicalDevice pd) {
     d.int8 = f16i8.shaderInt8;
     d.storage16 = s16.storageBuffer16BitAccess;
     d.coopmat = has_extension(pd, "VK_KHR_cooperative_matrix");
+    d.int_dot = has_idot && idot.shaderIntegerDotProduct;
     d.max_storage_range = props.properties.limits.maxStorageBufferRange;
     for (uint32_t i = 0; i < mem.memoryHeapCount; ++i)
         if (mem.memoryHeaps[i].flags & VK_MEMORY_HEAP_DEVICE_LOCAL_BIT) d.device_local_bytes += mem.memoryHeaps[i].size;
@@ -158,6 +163,15 @@ std::shared_ptr<Device> Device::open(int index) {
     VkDeviceCreateInfo dci{VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO};
     dci.queueCreateInfoCount = 1;
     dci.pQueueCreateInfos = &qci;
+    VkPhysicalDeviceShaderIntegerDotProductFeaturesKHR idot{
+        VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_FEATURES_KHR};
+    const char *idot_ext = VK_KHR_SHADER_INTEGER_DOT_PRODUCT_EXTENSION_NAME;
+    if (d->info_.int_dot) {
+        idot.shaderIntegerDotProduct = VK_TRUE;
+        dci.pNext = &idot;
+        dci.enabledExtensionCount = 1;
+        dci.ppEnabledExtensionNames = &idot_ext;
+    }
     check(vkCreateDevice(d->phys_, &dci, nullptr, &d->dev_), "vkCreateDevice");
     vkGetDeviceQueue(d->dev_, family, 0, &d->queue_);
 

@@ -21,6 +21,7 @@ struct DeviceInfo {
     uint32_t api_version = 0;
     uint32_t subgroup_size = 0;
     bool fp16 = false, int8 = false, storage16 = false, coopmat = false;
+    bool int_dot = false; // VK_KHR_shader_integer_dot_product (OpSDot in gemv.comp)
     uint64_t device_local_bytes = 0;
     uint64_t max_storage_range = 0; // largest buffer a kernel may bind
 };
@@ -100,6 +101,11 @@ public:
     VkCommandBuffer allocate_command_buffer(VkCommandPool pool) const;
     VkFence create_fence() const;
 
+    // Whether kernels use integer dot-product instructions: when the device
+    // has them, unless turned off (tests run both paths on one device).
+    bool use_int_dot() const { return info_.int_dot && int_dot_enabled_.load(); }
+    void set_int_dot(bool on) { int_dot_enabled_.store(on); }
+
     // Points bindings 0..n-1 of `set` at whole buffers (what every kernel binds).
     void bind_buffers(VkDescriptorSet set, const VkBuffer *buffers, uint32_t n) const;
 
@@ -122,6 +128,7 @@ private:
     std::mutex mu_; // the queue and the kernel table
     std::map<std::string, Kernel> kernels_;
     std::atomic<uint64_t> submissions_{0}, dispatches_{0};
+    std::atomic<bool> int_dot_enabled_{true};
 };
 
 } // namespace ternlm::vk

@@ -37,6 +37,7 @@ struct EltPush {
 struct ActScalePush {
     uint32_t n_blocks, qk;
 };
+using ActQuantPush = ActScalePush;
 struct KvStorePush {
     uint32_t n_words, dst_word;
 };
@@ -51,6 +52,13 @@ uint32_t activation_block(GgmlType t) {
     }
 }
 
+// Types gemv.comp has an integer decode path for (TERNLM_GEMV_TYPES in kernels.cmake).
+bool has_fast_gemv(GgmlType t) {
+    return t == GgmlType::Q4_K || t == GgmlType::Q6_K || t == GgmlType::Q8_0 || t == GgmlType::TQ2_0;
+}
+constexpr uint32_t kGemvRowsPerGroup(GgmlType t) { return t == GgmlType::TQ2_0 ? 4 : 2; } // RPG in gemv.comp
+constexpr uint32_t kGemvGroups = 4; // row groups per workgroup (64 / TPR)
+
 constexpr uint32_t kMatmulTokens = 8;   // NT in matmul.comp
 constexpr uint32_t kMaxGroupsX = 65535; // the minimum maxComputeWorkGroupCount[0]
 
@@ -63,6 +71,7 @@ std::string matmul_kernel_name(GgmlType t) {
 struct StepBuf {
     int rows = 0;
     int64_t cols = 0;
+    uint64_t version = 0; // changes whenever a command writes the buffer
     Buffer mem; // grows, never shrinks: steps reuse it
     size_t bytes() const { return size_t(rows) * size_t(cols) * sizeof(float); }
 };
@@ -100,6 +109,7 @@ public:
         logits_ = logits;
         logit_rows_ = 0;
         used_ = 0;
+        quantized_ = {};
         embeds_used_ = 0;
         pool_index_ = 0;
         for (VkDescriptorPool p : pools_) check(vkResetDescriptorPool(dev_.handle(), p, 0), "vkResetDescriptorPool");
@@ -127,6 +137,7 @@ public:
         StepBuf &b = bufs_[used_];
         b.rows = rows;
         b.cols = cols;
+        b.version = ++versions_;
         if (b.mem.size() < b.bytes()) b.mem = dev_.create_buffer(b.bytes(), Memory::DeviceLocal, "an activation buffer");
         return backend::Buf(used_++);
     }
@@ -144,6 +155,7 @@ public:
             dequantize_row(table.type, table.data + size_t(tokens_[t]) * table.row_bytes, dst + size_t(t) * size_t(o.cols),
                            table.ne0);
         copy(stage.handle(), 0, o.mem.handle(), 0, o.bytes());
+        wrote(out);
     }
 
     void rms_norm(backend::Buf x, const WeightRef &weight, float eps, backend::Buf out) override {
@@ -151,9 +163,12 @@ public:
         NormPush pc{uint32_t(a.cols), eps};
         dispatch(dev_.kernel("rms_norm", 3, sizeof pc), {a.mem.handle(), w_->get(weight).handle(), buf(out).mem.handle()},
                  &pc, sizeof pc, uint32_t(a.rows), 1, 1);
+        wrote(out);
     }
 
     void matmul(const WeightRef &w, backend::Buf x, backend::Buf out, float scale) override {
+        wrote(out);
+        if (buf(x).rows == 1 && has_fast_gemv(w.type)) return gemv(w, x, out, scale);
         StepBuf &a = buf(x);
         VkBuffer scales = a.mem.handle(); // a placeholder binding for float types
         if (const uint32_t qk = activation_block(w.type)) {
@@ -178,6 +193,7 @@ public:
                     p.neox ? 1u : 0u, p.freq_base, p.freq_scale};
         const uint32_t n = uint32_t(a.rows) * uint32_t(n_heads) * uint32_t(p.n_rot / 2);
         dispatch(dev_.kernel("rope", 1, sizeof pc), {a.mem.handle()}, &pc, sizeof pc, (n + 63) / 64, 1, 1);
+        wrote(x);
     }
 
     void attention(int layer, backend::Buf q, backend::Buf k, backend::Buf v, backend::Buf out,
@@ -195,6 +211,7 @@ public:
         dispatch(dev_.kernel("attention", 4, sizeof pc),
                  {buf(q).mem.handle(), k_cache_.handle(), v_cache_.handle(), buf(out).mem.handle()}, &pc, sizeof pc,
                  uint32_t(s.n_head), uint32_t(n_), 1);
+        wrote(out);
     }
 
     void add(backend::Buf x, backend::Buf y) override { elementwise(x, y, 0); }
@@ -208,6 +225,7 @@ public:
         backend::Buf r = new_buf(1, cols);
         const size_t row_bytes = size_t(cols) * sizeof(float);
         copy(buf(x).mem.handle(), size_t(rows - 1) * row_bytes, buf(r).mem.handle(), 0, row_bytes);
+        wrote(r);
         return r;
     }
 
@@ -221,6 +239,39 @@ public:
 
 private:
     StepBuf &buf(backend::Buf b) { return bufs_[size_t(b)]; }
+    void wrote(backend::Buf b) { buf(b).version = ++versions_; }
+
+    // Decode: one activation row, quantized once (q/k/v and gate/up share
+    // their input) and multiplied by gemv.comp's integer kernel.
+    void gemv(const WeightRef &w, backend::Buf x, backend::Buf out, float scale) {
+        const uint32_t qk = activation_block(w.type);
+        quantize_activations(x, qk);
+        const uint32_t rows = uint32_t(w.ne1);
+        const uint32_t per_wg = kGemvGroups * kGemvRowsPerGroup(w.type);
+        const uint32_t groups = (rows + per_wg - 1) / per_wg;
+        const uint32_t gx = std::min(groups, kMaxGroupsX), gy = (groups + gx - 1) / gx;
+        MatmulPush pc{uint32_t(w.ne0), rows, 1, uint32_t(w.row_bytes), gx, scale};
+        const std::string name = "gemv" + matmul_kernel_name(w.type).substr(6) + (dev_.use_int_dot() ? "_dot" : "");
+        dispatch(dev_.kernel(name, 5, sizeof pc),
+                 {w_->get(w).handle(), act_q_.handle(), act_d_.handle(), act_s_.handle(), buf(out).mem.handle()}, &pc,
+                 sizeof pc, gx, gy, 1);
+    }
+
+    void quantize_activations(backend::Buf x, uint32_t qk) {
+        const StepBuf &a = buf(x);
+        const Quantized key{size_t(x), a.version, qk};
+        if (quantized_.version && quantized_ == key) return;
+        const size_t n = size_t(a.rows) * size_t(a.cols);
+        ActQuantPush pc{uint32_t(n / qk), qk};
+        grow(act_q_, n, Memory::DeviceLocal, "quantized activations");
+        grow(act_d_, size_t(pc.n_blocks) * 4, Memory::DeviceLocal, "activation scales");
+        grow(act_s_, n / 16 * 4, Memory::DeviceLocal, "activation sums");
+        const uint32_t groups = (pc.n_blocks * (qk / 8) + 31) / 32, gx = std::min(groups, kMaxGroupsX);
+        dispatch(dev_.kernel("act_quant", 4, sizeof pc),
+                 {a.mem.handle(), act_q_.handle(), act_d_.handle(), act_s_.handle()}, &pc, sizeof pc, gx,
+                 (groups + gx - 1) / gx, 1);
+        quantized_ = key;
+    }
 
     void ensure_host(Buffer &b, size_t bytes, const char *what) { grow(b, bytes, Memory::HostVisible, what); }
 
@@ -240,6 +291,7 @@ private:
         const uint32_t gx = std::min(groups, kMaxGroupsX);
         dispatch(dev_.kernel("elementwise", 2, sizeof pc), {a.mem.handle(), buf(y).mem.handle()}, &pc, sizeof pc, gx,
                  (groups + gx - 1) / gx, 1);
+        wrote(x);
     }
 
     // Every command is followed by a full compute/transfer barrier: the ops
@@ -289,6 +341,14 @@ private:
     Device &dev_;
     int n_ctx_, kv_dim_;
     Buffer k_cache_, v_cache_, readback_, act_scales_;
+    Buffer act_q_, act_d_, act_s_; // act_quant.comp's output, for gemv.comp
+    struct Quantized {             // which buffer contents act_q_ holds
+        size_t buf = 0;
+        uint64_t version = 0;
+        uint32_t qk = 0;
+        bool operator==(const Quantized &o) const { return buf == o.buf && version == o.version && qk == o.qk; }
+    } quantized_;
+    uint64_t versions_ = 0;
     std::vector<Buffer> retired_; // replaced during the step, freed after it
     std::vector<Buffer> embed_stage_;
     size_t embeds_used_ = 0;

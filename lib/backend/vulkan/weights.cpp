@@ -2,6 +2,7 @@
 
 #include <vector>
 
+#include "backend/vulkan/layout.hpp"
 #include "common/error.hpp"
 #include "model/transformer.hpp"
 #include "quant/reference.hpp"
@@ -54,7 +55,13 @@ std::shared_ptr<GpuWeights> GpuWeights::upload(std::shared_ptr<Device> dev, cons
             g->dev_->upload(b, 0, f.data(), f.size() * 4);
         } else {
             b = g->dev_->create_buffer(bytes, Memory::DeviceLocal, w->name.c_str());
-            g->dev_->upload(b, 0, w->data, bytes);
+            if (planar_layout(w->type).planar) {
+                std::vector<uint8_t> planar(bytes);
+                repack_planar(w->type, w->data, bytes / type_traits(w->type).type_size, planar.data());
+                g->dev_->upload(b, 0, planar.data(), bytes);
+            } else {
+                g->dev_->upload(b, 0, w->data, bytes);
+            }
         }
         g->bytes_ += b.size();
         g->buffers_.emplace(w->data, std::move(b));

@@ -1,6 +1,7 @@
 // A model's weights resident on a Vulkan device: every matrix the forward
-// pass multiplies by, uploaded once at load in its file format (kernels
-// dequantize on the fly), and every norm vector as f32. The token-embedding
+// pass multiplies by, uploaded once at load in its file's blocks (kernels
+// dequantize on the fly; unaligned block types are split into planes, see
+// layout.hpp), and every norm vector as f32. The token-embedding
 // table stays in the mapping: one row per token is read on the host.
 #pragma once
 

@@ -1,0 +1,177 @@
+#version 450
+// Decode GEMV with integer dot products: y[r] = scale * sum_i W[r][i] * x[i]
+// for one activation row that act_quant.comp has quantized to 8 bits. The
+// weights are read 16 bytes at a time (the planar layout keeps them aligned)
+// and multiplied four bytes at a time (OpSDot where the device has integer
+// dot products, DOT4; shifts and multiplies otherwise). Sums within a scale
+// group are exact integers, as in ggml's vec_dot.
+//
+// A workgroup is 4 groups of 16 threads; a group owns RPG rows and walks
+// their blocks in "items" (a quarter or all of a block), so the activation
+// words loaded for an item serve all RPG rows.
+#extension GL_GOOGLE_include_directive : require
+#extension GL_EXT_control_flow_attributes : require
+#ifdef DOT4
+#extension GL_EXT_spirv_intrinsics : require
+#endif
+
+layout(local_size_x = 64) in;
+#define TPR 16u // threads per row group
+
+layout(std430, binding = 0) readonly buffer Weights { uint W[]; };
+layout(std430, binding = 0) readonly buffer Weights4 { uvec4 W4[]; };
+layout(std430, binding = 1) readonly buffer Quants { uvec4 XQ4[]; };
+layout(std430, binding = 2) readonly buffer Scales { float XD[]; };
+layout(std430, binding = 3) readonly buffer Sums { int XS[]; };
+layout(std430, binding = 4) writeonly buffer Output { float Y[]; };
+
+layout(push_constant) uniform Params {
+    uint ncols, nrows, ntok, row_bytes, rows_per_x;
+    float scale;
+} p;
+
+#include "common.glsl"
+#include "dequant.glsl"
+
+#ifdef DOT4
+// OpSDot (SPV_KHR_integer_dot_product) on four packed signed bytes.
+spirv_instruction(extensions = ["SPV_KHR_integer_dot_product"], capabilities = [6019, 6018], id = 4450)
+int sdot_packed(uint a, uint b, spirv_literal int packed_vector_format);
+int dot4(uint a, uint b) { return sdot_packed(a, b, 0); }
+#else
+int dot4(uint a, uint b) {
+    const ivec4 va = ivec4(int(a << 24), int(a << 16), int(a << 8), int(a)) >> 24;
+    const ivec4 vb = ivec4(int(b << 24), int(b << 16), int(b << 8), int(b)) >> 24;
+    return va.x * vb.x + va.y * vb.y + va.z * vb.z + va.w * vb.w;
+}
+#endif
+
+int dot16(uvec4 a, uvec4 b) { return dot4(a.x, b.x) + dot4(a.y, b.y) + dot4(a.z, b.z) + dot4(a.w, b.w); }
+
+#if defined(TYPE_Q4_K)
+#define RPG 2u
+#define IPB 4u // items per block: 64 weights, one 32-byte run of qs
+uint byte_of(uvec3 w, uint i) { return (w[i >> 2] >> (8u * (i & 3u))) & 0xFFu; }
+float item(uint row, uint blk, uint k, uvec4 x[8], ivec4 s) {
+    const uint b = block_offset(row, blk);
+    const vec2 dm = unpackHalf2x16(W[b >> 2]);
+    const uvec3 sc = uvec3(W[(b >> 2) + 1u], W[(b >> 2) + 2u], W[(b >> 2) + 3u]);
+    // ggml's get_scale_min_k4 for sub-blocks 2k and 2k+1.
+    uint sc0, m0, sc1, m1;
+    if (k < 2u) {
+        sc0 = byte_of(sc, 2u * k) & 63u;
+        m0 = byte_of(sc, 2u * k + 4u) & 63u;
+        sc1 = byte_of(sc, 2u * k + 1u) & 63u;
+        m1 = byte_of(sc, 2u * k + 5u) & 63u;
+    } else {
+        const uint j0 = 2u * k, j1 = 2u * k + 1u;
+        sc0 = (byte_of(sc, j0 + 4u) & 15u) | ((byte_of(sc, j0 - 4u) >> 6) << 4);
+        m0 = (byte_of(sc, j0 + 4u) >> 4) | ((byte_of(sc, j0) >> 6) << 4);
+        sc1 = (byte_of(sc, j1 + 4u) & 15u) | ((byte_of(sc, j1 - 4u) >> 6) << 4);
+        m1 = (byte_of(sc, j1 + 4u) >> 4) | ((byte_of(sc, j1) >> 6) << 4);
+    }
+    const uint q = (b + 16u + 32u * k) >> 4;
+    const uvec4 qa = W4[q], qb = W4[q + 1u];
+    const uint lo = 0x0F0F0F0Fu;
+    const int slo = dot16(qa & lo, x[0]) + dot16(qb & lo, x[1]);
+    const int shi = dot16((qa >> 4) & lo, x[2]) + dot16((qb >> 4) & lo, x[3]);
+    const int isum = int(sc0) * slo + int(sc1) * shi;
+    const int imin = int(m0) * (s.x + s.y) + int(m1) * (s.z + s.w);
+    return dm.x * float(isum) - dm.y * float(imin);
+}
+void load_x(uint blk, uint k, out uvec4 x[8], out ivec4 s) {
+    const uint v = (blk * 256u + 64u * k) >> 4; // 16-value runs
+    [[unroll]] for (uint i = 0u; i < 4u; ++i) x[i] = XQ4[v + i];
+    s = ivec4(XS[v], XS[v + 1u], XS[v + 2u], XS[v + 3u]);
+}
+
+#elif defined(TYPE_TQ2_0)
+#define RPG 4u
+#define IPB 4u // 64 weights: 16 bytes of qs, 4 runs of 16
+float item(uint row, uint blk, uint k, uvec4 x[8], ivec4 s) {
+    const uint b = block_offset(row, blk);
+    const uvec4 q = W4[(b >> 4) + k];
+    const uint m = 0x03030303u;
+    const int isum = dot16(q & m, x[0]) + dot16((q >> 2) & m, x[1]) + dot16((q >> 4) & m, x[2]) +
+                     dot16((q >> 6) & m, x[3]);
+    return block_d(b) * float(isum - (s.x + s.y + s.z + s.w)); // stored q + 1
+}
+void load_x(uint blk, uint k, out uvec4 x[8], out ivec4 s) {
+    // Byte j of half h holds weights h*128 + 32*shift + j % 32.
+    const uint v = (blk * 256u + (k >> 1) * 128u + (k & 1u) * 16u) >> 4;
+    [[unroll]] for (uint i = 0u; i < 4u; ++i) x[i] = XQ4[v + 2u * i];
+    s = ivec4(XS[v], XS[v + 2u], XS[v + 4u], XS[v + 6u]);
+}
+
+#elif defined(TYPE_Q6_K)
+#define RPG 2u
+#define IPB 4u // 64 weights: 16 bytes of each ql half and of qh, 4 runs of 16
+float item(uint row, uint blk, uint k, uvec4 x[8], ivec4 s) {
+    const uint b = block_offset(row, blk);
+    const uint n = k >> 1, l0 = (k & 1u) * 16u;
+    const uvec4 qla = W4[(b + n * 64u + l0) >> 4], qlb = W4[(b + n * 64u + 32u + l0) >> 4];
+    const uvec4 qh = W4[(b + 128u + n * 32u + l0) >> 4];
+    const uint sw0 = W[(b + 192u + n * 8u) >> 2], sw1 = W[(b + 196u + n * 8u) >> 2];
+    // Scales of the four runs: bytes is, is+2, is+4, is+6 with is = l0 / 16.
+    const uint sh = 8u * (l0 >> 4);
+    const ivec4 sc = ivec4(int(sw0 << (24u - sh)), int(sw0 << (8u - sh)), int(sw1 << (24u - sh)),
+                           int(sw1 << (8u - sh))) >> 24;
+    const uint lo = 0x0F0F0F0Fu, m = 0x03030303u;
+    const int d1 = dot16((qla & lo) | ((qh & m) << 4), x[0]);
+    const int d2 = dot16((qlb & lo) | (((qh >> 2) & m) << 4), x[1]);
+    const int d3 = dot16(((qla >> 4) & lo) | (((qh >> 4) & m) << 4), x[2]);
+    const int d4 = dot16(((qlb >> 4) & lo) | (((qh >> 6) & m) << 4), x[3]);
+    const int isum = sc.x * (d1 - 32 * s.x) + sc.y * (d2 - 32 * s.y) + sc.z * (d3 - 32 * s.z) +
+                     sc.w * (d4 - 32 * s.w);
+    return block_d(b) * float(isum);
+}
+void load_x(uint blk, uint k, out uvec4 x[8], out ivec4 s) {
+    const uint v = (blk * 256u + (k >> 1) * 128u + (k & 1u) * 16u) >> 4;
+    [[unroll]] for (uint i = 0u; i < 4u; ++i) x[i] = XQ4[v + 2u * i];
+    s = ivec4(XS[v], XS[v + 2u], XS[v + 4u], XS[v + 6u]);
+}
+
+#elif defined(TYPE_Q8_0)
+#define RPG 2u
+#define IPB 1u // a whole block of 32
+float item(uint row, uint blk, uint k, uvec4 x[8], ivec4 s) {
+    const uint b = block_offset(row, blk);
+    return block_d(b) * float(dot16(W4[b >> 4], x[0]) + dot16(W4[(b >> 4) + 1u], x[1]));
+}
+void load_x(uint blk, uint k, out uvec4 x[8], out ivec4 s) {
+    x[0] = XQ4[2u * blk];
+    x[1] = XQ4[2u * blk + 1u];
+    s = ivec4(0);
+}
+#else
+#error "gemv.comp: no fast path for this TYPE_*"
+#endif
+
+#define ACT_QK (QK == 256u ? 256u : 32u)
+shared float partial[RPG * 64u];
+
+void main() {
+    const uint tid = gl_LocalInvocationID.x, lane = tid % TPR;
+    const uint wg = gl_WorkGroupID.x + gl_WorkGroupID.y * p.rows_per_x;
+    const uint row0 = (wg * (64u / TPR) + tid / TPR) * RPG;
+    const uint nblk = p.ncols / QK;
+    float acc[RPG];
+    [[unroll]] for (uint r = 0u; r < RPG; ++r) acc[r] = 0.0;
+    for (uint it = lane; it < nblk * IPB; it += TPR) {
+        const uint blk = it / IPB, k = it % IPB;
+        uvec4 x[8];
+        ivec4 s;
+        load_x(blk, k, x, s);
+        const float dx = XD[(blk * QK) / ACT_QK];
+        [[unroll]] for (uint r = 0u; r < RPG; ++r)
+            if (row0 + r < p.nrows) acc[r] += dx * item(row0 + r, blk, k, x, s);
+    }
+    [[unroll]] for (uint r = 0u; r < RPG; ++r) partial[r * 64u + tid] = acc[r];
+    barrier();
+    [[unroll]] for (uint st = TPR / 2u; st > 0u; st >>= 1) {
+        if (lane < st)
+            [[unroll]] for (uint r = 0u; r < RPG; ++r) partial[r * 64u + tid] += partial[r * 64u + tid + st];
+        barrier();
+    }
+    if (lane < RPG && row0 + lane < p.nrows) Y[row0 + lane] = partial[lane * 64u + tid - lane] * p.scale;
+}

@@ -1,0 +1,31 @@
+#include "backend/vulkan/layout.hpp"
+
+#include <cstring>
+
+namespace ternlm::vk {
+
+PlanarLayout planar_layout(GgmlType t) {
+    const uint32_t bytes = uint32_t(type_traits(t).type_size);
+    switch (t) {
+    case GgmlType::Q8_0: case GgmlType::Q4_0: case GgmlType::Q5_0: // d first
+        return {true, 0, bytes - 2};
+    case GgmlType::Q6_K: case GgmlType::TQ1_0: case GgmlType::TQ2_0: // d last
+        return {true, bytes - 2, bytes - 2};
+    default:
+        return {};
+    }
+}
+
+void repack_planar(GgmlType t, const uint8_t *src, size_t n_blocks, uint8_t *dst) {
+    const PlanarLayout l = planar_layout(t);
+    const size_t bytes = l.payload + 2;
+    uint8_t *d_plane = dst + n_blocks * l.payload;
+    for (size_t i = 0; i < n_blocks; ++i) {
+        const uint8_t *b = src + i * bytes;
+        const uint8_t *payload = l.d_offset == 0 ? b + 2 : b;
+        std::memcpy(dst + i * l.payload, payload, l.payload);
+        std::memcpy(d_plane + 2 * i, b + l.d_offset, 2);
+    }
+}
+
+} // namespace ternlm::vk

@@ -1,0 +1,32 @@
+// How a weight matrix is laid out in device memory.
+//
+// Blocks whose size is not a multiple of 4 (Q8_0 is 34 bytes, TQ2_0 66, Q6_K
+// 210) cannot be read with aligned 32- or 128-bit loads in file order. Those
+// types are stored "planar" on the device: the blocks' payloads (everything
+// but the f16 scale d) back to back for the whole matrix, then all the d
+// values. Block i of the matrix (row * blocks_per_row + column block) has its
+// payload at i * payload bytes and its d at n_blocks * payload + 2 * i. The
+// sizes equal the file's, and Q4_K/Q5_K/float types, already aligned, stay as
+// they are. kernels/dequant.glsl reads the same layout (PLANAR).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "quant/types.hpp"
+
+namespace ternlm::vk {
+
+struct PlanarLayout {
+    bool planar = false;
+    uint32_t d_offset = 0; // where the f16 d sits in the file's block
+    uint32_t payload = 0;  // block bytes without d
+};
+
+PlanarLayout planar_layout(GgmlType t);
+
+// Rewrites n_blocks consecutive file blocks of type t into the planar layout
+// (dst holds the same number of bytes). Only for types with planar == true.
+void repack_planar(GgmlType t, const uint8_t *src, size_t n_blocks, uint8_t *dst);
+
+} // namespace ternlm::vk
