@@ -1,7 +1,7 @@
 // ternlm-bench — prefill (pp) and decode (tg) speed, as llama-bench reports
 // it, with the memory-bandwidth roofline beside each figure.
 //
-//   ternlm-bench -m MODEL [-p 128] [-n 64] [-t THREADS] [-r 3] [-b cpu|vulkan] [--json]
+//   ternlm-bench -m MODEL [-p 128] [-n 64] [-t THREADS] [-r 3] [-b cpu|vulkan] [--json] [--profile]
 //   ternlm-bench --synthetic mid1024|llama1b|llama8b|bitnet2b --type q4_k -o OUT.gguf
 //
 // Roofline: bytes that must be read per decoded token (every matrix once,
@@ -40,6 +40,7 @@ struct Options {
     int n_prompt = 128, n_gen = 64, threads = 0, reps = 3;
     tern_backend backend = TERN_BACKEND_CPU;
     bool json = false;
+    bool profile = false; // Vulkan: GPU time per kernel over one decode run
 };
 
 double now_s() {
@@ -120,6 +121,38 @@ uint64_t dispatch_count(const Model &m) {
     return 0;
 }
 
+// Vulkan --profile: one more decode run of n_gen tokens with a timestamp
+// around every dispatch, printed as GPU time per token by kernel and shape.
+void print_decode_profile(const Model &m, Context &ctx, const std::vector<int32_t> &toks) {
+#ifdef TERNLM_HAVE_VULKAN
+    if (m.backend() != TERN_BACKEND_VULKAN) return;
+    vk::Device &d = m.gpu_weights()->device();
+    ctx.kv_clear();
+    d.clear_kernel_times();
+    d.set_profiling(true);
+    const double t0 = now_s();
+    for (int32_t t : toks) ctx.decode_step(t);
+    const double wall_ms = (now_s() - t0) * 1e3 / double(toks.size());
+    d.set_profiling(false);
+    const auto times = d.kernel_times();
+    double gpu_ms = 0;
+    for (const auto &kv : times) gpu_ms += kv.second.ms;
+    std::vector<std::pair<double, std::string>> order;
+    for (const auto &kv : times) order.push_back({-kv.second.ms, kv.first});
+    std::sort(order.begin(), order.end());
+    std::printf("\nGPU time per decoded token by kernel (%zu tokens; timed %.3f ms of %.3f ms wall per token):\n",
+                toks.size(), gpu_ms / double(toks.size()), wall_ms);
+    std::printf("| kernel shape | calls/token | us/token | us/call | share |\n|---|---|---|---|---|\n");
+    for (const auto &o : order) {
+        const vk::KernelTime &t = times.at(o.second);
+        std::printf("| %s | %.1f | %.1f | %.2f | %.1f%% |\n", o.second.c_str(), double(t.calls) / double(toks.size()),
+                    t.ms * 1e3 / double(toks.size()), t.ms * 1e3 / double(t.calls), 100.0 * t.ms / gpu_ms);
+    }
+#else
+    (void)m, (void)ctx, (void)toks;
+#endif
+}
+
 int run_bench(const Options &o) {
     ModelParams mp;
     mp.backend = o.backend;
@@ -162,6 +195,7 @@ int run_bench(const Options &o) {
             tg_dispatches = (dispatch_count(*model) - d0) / uint64_t(o.n_gen);
         }
     }
+    if (o.profile && o.n_gen > 0) print_decode_profile(*model, ctx, random_tokens(o.n_gen));
     const Device dev = probe(*model, threads);
     const double bw = dev.bandwidth_gbs;
     const double bpt = bytes_per_token(*model);
@@ -206,7 +240,7 @@ int run_bench(const Options &o) {
 
 void usage() {
     std::fprintf(stderr,
-                 "usage: ternlm-bench -m MODEL [-p N] [-n N] [-t THREADS] [-r REPS] [-b cpu|vulkan|auto] [--json]\n"
+                 "usage: ternlm-bench -m MODEL [-p N] [-n N] [-t THREADS] [-r REPS] [-b cpu|vulkan|auto] [--json] [--profile]\n"
                  "       ternlm-bench --synthetic SHAPE --type TYPE -o OUT.gguf\n"
                  "shapes: mid1024 llama1b llama8b bitnet2b; types: f32 f16 bf16 q8_0 q4_0 q5_0 q4_k q5_k q6_k tq1_0 tq2_0\n");
 }
@@ -230,6 +264,7 @@ int main(int argc, char **argv) {
         else if (a == "-t") o.threads = std::atoi(val().c_str());
         else if (a == "-r") o.reps = std::max(1, std::atoi(val().c_str()));
         else if (a == "--json") o.json = true;
+        else if (a == "--profile") o.profile = true;
         else if (a == "-b" || a == "--backend") {
             const std::string b = val();
             if (b == "cpu") o.backend = TERN_BACKEND_CPU;

@@ -142,6 +142,9 @@ std::shared_ptr<Device> Device::open(int index) {
     d->phys_ = pds[size_t(chosen)];
     d->info_ = infos[size_t(chosen)];
     vkGetPhysicalDeviceMemoryProperties(d->phys_, &d->mem_props_);
+    VkPhysicalDeviceProperties props;
+    vkGetPhysicalDeviceProperties(d->phys_, &props);
+    d->timestamp_period_ns_ = props.limits.timestampPeriod;
 
     uint32_t nq = 0;
     vkGetPhysicalDeviceQueueFamilyProperties(d->phys_, &nq, nullptr);
@@ -337,6 +340,7 @@ const Kernel &Device::kernel(const std::string &name, uint32_t bindings, uint32_
     if (!blob) fail(TERN_ERR_UNSUPPORTED, "Vulkan: no kernel named %s in this build", name.c_str());
 
     Kernel k;
+    k.name = name;
     k.bindings = bindings;
     k.push_bytes = push_bytes;
     std::vector<uint32_t> code((blob->size + 3) / 4);
@@ -395,6 +399,23 @@ void Buffer::reset() {
     mem_ = VK_NULL_HANDLE;
     mapped_ = nullptr;
     size_ = 0;
+}
+
+void Device::add_kernel_time(const std::string &label, double ms) {
+    std::lock_guard<std::mutex> lock(profile_mu_);
+    KernelTime &t = kernel_times_[label];
+    t.ms += ms;
+    ++t.calls;
+}
+
+std::map<std::string, KernelTime> Device::kernel_times() const {
+    std::lock_guard<std::mutex> lock(profile_mu_);
+    return kernel_times_;
+}
+
+void Device::clear_kernel_times() {
+    std::lock_guard<std::mutex> lock(profile_mu_);
+    kernel_times_.clear();
 }
 
 } // namespace ternlm::vk

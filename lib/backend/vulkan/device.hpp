@@ -70,6 +70,14 @@ struct Kernel {
     VkPipelineLayout layout = VK_NULL_HANDLE;
     VkPipeline pipeline = VK_NULL_HANDLE;
     uint32_t bindings = 0, push_bytes = 0;
+    std::string name;
+};
+
+// GPU time per kernel, from timestamps around each dispatch (when profiling
+// is on): what ternlm-bench --profile prints.
+struct KernelTime {
+    double ms = 0;
+    uint64_t calls = 0;
 };
 
 class Device {
@@ -101,6 +109,15 @@ public:
     VkCommandBuffer allocate_command_buffer(VkCommandPool pool) const;
     VkFence create_fence() const;
 
+    // Profiling: executors time each dispatch while it is on and add the
+    // times here, by label (a kernel name and a shape).
+    void set_profiling(bool on) { profiling_.store(on); }
+    bool profiling() const { return profiling_.load(); }
+    float timestamp_period_ns() const { return timestamp_period_ns_; }
+    void add_kernel_time(const std::string &label, double ms);
+    std::map<std::string, KernelTime> kernel_times() const;
+    void clear_kernel_times();
+
     // Whether kernels use integer dot-product instructions: when the device
     // has them, unless turned off (tests run both paths on one device).
     bool use_int_dot() const { return info_.int_dot && int_dot_enabled_.load(); }
@@ -129,6 +146,10 @@ private:
     std::map<std::string, Kernel> kernels_;
     std::atomic<uint64_t> submissions_{0}, dispatches_{0};
     std::atomic<bool> int_dot_enabled_{true};
+    std::atomic<bool> profiling_{false};
+    float timestamp_period_ns_ = 1;
+    mutable std::mutex profile_mu_;
+    std::map<std::string, KernelTime> kernel_times_;
 };
 
 } // namespace ternlm::vk

@@ -97,6 +97,7 @@ public:
     }
 
     ~VkStep() override {
+        if (queries_) vkDestroyQueryPool(dev_.handle(), queries_, nullptr);
         vkDestroyFence(dev_.handle(), fence_, nullptr);
         vkDestroyCommandPool(dev_.handle(), cmd_pool_, nullptr); // frees cmd_
         for (VkDescriptorPool p : pools_) vkDestroyDescriptorPool(dev_.handle(), p, nullptr);
@@ -117,6 +118,16 @@ public:
         VkCommandBufferBeginInfo bi{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
         bi.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;
         check(vkBeginCommandBuffer(cmd_, &bi), "vkBeginCommandBuffer");
+        profile_labels_.clear();
+        if (dev_.profiling()) {
+            if (!queries_) {
+                VkQueryPoolCreateInfo qi{VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO};
+                qi.queryType = VK_QUERY_TYPE_TIMESTAMP;
+                qi.queryCount = 2 * kMaxProfiled;
+                check(vkCreateQueryPool(dev_.handle(), &qi, nullptr, &queries_), "vkCreateQueryPool");
+            }
+            vkCmdResetQueryPool(cmd_, queries_, 0, 2 * kMaxProfiled);
+        }
     }
 
     void finish() {
@@ -124,6 +135,7 @@ public:
         check(vkResetFences(dev_.handle(), 1, &fence_), "vkResetFences");
         dev_.submit_and_wait(cmd_, fence_);
         retired_.clear();
+        collect_profile();
         if (logits_) {
             const float *src = static_cast<const float *>(readback_.mapped());
             logits_->assign(src, src + size_t(logit_rows_) * size_t(logit_cols_));
@@ -182,6 +194,7 @@ public:
         const uint32_t rows = uint32_t(w.ne1);
         const uint32_t gx = std::min(rows, kMaxGroupsX), gy = (rows + gx - 1) / gx;
         MatmulPush pc{uint32_t(w.ne0), rows, uint32_t(a.rows), uint32_t(w.row_bytes), gx, scale};
+        if (dev_.profiling()) profile_tag_ = std::to_string(w.ne1) + "x" + std::to_string(w.ne0);
         dispatch(dev_.kernel(matmul_kernel_name(w.type), 4, sizeof pc),
                  {w_->get(w).handle(), a.mem.handle(), buf(out).mem.handle(), scales}, &pc, sizeof pc, gx, gy,
                  (uint32_t(a.rows) + kMatmulTokens - 1) / kMatmulTokens);
@@ -239,6 +252,21 @@ public:
 
 private:
     StepBuf &buf(backend::Buf b) { return bufs_[size_t(b)]; }
+
+    static constexpr uint32_t kMaxProfiled = 4096; // timed dispatches per step
+
+    void collect_profile() {
+        if (profile_labels_.empty()) return;
+        const uint32_t n = uint32_t(profile_labels_.size());
+        std::vector<uint64_t> ts(2 * size_t(n));
+        check(vkGetQueryPoolResults(dev_.handle(), queries_, 0, 2 * n, ts.size() * 8, ts.data(), 8,
+                                    VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT),
+              "vkGetQueryPoolResults");
+        for (uint32_t i = 0; i < n; ++i)
+            dev_.add_kernel_time(profile_labels_[i],
+                                 double(ts[2 * i + 1] - ts[2 * i]) * dev_.timestamp_period_ns() * 1e-6);
+        profile_labels_.clear();
+    }
     void wrote(backend::Buf b) { buf(b).version = ++versions_; }
 
     // Decode: one activation row, quantized once (q/k/v and gate/up share
@@ -252,6 +280,7 @@ private:
         const uint32_t gx = std::min(groups, kMaxGroupsX), gy = (groups + gx - 1) / gx;
         MatmulPush pc{uint32_t(w.ne0), rows, 1, uint32_t(w.row_bytes), gx, scale};
         const std::string name = "gemv" + matmul_kernel_name(w.type).substr(6) + (dev_.use_int_dot() ? "_dot" : "");
+        if (dev_.profiling()) profile_tag_ = std::to_string(w.ne1) + "x" + std::to_string(w.ne0);
         dispatch(dev_.kernel(name, 5, sizeof pc),
                  {w_->get(w).handle(), act_q_.handle(), act_d_.handle(), act_s_.handle(), buf(out).mem.handle()}, &pc,
                  sizeof pc, gx, gy, 1);
@@ -332,7 +361,15 @@ private:
         vkCmdBindPipeline(cmd_, VK_PIPELINE_BIND_POINT_COMPUTE, k.pipeline);
         vkCmdBindDescriptorSets(cmd_, VK_PIPELINE_BIND_POINT_COMPUTE, k.layout, 0, 1, &set, 0, nullptr);
         vkCmdPushConstants(cmd_, k.layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, push_bytes, push);
+        const bool timed = queries_ && dev_.profiling() && profile_labels_.size() < kMaxProfiled;
+        const uint32_t q = 2 * uint32_t(profile_labels_.size());
+        if (timed) vkCmdWriteTimestamp(cmd_, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, queries_, q);
         vkCmdDispatch(cmd_, gx, gy, gz);
+        if (timed) {
+            vkCmdWriteTimestamp(cmd_, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, queries_, q + 1);
+            profile_labels_.push_back(profile_tag_.empty() ? k.name : k.name + " " + profile_tag_);
+        }
+        profile_tag_.clear();
         dev_.count_dispatch();
         barrier();
     }
@@ -350,6 +387,9 @@ private:
     } quantized_;
     uint64_t versions_ = 0;
     std::vector<Buffer> retired_; // replaced during the step, freed after it
+    VkQueryPool queries_ = VK_NULL_HANDLE;  // timestamps, when profiling
+    std::vector<std::string> profile_labels_;
+    std::string profile_tag_; // the next dispatch's shape, for its profile label
     std::vector<Buffer> embed_stage_;
     size_t embeds_used_ = 0;
     VkCommandPool cmd_pool_ = VK_NULL_HANDLE;
