@@ -9,6 +9,7 @@
 // flash attention: keys are folded in one at a time with the running max, and
 // the V accumulator is rounded to f16 after each step. Scores are still
 // computed WG at a time in parallel; only the fold is sequential.
+#extension GL_EXT_control_flow_attributes : require
 layout(local_size_x = 64) in;
 #define WG 64u
 #define MAX_DIMS_PER_THREAD 4u
@@ -16,6 +17,7 @@ layout(local_size_x = 64) in;
 layout(std430, binding = 0) readonly buffer Query { float Q[]; };
 // The cache holds f16 pairs (kv_store.comp): element e is half (e & 1) of word e / 2.
 layout(std430, binding = 1) readonly buffer Keys { uint K[]; };
+layout(std430, binding = 1) readonly buffer Keys8 { uvec4 K8[]; }; // 8 halves, when key rows start on 8
 layout(std430, binding = 2) readonly buffer Values { uint V[]; };
 layout(std430, binding = 3) writeonly buffer Output { float O[]; };
 layout(push_constant) uniform Params {
@@ -23,6 +25,7 @@ layout(push_constant) uniform Params {
     uint kv_off;   // first float of this layer in K and V
     float scale;
     uint f16_acc;
+    uint keys_by_8; // head_dim % 8 == 0: key rows are read 16 bytes at a time
 } p;
 
 shared float q[4u * WG];
@@ -42,6 +45,30 @@ shared float red[WG];
 float kq_dot(uint kb) {
     const uint np = p.head_dim & ~63u;
     float u[8];
+    if (p.keys_by_8 != 0u) {
+        // The same order, with the 64 elements of a step loaded as 8 x 16 bytes:
+        // element e of a step goes to lane e % 16, accumulator e / 16.
+        precise float a[64];
+        [[unroll]] for (uint j = 0u; j < 64u; ++j) a[j] = 0.0;
+        for (uint i = 0u; i < np; i += 64u) {
+            [[unroll]] for (uint c = 0u; c < 8u; ++c) {
+                const uvec4 w = K8[(kb + i + 8u * c) >> 3];
+                [[unroll]] for (uint h = 0u; h < 4u; ++h) {
+                    const vec2 kv = unpackHalf2x16(w[h]);
+                    const uint e = 8u * c + 2u * h; // accumulator index: lane * 4 + e / 16
+                    a[(e % 16u) * 4u + e / 16u] = fma(kv.x, q[i + e], a[(e % 16u) * 4u + e / 16u]);
+                    a[((e + 1u) % 16u) * 4u + e / 16u] = fma(kv.y, q[i + e + 1u], a[((e + 1u) % 16u) * 4u + e / 16u]);
+                }
+            }
+        }
+        [[unroll]] for (uint l = 0u; l < 8u; ++l) {
+            const uint x = l * 4u, y = (l + 8u) * 4u;
+            u[l] = ((a[x] + a[x + 2u]) + (a[x + 1u] + a[x + 3u])) + ((a[y] + a[y + 2u]) + (a[y + 1u] + a[y + 3u]));
+        }
+        float s = ((u[0] + u[4]) + (u[2] + u[6])) + ((u[1] + u[5]) + (u[3] + u[7]));
+        for (uint d = np; d < p.head_dim; ++d) s += q[d] * k_at(kb + d);
+        return s;
+    }
     for (uint l = 0u; l < 8u; ++l) {
         float t[2];
         for (uint h = 0u; h < 2u; ++h) { // lanes l and l + 8
@@ -62,9 +89,49 @@ float kq_dot(uint kb) {
     return s;
 }
 
+// V rows of FOLD_KEYS keys staged in shared memory (head_dim <= 256, as f16
+// pairs), so the sequential fold below does not wait on global memory once
+// per key.
+#define FOLD_KEYS 16u
+shared uint v_stage[FOLD_KEYS * 128u];
+
 // Keys c0 .. c0+n-1, one at a time, with llama.cpp's update order and roundings.
+// Called by the whole workgroup (it has barriers).
 void fold_f16(uint c0, uint n, uint kv_dim, uint kv_head, inout float m, inout float sum,
               inout float acc[MAX_DIMS_PER_THREAD]) {
+    const uint words = p.head_dim / 2u; // head_dim is even (the host checks)
+    for (uint g = 0u; g < n; g += FOLD_KEYS) {
+        const uint ng = min(FOLD_KEYS, n - g);
+        barrier(); // the previous group's reads of v_stage are done
+        for (uint w = gl_LocalInvocationID.x; w < ng * words; w += WG) {
+            const uint key = w / words, wi = w % words;
+            v_stage[key * 128u + wi] = V[(p.kv_off + (c0 + g + key) * kv_dim + kv_head * p.head_dim) / 2u + wi];
+        }
+        barrier();
+        for (uint j = 0u; j < ng; ++j) {
+            const float s = score[g + j];
+            float ms = 1.0, vs = 1.0;
+            if (s > m) {
+                ms = exp(m - s);
+                m = s;
+            } else {
+                vs = exp(s - m);
+            }
+            for (uint k = 0u; k < MAX_DIMS_PER_THREAD; ++k) {
+                const uint d = gl_LocalInvocationID.x + k * WG;
+                if (d >= p.head_dim) break;
+                float y = acc[k] * ms;
+                if (ms != 1.0) y = f16(y);
+                acc[k] = f16(fma(unpackHalf2x16(v_stage[j * 128u + (d >> 1)])[d & 1u], vs, y));
+            }
+            sum = sum * ms + vs;
+        }
+    }
+}
+
+// fold_f16 reading V from global memory key by key (odd head_dim).
+void fold_f16_direct(uint c0, uint n, uint kv_dim, uint kv_head, inout float m, inout float sum,
+                     inout float acc[MAX_DIMS_PER_THREAD]) {
     for (uint j = 0u; j < n; ++j) {
         const float s = score[j];
         float ms = 1.0, vs = 1.0;
@@ -110,7 +177,10 @@ void main() {
         red[tid] = s;
         barrier();
         if (p.f16_acc != 0u) { // uniform: every invocation takes the same branch
-            fold_f16(c0, min(WG, n_keys - c0), kv_dim, kv_head, m, sum, acc);
+            if ((p.head_dim & 1u) == 0u)
+                fold_f16(c0, min(WG, n_keys - c0), kv_dim, kv_head, m, sum, acc);
+            else
+                fold_f16_direct(c0, min(WG, n_keys - c0), kv_dim, kv_head, m, sum, acc);
             barrier();
             continue;
         }

@@ -6,9 +6,11 @@
 // dot products, DOT4; shifts and multiplies otherwise). Sums within a scale
 // group are exact integers, as in ggml's vec_dot.
 //
-// A workgroup is 4 groups of 16 threads; a group owns RPG rows and walks
-// their blocks in "items" (a quarter or all of a block), so the activation
-// words loaded for an item serve all RPG rows.
+// A workgroup is 64 threads in groups of p.tpr (16, 32 or 64: more for
+// longer rows); a group owns p.rpg <= RPG rows (fewer for small matrices, so
+// that more threads share the latency) and walks their blocks in "items" (a
+// quarter or all of a block), so the activation words loaded for an item
+// serve all its rows.
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_control_flow_attributes : require
 #ifdef DOT4
@@ -16,7 +18,6 @@
 #endif
 
 layout(local_size_x = 64) in;
-#define TPR 16u // threads per row group
 
 layout(std430, binding = 0) readonly buffer Weights { uint W[]; };
 layout(std430, binding = 0) readonly buffer Weights4 { uvec4 W4[]; };
@@ -26,8 +27,9 @@ layout(std430, binding = 3) readonly buffer Sums { int XS[]; };
 layout(std430, binding = 4) writeonly buffer Output { float Y[]; };
 
 layout(push_constant) uniform Params {
-    uint ncols, nrows, ntok, row_bytes, rows_per_x;
+    uint ncols, nrows, tpr, row_bytes, rows_per_x; // tpr: threads per row group
     float scale;
+    uint rpg; // rows per group
 } p;
 
 #include "common.glsl"
@@ -151,27 +153,27 @@ void load_x(uint blk, uint k, out uvec4 x[8], out ivec4 s) {
 shared float partial[RPG * 64u];
 
 void main() {
-    const uint tid = gl_LocalInvocationID.x, lane = tid % TPR;
+    const uint tid = gl_LocalInvocationID.x, lane = tid % p.tpr;
     const uint wg = gl_WorkGroupID.x + gl_WorkGroupID.y * p.rows_per_x;
-    const uint row0 = (wg * (64u / TPR) + tid / TPR) * RPG;
+    const uint row0 = (wg * (64u / p.tpr) + tid / p.tpr) * p.rpg;
     const uint nblk = p.ncols / QK;
     float acc[RPG];
     [[unroll]] for (uint r = 0u; r < RPG; ++r) acc[r] = 0.0;
-    for (uint it = lane; it < nblk * IPB; it += TPR) {
+    for (uint it = lane; it < nblk * IPB; it += p.tpr) {
         const uint blk = it / IPB, k = it % IPB;
         uvec4 x[8];
         ivec4 s;
         load_x(blk, k, x, s);
         const float dx = XD[(blk * QK) / ACT_QK];
         [[unroll]] for (uint r = 0u; r < RPG; ++r)
-            if (row0 + r < p.nrows) acc[r] += dx * item(row0 + r, blk, k, x, s);
+            if (r < p.rpg && row0 + r < p.nrows) acc[r] += dx * item(row0 + r, blk, k, x, s);
     }
     [[unroll]] for (uint r = 0u; r < RPG; ++r) partial[r * 64u + tid] = acc[r];
     barrier();
-    [[unroll]] for (uint st = TPR / 2u; st > 0u; st >>= 1) {
+    for (uint st = p.tpr / 2u; st > 0u; st >>= 1) {
         if (lane < st)
             [[unroll]] for (uint r = 0u; r < RPG; ++r) partial[r * 64u + tid] += partial[r * 64u + tid + st];
         barrier();
     }
-    if (lane < RPG && row0 + lane < p.nrows) Y[row0 + lane] = partial[lane * 64u + tid - lane] * p.scale;
+    if (lane < p.rpg && row0 + lane < p.nrows) Y[row0 + lane] = partial[lane * 64u + tid - lane] * p.scale;
 }

@@ -108,6 +108,47 @@ void require_close(const std::vector<float> &got, const std::vector<float> &want
     }
 }
 
+// y = 0.5 * W x on the device against the scalar reference, for a random
+// rows x cols matrix of type t and ntok random activation rows.
+void check_matmul(GgmlType t, int rows, int64_t cols, int ntok, std::mt19937 &rng) {
+    std::vector<uint8_t> w;
+    for (int r = 0; r < rows; ++r) {
+        auto row = testsupport::random_row(t, cols, rng);
+        w.insert(w.end(), row.begin(), row.end());
+    }
+    Transformer tf;
+    tf.output = weight_ref(w, t, cols, rows, "w");
+    const std::vector<float> x = random_floats(size_t(ntok * cols), rng);
+
+    std::vector<float> want(size_t(ntok) * size_t(rows));
+    std::vector<float> wf(static_cast<size_t>(cols));
+    std::vector<std::vector<float>> xr;
+    for (int k = 0; k < ntok; ++k) xr.push_back(rounded_activations(t, x.data() + size_t(k * cols), cols));
+    for (int r = 0; r < rows; ++r) {
+        dequantize_row(t, w.data() + size_t(r) * tf.output.row_bytes, wf.data(), cols);
+        for (int k = 0; k < ntok; ++k) {
+            double s = 0;
+            for (int64_t i = 0; i < cols; ++i) s += double(wf[size_t(i)]) * xr[size_t(k)][size_t(i)];
+            want[size_t(k) * size_t(rows) + size_t(r)] = float(s * 0.5);
+        }
+    }
+    auto ex = vk::make_vulkan_executor(vk::GpuWeights::upload(device(), tf, {}), 1, 16, 8);
+    KvCache kv(1, 16, 8, false);
+    const auto got = run_step(*ex, kv, x, ntok, cols, 0, [&](backend::Step &s, backend::Buf in) {
+        const backend::Buf y = s.new_buf(ntok, rows);
+        s.matmul(tf.output, in, y, 0.5f);
+        s.output_logits(y);
+    });
+    require_close(got, want, 1e-4);
+}
+
+// Turns the device's integer dot-product instructions off for a scope.
+struct IntDotOff {
+    vk::Device &d;
+    explicit IntDotOff(vk::Device &dev, bool off) : d(dev) { d.set_int_dot(!off); }
+    ~IntDotOff() { d.set_int_dot(true); }
+};
+
 } // namespace
 
 TEST_CASE("Vulkan matmul of every weight type matches the scalar reference", "[vulkan]") {
@@ -122,51 +163,33 @@ TEST_CASE("Vulkan matmul of every weight type matches the scalar reference", "[v
     INFO("device integer dot product: " << dev.info().int_dot);
     for (GgmlType t : types) {
         const int64_t bs = type_traits(t).block_size;
-        for (const int64_t cols : {bs == 1 ? int64_t(101) : (bs == 32 ? 7 * 32 : 3 * 256), bs == 1 ? 37 : bs * 11}) {
-        for (int rows : {1, 67}) {
-            for (int ntok : {1, 3, 9}) {
-            for (bool int_dot : {true, false}) {
-                if (!int_dot && (ntok > 1 || !dev.info().int_dot)) continue;
-                DYNAMIC_SECTION(type_name(t) << " " << rows << "x" << cols << ", " << ntok << " tokens, int dot "
-                                             << int_dot) {
-                    dev.set_int_dot(int_dot);
-                    struct Restore {
-                        vk::Device &d;
-                        ~Restore() { d.set_int_dot(true); }
-                    } restore{dev};
-                    std::vector<uint8_t> w;
-                    for (int r = 0; r < rows; ++r) {
-                        auto row = testsupport::random_row(t, cols, rng);
-                        w.insert(w.end(), row.begin(), row.end());
-                    }
-                    Transformer tf;
-                    tf.output = weight_ref(w, t, cols, rows, "w");
-                    const std::vector<float> x = random_floats(size_t(ntok * cols), rng);
-
-                    std::vector<float> want(size_t(ntok * rows));
-                    std::vector<float> wf(static_cast<size_t>(cols));
-                    for (int r = 0; r < rows; ++r) {
-                        dequantize_row(t, w.data() + size_t(r) * tf.output.row_bytes, wf.data(), cols);
-                        for (int k = 0; k < ntok; ++k) {
-                            const auto xr = rounded_activations(t, x.data() + size_t(k * cols), cols);
-                            double s = 0;
-                            for (int64_t i = 0; i < cols; ++i) s += double(wf[size_t(i)]) * xr[size_t(i)];
-                            want[size_t(k * rows + r)] = float(s * 0.5);
+        // Column counts that give gemv.comp 16, 32 and 64 threads per row.
+        for (const int64_t cols : {bs == 1 ? int64_t(101) : (bs == 32 ? 7 * 32 : 3 * 256), bs == 1 ? 37 : bs * 11,
+                                   bs == 1 ? int64_t(3) : (bs == 32 ? 67 * 32 : 17 * 256)}) {
+            for (int rows : {1, 67}) {
+                for (int ntok : {1, 3, 9}) {
+                    for (bool int_dot : {true, false}) {
+                        if (!int_dot && (ntok > 1 || !dev.info().int_dot)) continue;
+                        DYNAMIC_SECTION(type_name(t) << " " << rows << "x" << cols << ", " << ntok
+                                                     << " tokens, int dot " << int_dot) {
+                            IntDotOff off(dev, !int_dot);
+                            check_matmul(t, rows, cols, ntok, rng);
                         }
                     }
-                    auto ex = vk::make_vulkan_executor(vk::GpuWeights::upload(device(), tf, {}), 1, 16, 8);
-                    KvCache kv(1, 16, 8, false);
-                    const auto got = run_step(*ex, kv, x, ntok, cols, 0, [&](backend::Step &s, backend::Buf in) {
-                        const backend::Buf y = s.new_buf(ntok, rows);
-                        s.matmul(tf.output, in, y, 0.5f);
-                        s.output_logits(y);
-                    });
-                    require_close(got, want, 1e-4);
                 }
             }
-            }
         }
-        }
+    }
+}
+
+TEST_CASE("Vulkan decode GEMV of tall matrices (several rows per thread group)", "[vulkan]") {
+    if (!testsupport::vulkan_device_or_fail()) return;
+    std::mt19937 rng(12);
+    // gemv.comp gives a thread group 2 or 4 rows once a matrix has enough
+    // rows to keep 128K threads busy: 32771 rows of a few blocks get there.
+    for (GgmlType t : {GgmlType::Q4_K, GgmlType::Q6_K, GgmlType::Q8_0, GgmlType::TQ2_0}) {
+        const int64_t cols = type_traits(t).block_size == 32 ? 5 * 32 : 2 * 256;
+        DYNAMIC_SECTION(type_name(t)) { check_matmul(t, 32771, cols, 1, rng); }
     }
 }
 

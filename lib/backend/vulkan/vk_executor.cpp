@@ -18,6 +18,11 @@ struct MatmulPush {
     uint32_t ncols, nrows, ntok, row_bytes, rows_per_x;
     float scale;
 };
+struct GemvPush {
+    uint32_t ncols, nrows, tpr, row_bytes, rows_per_x;
+    float scale;
+    uint32_t rpg;
+};
 struct NormPush {
     uint32_t ncols;
     float eps;
@@ -29,7 +34,7 @@ struct RopePush {
 struct AttnPush {
     uint32_t n_head, n_head_kv, head_dim, pos0, kv_off;
     float scale;
-    uint32_t f16_acc;
+    uint32_t f16_acc, keys_by_8;
 };
 struct EltPush {
     uint32_t n, op;
@@ -56,8 +61,23 @@ uint32_t activation_block(GgmlType t) {
 bool has_fast_gemv(GgmlType t) {
     return t == GgmlType::Q4_K || t == GgmlType::Q6_K || t == GgmlType::Q8_0 || t == GgmlType::TQ2_0;
 }
-constexpr uint32_t kGemvRowsPerGroup(GgmlType t) { return t == GgmlType::TQ2_0 ? 4 : 2; } // RPG in gemv.comp
-constexpr uint32_t kGemvGroups = 4; // row groups per workgroup (64 / TPR)
+constexpr uint32_t kGemvMaxRowsPerGroup(GgmlType t) { return t == GgmlType::TQ2_0 ? 4 : 2; } // RPG in gemv.comp
+constexpr uint32_t kGemvItemsPerBlock(GgmlType t) { return t == GgmlType::Q8_0 ? 1 : 4; }  // IPB in gemv.comp
+// Threads per row group: enough that each walks about two items of a row,
+// so long rows (ffn_down) are not walked by a few threads in sequence.
+uint32_t gemv_threads_per_row(const WeightRef &w) {
+    const int64_t items = w.ne0 / type_traits(w.type).block_size * kGemvItemsPerBlock(w.type);
+    return items <= 24 ? 16 : items <= 48 ? 32 : 64;
+}
+// Rows per group: as many as the type allows (activations loaded once serve
+// them all) while the matrix still spreads over kGemvMinThreads threads;
+// small matrices take one row per group, their time being mostly latency.
+constexpr uint64_t kGemvMinThreads = 128 * 1024;
+uint32_t gemv_rows_per_group(const WeightRef &w, uint32_t tpr) {
+    uint32_t rpg = kGemvMaxRowsPerGroup(w.type);
+    while (rpg > 1 && uint64_t(w.ne1) / rpg * tpr < kGemvMinThreads) rpg /= 2;
+    return rpg;
+}
 
 constexpr uint32_t kMatmulTokens = 8;   // NT in matmul.comp
 constexpr uint32_t kMaxGroupsX = 65535; // the minimum maxComputeWorkGroupCount[0]
@@ -220,7 +240,8 @@ public:
                  {buf(k).mem.handle(), buf(v).mem.handle(), k_cache_.handle(), v_cache_.handle()}, &sp, sizeof sp, gx,
                  (groups + gx - 1) / gx, 1);
         AttnPush pc{uint32_t(s.n_head), uint32_t(s.n_head_kv), uint32_t(s.head_dim), uint32_t(pos0_),
-                    uint32_t(layer_off), s.scale, n_ < cpu::kTiledAttentionMinRows ? 1u : 0u};
+                    uint32_t(layer_off), s.scale, n_ < cpu::kTiledAttentionMinRows ? 1u : 0u,
+                    s.head_dim % 8 == 0 && kv_dim_ % 8 == 0 ? 1u : 0u};
         dispatch(dev_.kernel("attention", 4, sizeof pc),
                  {buf(q).mem.handle(), k_cache_.handle(), v_cache_.handle(), buf(out).mem.handle()}, &pc, sizeof pc,
                  uint32_t(s.n_head), uint32_t(n_), 1);
@@ -275,10 +296,12 @@ private:
         const uint32_t qk = activation_block(w.type);
         quantize_activations(x, qk);
         const uint32_t rows = uint32_t(w.ne1);
-        const uint32_t per_wg = kGemvGroups * kGemvRowsPerGroup(w.type);
+        const uint32_t tpr = gemv_threads_per_row(w);
+        const uint32_t rpg = gemv_rows_per_group(w, tpr);
+        const uint32_t per_wg = (64 / tpr) * rpg;
         const uint32_t groups = (rows + per_wg - 1) / per_wg;
         const uint32_t gx = std::min(groups, kMaxGroupsX), gy = (groups + gx - 1) / gx;
-        MatmulPush pc{uint32_t(w.ne0), rows, 1, uint32_t(w.row_bytes), gx, scale};
+        GemvPush pc{uint32_t(w.ne0), rows, tpr, uint32_t(w.row_bytes), gx, scale, rpg};
         const std::string name = "gemv" + matmul_kernel_name(w.type).substr(6) + (dev_.use_int_dot() ? "_dot" : "");
         if (dev_.profiling()) profile_tag_ = std::to_string(w.ne1) + "x" + std::to_string(w.ne0);
         dispatch(dev_.kernel(name, 5, sizeof pc),
