@@ -20,8 +20,9 @@ layout(std430, binding = 1) readonly buffer Keys { uint K[]; };
 layout(std430, binding = 1) readonly buffer Keys8 { uvec4 K8[]; }; // 8 halves, when key rows start on 8
 layout(std430, binding = 2) readonly buffer Values { uint V[]; };
 layout(std430, binding = 3) writeonly buffer Output { float O[]; };
+layout(std430, binding = 4) readonly buffer StepParams { uint pos0; } step; // the step's first position
 layout(push_constant) uniform Params {
-    uint n_head, n_head_kv, head_dim, pos0;
+    uint n_head, n_head_kv, head_dim;
     uint kv_off;   // first float of this layer in K and V
     float scale;
     uint f16_acc;
@@ -161,7 +162,7 @@ void main() {
     for (uint d = tid; d < p.head_dim; d += WG) q[d] = p.f16_acc != 0u ? f16(Q[q_base + d]) : Q[q_base + d]; // the tiled path keeps q in f32
     barrier();
 
-    const uint n_keys = p.pos0 + row + 1u;
+    const uint n_keys = step.pos0 + row + 1u;
     float m = -1.0 / 0.0, sum = 0.0;
     float acc[MAX_DIMS_PER_THREAD];
     for (uint k = 0u; k < MAX_DIMS_PER_THREAD; ++k) acc[k] = 0.0;

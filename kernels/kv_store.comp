@@ -8,11 +8,14 @@ layout(std430, binding = 0) readonly buffer KIn { vec2 KI[]; };
 layout(std430, binding = 1) readonly buffer VIn { vec2 VI[]; };
 layout(std430, binding = 2) writeonly buffer KCache { uint KC[]; };
 layout(std430, binding = 3) writeonly buffer VCache { uint VC[]; };
-layout(push_constant) uniform Params { uint n_words, dst_word; } p;
+layout(std430, binding = 4) readonly buffer StepParams { uint pos0; } step;
+// The rows go to word layer_word + pos0 * row_words (pos0: the step's first position).
+layout(push_constant) uniform Params { uint n_words, layer_word, row_words; } p;
 
 void main() {
     const uint i = gl_GlobalInvocationID.x + gl_GlobalInvocationID.y * gl_NumWorkGroups.x * 256u;
     if (i >= p.n_words) return;
-    KC[p.dst_word + i] = packHalf2x16(KI[i]);
-    VC[p.dst_word + i] = packHalf2x16(VI[i]);
+    const uint dst = p.layer_word + step.pos0 * p.row_words + i;
+    KC[dst] = packHalf2x16(KI[i]);
+    VC[dst] = packHalf2x16(VI[i]);
 }

@@ -297,11 +297,28 @@ TEST_CASE("A decode step on Vulkan is one queue submission", "[vulkan]") {
     uint64_t before = dev.submissions();
     ctx.prefill(prompt, 5);
     CHECK(dev.submissions() - before == 1); // one chunk
-    for (int i = 0; i < 4; ++i) {
+    std::vector<int32_t> tokens;
+    for (int i = 0; i < 6; ++i) {
         before = dev.submissions();
-        ctx.decode_step(int32_t(argmax(ctx.logits(), model->hparams().n_vocab)));
+        const uint64_t recorded = dev.recorded_steps();
+        tokens.push_back(int32_t(argmax(ctx.logits(), model->hparams().n_vocab)));
+        ctx.decode_step(tokens.back());
         CHECK(dev.submissions() - before == 1);
+        // The first decode step records its commands; later ones replay them.
+        if (i > 1) CHECK(dev.recorded_steps() == recorded);
     }
+    // Replayed steps compute what recorded ones do: with profiling on, every
+    // step is recorded anew, and the same tokens give the same logits.
+    const int n_vocab = model->hparams().n_vocab;
+    const std::vector<float> replayed(ctx.logits(), ctx.logits() + n_vocab);
+    Context fresh(*model, cp);
+    dev.set_profiling(true);
+    const uint64_t recorded = dev.recorded_steps();
+    fresh.prefill(prompt, 5);
+    for (int32_t t : tokens) fresh.decode_step(t);
+    dev.set_profiling(false);
+    CHECK(dev.recorded_steps() - recorded == 1 + tokens.size());
+    REQUIRE(std::vector<float>(fresh.logits(), fresh.logits() + n_vocab) == replayed);
 }
 
 TEST_CASE("Vulkan errors are clear", "[vulkan]") {

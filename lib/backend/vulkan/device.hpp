@@ -102,6 +102,9 @@ public:
     uint64_t submissions() const { return submissions_.load(); }
     // Dispatches recorded by executors (the bench reports them per token).
     void count_dispatch() { dispatches_.fetch_add(1, std::memory_order_relaxed); }
+    // Steps whose commands were recorded (not replayed; see vk_executor.cpp).
+    void count_recorded_step() { recorded_steps_.fetch_add(1, std::memory_order_relaxed); }
+    uint64_t recorded_steps() const { return recorded_steps_.load(); }
     uint64_t dispatches() const { return dispatches_.load(); }
 
     // Small object factories shared by the executor, uploads and the bench probe.
@@ -144,7 +147,7 @@ private:
     DeviceInfo info_;
     std::mutex mu_; // the queue and the kernel table
     std::map<std::string, Kernel> kernels_;
-    std::atomic<uint64_t> submissions_{0}, dispatches_{0};
+    std::atomic<uint64_t> submissions_{0}, dispatches_{0}, recorded_steps_{0};
     std::atomic<bool> int_dot_enabled_{true};
     std::atomic<bool> profiling_{false};
     float timestamp_period_ns_ = 1;

@@ -28,11 +28,11 @@ struct NormPush {
     float eps;
 };
 struct RopePush {
-    uint32_t n_rows, n_heads, head_dim, n_rot, pos0, neox;
+    uint32_t n_rows, n_heads, head_dim, n_rot, neox;
     float freq_base, freq_scale;
 };
 struct AttnPush {
-    uint32_t n_head, n_head_kv, head_dim, pos0, kv_off;
+    uint32_t n_head, n_head_kv, head_dim, kv_off;
     float scale;
     uint32_t f16_acc, keys_by_8;
 };
@@ -44,7 +44,7 @@ struct ActScalePush {
 };
 using ActQuantPush = ActScalePush;
 struct KvStorePush {
-    uint32_t n_words, dst_word;
+    uint32_t n_words, layer_word, row_words;
 };
 
 // Values per 8-bit activation block for a weight type (its vec_dot_type's
@@ -112,31 +112,49 @@ public:
         pci.flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT;
         pci.queueFamilyIndex = dev_.queue_family();
         check(vkCreateCommandPool(dev_.handle(), &pci, nullptr, &cmd_pool_), "vkCreateCommandPool");
-        cmd_ = dev_.allocate_command_buffer(cmd_pool_);
+        general_.cmd = dev_.allocate_command_buffer(cmd_pool_);
+        decode_.cmd = dev_.allocate_command_buffer(cmd_pool_);
         fence_ = dev_.create_fence();
+        step_params_ = dev_.create_buffer(16, Memory::HostVisible, "the step parameters");
     }
 
     ~VkStep() override {
         if (queries_) vkDestroyQueryPool(dev_.handle(), queries_, nullptr);
         vkDestroyFence(dev_.handle(), fence_, nullptr);
-        vkDestroyCommandPool(dev_.handle(), cmd_pool_, nullptr); // frees cmd_
-        for (VkDescriptorPool p : pools_) vkDestroyDescriptorPool(dev_.handle(), p, nullptr);
+        vkDestroyCommandPool(dev_.handle(), cmd_pool_, nullptr); // frees the command buffers
+        for (Recording *r : {&general_, &decode_})
+            for (VkDescriptorPool p : r->pools) vkDestroyDescriptorPool(dev_.handle(), p, nullptr);
     }
 
     void begin(const int32_t *tokens, int n, int pos0, std::vector<float> *logits) {
         tokens_ = tokens;
         n_ = n;
-        pos0_ = pos0;
         logits_ = logits;
         logit_rows_ = 0;
         used_ = 0;
         quantized_ = {};
         embeds_used_ = 0;
-        pool_index_ = 0;
-        for (VkDescriptorPool p : pools_) check(vkResetDescriptorPool(dev_.handle(), p, 0), "vkResetDescriptorPool");
+        signature_ = kHashSeed;
+        generation_at_begin_ = buffers_generation_;
+        // Kernels read the position from here, so a recorded decode step
+        // replays at any position.
+        *static_cast<uint32_t *>(step_params_.mapped()) = uint32_t(pos0);
+        const bool decode = n == 1 && !dev_.profiling();
+        if (decode && decode_key_.valid && decode_key_.buffers == buffers_generation_ &&
+            decode_key_.logits == (logits != nullptr) && decode_key_.int_dot == dev_.use_int_dot()) {
+            replaying_ = true; // the ops below only do their host-side part and sign the commands
+            rec_ = &decode_;
+            return;
+        }
+        replaying_ = false;
+        dev_.count_recorded_step();
+        rec_ = decode ? &decode_ : &general_;
+        if (decode) decode_key_.valid = false;
+        rec_->pool_index = 0;
+        for (VkDescriptorPool p : rec_->pools) check(vkResetDescriptorPool(dev_.handle(), p, 0), "vkResetDescriptorPool");
+        cmd_ = rec_->cmd;
         check(vkResetCommandBuffer(cmd_, 0), "vkResetCommandBuffer");
         VkCommandBufferBeginInfo bi{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
-        bi.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;
         check(vkBeginCommandBuffer(cmd_, &bi), "vkBeginCommandBuffer");
         profile_labels_.clear();
         if (dev_.profiling()) {
@@ -151,10 +169,22 @@ public:
     }
 
     void finish() {
-        check(vkEndCommandBuffer(cmd_), "vkEndCommandBuffer");
+        if (replaying_) {
+            if (signature_ != decode_key_.signature || buffers_generation_ != decode_key_.buffers) {
+                decode_key_.valid = false;
+                fail(TERN_ERR_BACKEND, "Vulkan: a replayed decode step differs from its recording (internal error)");
+            }
+        } else {
+            check(vkEndCommandBuffer(cmd_), "vkEndCommandBuffer");
+        }
         check(vkResetFences(dev_.handle(), 1, &fence_), "vkResetFences");
-        dev_.submit_and_wait(cmd_, fence_);
+        dev_.submit_and_wait(rec_->cmd, fence_);
         retired_.clear();
+        // A decode recording replays while no buffer it binds was replaced:
+        // one that grew during the recording (its early commands bound the
+        // old buffer, now freed) is recorded again next time.
+        if (!replaying_ && rec_ == &decode_ && buffers_generation_ == generation_at_begin_)
+            decode_key_ = {true, buffers_generation_, logits_ != nullptr, dev_.use_int_dot(), signature_};
         collect_profile();
         if (logits_) {
             const float *src = static_cast<const float *>(readback_.mapped());
@@ -170,7 +200,10 @@ public:
         b.rows = rows;
         b.cols = cols;
         b.version = ++versions_;
-        if (b.mem.size() < b.bytes()) b.mem = dev_.create_buffer(b.bytes(), Memory::DeviceLocal, "an activation buffer");
+        if (b.mem.size() < b.bytes()) {
+            b.mem = dev_.create_buffer(b.bytes(), Memory::DeviceLocal, "an activation buffer");
+            ++buffers_generation_;
+        }
         return backend::Buf(used_++);
     }
 
@@ -222,10 +255,11 @@ public:
 
     void rope(backend::Buf x, int n_heads, int head_dim, const RopeParams &p) override {
         StepBuf &a = buf(x);
-        RopePush pc{uint32_t(a.rows), uint32_t(n_heads), uint32_t(head_dim), uint32_t(p.n_rot), uint32_t(pos0_),
-                    p.neox ? 1u : 0u, p.freq_base, p.freq_scale};
+        RopePush pc{uint32_t(a.rows), uint32_t(n_heads), uint32_t(head_dim), uint32_t(p.n_rot), p.neox ? 1u : 0u,
+                    p.freq_base, p.freq_scale};
         const uint32_t n = uint32_t(a.rows) * uint32_t(n_heads) * uint32_t(p.n_rot / 2);
-        dispatch(dev_.kernel("rope", 1, sizeof pc), {a.mem.handle()}, &pc, sizeof pc, (n + 63) / 64, 1, 1);
+        dispatch(dev_.kernel("rope", 2, sizeof pc), {a.mem.handle(), step_params_.handle()}, &pc, sizeof pc,
+                 (n + 63) / 64, 1, 1);
         wrote(x);
     }
 
@@ -233,17 +267,18 @@ public:
                    const AttnShape &s) override {
         if (s.head_dim > 256) fail(TERN_ERR_UNSUPPORTED, "Vulkan: head_dim %d > 256", s.head_dim);
         const size_t layer_off = size_t(layer) * size_t(n_ctx_) * size_t(kv_dim_);
-        KvStorePush sp{uint32_t(size_t(n_) * size_t(kv_dim_) / 2),
-                       uint32_t((layer_off + size_t(pos0_) * size_t(kv_dim_)) / 2)};
+        KvStorePush sp{uint32_t(size_t(n_) * size_t(kv_dim_) / 2), uint32_t(layer_off / 2), uint32_t(kv_dim_ / 2)};
         const uint32_t groups = (sp.n_words + 255) / 256, gx = std::min(groups, kMaxGroupsX);
-        dispatch(dev_.kernel("kv_store", 4, sizeof sp),
-                 {buf(k).mem.handle(), buf(v).mem.handle(), k_cache_.handle(), v_cache_.handle()}, &sp, sizeof sp, gx,
+        dispatch(dev_.kernel("kv_store", 5, sizeof sp),
+                 {buf(k).mem.handle(), buf(v).mem.handle(), k_cache_.handle(), v_cache_.handle(), step_params_.handle()},
+                 &sp, sizeof sp, gx,
                  (groups + gx - 1) / gx, 1);
-        AttnPush pc{uint32_t(s.n_head), uint32_t(s.n_head_kv), uint32_t(s.head_dim), uint32_t(pos0_),
-                    uint32_t(layer_off), s.scale, n_ < cpu::kTiledAttentionMinRows ? 1u : 0u,
+        AttnPush pc{uint32_t(s.n_head), uint32_t(s.n_head_kv), uint32_t(s.head_dim), uint32_t(layer_off), s.scale, n_ < cpu::kTiledAttentionMinRows ? 1u : 0u,
                     s.head_dim % 8 == 0 && kv_dim_ % 8 == 0 ? 1u : 0u};
-        dispatch(dev_.kernel("attention", 4, sizeof pc),
-                 {buf(q).mem.handle(), k_cache_.handle(), v_cache_.handle(), buf(out).mem.handle()}, &pc, sizeof pc,
+        dispatch(dev_.kernel("attention", 5, sizeof pc),
+                 {buf(q).mem.handle(), k_cache_.handle(), v_cache_.handle(), buf(out).mem.handle(),
+                  step_params_.handle()},
+                 &pc, sizeof pc,
                  uint32_t(s.n_head), uint32_t(n_), 1);
         wrote(out);
     }
@@ -333,6 +368,7 @@ private:
         if (b.size() >= bytes) return;
         if (b) retired_.push_back(std::move(b));
         b = dev_.create_buffer(bytes, kind, what);
+        ++buffers_generation_;
     }
 
     void elementwise(backend::Buf x, backend::Buf y, uint32_t op) {
@@ -348,6 +384,15 @@ private:
 
     // Every command is followed by a full compute/transfer barrier: the ops
     // of a step form a chain, each reading what the previous one wrote.
+    // The step's commands, hashed (FNV-1a): a replayed decode step must issue
+    // exactly the commands of its recording, push constants included.
+    static constexpr uint64_t kHashSeed = 1469598103934665603ull;
+    void sign_bytes(const void *p, size_t n) {
+        const auto *b = static_cast<const uint8_t *>(p);
+        for (size_t i = 0; i < n; ++i) signature_ = (signature_ ^ b[i]) * 1099511628211ull;
+    }
+    template <typename... T> void sign(const T &...v) { (sign_bytes(&v, sizeof v), ...); }
+
     void barrier() {
         VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
         mb.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
@@ -358,6 +403,8 @@ private:
     }
 
     void copy(VkBuffer src, size_t src_off, VkBuffer dst, size_t dst_off, size_t bytes) {
+        sign(src, dst, src_off, dst_off, bytes);
+        if (replaying_) return;
         VkBufferCopy region{src_off, dst_off, bytes};
         vkCmdCopyBuffer(cmd_, src, dst, 1, &region);
         barrier();
@@ -368,9 +415,10 @@ private:
         ai.descriptorSetCount = 1;
         ai.pSetLayouts = &k.set_layout;
         VkDescriptorSet set = VK_NULL_HANDLE;
-        for (;; ++pool_index_) {
-            if (pool_index_ == pools_.size()) pools_.push_back(dev_.create_descriptor_pool(1024, 4 * 1024));
-            ai.descriptorPool = pools_[pool_index_];
+        for (;; ++rec_->pool_index) {
+            if (rec_->pool_index == rec_->pools.size())
+                rec_->pools.push_back(dev_.create_descriptor_pool(1024, 5 * 1024));
+            ai.descriptorPool = rec_->pools[rec_->pool_index];
             const VkResult r = vkAllocateDescriptorSets(dev_.handle(), &ai, &set);
             if (r == VK_SUCCESS) return set;
             if (r != VK_ERROR_OUT_OF_POOL_MEMORY && r != VK_ERROR_FRAGMENTED_POOL) check(r, "vkAllocateDescriptorSets");
@@ -379,6 +427,14 @@ private:
 
     void dispatch(const Kernel &k, std::initializer_list<VkBuffer> bufs, const void *push, uint32_t push_bytes,
                   uint32_t gx, uint32_t gy, uint32_t gz) {
+        sign(k.pipeline, gx, gy, gz);
+        for (VkBuffer b : bufs) sign(b);
+        sign_bytes(push, push_bytes);
+        if (replaying_) {
+            profile_tag_.clear();
+            dev_.count_dispatch();
+            return;
+        }
         VkDescriptorSet set = descriptor_set(k);
         dev_.bind_buffers(set, bufs.begin(), uint32_t(bufs.size()));
         vkCmdBindPipeline(cmd_, VK_PIPELINE_BIND_POINT_COMPUTE, k.pipeline);
@@ -416,14 +472,35 @@ private:
     std::vector<Buffer> embed_stage_;
     size_t embeds_used_ = 0;
     VkCommandPool cmd_pool_ = VK_NULL_HANDLE;
-    VkCommandBuffer cmd_ = VK_NULL_HANDLE;
     VkFence fence_ = VK_NULL_HANDLE;
-    std::vector<VkDescriptorPool> pools_;
-    size_t pool_index_ = 0;
+    Buffer step_params_; // host-visible: the step's first position, read by rope, kv_store, attention
+
+    // A command buffer with the descriptor pools its sets come from. Decode
+    // steps have one of their own, kept after submission: a one-token step
+    // issues the same commands every time (positions come from
+    // step_params_), so it is recorded once and then replayed.
+    struct Recording {
+        VkCommandBuffer cmd = VK_NULL_HANDLE;
+        std::vector<VkDescriptorPool> pools;
+        size_t pool_index = 0;
+    };
+    Recording general_, decode_;
+    Recording *rec_ = &general_; // this step's
+    VkCommandBuffer cmd_ = VK_NULL_HANDLE; // rec_->cmd while recording
+    bool replaying_ = false;
+    struct DecodeKey { // what decode_ was recorded for
+        bool valid = false;
+        uint64_t buffers = 0; // buffers_generation_ then
+        bool logits = false, int_dot = false;
+        uint64_t signature = 0;
+    } decode_key_;
+    uint64_t buffers_generation_ = 0; // bumped whenever a step buffer is (re)allocated
+    uint64_t generation_at_begin_ = 0;
+    uint64_t signature_ = kHashSeed;
     std::vector<StepBuf> bufs_;
     size_t used_ = 0;
     const int32_t *tokens_ = nullptr;
-    int n_ = 0, pos0_ = 0;
+    int n_ = 0;
     std::vector<float> *logits_ = nullptr;
     int logit_rows_ = 0;
     int64_t logit_cols_ = 0;
