@@ -26,6 +26,9 @@ struct WeightRef {
     int64_t ne0 = 0, ne1 = 1;
     size_t row_bytes = 0;
     std::string name;
+    // A scale of the whole tensor that its rows do not hold (I2_S: the float
+    // after the codes); every weight is tensor_scale * the row's value.
+    float tensor_scale = 1;
     explicit operator bool() const { return data != nullptr; }
 };
 

@@ -255,7 +255,7 @@ void File::parse() {
         uint64_t row = 0;
         if (!row_size_checked(ti.type, ti.ne[0], &row) || (row && uint64_t(ti.n_rows()) > UINT64_MAX / row))
             fail(TERN_ERR_FORMAT, "GGUF: tensor '%s' (offset %llu) byte size overflows", nm, at);
-        ti.nbytes = row * uint64_t(ti.n_rows());
+        ti.nbytes = row * uint64_t(ti.n_rows()) + tensor_tail_bytes(ti.type); // no overflow: row*rows < 2^64 - 32 in any file that fits
         ti.offset = cur.read<uint64_t>("tensor offset");
         if (ti.offset % alignment_ != 0)
             fail(TERN_ERR_FORMAT, "GGUF: tensor '%s' (offset %llu) data offset %llu is not aligned to %u",

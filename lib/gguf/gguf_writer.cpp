@@ -108,7 +108,7 @@ void Writer::add_tensor(const std::string &name, GgmlType type, std::vector<int6
              (long long)ne[0], type_name(type));
     uint64_t rows = 1;
     for (size_t d = 1; d < ne.size(); ++d) rows *= uint64_t(ne[d]);
-    tensors_.push_back({name, type, std::move(ne), row * rows, std::move(fill)});
+    tensors_.push_back({name, type, std::move(ne), row * rows + tensor_tail_bytes(type), std::move(fill)});
 }
 
 void Writer::add_tensor_bytes(const std::string &name, GgmlType type, std::vector<int64_t> ne,

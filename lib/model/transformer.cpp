@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "common/error.hpp"
+#include "quant/i2s.hpp"
 #include "gguf/gguf.hpp"
 
 namespace ternlm {
@@ -37,6 +38,13 @@ public:
         w.ne1 = t->n_rows();
         w.row_bytes = row_size(t->type, t->ne[0]);
         w.name = name;
+        if (t->type == GgmlType::I2_S) {
+            // Activations are Q8_K blocks of 256, which I2_S rows must hold whole.
+            if (t->ne[0] % QK_K != 0)
+                fail(TERN_ERR_UNSUPPORTED, "model: I2_S tensor '%s' has rows of %lld, not a multiple of 256",
+                     name.c_str(), (long long)t->ne[0]);
+            w.tensor_scale = i2s_tensor_scale(t->data, t->n_elements());
+        }
         return w;
     }
 

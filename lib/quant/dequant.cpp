@@ -3,6 +3,7 @@
 
 #include "common/error.hpp"
 #include "common/fp16.hpp"
+#include "quant/i2s.hpp"
 #include "quant/reference.hpp"
 
 namespace ternlm {
@@ -153,6 +154,14 @@ void dequantize_row(GgmlType t, const void *src, float *dst, int64_t n) {
     case GgmlType::TQ2_0:
         dq_ternary<block_tq2_0, tq2_0_trits>(static_cast<const block_tq2_0 *>(src), dst, nb);
         break;
+    case GgmlType::I2_S: { // the trits; the tensor's scale is WeightRef::tensor_scale
+        int8_t t[QK_I2_S];
+        for (int64_t r = 0; r < nb; ++r) {
+            i2s_trits(static_cast<const uint8_t *>(src) + r * (QK_I2_S / 4), t, QK_I2_S);
+            for (int j = 0; j < QK_I2_S; ++j) *dst++ = t[j];
+        }
+        break;
+    }
     default: fail(TERN_ERR_UNSUPPORTED, "dequantize: type %s not supported", type_name(t));
     }
 }

@@ -33,7 +33,7 @@ GgmlType vec_dot_type(GgmlType t) {
     case GgmlType::F32: case GgmlType::F16: case GgmlType::BF16: return t;
     case GgmlType::Q4_0: case GgmlType::Q5_0: case GgmlType::Q8_0: return GgmlType::Q8_0;
     case GgmlType::Q4_K: case GgmlType::Q5_K: case GgmlType::Q6_K:
-    case GgmlType::TQ1_0: case GgmlType::TQ2_0: return GgmlType::Q8_K;
+    case GgmlType::TQ1_0: case GgmlType::TQ2_0: case GgmlType::I2_S: return GgmlType::Q8_K;
     default: fail(TERN_ERR_UNSUPPORTED, "no dot product for weight type %s", type_name(t));
     }
 }

@@ -5,6 +5,7 @@
 
 #include "common/error.hpp"
 #include "common/fp16.hpp"
+#include "quant/i2s.hpp"
 #include "quant/reference.hpp"
 
 namespace ternlm {
@@ -142,6 +143,7 @@ float ref_vec_dot(GgmlType t, int64_t n, const void *w, const void *a) {
     case GgmlType::TQ2_0:
         return dot_ternary<block_tq2_0, tq2_0_trits>(nb, static_cast<const block_tq2_0 *>(w),
                                                      static_cast<const block_q8_K *>(a));
+    case GgmlType::I2_S: return ref_dot_i2_s(n, static_cast<const uint8_t *>(w), static_cast<const block_q8_K *>(a));
     default: fail(TERN_ERR_UNSUPPORTED, "no dot product for weight type %s", type_name(t));
     }
 }

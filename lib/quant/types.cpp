@@ -49,6 +49,9 @@ const Entry kTypes[] = {
     {30, {"BF16", 1, 2, true}},
     {34, {"TQ1_0", QK_K, sizeof(block_tq1_0), true}},
     {35, {"TQ2_0", QK_K, sizeof(block_tq2_0), true}},
+    // bitnet.cpp's I2_S: runs of 128 weights in 32 bytes, then one float scale
+    // for the whole tensor in a 32-byte tail (lib/quant/i2s.hpp).
+    {36, {"I2_S", QK_I2_S, QK_I2_S / 4, true}},
     {39, {"MXFP4", 32, 17, false}},
 };
 } // namespace

@@ -12,7 +12,7 @@ enum class GgmlType : uint32_t {
     Q2_K = 10, Q3_K = 11, Q4_K = 12, Q5_K = 13, Q6_K = 14, Q8_K = 15,
     IQ2_XXS = 16, IQ2_XS = 17, IQ3_XXS = 18, IQ1_S = 19, IQ4_NL = 20, IQ3_S = 21,
     IQ2_S = 22, IQ4_XS = 23, I8 = 24, I16 = 25, I32 = 26, I64 = 27, F64 = 28,
-    IQ1_M = 29, BF16 = 30, TQ1_0 = 34, TQ2_0 = 35, MXFP4 = 39,
+    IQ1_M = 29, BF16 = 30, TQ1_0 = 34, TQ2_0 = 35, I2_S = 36, MXFP4 = 39,
 };
 
 struct TypeTraits {
@@ -37,5 +37,10 @@ bool row_size_checked(GgmlType t, int64_t n, uint64_t *out);
 size_t row_size(GgmlType t, int64_t n); // asserts validity
 
 constexpr int QK4_0 = 32, QK5_0 = 32, QK8_0 = 32, QK_K = 256;
+constexpr int QK_I2_S = 128; // weights per I2_S run (x86 layout)
+
+// Bytes a tensor of type t carries after its rows: 32 for I2_S (its float
+// scale and padding), 0 for every ggml block type.
+inline uint64_t tensor_tail_bytes(GgmlType t) { return t == GgmlType::I2_S ? 32 : 0; }
 
 } // namespace ternlm

@@ -74,6 +74,13 @@ inline std::vector<uint8_t> random_row(ternlm::GgmlType t, int64_t n, std::mt199
             set_h(b.d, u(rng));
         }
         break;
+    case GgmlType::I2_S: // codes only (the tensor scale is not part of a row)
+        for (auto &q : row) {
+            uint8_t v = 0;
+            for (int l = 0; l < 4; ++l) v |= uint8_t((rng() % 3) << (2 * l));
+            q = v;
+        }
+        break;
     default: break;
     }
     return row;
@@ -90,7 +97,7 @@ inline const std::vector<ternlm::GgmlType> &all_weight_types() {
     using ternlm::GgmlType;
     static const std::vector<GgmlType> t = {GgmlType::F32,  GgmlType::F16,  GgmlType::BF16, GgmlType::Q8_0,
                                             GgmlType::Q4_0, GgmlType::Q5_0, GgmlType::Q4_K, GgmlType::Q5_K,
-                                            GgmlType::Q6_K, GgmlType::TQ1_0, GgmlType::TQ2_0};
+                                            GgmlType::Q6_K, GgmlType::TQ1_0, GgmlType::TQ2_0, GgmlType::I2_S};
     return t;
 }
 

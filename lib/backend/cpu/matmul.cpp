@@ -24,6 +24,10 @@ void matmul(ThreadPool &pool, const WeightRef &w, const float *x, int m, float *
     } else {
         pool.parallel_for(m, [&](int64_t t) { quantize_activations(act_type, x + t * k, act + t * act_row, k); });
     }
+    if (w.tensor_scale != 1.0f) { // I2_S: fold the tensor's scale into each activation block's d
+        block_q8_K *b = reinterpret_cast<block_q8_K *>(act);
+        for (int64_t i = 0; i < int64_t(m) * (k / QK_K); ++i) b[i].d *= w.tensor_scale;
+    }
 
     const VecDotFn dot = vec_dot_for(w.type);
     const VecDot4Fn dot4 = vec_dot4_for(w.type); // may be null

@@ -27,6 +27,7 @@ VecDotFn vec_dot_scalar(GgmlType type) {
     case GgmlType::Q6_K: return scalar_dot<GgmlType::Q6_K>;
     case GgmlType::TQ1_0: return scalar_dot<GgmlType::TQ1_0>;
     case GgmlType::TQ2_0: return scalar_dot<GgmlType::TQ2_0>;
+    case GgmlType::I2_S: return scalar_dot<GgmlType::I2_S>;
     default: return nullptr;
     }
 }

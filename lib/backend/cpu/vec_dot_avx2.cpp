@@ -238,8 +238,7 @@ float dot_tq2_0(int64_t n, const void *vw, const void *va) {
     const block_tq2_0 *w = static_cast<const block_tq2_0 *>(vw);
     const block_q8_K *a = static_cast<const block_q8_K *>(va);
     const __m256i m3 = _mm256_set1_epi8(3);
-    __m256 acc = _mm256_setzero_ps();
-    float corr = 0;
+    float sum = 0; // exact integer sums per block, one multiply each (all ternary formats alike)
     for (int64_t i = 0; i < n / QK_K; ++i) {
         // Stored values are t+1 in {0,1,2}: sum (t+1)*y with maddubs, then
         // subtract sum y (from bsums).
@@ -252,12 +251,34 @@ float dot_tq2_0(int64_t n, const void *vw, const void *va) {
                 s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(q, y));
             }
         }
-        const float d = h2f(w[i].d) * a[i].d;
-        const __m256i s32 = _mm256_madd_epi16(s16, _mm256_set1_epi16(1));
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(s32), acc);
-        corr += d * float(q8k_sum(a[i]));
+        const int isum = hsum_i32x8(_mm256_madd_epi16(s16, _mm256_set1_epi16(1))) - q8k_sum(a[i]);
+        sum += (h2f(w[i].d) * a[i].d) * float(isum);
     }
-    return hsum_f32x8(acc) - corr;
+    return sum;
+}
+
+// I2_S: a Q8_K block spans two runs of 128; field g of byte j (bits
+// 6 - 2g) is weight 32g + j of its run. The tensor scale is already in a.d
+// (cpu::matmul), so the sums are TQ2_0's with d = a.d.
+float dot_i2_s(int64_t n, const void *vw, const void *va) {
+    const uint8_t *w = static_cast<const uint8_t *>(vw);
+    const block_q8_K *a = static_cast<const block_q8_K *>(va);
+    const __m256i m3 = _mm256_set1_epi8(3);
+    float sum = 0; // exact integer sums per block, one multiply each (all ternary formats alike)
+    for (int64_t i = 0; i < n / QK_K; ++i) {
+        __m256i s16 = _mm256_setzero_si256();
+        for (int j = 0; j < 2; ++j) {
+            const __m256i qx = _mm256_loadu_si256((const __m256i *)(w + 64 * i + 32 * j));
+            for (int g = 0; g < 4; ++g) {
+                const __m256i q = _mm256_and_si256(_mm256_srli_epi16(qx, 6 - 2 * g), m3);
+                const __m256i y = _mm256_loadu_si256((const __m256i *)(a[i].qs + 128 * j + 32 * g));
+                s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(q, y));
+            }
+        }
+        const int isum = hsum_i32x8(_mm256_madd_epi16(s16, _mm256_set1_epi16(1))) - q8k_sum(a[i]);
+        sum += a[i].d * float(isum);
+    }
+    return sum;
 }
 
 // TQ1_0 digits: for bytes b, digit n is ((b * 3^n mod 256) * 3) >> 8. Work in
@@ -276,8 +297,7 @@ float dot_tq1_0(int64_t n, const void *vw, const void *va) {
     static const int16_t pow3[5] = {1, 3, 9, 27, 81};
     static const uint8_t pow3u8[5] = {1, 3, 9, 27, 81};
     const __m256i hi_mask = _mm256_set1_epi16(short(0xFF00));
-    __m256 acc = _mm256_setzero_ps();
-    float corr = 0;
+    float sum = 0; // exact integer sums per block, one multiply each (all ternary formats alike)
     for (int64_t i = 0; i < n / QK_K; ++i) {
         __m256i s16 = _mm256_setzero_si256();
         // qs[0..32): digit n covers elements 32n .. 32n+31.
@@ -316,12 +336,10 @@ float dot_tq1_0(int64_t n, const void *vw, const void *va) {
                 const int t = (uint16_t(uint8_t(w[i].qh[j] * pow3u8[d])) * 3) >> 8;
                 tail += t * a[i].qs[240 + 4 * d + j];
             }
-        const float dd = h2f(w[i].d) * a[i].d;
-        const __m256i s32 = _mm256_madd_epi16(s16, _mm256_set1_epi16(1));
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(dd), _mm256_cvtepi32_ps(s32), acc);
-        corr += dd * float(q8k_sum(a[i]) - tail);
+        const int isum = hsum_i32x8(_mm256_madd_epi16(s16, _mm256_set1_epi16(1))) + tail - q8k_sum(a[i]);
+        sum += (h2f(w[i].d) * a[i].d) * float(isum);
     }
-    return hsum_f32x8(acc) - corr;
+    return sum;
 }
 
 } // namespace
@@ -339,6 +357,7 @@ VecDotFn vec_dot_avx2(GgmlType type) {
     case GgmlType::Q6_K: return dot_q6_K;
     case GgmlType::TQ1_0: return dot_tq1_0;
     case GgmlType::TQ2_0: return dot_tq2_0;
+    case GgmlType::I2_S: return dot_i2_s;
     default: return nullptr;
     }
 }

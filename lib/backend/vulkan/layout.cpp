@@ -2,6 +2,9 @@
 
 #include <cstring>
 
+#include "common/fp16.hpp"
+#include "quant/i2s.hpp"
+
 namespace ternlm::vk {
 
 PlanarLayout planar_layout(GgmlType t) {
@@ -26,6 +29,24 @@ void repack_planar(GgmlType t, const uint8_t *src, size_t n_blocks, uint8_t *dst
         std::memcpy(dst + i * l.payload, payload, l.payload);
         std::memcpy(d_plane + 2 * i, b + l.d_offset, 2);
     }
+}
+
+WeightRef device_view(const WeightRef &w) {
+    if (w.type != GgmlType::I2_S) return w;
+    WeightRef d = w;
+    d.type = GgmlType::TQ2_0;
+    d.row_bytes = row_size(GgmlType::TQ2_0, w.ne0);
+    d.tensor_scale = 1; // now in every block's d
+    return d;
+}
+
+void repack_i2_s_as_tq2_0(const WeightRef &w, uint8_t *dst) {
+    const size_t n_blocks = size_t(w.ne0 / QK_K) * size_t(w.ne1);
+    const uint16_t d = f32_to_fp16(w.tensor_scale);
+    uint8_t *d_plane = dst + n_blocks * 64;
+    // A 256-weight block is two I2_S runs of 32 bytes: TQ2_0's two halves.
+    for (size_t i = 0; i < n_blocks * 64; ++i) dst[i] = i2s_swap_fields(w.data[i]);
+    for (size_t i = 0; i < n_blocks; ++i) std::memcpy(d_plane + 2 * i, &d, 2);
 }
 
 } // namespace ternlm::vk

@@ -13,6 +13,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "backend/backend.hpp"
 #include "quant/types.hpp"
 
 namespace ternlm::vk {
@@ -24,6 +25,14 @@ struct PlanarLayout {
 };
 
 PlanarLayout planar_layout(GgmlType t);
+
+// The matrix as the device holds it: I2_S is uploaded as planar TQ2_0 (the
+// same codes, fields swapped, d = the tensor scale rounded to f16); every
+// other type as its file type.
+WeightRef device_view(const WeightRef &w);
+// Writes an I2_S matrix (w.ne1 rows of w.ne0) as planar TQ2_0 into dst
+// (device_view(w).row_bytes * w.ne1 bytes).
+void repack_i2_s_as_tq2_0(const WeightRef &w, uint8_t *dst);
 
 // Rewrites n_blocks consecutive file blocks of type t into the planar layout
 // (dst holds the same number of bytes). Only for types with planar == true.

@@ -1,5 +1,7 @@
 #include "backend/vulkan/vk_executor.hpp"
 
+#include "backend/vulkan/layout.hpp"
+
 #include <algorithm>
 #include <cstring>
 #include <vector>
@@ -216,9 +218,12 @@ public:
         Buffer &stage = embed_stage_[embeds_used_++];
         ensure_host(stage, o.bytes(), "the embedding staging buffer");
         float *dst = static_cast<float *>(stage.mapped());
-        for (int t = 0; t < n_; ++t)
-            dequantize_row(table.type, table.data + size_t(tokens_[t]) * table.row_bytes, dst + size_t(t) * size_t(o.cols),
-                           table.ne0);
+        for (int t = 0; t < n_; ++t) {
+            float *row = dst + size_t(t) * size_t(o.cols);
+            dequantize_row(table.type, table.data + size_t(tokens_[t]) * table.row_bytes, row, table.ne0);
+            if (table.tensor_scale != 1.0f)
+                for (int64_t i = 0; i < table.ne0; ++i) row[i] *= table.tensor_scale;
+        }
         copy(stage.handle(), 0, o.mem.handle(), 0, o.bytes());
         wrote(out);
     }
@@ -231,8 +236,9 @@ public:
         wrote(out);
     }
 
-    void matmul(const WeightRef &w, backend::Buf x, backend::Buf out, float scale) override {
+    void matmul(const WeightRef &file_w, backend::Buf x, backend::Buf out, float scale) override {
         wrote(out);
+        const WeightRef w = device_view(file_w); // the type the device holds it in
         if (buf(x).rows == 1 && has_fast_gemv(w.type)) return gemv(w, x, out, scale);
         StepBuf &a = buf(x);
         VkBuffer scales = a.mem.handle(); // a placeholder binding for float types

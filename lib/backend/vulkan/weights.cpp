@@ -42,7 +42,7 @@ std::shared_ptr<GpuWeights> GpuWeights::upload(std::shared_ptr<Device> dev, cons
     for (const Resident &r : ws) {
         const WeightRef *w = r.w;
         if (g->buffers_.count(w->data)) continue; // tied output = an already uploaded table
-        const size_t bytes = w->row_bytes * size_t(w->ne1);
+        const size_t bytes = device_view(*w).row_bytes * size_t(w->ne1);
         if (bytes > g->dev_->info().max_storage_range || bytes >= (size_t(1) << 32))
             fail(TERN_ERR_UNSUPPORTED, "Vulkan: tensor %s (%zu bytes) exceeds the device's largest bindable buffer "
                  "(%llu bytes); splitting it is not implemented yet", w->name.c_str(), bytes,
@@ -55,7 +55,11 @@ std::shared_ptr<GpuWeights> GpuWeights::upload(std::shared_ptr<Device> dev, cons
             g->dev_->upload(b, 0, f.data(), f.size() * 4);
         } else {
             b = g->dev_->create_buffer(bytes, Memory::DeviceLocal, w->name.c_str());
-            if (planar_layout(w->type).planar) {
+            if (w->type == GgmlType::I2_S) {
+                std::vector<uint8_t> planar(bytes);
+                repack_i2_s_as_tq2_0(*w, planar.data());
+                g->dev_->upload(b, 0, planar.data(), bytes);
+            } else if (planar_layout(w->type).planar) {
                 std::vector<uint8_t> planar(bytes);
                 repack_planar(w->type, w->data, bytes / type_traits(w->type).type_size, planar.data());
                 g->dev_->upload(b, 0, planar.data(), bytes);
