@@ -242,7 +242,7 @@ void usage() {
     std::fprintf(stderr,
                  "usage: ternlm-bench -m MODEL [-p N] [-n N] [-t THREADS] [-r REPS] [-b cpu|vulkan|auto] [--json] [--profile]\n"
                  "       ternlm-bench --synthetic SHAPE --type TYPE -o OUT.gguf\n"
-                 "shapes: mid1024 llama1b llama8b bitnet2b; types: f32 f16 bf16 q8_0 q4_0 q5_0 q4_k q5_k q6_k tq1_0 tq2_0\n");
+                 "shapes: mid1024 llama1b llama8b bitnet2b; types: f32 f16 bf16 q8_0 q4_0 q5_0 q4_k q5_k q6_k tq1_0 tq2_0 i2_s\n");
 }
 
 } // namespace

@@ -65,6 +65,18 @@ void fill_random(GgmlType t, uint8_t *dst, size_t nbytes, std::mt19937 &rng) {
         }
         half_at(offsetof(block_tq2_0, d));
         break;
+    case GgmlType::I2_S: { // codes in {0,1,2}, then the tensor's scale in the 32-byte tail
+        for (size_t i = 0; i + 32 < nbytes; ++i) {
+            uint8_t v = dst[i];
+            for (int l = 0; l < 4; ++l)
+                if (((v >> (2 * l)) & 3) == 3) v = uint8_t(v & ~(1 << (2 * l)));
+            dst[i] = v;
+        }
+        std::memset(dst + nbytes - 32, 0, 32);
+        const float scale = u(rng);
+        std::memcpy(dst + nbytes - 32, &scale, 4);
+        break;
+    }
     default: fail(TERN_ERR_UNSUPPORTED, "synthetic: type %s not supported", type_name(t));
     }
 }
