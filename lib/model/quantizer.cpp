@@ -23,8 +23,6 @@ struct Ternary {
     std::vector<float> block_d;
 };
 
-int64_t ne0_of(const gguf::TensorInfo &t) { return t.ne[0]; }
-
 Ternary read_ternary(const gguf::TensorInfo &t) {
     const int64_t n = t.n_elements(), nb = n / QK_K;
     Ternary r;
@@ -106,7 +104,7 @@ void encode_ternary(GgmlType type, const Ternary &t, const std::string &name, ui
 
 // The tensor as floats, its rows dequantized across the pool.
 std::vector<float> to_floats(const gguf::TensorInfo &t, cpu::ThreadPool &pool) {
-    const int64_t ne0 = ne0_of(t), rows = t.n_rows();
+    const int64_t ne0 = t.ne[0], rows = t.n_rows();
     const size_t row_bytes = row_size(t.type, ne0);
     std::vector<float> f(size_t(t.n_elements()));
     const float scale = t.type == GgmlType::I2_S ? i2s_tensor_scale(t.data, t.n_elements()) : 1.0f;
@@ -148,7 +146,7 @@ void convert_tensor(const gguf::TensorInfo &t, GgmlType type, cpu::ThreadPool &p
         return encode_ternary(type, tt, t.name, dst);
     }
     const std::vector<float> f = to_floats(t, pool);
-    const int64_t ne0 = ne0_of(t);
+    const int64_t ne0 = t.ne[0];
     const size_t out_row = row_size(type, ne0);
     pool.parallel_for(t.n_rows(), [&](int64_t r) {
         quantize_row_as(type, f.data() + size_t(r) * size_t(ne0), ne0, dst + size_t(r) * out_row);

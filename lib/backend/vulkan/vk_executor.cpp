@@ -1,12 +1,11 @@
 #include "backend/vulkan/vk_executor.hpp"
 
-#include "backend/vulkan/layout.hpp"
-
 #include <algorithm>
 #include <cstring>
 #include <vector>
 
 #include "backend/cpu/ops.hpp" // kTiledAttentionMinRows: where llama.cpp's numerics change
+#include "backend/vulkan/layout.hpp"
 #include "common/error.hpp"
 #include "kv/kv_cache.hpp"
 #include "quant/reference.hpp"
