@@ -234,50 +234,42 @@ inline int q8k_sum(const block_q8_K &b) {
     return hsum_i32x8(s);
 }
 
+// The exact integer sum of trit * y over one Q8_K block whose 256 trits are
+// 2-bit codes t+1 in two 32-byte runs: field g of byte j of run r is weight
+// 128r + 32g + j, at bit 2g (TQ2_0) or 6 - 2g (I2_S, fields reversed).
+// maddubs sums (t+1)*y; the block's sum of y (bsums) is subtracted.
+template <bool Reversed> int ternary_2bit_isum(const uint8_t *codes, const block_q8_K &a) {
+    const __m256i m3 = _mm256_set1_epi8(3);
+    __m256i s16 = _mm256_setzero_si256();
+    for (int r = 0; r < 2; ++r) {
+        const __m256i qx = _mm256_loadu_si256((const __m256i *)(codes + 32 * r));
+        for (int g = 0; g < 4; ++g) {
+            const __m256i q = _mm256_and_si256(_mm256_srli_epi16(qx, Reversed ? 6 - 2 * g : 2 * g), m3);
+            const __m256i y = _mm256_loadu_si256((const __m256i *)(a.qs + 128 * r + 32 * g));
+            s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(q, y));
+        }
+    }
+    return hsum_i32x8(_mm256_madd_epi16(s16, _mm256_set1_epi16(1))) - q8k_sum(a);
+}
+
+// Ternary dots sum exact integers per block and multiply once, in the same
+// form for every ternary format, so equal weights give equal results.
 float dot_tq2_0(int64_t n, const void *vw, const void *va) {
     const block_tq2_0 *w = static_cast<const block_tq2_0 *>(vw);
     const block_q8_K *a = static_cast<const block_q8_K *>(va);
-    const __m256i m3 = _mm256_set1_epi8(3);
-    float sum = 0; // exact integer sums per block, one multiply each (all ternary formats alike)
-    for (int64_t i = 0; i < n / QK_K; ++i) {
-        // Stored values are t+1 in {0,1,2}: sum (t+1)*y with maddubs, then
-        // subtract sum y (from bsums).
-        __m256i s16 = _mm256_setzero_si256();
-        for (int j = 0; j < 2; ++j) {
-            const __m256i qx = _mm256_loadu_si256((const __m256i *)(w[i].qs + 32 * j));
-            for (int l = 0; l < 4; ++l) {
-                const __m256i q = _mm256_and_si256(_mm256_srli_epi16(qx, 2 * l), m3);
-                const __m256i y = _mm256_loadu_si256((const __m256i *)(a[i].qs + 128 * j + 32 * l));
-                s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(q, y));
-            }
-        }
-        const int isum = hsum_i32x8(_mm256_madd_epi16(s16, _mm256_set1_epi16(1))) - q8k_sum(a[i]);
-        sum += (h2f(w[i].d) * a[i].d) * float(isum);
-    }
+    float sum = 0;
+    for (int64_t i = 0; i < n / QK_K; ++i)
+        sum += (h2f(w[i].d) * a[i].d) * float(ternary_2bit_isum<false>(w[i].qs, a[i]));
     return sum;
 }
 
-// I2_S: a Q8_K block spans two runs of 128; field g of byte j (bits
-// 6 - 2g) is weight 32g + j of its run. The tensor scale is already in a.d
-// (cpu::matmul), so the sums are TQ2_0's with d = a.d.
+// I2_S rows: two runs of 128 per Q8_K block. The tensor scale is already in
+// a.d (cpu::matmul), so d = a.d.
 float dot_i2_s(int64_t n, const void *vw, const void *va) {
     const uint8_t *w = static_cast<const uint8_t *>(vw);
     const block_q8_K *a = static_cast<const block_q8_K *>(va);
-    const __m256i m3 = _mm256_set1_epi8(3);
-    float sum = 0; // exact integer sums per block, one multiply each (all ternary formats alike)
-    for (int64_t i = 0; i < n / QK_K; ++i) {
-        __m256i s16 = _mm256_setzero_si256();
-        for (int j = 0; j < 2; ++j) {
-            const __m256i qx = _mm256_loadu_si256((const __m256i *)(w + 64 * i + 32 * j));
-            for (int g = 0; g < 4; ++g) {
-                const __m256i q = _mm256_and_si256(_mm256_srli_epi16(qx, 6 - 2 * g), m3);
-                const __m256i y = _mm256_loadu_si256((const __m256i *)(a[i].qs + 128 * j + 32 * g));
-                s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(q, y));
-            }
-        }
-        const int isum = hsum_i32x8(_mm256_madd_epi16(s16, _mm256_set1_epi16(1))) - q8k_sum(a[i]);
-        sum += a[i].d * float(isum);
-    }
+    float sum = 0;
+    for (int64_t i = 0; i < n / QK_K; ++i) sum += a[i].d * float(ternary_2bit_isum<true>(w + 64 * i, a[i]));
     return sum;
 }
 
@@ -297,7 +289,7 @@ float dot_tq1_0(int64_t n, const void *vw, const void *va) {
     static const int16_t pow3[5] = {1, 3, 9, 27, 81};
     static const uint8_t pow3u8[5] = {1, 3, 9, 27, 81};
     const __m256i hi_mask = _mm256_set1_epi16(short(0xFF00));
-    float sum = 0; // exact integer sums per block, one multiply each (all ternary formats alike)
+    float sum = 0; // exact integer sums per block, one multiply each, as dot_tq2_0
     for (int64_t i = 0; i < n / QK_K; ++i) {
         __m256i s16 = _mm256_setzero_si256();
         // qs[0..32): digit n covers elements 32n .. 32n+31.
