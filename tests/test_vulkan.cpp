@@ -234,6 +234,47 @@ TEST_CASE("Vulkan norms, RoPE, GLU, residual and last row match the CPU backend"
     }
 }
 
+TEST_CASE("Vulkan one-row norms fused into the GEMV's quantization match the CPU backend", "[vulkan]") {
+    if (!testsupport::vulkan_device_or_fail()) return;
+    std::mt19937 rng(6);
+    const int64_t cols = 512, rows = 40;
+    const auto normw = random_floats(size_t(cols), rng);
+    std::vector<uint8_t> nb(reinterpret_cast<const uint8_t *>(normw.data()),
+                            reinterpret_cast<const uint8_t *>(normw.data() + normw.size()));
+    const auto x = random_floats(size_t(cols), rng, 3.0f);
+    for (GgmlType t : {GgmlType::Q4_K, GgmlType::Q8_0, GgmlType::TQ2_0}) {
+        std::vector<uint8_t> wb;
+        for (int r = 0; r < rows; ++r) {
+            auto row = testsupport::random_row(t, cols, rng);
+            wb.insert(wb.end(), row.begin(), row.end());
+        }
+        Transformer tf;
+        tf.output_norm = weight_ref(nb, GgmlType::F32, cols, 1, "norm");
+        tf.output = weight_ref(wb, t, cols, rows, "w");
+        // The norm's output feeds the GEMV (fused) and then, in place, must
+        // still be readable as floats (the pending norm is dispatched then).
+        for (bool in_place : {false, true}) {
+            for (bool read_norm : {false, true}) {
+                DYNAMIC_SECTION(type_name(t) << (in_place ? " in place" : "") << (read_norm ? ", norm read" : "")) {
+                    const Ops ops = [&](backend::Step &s, backend::Buf in) {
+                        const backend::Buf n = in_place ? in : s.new_buf(1, cols), y = s.new_buf(1, rows);
+                        s.rms_norm(in, tf.output_norm, 1e-5f, n);
+                        s.matmul(tf.output, n, y, 0.5f);
+                        s.output_logits(read_norm ? n : y);
+                    };
+                    auto cpu = cpu::make_cpu_executor(1);
+                    KvCache kv_cpu(1, 16, 8);
+                    const auto want = run_step(*cpu, kv_cpu, x, 1, cols, 0, ops);
+                    auto gpu = vk::make_vulkan_executor(vk::GpuWeights::upload(device(), tf, {}), 1, 16, 8);
+                    KvCache kv_gpu(1, 16, 8, false);
+                    const auto got = run_step(*gpu, kv_gpu, x, 1, cols, 0, ops);
+                    require_close(got, want, read_norm ? 1e-5 : 1e-4);
+                }
+            }
+        }
+    }
+}
+
 TEST_CASE("Vulkan attention matches the CPU backend over a growing KV cache", "[vulkan]") {
     if (!testsupport::vulkan_device_or_fail()) return;
     std::mt19937 rng(9);

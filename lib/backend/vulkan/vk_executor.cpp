@@ -43,6 +43,11 @@ struct EltPush {
 struct ActScalePush {
     uint32_t n_blocks, qk;
 };
+struct NormQuantPush {
+    uint32_t n_blocks, qk, ncols;
+    float eps;
+    uint32_t write_out;
+};
 using ActQuantPush = ActScalePush;
 struct KvStorePush {
     uint32_t n_words, layer_word, row_words;
@@ -134,6 +139,7 @@ public:
         logit_rows_ = 0;
         used_ = 0;
         quantized_ = {};
+        pending_norm_ = {};
         embeds_used_ = 0;
         signature_ = kHashSeed;
         generation_at_begin_ = buffers_generation_;
@@ -170,6 +176,7 @@ public:
     }
 
     void finish() {
+        pending_norm_.active = false; // a norm no float reader asked for (see PendingNorm)
         if (replaying_) {
             if (signature_ != decode_key_.signature || buffers_generation_ != decode_key_.buffers) {
                 decode_key_.valid = false;
@@ -212,6 +219,7 @@ public:
     // and copied in as part of the step. Each embed of a step has a staging
     // buffer of its own: the copies run at submission, after all host writes.
     void embed(const WeightRef &table, backend::Buf out) override {
+        settle(out);
         StepBuf &o = buf(out);
         if (embeds_used_ == embed_stage_.size()) embed_stage_.emplace_back();
         Buffer &stage = embed_stage_[embeds_used_++];
@@ -227,18 +235,23 @@ public:
         wrote(out);
     }
 
+    // A one-row norm waits: every norm feeds matmuls, and the integer GEMV
+    // that takes it fuses it with its activation quantization (see
+    // PendingNorm). Batches run it at once.
     void rms_norm(backend::Buf x, const WeightRef &weight, float eps, backend::Buf out) override {
-        StepBuf &a = buf(x);
-        NormPush pc{uint32_t(a.cols), eps};
-        dispatch(dev_.kernel("rms_norm", 3, sizeof pc), {a.mem.handle(), w_->get(weight).handle(), buf(out).mem.handle()},
-                 &pc, sizeof pc, uint32_t(a.rows), 1, 1);
+        settle(x);
+        settle(out);
+        pending_norm_ = {true, x, out, w_->get(weight).handle(), eps};
         wrote(out);
+        if (buf(x).rows != 1) flush_norm();
     }
 
     void matmul(const WeightRef &file_w, backend::Buf x, backend::Buf out, float scale) override {
+        settle(out);
         wrote(out);
         const WeightRef w = device_view(file_w); // the type the device holds it in
         if (buf(x).rows == 1 && has_fast_gemv(w.type)) return gemv(w, x, out, scale);
+        settle(x);
         StepBuf &a = buf(x);
         VkBuffer scales = a.mem.handle(); // a placeholder binding for float types
         if (const uint32_t qk = activation_block(w.type)) {
@@ -259,6 +272,7 @@ public:
     }
 
     void rope(backend::Buf x, int n_heads, int head_dim, const RopeParams &p) override {
+        settle(x);
         StepBuf &a = buf(x);
         RopePush pc{uint32_t(a.rows), uint32_t(n_heads), uint32_t(head_dim), uint32_t(p.n_rot), p.neox ? 1u : 0u,
                     p.freq_base, p.freq_scale};
@@ -271,6 +285,7 @@ public:
     void attention(int layer, backend::Buf q, backend::Buf k, backend::Buf v, backend::Buf out,
                    const AttnShape &s) override {
         if (s.head_dim > 256) fail(TERN_ERR_UNSUPPORTED, "Vulkan: head_dim %d > 256", s.head_dim);
+        for (backend::Buf b : {q, k, v, out}) settle(b);
         const size_t layer_off = size_t(layer) * size_t(n_ctx_) * size_t(kv_dim_);
         KvStorePush sp{uint32_t(size_t(n_) * size_t(kv_dim_) / 2), uint32_t(layer_off / 2), uint32_t(kv_dim_ / 2)};
         const uint32_t groups = (sp.n_words + 255) / 256, gx = std::min(groups, kMaxGroupsX);
@@ -294,6 +309,7 @@ public:
     }
 
     backend::Buf last_row(backend::Buf x) override {
+        settle(x);
         const int rows = buf(x).rows;
         const int64_t cols = buf(x).cols;
         backend::Buf r = new_buf(1, cols);
@@ -304,6 +320,7 @@ public:
     }
 
     void output_logits(backend::Buf x) override {
+        settle(x);
         StepBuf &a = buf(x);
         ensure_host(readback_, a.bytes(), "the logits read-back buffer");
         copy(a.mem.handle(), 0, readback_.handle(), 0, a.bytes());
@@ -330,6 +347,33 @@ private:
     }
     void wrote(backend::Buf b) { buf(b).version = ++versions_; }
 
+    // A one-row rms_norm not dispatched yet. The integer GEMV that consumes
+    // `out` dispatches norm_quant.comp instead of act_quant.comp (one
+    // dispatch, no round trip of the row); any other op touching x or out
+    // dispatches the norm as it is first. An in-place norm's float result is
+    // not written by the fused kernel (its workgroups all read the row), so
+    // it stays pending until a float reader needs it, or the step ends
+    // without one.
+    struct PendingNorm {
+        bool active = false;
+        backend::Buf x = 0, out = 0;
+        VkBuffer weight = VK_NULL_HANDLE;
+        float eps = 0;
+    } pending_norm_;
+
+    void settle(backend::Buf b) {
+        if (pending_norm_.active && (b == pending_norm_.x || b == pending_norm_.out)) flush_norm();
+    }
+
+    void flush_norm() {
+        const PendingNorm p = pending_norm_;
+        pending_norm_.active = false;
+        StepBuf &a = buf(p.x);
+        NormPush pc{uint32_t(a.cols), p.eps};
+        dispatch(dev_.kernel("rms_norm", 3, sizeof pc), {a.mem.handle(), p.weight, buf(p.out).mem.handle()}, &pc,
+                 sizeof pc, uint32_t(a.rows), 1, 1);
+    }
+
     // Decode: one activation row, quantized once (q/k/v and gate/up share
     // their input) and multiplied by gemv.comp's integer kernel.
     void gemv(const WeightRef &w, backend::Buf x, backend::Buf out, float scale) {
@@ -353,15 +397,29 @@ private:
         const StepBuf &a = buf(x);
         const Quantized key{size_t(x), a.version, qk};
         if (quantized_.version && quantized_ == key) return;
+        const bool fuse = pending_norm_.active && pending_norm_.out == x;
+        if (!fuse) settle(x);
         const size_t n = size_t(a.rows) * size_t(a.cols);
-        ActQuantPush pc{uint32_t(n / qk), qk};
+        const uint32_t n_blocks = uint32_t(n / qk);
         grow(act_q_, n, Memory::DeviceLocal, "quantized activations");
-        grow(act_d_, size_t(pc.n_blocks) * 4, Memory::DeviceLocal, "activation scales");
+        grow(act_d_, size_t(n_blocks) * 4, Memory::DeviceLocal, "activation scales");
         grow(act_s_, n / 16 * 4, Memory::DeviceLocal, "activation sums");
-        const uint32_t groups = (pc.n_blocks * (qk / 8) + 31) / 32, gx = std::min(groups, kMaxGroupsX);
-        dispatch(dev_.kernel("act_quant", 4, sizeof pc),
-                 {a.mem.handle(), act_q_.handle(), act_d_.handle(), act_s_.handle()}, &pc, sizeof pc, gx,
-                 (groups + gx - 1) / gx, 1);
+        const uint32_t groups = (n_blocks * (qk / 8) + 31) / 32, gx = std::min(groups, kMaxGroupsX);
+        if (fuse) {
+            const PendingNorm &p = pending_norm_;
+            const bool in_place = p.x == p.out;
+            NormQuantPush pc{n_blocks, qk, uint32_t(a.cols), p.eps, in_place ? 0u : 1u};
+            dispatch(dev_.kernel("norm_quant", 6, sizeof pc),
+                     {buf(p.x).mem.handle(), p.weight, a.mem.handle(), act_q_.handle(), act_d_.handle(),
+                      act_s_.handle()},
+                     &pc, sizeof pc, gx, (groups + gx - 1) / gx, 1);
+            if (!in_place) pending_norm_.active = false; // the float row is written too
+        } else {
+            ActQuantPush pc{n_blocks, qk};
+            dispatch(dev_.kernel("act_quant", 4, sizeof pc),
+                     {a.mem.handle(), act_q_.handle(), act_d_.handle(), act_s_.handle()}, &pc, sizeof pc, gx,
+                     (groups + gx - 1) / gx, 1);
+        }
         quantized_ = key;
     }
 
@@ -377,6 +435,8 @@ private:
     }
 
     void elementwise(backend::Buf x, backend::Buf y, uint32_t op) {
+        settle(x);
+        settle(y);
         StepBuf &a = buf(x);
         const uint32_t n = uint32_t(size_t(a.rows) * size_t(a.cols));
         EltPush pc{n, op};

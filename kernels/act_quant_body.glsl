@@ -1,0 +1,69 @@
+// The 8-bit quantization shared by act_quant.comp and norm_quant.comp: each
+// thread holds 8 consecutive values of block blk (qk / 8 threads a block, 32
+// a workgroup) starting at x0, and the block is written as ggml's
+// quantize_row_q8_0 (qk 32: d = max|x| / 127 rounded to f16) or
+// quantize_row_q8_K (qk 256: d = max / -127, keeping the sign of the first
+// value of largest magnitude) would: values packed four to a word (XQ),
+// d (XD) and the sums of runs of 16 (XS, ggml's bsums).
+// The including kernel declares XQ, XD, XS, p.qk and the shared arrays
+// s_amax, s_max and s_sum of 32 entries. Call from uniform control flow.
+
+void quantize_values(float v[8], uint blk, uint x0, bool live) {
+    const uint tid = gl_LocalInvocationID.x;
+    const uint tpb = p.qk / 8u;
+    const uint lane = tid % tpb;
+    float amax = 0.0, vmax = 0.0;
+    for (uint j = 0u; j < 8u; ++j) {
+        if (abs(v[j]) > amax) { // strict: the first of equal magnitudes wins, as in ggml
+            amax = abs(v[j]);
+            vmax = v[j];
+        }
+    }
+    s_amax[tid] = amax;
+    s_max[tid] = vmax;
+    barrier();
+    for (uint s = 1u; s < tpb; s <<= 1) {
+        // Lane L takes L+s's maximum when it is strictly larger: lower lanes
+        // hold lower indices, so ties keep the first value.
+        float oa = 0.0, om = 0.0;
+        const bool take = lane % (2u * s) == 0u;
+        if (take) {
+            oa = s_amax[tid + s];
+            om = s_max[tid + s];
+        }
+        barrier();
+        if (take && oa > s_amax[tid]) {
+            s_amax[tid] = oa;
+            s_max[tid] = om;
+        }
+        barrier();
+    }
+    const uint first = tid - lane;
+    amax = s_amax[first];
+    vmax = s_max[first];
+
+    float d = 0.0, id = 0.0;
+    if (amax != 0.0) {
+        if (p.qk == 32u) {
+            d = unpackHalf2x16(packHalf2x16(vec2(amax / 127.0, 0.0))).x;
+            id = 127.0 / amax;
+        } else {
+            id = -127.0 / vmax;
+            d = 1.0 / id;
+        }
+    }
+    int sum = 0;
+    uint words[2] = uint[2](0u, 0u);
+    for (uint j = 0u; j < 8u; ++j) {
+        const int q = int(min(roundEven(v[j] * id), 127.0));
+        sum += q;
+        words[j / 4u] |= uint(q & 0xFF) << (8u * (j % 4u));
+    }
+    s_sum[tid] = sum;
+    barrier();
+    if (!live) return;
+    XQ[x0 / 4u] = words[0];
+    XQ[x0 / 4u + 1u] = words[1];
+    if (lane == 0u) XD[blk] = d;
+    if ((lane & 1u) == 0u) XS[x0 / 16u] = sum + s_sum[tid + 1u];
+}
