@@ -360,6 +360,15 @@ TEST_CASE("A decode step on Vulkan is one queue submission", "[vulkan]") {
     dev.set_profiling(false);
     CHECK(dev.recorded_steps() - recorded == 1 + tokens.size());
     REQUIRE(std::vector<float>(fresh.logits(), fresh.logits() + n_vocab) == replayed);
+
+    // A prefill in one-token chunks (steps that compute no logits) before the
+    // decode steps: each kind of step replays only its own recording.
+    ContextParams one = cp;
+    one.n_batch = 1;
+    Context chunked(*model, one);
+    chunked.prefill(prompt, 5);
+    for (int32_t t : tokens) chunked.decode_step(t);
+    REQUIRE(std::vector<float>(chunked.logits(), chunked.logits() + n_vocab) == replayed);
 }
 
 TEST_CASE("Vulkan errors are clear", "[vulkan]") {

@@ -45,7 +45,9 @@ void Context::check_tokens(const int32_t *tokens, size_t n) const {
 }
 
 void Context::eval_chunk(const int32_t *tokens, int n, LogitRows rows) {
-    backend::Step &s = exec_->begin(kv_, tokens, n, kv_.n_past(), &chunk_logits_);
+    // No logits buffer for a chunk that computes none: executors key what
+    // they record on it.
+    backend::Step &s = exec_->begin(kv_, tokens, n, kv_.n_past(), rows == LogitRows::None ? nullptr : &chunk_logits_);
     build_forward(model_.transformer(), s, rows);
     exec_->finish();
     kv_.advance(n);

@@ -47,7 +47,9 @@ void build_forward(const Transformer &m, backend::Step &s, LogitRows logit_rows)
     }
 
     if (logit_rows == LogitRows::None) return; // the KV cache is all this step leaves
-    const bool all = logit_rows == LogitRows::All;
+    // One row is its own last row: single-token steps issue the same ops
+    // whichever rows were asked for (the Vulkan executor replays them).
+    const bool all = logit_rows == LogitRows::All || n == 1;
     Buf h = all ? x : s.last_row(x);
     const int rows = all ? n : 1;
     Buf hn = s.new_buf(rows, hp.n_embd);
