@@ -10,6 +10,7 @@
 layout(local_size_x = 32) in;
 
 layout(std430, binding = 0) readonly buffer Input { float X[]; };
+layout(std430, binding = 0) readonly buffer Input4 { vec4 X4[]; };
 layout(std430, binding = 1) readonly buffer Weight { float G[]; };
 layout(std430, binding = 2) writeonly buffer Output { float Y[]; };
 layout(std430, binding = 3) writeonly buffer Quants { uint XQ[]; };
@@ -30,8 +31,22 @@ shared int s_sum[32];
 
 void main() {
     const uint tid = gl_LocalInvocationID.x;
-    float ss = 0.0;
-    for (uint i = tid; i < p.ncols; i += 32u) ss += X[i] * X[i];
+    // 16-byte loads, four in flight per thread (rows are whole blocks of 32
+    // or 256, so multiples of 4): every workgroup reads the row, and this
+    // loop is the kernel's latency.
+    const uint n4 = p.ncols / 4u;
+    vec4 a0 = vec4(0.0), a1 = vec4(0.0), a2 = vec4(0.0), a3 = vec4(0.0);
+    uint i = tid;
+    for (; i + 96u < n4; i += 128u) {
+        const vec4 u0 = X4[i], u1 = X4[i + 32u], u2 = X4[i + 64u], u3 = X4[i + 96u];
+        a0 += u0 * u0;
+        a1 += u1 * u1;
+        a2 += u2 * u2;
+        a3 += u3 * u3;
+    }
+    for (; i < n4; i += 32u) a0 += X4[i] * X4[i];
+    const vec4 t = (a0 + a1) + (a2 + a3);
+    const float ss = (t.x + t.y) + (t.z + t.w);
     s_red[tid] = ss;
     barrier();
     for (uint s = 16u; s > 0u; s >>= 1) {
