@@ -164,6 +164,8 @@ public:
         VkCommandBufferBeginInfo bi{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
         check(vkBeginCommandBuffer(cmd_, &bi), "vkBeginCommandBuffer");
         profile_labels_.clear();
+        written_.clear();
+        read_.clear();
         if (dev_.profiling()) {
             if (!queries_) {
                 VkQueryPoolCreateInfo qi{VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO};
@@ -183,6 +185,7 @@ public:
                 fail(TERN_ERR_BACKEND, "Vulkan: a replayed decode step differs from its recording (internal error)");
             }
         } else {
+            barrier(); // everything done and visible to the host (the logits read-back)
             check(vkEndCommandBuffer(cmd_), "vkEndCommandBuffer");
         }
         check(vkResetFences(dev_.handle(), 1, &fence_), "vkResetFences");
@@ -259,7 +262,7 @@ public:
             grow(act_scales_, size_t(sp.n_blocks) * 8, Memory::DeviceLocal, "activation scales");
             const uint32_t groups = (sp.n_blocks + 63) / 64, gx = std::min(groups, kMaxGroupsX);
             dispatch(dev_.kernel("act_scales", 2, sizeof sp), {a.mem.handle(), act_scales_.handle()}, &sp, sizeof sp,
-                     gx, (groups + gx - 1) / gx, 1);
+                     gx, (groups + gx - 1) / gx, 1, 0b10);
             scales = act_scales_.handle();
         }
         const uint32_t rows = uint32_t(w.ne1);
@@ -268,7 +271,7 @@ public:
         if (dev_.profiling()) profile_tag_ = std::to_string(w.ne1) + "x" + std::to_string(w.ne0);
         dispatch(dev_.kernel(matmul_kernel_name(w.type), 4, sizeof pc),
                  {w_->get(w).handle(), a.mem.handle(), buf(out).mem.handle(), scales}, &pc, sizeof pc, gx, gy,
-                 (uint32_t(a.rows) + kMatmulTokens - 1) / kMatmulTokens);
+                 (uint32_t(a.rows) + kMatmulTokens - 1) / kMatmulTokens, 0b100);
     }
 
     void rope(backend::Buf x, int n_heads, int head_dim, const RopeParams &p) override {
@@ -278,7 +281,7 @@ public:
                     p.freq_base, p.freq_scale};
         const uint32_t n = uint32_t(a.rows) * uint32_t(n_heads) * uint32_t(p.n_rot / 2);
         dispatch(dev_.kernel("rope", 2, sizeof pc), {a.mem.handle(), step_params_.handle()}, &pc, sizeof pc,
-                 (n + 63) / 64, 1, 1);
+                 (n + 63) / 64, 1, 1, 0b1);
         wrote(x);
     }
 
@@ -291,15 +294,13 @@ public:
         const uint32_t groups = (sp.n_words + 255) / 256, gx = std::min(groups, kMaxGroupsX);
         dispatch(dev_.kernel("kv_store", 5, sizeof sp),
                  {buf(k).mem.handle(), buf(v).mem.handle(), k_cache_.handle(), v_cache_.handle(), step_params_.handle()},
-                 &sp, sizeof sp, gx,
-                 (groups + gx - 1) / gx, 1);
+                 &sp, sizeof sp, gx, (groups + gx - 1) / gx, 1, 0b1100);
         AttnPush pc{uint32_t(s.n_head), uint32_t(s.n_head_kv), uint32_t(s.head_dim), uint32_t(layer_off), s.scale, n_ < cpu::kTiledAttentionMinRows ? 1u : 0u,
                     s.head_dim % 8 == 0 && kv_dim_ % 8 == 0 ? 1u : 0u};
         dispatch(dev_.kernel("attention", 5, sizeof pc),
                  {buf(q).mem.handle(), k_cache_.handle(), v_cache_.handle(), buf(out).mem.handle(),
                   step_params_.handle()},
-                 &pc, sizeof pc,
-                 uint32_t(s.n_head), uint32_t(n_), 1);
+                 &pc, sizeof pc, uint32_t(s.n_head), uint32_t(n_), 1, 0b1000);
         wrote(out);
     }
 
@@ -371,7 +372,7 @@ private:
         StepBuf &a = buf(p.x);
         NormPush pc{uint32_t(a.cols), p.eps};
         dispatch(dev_.kernel("rms_norm", 3, sizeof pc), {a.mem.handle(), p.weight, buf(p.out).mem.handle()}, &pc,
-                 sizeof pc, uint32_t(a.rows), 1, 1);
+                 sizeof pc, uint32_t(a.rows), 1, 1, 0b100);
     }
 
     // Decode: one activation row, quantized once (q/k/v and gate/up share
@@ -390,7 +391,7 @@ private:
         if (dev_.profiling()) profile_tag_ = std::to_string(w.ne1) + "x" + std::to_string(w.ne0);
         dispatch(dev_.kernel(name, 5, sizeof pc),
                  {w_->get(w).handle(), act_q_.handle(), act_d_.handle(), act_s_.handle(), buf(out).mem.handle()}, &pc,
-                 sizeof pc, gx, gy, 1);
+                 sizeof pc, gx, gy, 1, 0b10000);
     }
 
     void quantize_activations(backend::Buf x, uint32_t qk) {
@@ -412,13 +413,13 @@ private:
             dispatch(dev_.kernel("norm_quant", 6, sizeof pc),
                      {buf(p.x).mem.handle(), p.weight, a.mem.handle(), act_q_.handle(), act_d_.handle(),
                       act_s_.handle()},
-                     &pc, sizeof pc, gx, (groups + gx - 1) / gx, 1);
+                     &pc, sizeof pc, gx, (groups + gx - 1) / gx, 1, in_place ? 0b111000u : 0b111100u);
             if (!in_place) pending_norm_.active = false; // the float row is written too
         } else {
             ActQuantPush pc{n_blocks, qk};
             dispatch(dev_.kernel("act_quant", 4, sizeof pc),
                      {a.mem.handle(), act_q_.handle(), act_d_.handle(), act_s_.handle()}, &pc, sizeof pc, gx,
-                     (groups + gx - 1) / gx, 1);
+                     (groups + gx - 1) / gx, 1, 0b1110);
         }
         quantized_ = key;
     }
@@ -443,7 +444,7 @@ private:
         const uint32_t groups = (n + 255) / 256;
         const uint32_t gx = std::min(groups, kMaxGroupsX);
         dispatch(dev_.kernel("elementwise", 2, sizeof pc), {a.mem.handle(), buf(y).mem.handle()}, &pc, sizeof pc, gx,
-                 (groups + gx - 1) / gx, 1);
+                 (groups + gx - 1) / gx, 1, 0b1);
         wrote(x);
     }
 
@@ -470,9 +471,30 @@ private:
     void copy(VkBuffer src, size_t src_off, VkBuffer dst, size_t dst_off, size_t bytes) {
         sign(src, dst, src_off, dst_off, bytes);
         if (replaying_) return;
+        const VkBuffer bufs[2] = {src, dst};
+        order(bufs, 2, 0b10);
         VkBufferCopy region{src_off, dst_off, bytes};
         vkCmdCopyBuffer(cmd_, src, dst, 1, &region);
-        barrier();
+    }
+
+    // Barriers only where needed: commands between two barriers may run
+    // at once, so a command waits (one full barrier) when it reads or writes
+    // a buffer written since the last barrier, or writes one read since then
+    // (q, k and v GEMVs, or gate and up, run together). Profiling keeps a
+    // barrier before every command, so that each is timed alone.
+    void order(const VkBuffer *bufs, size_t n, uint32_t writes) {
+        auto touched = [](const std::vector<VkBuffer> &set, VkBuffer b) {
+            return std::find(set.begin(), set.end(), b) != set.end();
+        };
+        bool hazard = dev_.profiling();
+        for (size_t i = 0; i < n && !hazard; ++i)
+            hazard = touched(written_, bufs[i]) || (((writes >> i) & 1) && touched(read_, bufs[i]));
+        if (hazard) {
+            barrier();
+            written_.clear();
+            read_.clear();
+        }
+        for (size_t i = 0; i < n; ++i) ((writes >> i) & 1 ? written_ : read_).push_back(bufs[i]);
     }
 
     VkDescriptorSet descriptor_set(const Kernel &k) {
@@ -490,8 +512,11 @@ private:
         }
     }
 
+    // `writes`: bit i set when the kernel writes binding i (the others it
+    // only reads); order() puts a barrier before the dispatch only when it
+    // touches what an unfinished command writes or reads.
     void dispatch(const Kernel &k, std::initializer_list<VkBuffer> bufs, const void *push, uint32_t push_bytes,
-                  uint32_t gx, uint32_t gy, uint32_t gz) {
+                  uint32_t gx, uint32_t gy, uint32_t gz, uint32_t writes) {
         sign(k.pipeline, gx, gy, gz);
         for (VkBuffer b : bufs) sign(b);
         sign_bytes(push, push_bytes);
@@ -500,6 +525,7 @@ private:
             dev_.count_dispatch();
             return;
         }
+        order(bufs.begin(), bufs.size(), writes);
         VkDescriptorSet set = descriptor_set(k);
         dev_.bind_buffers(set, bufs.begin(), uint32_t(bufs.size()));
         vkCmdBindPipeline(cmd_, VK_PIPELINE_BIND_POINT_COMPUTE, k.pipeline);
@@ -515,7 +541,6 @@ private:
         }
         profile_tag_.clear();
         dev_.count_dispatch();
-        barrier();
     }
 
     std::shared_ptr<const GpuWeights> w_;
@@ -531,6 +556,7 @@ private:
     } quantized_;
     uint64_t versions_ = 0;
     std::vector<Buffer> retired_; // replaced during the step, freed after it
+    std::vector<VkBuffer> written_, read_; // by commands since the last barrier (see order())
     VkQueryPool queries_ = VK_NULL_HANDLE;  // timestamps, when profiling
     std::vector<std::string> profile_labels_;
     std::string profile_tag_; // the next dispatch's shape, for its profile label
