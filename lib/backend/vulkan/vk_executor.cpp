@@ -6,6 +6,7 @@
 
 #include "backend/cpu/ops.hpp" // kTiledAttentionMinRows: where llama.cpp's numerics change
 #include "backend/vulkan/layout.hpp"
+#include "backend/vulkan/recorder.hpp"
 #include "common/error.hpp"
 #include "kv/kv_cache.hpp"
 #include "quant/reference.hpp"
@@ -111,25 +112,7 @@ public:
         const size_t kv_bytes = size_t(n_layer) * size_t(n_ctx) * size_t(kv_dim) * sizeof(uint16_t);
         k_cache_ = dev_.create_buffer(kv_bytes, Memory::DeviceLocal, "the K cache");
         v_cache_ = dev_.create_buffer(kv_bytes, Memory::DeviceLocal, "the V cache");
-        // A pool of its own: recording into a command buffer needs its pool
-        // externally synchronised, and contexts of one model may run on
-        // different threads at once.
-        VkCommandPoolCreateInfo pci{VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO};
-        pci.flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT;
-        pci.queueFamilyIndex = dev_.queue_family();
-        check(vkCreateCommandPool(dev_.handle(), &pci, nullptr, &cmd_pool_), "vkCreateCommandPool");
-        general_.cmd = dev_.allocate_command_buffer(cmd_pool_);
-        decode_.cmd = dev_.allocate_command_buffer(cmd_pool_);
-        fence_ = dev_.create_fence();
         step_params_ = dev_.create_buffer(16, Memory::HostVisible, "the step parameters");
-    }
-
-    ~VkStep() override {
-        if (queries_) vkDestroyQueryPool(dev_.handle(), queries_, nullptr);
-        vkDestroyFence(dev_.handle(), fence_, nullptr);
-        vkDestroyCommandPool(dev_.handle(), cmd_pool_, nullptr); // frees the command buffers
-        for (Recording *r : {&general_, &decode_})
-            for (VkDescriptorPool p : r->pools) vkDestroyDescriptorPool(dev_.handle(), p, nullptr);
     }
 
     void begin(const int32_t *tokens, int n, int pos0, std::vector<float> *logits) {
@@ -141,62 +124,16 @@ public:
         quantized_ = {};
         pending_norm_ = {};
         embeds_used_ = 0;
-        signature_ = kHashSeed;
-        generation_at_begin_ = buffers_generation_;
         // Kernels read the position from here, so a recorded decode step
         // replays at any position.
         *static_cast<uint32_t *>(step_params_.mapped()) = uint32_t(pos0);
-        const bool decode = n == 1 && !dev_.profiling();
-        if (decode && decode_key_.valid && decode_key_.buffers == buffers_generation_ &&
-            decode_key_.logits == (logits != nullptr) && decode_key_.int_dot == dev_.use_int_dot()) {
-            replaying_ = true; // the ops below only do their host-side part and sign the commands
-            rec_ = &decode_;
-            return;
-        }
-        replaying_ = false;
-        dev_.count_recorded_step();
-        rec_ = decode ? &decode_ : &general_;
-        if (decode) decode_key_.valid = false;
-        rec_->pool_index = 0;
-        for (VkDescriptorPool p : rec_->pools) check(vkResetDescriptorPool(dev_.handle(), p, 0), "vkResetDescriptorPool");
-        cmd_ = rec_->cmd;
-        check(vkResetCommandBuffer(cmd_, 0), "vkResetCommandBuffer");
-        VkCommandBufferBeginInfo bi{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
-        check(vkBeginCommandBuffer(cmd_, &bi), "vkBeginCommandBuffer");
-        profile_labels_.clear();
-        written_.clear();
-        read_.clear();
-        if (dev_.profiling()) {
-            if (!queries_) {
-                VkQueryPoolCreateInfo qi{VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO};
-                qi.queryType = VK_QUERY_TYPE_TIMESTAMP;
-                qi.queryCount = 2 * kMaxProfiled;
-                check(vkCreateQueryPool(dev_.handle(), &qi, nullptr, &queries_), "vkCreateQueryPool");
-            }
-            vkCmdResetQueryPool(cmd_, queries_, 0, 2 * kMaxProfiled);
-        }
+        rec_.begin(n == 1, logits != nullptr);
     }
 
     void finish() {
         pending_norm_.active = false; // a norm no float reader asked for (see PendingNorm)
-        if (replaying_) {
-            if (signature_ != decode_key_.signature || buffers_generation_ != decode_key_.buffers) {
-                decode_key_.valid = false;
-                fail(TERN_ERR_BACKEND, "Vulkan: a replayed decode step differs from its recording (internal error)");
-            }
-        } else {
-            barrier(); // everything done and visible to the host (the logits read-back)
-            check(vkEndCommandBuffer(cmd_), "vkEndCommandBuffer");
-        }
-        check(vkResetFences(dev_.handle(), 1, &fence_), "vkResetFences");
-        dev_.submit_and_wait(rec_->cmd, fence_);
+        rec_.finish();
         retired_.clear();
-        // A decode recording replays while no buffer it binds was replaced:
-        // one that grew during the recording (its early commands bound the
-        // old buffer, now freed) is recorded again next time.
-        if (!replaying_ && rec_ == &decode_ && buffers_generation_ == generation_at_begin_)
-            decode_key_ = {true, buffers_generation_, logits_ != nullptr, dev_.use_int_dot(), signature_};
-        collect_profile();
         if (logits_) {
             const float *src = static_cast<const float *>(readback_.mapped());
             logits_->assign(src, src + size_t(logit_rows_) * size_t(logit_cols_));
@@ -213,7 +150,7 @@ public:
         b.version = ++versions_;
         if (b.mem.size() < b.bytes()) {
             b.mem = dev_.create_buffer(b.bytes(), Memory::DeviceLocal, "an activation buffer");
-            ++buffers_generation_;
+            rec_.buffers_changed();
         }
         return backend::Buf(used_++);
     }
@@ -268,10 +205,9 @@ public:
         const uint32_t rows = uint32_t(w.ne1);
         const uint32_t gx = std::min(rows, kMaxGroupsX), gy = (rows + gx - 1) / gx;
         MatmulPush pc{uint32_t(w.ne0), rows, uint32_t(a.rows), uint32_t(w.row_bytes), gx, scale};
-        if (dev_.profiling()) profile_tag_ = std::to_string(w.ne1) + "x" + std::to_string(w.ne0);
         dispatch(dev_.kernel(matmul_kernel_name(w.type), 4, sizeof pc),
                  {w_->get(w).handle(), a.mem.handle(), buf(out).mem.handle(), scales}, &pc, sizeof pc, gx, gy,
-                 (uint32_t(a.rows) + kMatmulTokens - 1) / kMatmulTokens, 0b100);
+                 (uint32_t(a.rows) + kMatmulTokens - 1) / kMatmulTokens, 0b100, shape_label(w));
     }
 
     void rope(backend::Buf x, int n_heads, int head_dim, const RopeParams &p) override {
@@ -332,21 +268,11 @@ public:
 private:
     StepBuf &buf(backend::Buf b) { return bufs_[size_t(b)]; }
 
-    static constexpr uint32_t kMaxProfiled = 4096; // timed dispatches per step
-
-    void collect_profile() {
-        if (profile_labels_.empty()) return;
-        const uint32_t n = uint32_t(profile_labels_.size());
-        std::vector<uint64_t> ts(2 * size_t(n));
-        check(vkGetQueryPoolResults(dev_.handle(), queries_, 0, 2 * n, ts.size() * 8, ts.data(), 8,
-                                    VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT),
-              "vkGetQueryPoolResults");
-        for (uint32_t i = 0; i < n; ++i)
-            dev_.add_kernel_time(profile_labels_[i],
-                                 double(ts[2 * i + 1] - ts[2 * i]) * dev_.timestamp_period_ns() * 1e-6);
-        profile_labels_.clear();
-    }
     void wrote(backend::Buf b) { buf(b).version = ++versions_; }
+    // "rows x cols" of a matrix, naming its dispatches in profiles.
+    std::string shape_label(const WeightRef &w) const {
+        return dev_.profiling() ? std::to_string(w.ne1) + "x" + std::to_string(w.ne0) : std::string();
+    }
 
     // A one-row rms_norm not dispatched yet. The integer GEMV that consumes
     // `out` dispatches norm_quant.comp instead of act_quant.comp (one
@@ -388,10 +314,9 @@ private:
         const uint32_t gx = std::min(groups, kMaxGroupsX), gy = (groups + gx - 1) / gx;
         GemvPush pc{uint32_t(w.ne0), rows, tpr, uint32_t(w.row_bytes), gx, scale, rpg};
         const std::string name = "gemv" + matmul_kernel_name(w.type).substr(6) + (dev_.use_int_dot() ? "_dot" : "");
-        if (dev_.profiling()) profile_tag_ = std::to_string(w.ne1) + "x" + std::to_string(w.ne0);
         dispatch(dev_.kernel(name, 5, sizeof pc),
                  {w_->get(w).handle(), act_q_.handle(), act_d_.handle(), act_s_.handle(), buf(out).mem.handle()}, &pc,
-                 sizeof pc, gx, gy, 1, 0b10000);
+                 sizeof pc, gx, gy, 1, 0b10000, shape_label(w));
     }
 
     void quantize_activations(backend::Buf x, uint32_t qk) {
@@ -432,7 +357,7 @@ private:
         if (b.size() >= bytes) return;
         if (b) retired_.push_back(std::move(b));
         b = dev_.create_buffer(bytes, kind, what);
-        ++buffers_generation_;
+        rec_.buffers_changed();
     }
 
     void elementwise(backend::Buf x, backend::Buf y, uint32_t op) {
@@ -452,95 +377,13 @@ private:
     // of a step form a chain, each reading what the previous one wrote.
     // The step's commands, hashed (FNV-1a): a replayed decode step must issue
     // exactly the commands of its recording, push constants included.
-    static constexpr uint64_t kHashSeed = 1469598103934665603ull;
-    void sign_bytes(const void *p, size_t n) {
-        const auto *b = static_cast<const uint8_t *>(p);
-        for (size_t i = 0; i < n; ++i) signature_ = (signature_ ^ b[i]) * 1099511628211ull;
-    }
-    template <typename... T> void sign(const T &...v) { (sign_bytes(&v, sizeof v), ...); }
-
-    void barrier() {
-        VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
-        mb.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
-        mb.dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_READ_BIT |
-                           VK_ACCESS_TRANSFER_WRITE_BIT | VK_ACCESS_HOST_READ_BIT;
-        const VkPipelineStageFlags stages = VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT;
-        vkCmdPipelineBarrier(cmd_, stages, stages | VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &mb, 0, nullptr, 0, nullptr);
-    }
-
-    void copy(VkBuffer src, size_t src_off, VkBuffer dst, size_t dst_off, size_t bytes) {
-        sign(src, dst, src_off, dst_off, bytes);
-        if (replaying_) return;
-        const VkBuffer bufs[2] = {src, dst};
-        order(bufs, 2, 0b10);
-        VkBufferCopy region{src_off, dst_off, bytes};
-        vkCmdCopyBuffer(cmd_, src, dst, 1, &region);
-    }
-
-    // Barriers only where needed: commands between two barriers may run
-    // at once, so a command waits (one full barrier) when it reads or writes
-    // a buffer written since the last barrier, or writes one read since then
-    // (q, k and v GEMVs, or gate and up, run together). Profiling keeps a
-    // barrier before every command, so that each is timed alone.
-    void order(const VkBuffer *bufs, size_t n, uint32_t writes) {
-        auto touched = [](const std::vector<VkBuffer> &set, VkBuffer b) {
-            return std::find(set.begin(), set.end(), b) != set.end();
-        };
-        bool hazard = dev_.profiling();
-        for (size_t i = 0; i < n && !hazard; ++i)
-            hazard = touched(written_, bufs[i]) || (((writes >> i) & 1) && touched(read_, bufs[i]));
-        if (hazard) {
-            barrier();
-            written_.clear();
-            read_.clear();
-        }
-        for (size_t i = 0; i < n; ++i) ((writes >> i) & 1 ? written_ : read_).push_back(bufs[i]);
-    }
-
-    VkDescriptorSet descriptor_set(const Kernel &k) {
-        VkDescriptorSetAllocateInfo ai{VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO};
-        ai.descriptorSetCount = 1;
-        ai.pSetLayouts = &k.set_layout;
-        VkDescriptorSet set = VK_NULL_HANDLE;
-        for (;; ++rec_->pool_index) {
-            if (rec_->pool_index == rec_->pools.size())
-                rec_->pools.push_back(dev_.create_descriptor_pool(1024, 5 * 1024));
-            ai.descriptorPool = rec_->pools[rec_->pool_index];
-            const VkResult r = vkAllocateDescriptorSets(dev_.handle(), &ai, &set);
-            if (r == VK_SUCCESS) return set;
-            if (r != VK_ERROR_OUT_OF_POOL_MEMORY && r != VK_ERROR_FRAGMENTED_POOL) check(r, "vkAllocateDescriptorSets");
-        }
-    }
-
-    // `writes`: bit i set when the kernel writes binding i (the others it
-    // only reads); order() puts a barrier before the dispatch only when it
-    // touches what an unfinished command writes or reads.
+    // The dispatches of the ops, recorded by rec_; `writes` as in Recorder::dispatch.
     void dispatch(const Kernel &k, std::initializer_list<VkBuffer> bufs, const void *push, uint32_t push_bytes,
-                  uint32_t gx, uint32_t gy, uint32_t gz, uint32_t writes) {
-        sign(k.pipeline, gx, gy, gz);
-        for (VkBuffer b : bufs) sign(b);
-        sign_bytes(push, push_bytes);
-        if (replaying_) {
-            profile_tag_.clear();
-            dev_.count_dispatch();
-            return;
-        }
-        order(bufs.begin(), bufs.size(), writes);
-        VkDescriptorSet set = descriptor_set(k);
-        dev_.bind_buffers(set, bufs.begin(), uint32_t(bufs.size()));
-        vkCmdBindPipeline(cmd_, VK_PIPELINE_BIND_POINT_COMPUTE, k.pipeline);
-        vkCmdBindDescriptorSets(cmd_, VK_PIPELINE_BIND_POINT_COMPUTE, k.layout, 0, 1, &set, 0, nullptr);
-        vkCmdPushConstants(cmd_, k.layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, push_bytes, push);
-        const bool timed = queries_ && dev_.profiling() && profile_labels_.size() < kMaxProfiled;
-        const uint32_t q = 2 * uint32_t(profile_labels_.size());
-        if (timed) vkCmdWriteTimestamp(cmd_, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, queries_, q);
-        vkCmdDispatch(cmd_, gx, gy, gz);
-        if (timed) {
-            vkCmdWriteTimestamp(cmd_, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, queries_, q + 1);
-            profile_labels_.push_back(profile_tag_.empty() ? k.name : k.name + " " + profile_tag_);
-        }
-        profile_tag_.clear();
-        dev_.count_dispatch();
+                  uint32_t gx, uint32_t gy, uint32_t gz, uint32_t writes, const std::string &label = "") {
+        rec_.dispatch(k, bufs, push, push_bytes, gx, gy, gz, writes, label);
+    }
+    void copy(VkBuffer src, size_t src_off, VkBuffer dst, size_t dst_off, size_t bytes) {
+        rec_.copy(src, src_off, dst, dst_off, bytes);
     }
 
     std::shared_ptr<const GpuWeights> w_;
@@ -556,38 +399,10 @@ private:
     } quantized_;
     uint64_t versions_ = 0;
     std::vector<Buffer> retired_; // replaced during the step, freed after it
-    std::vector<VkBuffer> written_, read_; // by commands since the last barrier (see order())
-    VkQueryPool queries_ = VK_NULL_HANDLE;  // timestamps, when profiling
-    std::vector<std::string> profile_labels_;
-    std::string profile_tag_; // the next dispatch's shape, for its profile label
     std::vector<Buffer> embed_stage_;
     size_t embeds_used_ = 0;
-    VkCommandPool cmd_pool_ = VK_NULL_HANDLE;
-    VkFence fence_ = VK_NULL_HANDLE;
     Buffer step_params_; // host-visible: the step's first position, read by rope, kv_store, attention
-
-    // A command buffer with the descriptor pools its sets come from. Decode
-    // steps have one of their own, kept after submission: a one-token step
-    // issues the same commands every time (positions come from
-    // step_params_), so it is recorded once and then replayed.
-    struct Recording {
-        VkCommandBuffer cmd = VK_NULL_HANDLE;
-        std::vector<VkDescriptorPool> pools;
-        size_t pool_index = 0;
-    };
-    Recording general_, decode_;
-    Recording *rec_ = &general_; // this step's
-    VkCommandBuffer cmd_ = VK_NULL_HANDLE; // rec_->cmd while recording
-    bool replaying_ = false;
-    struct DecodeKey { // what decode_ was recorded for
-        bool valid = false;
-        uint64_t buffers = 0; // buffers_generation_ then
-        bool logits = false, int_dot = false;
-        uint64_t signature = 0;
-    } decode_key_;
-    uint64_t buffers_generation_ = 0; // bumped whenever a step buffer is (re)allocated
-    uint64_t generation_at_begin_ = 0;
-    uint64_t signature_ = kHashSeed;
+    Recorder rec_{dev_};
     std::vector<StepBuf> bufs_;
     size_t used_ = 0;
     const int32_t *tokens_ = nullptr;

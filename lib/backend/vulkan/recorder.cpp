@@ -1,0 +1,177 @@
+#include "backend/vulkan/recorder.hpp"
+
+#include <algorithm>
+
+#include "common/error.hpp"
+
+namespace ternlm::vk {
+
+Recorder::Recorder(Device &dev) : dev_(dev) {
+    // A pool of its own: recording into a command buffer needs its pool
+    // externally synchronised, and contexts of one model may run on
+    // different threads at once.
+    VkCommandPoolCreateInfo pci{VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO};
+    pci.flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT;
+    pci.queueFamilyIndex = dev_.queue_family();
+    check(vkCreateCommandPool(dev_.handle(), &pci, nullptr, &pool_), "vkCreateCommandPool");
+    general_.cmd = dev_.allocate_command_buffer(pool_);
+    decode_.cmd = dev_.allocate_command_buffer(pool_);
+    fence_ = dev_.create_fence();
+}
+
+Recorder::~Recorder() {
+    if (queries_) vkDestroyQueryPool(dev_.handle(), queries_, nullptr);
+    vkDestroyFence(dev_.handle(), fence_, nullptr);
+    vkDestroyCommandPool(dev_.handle(), pool_, nullptr); // frees the command buffers
+    for (Recording *r : {&general_, &decode_})
+        for (VkDescriptorPool p : r->pools) vkDestroyDescriptorPool(dev_.handle(), p, nullptr);
+}
+
+void Recorder::begin(bool decode, bool logits) {
+    signature_ = kHashSeed;
+    generation_at_begin_ = buffers_generation_;
+    decode_step_ = decode && !dev_.profiling();
+    logits_ = logits;
+    if (decode_step_ && decode_key_.valid && decode_key_.buffers == buffers_generation_ &&
+        decode_key_.logits == logits && decode_key_.int_dot == dev_.use_int_dot()) {
+        replaying_ = true; // commands are only hashed until finish() resubmits the recording
+        rec_ = &decode_;
+        return;
+    }
+    replaying_ = false;
+    dev_.count_recorded_step();
+    rec_ = decode_step_ ? &decode_ : &general_;
+    if (decode_step_) decode_key_.valid = false;
+    rec_->pool_index = 0;
+    for (VkDescriptorPool p : rec_->pools) check(vkResetDescriptorPool(dev_.handle(), p, 0), "vkResetDescriptorPool");
+    cmd_ = rec_->cmd;
+    check(vkResetCommandBuffer(cmd_, 0), "vkResetCommandBuffer");
+    VkCommandBufferBeginInfo bi{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
+    check(vkBeginCommandBuffer(cmd_, &bi), "vkBeginCommandBuffer");
+    written_.clear();
+    read_.clear();
+    start_profile();
+}
+
+void Recorder::finish() {
+    if (replaying_) {
+        if (signature_ != decode_key_.signature || buffers_generation_ != decode_key_.buffers) {
+            decode_key_.valid = false;
+            fail(TERN_ERR_BACKEND, "Vulkan: a replayed decode step differs from its recording (internal error)");
+        }
+    } else {
+        barrier(); // everything done and visible to the host (the logits read-back)
+        check(vkEndCommandBuffer(cmd_), "vkEndCommandBuffer");
+    }
+    check(vkResetFences(dev_.handle(), 1, &fence_), "vkResetFences");
+    dev_.submit_and_wait(rec_->cmd, fence_);
+    // A decode recording replays while no buffer it binds was replaced: one
+    // that grew during the recording (its early commands bound the old
+    // buffer, now freed) is recorded again next time.
+    if (!replaying_ && decode_step_ && buffers_generation_ == generation_at_begin_)
+        decode_key_ = {true, buffers_generation_, logits_, dev_.use_int_dot(), signature_};
+    collect_profile();
+}
+
+void Recorder::dispatch(const Kernel &k, std::initializer_list<VkBuffer> bufs, const void *push,
+                        uint32_t push_bytes, uint32_t gx, uint32_t gy, uint32_t gz, uint32_t writes,
+                        const std::string &label) {
+    sign(k.pipeline, gx, gy, gz);
+    for (VkBuffer b : bufs) sign(b);
+    sign_bytes(push, push_bytes);
+    dev_.count_dispatch();
+    if (replaying_) return;
+    order(bufs.begin(), bufs.size(), writes);
+    VkDescriptorSet set = descriptor_set(k);
+    dev_.bind_buffers(set, bufs.begin(), uint32_t(bufs.size()));
+    vkCmdBindPipeline(cmd_, VK_PIPELINE_BIND_POINT_COMPUTE, k.pipeline);
+    vkCmdBindDescriptorSets(cmd_, VK_PIPELINE_BIND_POINT_COMPUTE, k.layout, 0, 1, &set, 0, nullptr);
+    vkCmdPushConstants(cmd_, k.layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, push_bytes, push);
+    const bool timed = queries_ && dev_.profiling() && profile_labels_.size() < kMaxProfiled;
+    const uint32_t q = 2 * uint32_t(profile_labels_.size());
+    if (timed) vkCmdWriteTimestamp(cmd_, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, queries_, q);
+    vkCmdDispatch(cmd_, gx, gy, gz);
+    if (timed) {
+        vkCmdWriteTimestamp(cmd_, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, queries_, q + 1);
+        profile_labels_.push_back(label.empty() ? k.name : k.name + " " + label);
+    }
+}
+
+void Recorder::copy(VkBuffer src, size_t src_off, VkBuffer dst, size_t dst_off, size_t bytes) {
+    sign(src, dst, src_off, dst_off, bytes);
+    if (replaying_) return;
+    const VkBuffer bufs[2] = {src, dst};
+    order(bufs, 2, 0b10);
+    VkBufferCopy region{src_off, dst_off, bytes};
+    vkCmdCopyBuffer(cmd_, src, dst, 1, &region);
+}
+
+// FNV-1a over everything a command depends on, push constants included.
+void Recorder::sign_bytes(const void *p, size_t n) {
+    const auto *b = static_cast<const uint8_t *>(p);
+    for (size_t i = 0; i < n; ++i) signature_ = (signature_ ^ b[i]) * 1099511628211ull;
+}
+
+void Recorder::barrier() {
+    VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
+    mb.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
+    mb.dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_READ_BIT |
+                       VK_ACCESS_TRANSFER_WRITE_BIT | VK_ACCESS_HOST_READ_BIT;
+    const VkPipelineStageFlags stages = VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT;
+    vkCmdPipelineBarrier(cmd_, stages, stages | VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &mb, 0, nullptr, 0, nullptr);
+}
+
+void Recorder::order(const VkBuffer *bufs, size_t n, uint32_t writes) {
+    auto touched = [](const std::vector<VkBuffer> &set, VkBuffer b) {
+        return std::find(set.begin(), set.end(), b) != set.end();
+    };
+    bool hazard = dev_.profiling();
+    for (size_t i = 0; i < n && !hazard; ++i)
+        hazard = touched(written_, bufs[i]) || (((writes >> i) & 1) && touched(read_, bufs[i]));
+    if (hazard) {
+        barrier();
+        written_.clear();
+        read_.clear();
+    }
+    for (size_t i = 0; i < n; ++i) ((writes >> i) & 1 ? written_ : read_).push_back(bufs[i]);
+}
+
+VkDescriptorSet Recorder::descriptor_set(const Kernel &k) {
+    VkDescriptorSetAllocateInfo ai{VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO};
+    ai.descriptorSetCount = 1;
+    ai.pSetLayouts = &k.set_layout;
+    VkDescriptorSet set = VK_NULL_HANDLE;
+    for (;; ++rec_->pool_index) {
+        if (rec_->pool_index == rec_->pools.size()) rec_->pools.push_back(dev_.create_descriptor_pool(1024, 6 * 1024));
+        ai.descriptorPool = rec_->pools[rec_->pool_index];
+        const VkResult r = vkAllocateDescriptorSets(dev_.handle(), &ai, &set);
+        if (r == VK_SUCCESS) return set;
+        if (r != VK_ERROR_OUT_OF_POOL_MEMORY && r != VK_ERROR_FRAGMENTED_POOL) check(r, "vkAllocateDescriptorSets");
+    }
+}
+
+void Recorder::start_profile() {
+    profile_labels_.clear();
+    if (!dev_.profiling()) return;
+    if (!queries_) {
+        VkQueryPoolCreateInfo qi{VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO};
+        qi.queryType = VK_QUERY_TYPE_TIMESTAMP;
+        qi.queryCount = 2 * kMaxProfiled;
+        check(vkCreateQueryPool(dev_.handle(), &qi, nullptr, &queries_), "vkCreateQueryPool");
+    }
+    vkCmdResetQueryPool(cmd_, queries_, 0, 2 * kMaxProfiled);
+}
+
+void Recorder::collect_profile() {
+    if (profile_labels_.empty()) return;
+    const uint32_t n = uint32_t(profile_labels_.size());
+    std::vector<uint64_t> ts(2 * size_t(n));
+    check(vkGetQueryPoolResults(dev_.handle(), queries_, 0, 2 * n, ts.size() * 8, ts.data(), 8,
+                                VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT),
+          "vkGetQueryPoolResults");
+    for (uint32_t i = 0; i < n; ++i)
+        dev_.add_kernel_time(profile_labels_[i], double(ts[2 * i + 1] - ts[2 * i]) * dev_.timestamp_period_ns() * 1e-6);
+    profile_labels_.clear();
+}
+
+} // namespace ternlm::vk

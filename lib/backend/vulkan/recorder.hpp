@@ -1,0 +1,93 @@
+// Records a step's commands into a command buffer and submits it: one
+// submission and one fence wait per step. It owns what recording needs and
+// the op code does not care about:
+// - descriptor sets, from pools reset with their command buffer;
+// - barriers only where needed: each command says which of its bindings it
+//   writes, and a full barrier goes before a command that touches a buffer an
+//   unfinished command writes, or writes one it reads (so independent
+//   dispatches, such as the q, k and v GEMVs, run together);
+// - a decode recording that is replayed: a one-token step issues the same
+//   commands every time (positions come from a buffer the kernels read), so
+//   it is recorded once and resubmitted while its key holds. Each replayed
+//   step still "issues" its commands, which are hashed and compared with the
+//   recording's hash;
+// - timestamps around each dispatch while the device is profiling (with a
+//   barrier before every command, so each is timed alone).
+#pragma once
+
+#include <cstdint>
+#include <initializer_list>
+#include <string>
+#include <vector>
+
+#include "backend/vulkan/device.hpp"
+
+namespace ternlm::vk {
+
+class Recorder {
+public:
+    explicit Recorder(Device &dev);
+    ~Recorder();
+    Recorder(const Recorder &) = delete;
+    Recorder &operator=(const Recorder &) = delete;
+
+    // Starts a step: replays the decode recording when `decode` and the
+    // recording's key (logits wanted, integer dot products, buffers) match,
+    // else records (decode steps into the replayable buffer).
+    void begin(bool decode, bool logits);
+    bool replaying() const { return replaying_; }
+
+    // `writes`: bit i set when the kernel writes binding i. `label` names the
+    // dispatch in profiles (the kernel's name when empty).
+    void dispatch(const Kernel &k, std::initializer_list<VkBuffer> bufs, const void *push, uint32_t push_bytes,
+                  uint32_t gx, uint32_t gy, uint32_t gz, uint32_t writes, const std::string &label = "");
+    void copy(VkBuffer src, size_t src_off, VkBuffer dst, size_t dst_off, size_t bytes);
+
+    // A buffer that commands may bind was (re)allocated: recordings that
+    // bound the old one are void.
+    void buffers_changed() { ++buffers_generation_; }
+
+    // Ends, submits and waits for the step; collects its timestamps.
+    // TERN_ERR_BACKEND if a replayed step's commands differ from its recording.
+    void finish();
+
+private:
+    // A command buffer and the descriptor pools its sets come from.
+    struct Recording {
+        VkCommandBuffer cmd = VK_NULL_HANDLE;
+        std::vector<VkDescriptorPool> pools;
+        size_t pool_index = 0;
+    };
+    struct DecodeKey { // what decode_ was recorded for
+        bool valid = false;
+        uint64_t buffers = 0;
+        bool logits = false, int_dot = false;
+        uint64_t signature = 0;
+    };
+    static constexpr uint32_t kMaxProfiled = 4096; // timed dispatches per step
+    static constexpr uint64_t kHashSeed = 1469598103934665603ull;
+
+    void sign_bytes(const void *p, size_t n);
+    template <typename... T> void sign(const T &...v) { (sign_bytes(&v, sizeof v), ...); }
+    void barrier();
+    void order(const VkBuffer *bufs, size_t n, uint32_t writes);
+    VkDescriptorSet descriptor_set(const Kernel &k);
+    void start_profile();
+    void collect_profile();
+
+    Device &dev_;
+    VkCommandPool pool_ = VK_NULL_HANDLE;
+    VkFence fence_ = VK_NULL_HANDLE;
+    Recording general_, decode_;
+    Recording *rec_ = &general_;           // this step's
+    VkCommandBuffer cmd_ = VK_NULL_HANDLE; // rec_->cmd while recording
+    bool replaying_ = false, decode_step_ = false, logits_ = false;
+    DecodeKey decode_key_;
+    uint64_t buffers_generation_ = 0, generation_at_begin_ = 0;
+    uint64_t signature_ = kHashSeed;
+    std::vector<VkBuffer> written_, read_; // by commands since the last barrier
+    VkQueryPool queries_ = VK_NULL_HANDLE; // timestamps, when profiling
+    std::vector<std::string> profile_labels_;
+};
+
+} // namespace ternlm::vk
