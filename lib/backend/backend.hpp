@@ -32,6 +32,10 @@ struct WeightRef {
     explicit operator bool() const { return data != nullptr; }
 };
 
+// Row r of a weight matrix as floats, its tensor_scale applied (the
+// embedding lookups of every backend).
+void dequantize_weight_row(const WeightRef &w, int64_t r, float *dst);
+
 struct RopeParams {
     int n_rot = 0;           // rotated dimensions of each head (from the start)
     float freq_base = 10000; // theta_i = pos * freq_scale * base^(-2i/n_rot)

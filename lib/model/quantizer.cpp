@@ -10,6 +10,7 @@
 #include "common/error.hpp"
 #include "common/fp16.hpp"
 #include "gguf/gguf.hpp"
+#include "model/transformer.hpp"
 #include "quant/i2s.hpp"
 #include "quant/reference.hpp"
 
@@ -104,16 +105,9 @@ void encode_ternary(GgmlType type, const Ternary &t, const std::string &name, ui
 
 // The tensor as floats, its rows dequantized across the pool.
 std::vector<float> to_floats(const gguf::TensorInfo &t, cpu::ThreadPool &pool) {
-    const int64_t ne0 = t.ne[0], rows = t.n_rows();
-    const size_t row_bytes = row_size(t.type, ne0);
+    const WeightRef w = weight_ref(t);
     std::vector<float> f(size_t(t.n_elements()));
-    const float scale = t.type == GgmlType::I2_S ? i2s_tensor_scale(t.data, t.n_elements()) : 1.0f;
-    pool.parallel_for(rows, [&](int64_t r) {
-        float *out = f.data() + size_t(r) * size_t(ne0);
-        dequantize_row(t.type, t.data + size_t(r) * row_bytes, out, ne0);
-        if (scale != 1.0f)
-            for (int64_t i = 0; i < ne0; ++i) out[i] *= scale;
-    });
+    pool.parallel_for(w.ne1, [&](int64_t r) { dequantize_weight_row(w, r, f.data() + size_t(r) * size_t(w.ne0)); });
     return f;
 }
 

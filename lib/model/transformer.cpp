@@ -4,8 +4,8 @@
 #include <cstring>
 
 #include "common/error.hpp"
-#include "quant/i2s.hpp"
 #include "gguf/gguf.hpp"
+#include "quant/i2s.hpp"
 
 namespace ternlm {
 
@@ -31,21 +31,11 @@ public:
         if (!type_traits(t->type).supported)
             fail(TERN_ERR_UNSUPPORTED, "model: tensor '%s' has type %s, which ternlm cannot compute with",
                  name.c_str(), type_name(t->type));
-        WeightRef w;
-        w.data = t->data;
-        w.type = t->type;
-        w.ne0 = t->ne[0];
-        w.ne1 = t->n_rows();
-        w.row_bytes = row_size(t->type, t->ne[0]);
-        w.name = name;
-        if (t->type == GgmlType::I2_S) {
-            // Activations are Q8_K blocks of 256, which I2_S rows must hold whole.
-            if (t->ne[0] % QK_K != 0)
-                fail(TERN_ERR_UNSUPPORTED, "model: I2_S tensor '%s' has rows of %lld, not a multiple of 256",
-                     name.c_str(), (long long)t->ne[0]);
-            w.tensor_scale = i2s_tensor_scale(t->data, t->n_elements());
-        }
-        return w;
+        // Activations are Q8_K blocks of 256, which I2_S rows must hold whole.
+        if (t->type == GgmlType::I2_S && t->ne[0] % QK_K != 0)
+            fail(TERN_ERR_UNSUPPORTED, "model: I2_S tensor '%s' has rows of %lld, not a multiple of 256",
+                 name.c_str(), (long long)t->ne[0]);
+        return weight_ref(*t);
     }
 
     // A one-element F32 ".scale" tensor; 1 when absent.
@@ -68,6 +58,18 @@ private:
 std::string blk(int i, const char *what) { return "blk." + std::to_string(i) + "." + what; }
 
 } // namespace
+
+WeightRef weight_ref(const gguf::TensorInfo &t) {
+    WeightRef w;
+    w.data = t.data;
+    w.type = t.type;
+    w.ne0 = t.ne[0];
+    w.ne1 = t.n_rows();
+    w.row_bytes = row_size(t.type, t.ne[0]);
+    w.name = t.name;
+    if (t.type == GgmlType::I2_S) w.tensor_scale = i2s_tensor_scale(t.data, t.n_elements());
+    return w;
+}
 
 Transformer bind_transformer(const gguf::File &f, const HParams &hp) {
     Binder b(f);

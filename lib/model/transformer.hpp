@@ -9,7 +9,10 @@
 #include "model/hparams.hpp"
 
 namespace ternlm {
-namespace gguf { class File; }
+namespace gguf {
+class File;
+struct TensorInfo;
+} // namespace gguf
 
 struct LayerWeights {
     WeightRef attn_norm, wq, wk, wv, wo;
@@ -25,6 +28,10 @@ struct Transformer {
     WeightRef tok_embd, output_norm, output; // output may be tok_embd (tied)
     std::vector<LayerWeights> layers;
 };
+
+// A file tensor as a WeightRef (I2_S: with the scale stored after its codes).
+// No checks: bind_transformer checks shapes and types.
+WeightRef weight_ref(const gguf::TensorInfo &t);
 
 // Binds every tensor the architecture needs, checking names, shapes and
 // types (TERN_ERR_FORMAT / TERN_ERR_UNSUPPORTED on a mismatch).

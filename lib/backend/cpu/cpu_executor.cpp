@@ -46,11 +46,7 @@ public:
 
     void embed(const WeightRef &table, backend::Buf out) override {
         Buffer &o = buf(out);
-        for (int t = 0; t < n_; ++t) {
-            dequantize_row(table.type, table.data + size_t(tokens_[t]) * table.row_bytes, o.row(t), table.ne0);
-            if (table.tensor_scale != 1.0f)
-                for (int64_t i = 0; i < table.ne0; ++i) o.row(t)[i] *= table.tensor_scale;
-        }
+        for (int t = 0; t < n_; ++t) dequantize_weight_row(table, tokens_[t], o.row(t));
     }
 
     void rms_norm(backend::Buf x, const WeightRef &weight, float eps, backend::Buf out) override {

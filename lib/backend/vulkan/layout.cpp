@@ -7,6 +7,14 @@
 
 namespace ternlm::vk {
 
+namespace {
+
+struct PlanarLayout {
+    bool planar = false;
+    uint32_t d_offset = 0; // where the f16 d sits in the file's block
+    uint32_t payload = 0;  // block bytes without d
+};
+
 PlanarLayout planar_layout(GgmlType t) {
     const uint32_t bytes = uint32_t(type_traits(t).type_size);
     switch (t) {
@@ -19,6 +27,8 @@ PlanarLayout planar_layout(GgmlType t) {
     }
 }
 
+// Rewrites n_blocks consecutive file blocks of type t into the planar layout
+// (dst holds the same number of bytes).
 void repack_planar(GgmlType t, const uint8_t *src, size_t n_blocks, uint8_t *dst) {
     const PlanarLayout l = planar_layout(t);
     const size_t bytes = l.payload + 2;
@@ -31,6 +41,18 @@ void repack_planar(GgmlType t, const uint8_t *src, size_t n_blocks, uint8_t *dst
     }
 }
 
+// An I2_S matrix as planar TQ2_0 in dst.
+void repack_i2_s_as_tq2_0(const WeightRef &w, uint8_t *dst) {
+    const size_t n_blocks = size_t(w.ne0 / QK_K) * size_t(w.ne1);
+    const uint16_t d = f32_to_fp16(w.tensor_scale);
+    uint8_t *d_plane = dst + n_blocks * 64;
+    // A 256-weight block is two I2_S runs of 32 bytes: TQ2_0's two halves.
+    for (size_t i = 0; i < n_blocks * 64; ++i) dst[i] = i2s_swap_fields(w.data[i]);
+    for (size_t i = 0; i < n_blocks; ++i) std::memcpy(d_plane + 2 * i, &d, 2);
+}
+
+} // namespace
+
 WeightRef device_view(const WeightRef &w) {
     if (w.type != GgmlType::I2_S) return w;
     WeightRef d = w;
@@ -40,13 +62,16 @@ WeightRef device_view(const WeightRef &w) {
     return d;
 }
 
-void repack_i2_s_as_tq2_0(const WeightRef &w, uint8_t *dst) {
-    const size_t n_blocks = size_t(w.ne0 / QK_K) * size_t(w.ne1);
-    const uint16_t d = f32_to_fp16(w.tensor_scale);
-    uint8_t *d_plane = dst + n_blocks * 64;
-    // A 256-weight block is two I2_S runs of 32 bytes: TQ2_0's two halves.
-    for (size_t i = 0; i < n_blocks * 64; ++i) dst[i] = i2s_swap_fields(w.data[i]);
-    for (size_t i = 0; i < n_blocks; ++i) std::memcpy(d_plane + 2 * i, &d, 2);
+std::vector<uint8_t> device_bytes(const WeightRef &w) {
+    std::vector<uint8_t> out;
+    if (w.type == GgmlType::I2_S) {
+        out.resize(device_view(w).row_bytes * size_t(w.ne1));
+        repack_i2_s_as_tq2_0(w, out.data());
+    } else if (planar_layout(w.type).planar) {
+        out.resize(w.row_bytes * size_t(w.ne1));
+        repack_planar(w.type, w.data, out.size() / type_traits(w.type).type_size, out.data());
+    }
+    return out;
 }
 
 } // namespace ternlm::vk

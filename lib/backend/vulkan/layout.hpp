@@ -12,30 +12,20 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "backend/backend.hpp"
 #include "quant/types.hpp"
 
 namespace ternlm::vk {
 
-struct PlanarLayout {
-    bool planar = false;
-    uint32_t d_offset = 0; // where the f16 d sits in the file's block
-    uint32_t payload = 0;  // block bytes without d
-};
-
-PlanarLayout planar_layout(GgmlType t);
-
 // The matrix as the device holds it: I2_S is uploaded as planar TQ2_0 (the
 // same codes, fields swapped, d = the tensor scale rounded to f16); every
 // other type as its file type.
 WeightRef device_view(const WeightRef &w);
-// Writes an I2_S matrix (w.ne1 rows of w.ne0) as planar TQ2_0 into dst
-// (device_view(w).row_bytes * w.ne1 bytes).
-void repack_i2_s_as_tq2_0(const WeightRef &w, uint8_t *dst);
 
-// Rewrites n_blocks consecutive file blocks of type t into the planar layout
-// (dst holds the same number of bytes). Only for types with planar == true.
-void repack_planar(GgmlType t, const uint8_t *src, size_t n_blocks, uint8_t *dst);
+// The bytes to upload for a matrix (device_view(w).row_bytes * w.ne1 of
+// them), or an empty vector when they are the file's bytes as they are.
+std::vector<uint8_t> device_bytes(const WeightRef &w);
 
 } // namespace ternlm::vk

@@ -89,10 +89,21 @@ uint32_t gemv_rows_per_group(const WeightRef &w, uint32_t tpr) {
 constexpr uint32_t kMatmulTokens = 8;   // NT in matmul.comp
 constexpr uint32_t kMaxGroupsX = 65535; // the minimum maxComputeWorkGroupCount[0]
 
-std::string matmul_kernel_name(GgmlType t) {
+// "matmul_q4_k", "gemv_tq2_0": a kernel compiled per weight type (kernels.cmake).
+std::string type_kernel_name(const char *kernel, GgmlType t) {
     std::string n = type_name(t);
     for (char &c : n) c = char(std::tolower(static_cast<unsigned char>(c)));
-    return "matmul_" + n;
+    return std::string(kernel) + "_" + n;
+}
+
+// A 1-D grid of n workgroups, folded into y where n exceeds the x limit
+// (kernels compute their index as x + y * gl_NumWorkGroups.x).
+struct Grid {
+    uint32_t x, y;
+};
+Grid grid(uint32_t n) {
+    const uint32_t x = std::max(1u, std::min(n, kMaxGroupsX));
+    return {x, (n + x - 1) / x};
 }
 
 struct StepBuf {
@@ -165,12 +176,7 @@ public:
         Buffer &stage = embed_stage_[embeds_used_++];
         ensure_host(stage, o.bytes(), "the embedding staging buffer");
         float *dst = static_cast<float *>(stage.mapped());
-        for (int t = 0; t < n_; ++t) {
-            float *row = dst + size_t(t) * size_t(o.cols);
-            dequantize_row(table.type, table.data + size_t(tokens_[t]) * table.row_bytes, row, table.ne0);
-            if (table.tensor_scale != 1.0f)
-                for (int64_t i = 0; i < table.ne0; ++i) row[i] *= table.tensor_scale;
-        }
+        for (int t = 0; t < n_; ++t) dequantize_weight_row(table, tokens_[t], dst + size_t(t) * size_t(o.cols));
         copy(stage.handle(), 0, o.mem.handle(), 0, o.bytes());
         wrote(out);
     }
@@ -197,16 +203,16 @@ public:
         if (const uint32_t qk = activation_block(w.type)) {
             ActScalePush sp{uint32_t(size_t(a.rows) * size_t(w.ne0) / qk), qk};
             grow(act_scales_, size_t(sp.n_blocks) * 8, Memory::DeviceLocal, "activation scales");
-            const uint32_t groups = (sp.n_blocks + 63) / 64, gx = std::min(groups, kMaxGroupsX);
+            const Grid g = grid((sp.n_blocks + 63) / 64);
             dispatch(dev_.kernel("act_scales", 2, sizeof sp), {a.mem.handle(), act_scales_.handle()}, &sp, sizeof sp,
-                     gx, (groups + gx - 1) / gx, 1, 0b10);
+                     g.x, g.y, 1, 0b10);
             scales = act_scales_.handle();
         }
         const uint32_t rows = uint32_t(w.ne1);
-        const uint32_t gx = std::min(rows, kMaxGroupsX), gy = (rows + gx - 1) / gx;
-        MatmulPush pc{uint32_t(w.ne0), rows, uint32_t(a.rows), uint32_t(w.row_bytes), gx, scale};
-        dispatch(dev_.kernel(matmul_kernel_name(w.type), 4, sizeof pc),
-                 {w_->get(w).handle(), a.mem.handle(), buf(out).mem.handle(), scales}, &pc, sizeof pc, gx, gy,
+        const Grid g = grid(rows);
+        MatmulPush pc{uint32_t(w.ne0), rows, uint32_t(a.rows), uint32_t(w.row_bytes), g.x, scale};
+        dispatch(dev_.kernel(type_kernel_name("matmul", w.type), 4, sizeof pc),
+                 {w_->get(w).handle(), a.mem.handle(), buf(out).mem.handle(), scales}, &pc, sizeof pc, g.x, g.y,
                  (uint32_t(a.rows) + kMatmulTokens - 1) / kMatmulTokens, 0b100, shape_label(w));
     }
 
@@ -227,10 +233,10 @@ public:
         for (backend::Buf b : {q, k, v, out}) settle(b);
         const size_t layer_off = size_t(layer) * size_t(n_ctx_) * size_t(kv_dim_);
         KvStorePush sp{uint32_t(size_t(n_) * size_t(kv_dim_) / 2), uint32_t(layer_off / 2), uint32_t(kv_dim_ / 2)};
-        const uint32_t groups = (sp.n_words + 255) / 256, gx = std::min(groups, kMaxGroupsX);
+        const Grid g = grid((sp.n_words + 255) / 256);
         dispatch(dev_.kernel("kv_store", 5, sizeof sp),
                  {buf(k).mem.handle(), buf(v).mem.handle(), k_cache_.handle(), v_cache_.handle(), step_params_.handle()},
-                 &sp, sizeof sp, gx, (groups + gx - 1) / gx, 1, 0b1100);
+                 &sp, sizeof sp, g.x, g.y, 1, 0b1100);
         AttnPush pc{uint32_t(s.n_head), uint32_t(s.n_head_kv), uint32_t(s.head_dim), uint32_t(layer_off), s.scale, n_ < cpu::kTiledAttentionMinRows ? 1u : 0u,
                     s.head_dim % 8 == 0 && kv_dim_ % 8 == 0 ? 1u : 0u};
         dispatch(dev_.kernel("attention", 5, sizeof pc),
@@ -310,13 +316,12 @@ private:
         const uint32_t tpr = gemv_threads_per_row(w);
         const uint32_t rpg = gemv_rows_per_group(w, tpr);
         const uint32_t per_wg = (64 / tpr) * rpg;
-        const uint32_t groups = (rows + per_wg - 1) / per_wg;
-        const uint32_t gx = std::min(groups, kMaxGroupsX), gy = (groups + gx - 1) / gx;
-        GemvPush pc{uint32_t(w.ne0), rows, tpr, uint32_t(w.row_bytes), gx, scale, rpg};
-        const std::string name = "gemv" + matmul_kernel_name(w.type).substr(6) + (dev_.use_int_dot() ? "_dot" : "");
+        const Grid g = grid((rows + per_wg - 1) / per_wg);
+        GemvPush pc{uint32_t(w.ne0), rows, tpr, uint32_t(w.row_bytes), g.x, scale, rpg};
+        const std::string name = type_kernel_name("gemv", w.type) + (dev_.use_int_dot() ? "_dot" : "");
         dispatch(dev_.kernel(name, 5, sizeof pc),
                  {w_->get(w).handle(), act_q_.handle(), act_d_.handle(), act_s_.handle(), buf(out).mem.handle()}, &pc,
-                 sizeof pc, gx, gy, 1, 0b10000, shape_label(w));
+                 sizeof pc, g.x, g.y, 1, 0b10000, shape_label(w));
     }
 
     void quantize_activations(backend::Buf x, uint32_t qk) {
@@ -330,7 +335,7 @@ private:
         grow(act_q_, n, Memory::DeviceLocal, "quantized activations");
         grow(act_d_, size_t(n_blocks) * 4, Memory::DeviceLocal, "activation scales");
         grow(act_s_, n / 16 * 4, Memory::DeviceLocal, "activation sums");
-        const uint32_t groups = (n_blocks * (qk / 8) + 31) / 32, gx = std::min(groups, kMaxGroupsX);
+        const Grid g = grid((n_blocks * (qk / 8) + 31) / 32);
         if (fuse) {
             const PendingNorm &p = pending_norm_;
             const bool in_place = p.x == p.out;
@@ -338,13 +343,13 @@ private:
             dispatch(dev_.kernel("norm_quant", 6, sizeof pc),
                      {buf(p.x).mem.handle(), p.weight, a.mem.handle(), act_q_.handle(), act_d_.handle(),
                       act_s_.handle()},
-                     &pc, sizeof pc, gx, (groups + gx - 1) / gx, 1, in_place ? 0b111000u : 0b111100u);
+                     &pc, sizeof pc, g.x, g.y, 1, in_place ? 0b111000u : 0b111100u);
             if (!in_place) pending_norm_.active = false; // the float row is written too
         } else {
             ActQuantPush pc{n_blocks, qk};
             dispatch(dev_.kernel("act_quant", 4, sizeof pc),
-                     {a.mem.handle(), act_q_.handle(), act_d_.handle(), act_s_.handle()}, &pc, sizeof pc, gx,
-                     (groups + gx - 1) / gx, 1, 0b1110);
+                     {a.mem.handle(), act_q_.handle(), act_d_.handle(), act_s_.handle()}, &pc, sizeof pc, g.x, g.y,
+                     1, 0b1110);
         }
         quantized_ = key;
     }
@@ -366,17 +371,12 @@ private:
         StepBuf &a = buf(x);
         const uint32_t n = uint32_t(size_t(a.rows) * size_t(a.cols));
         EltPush pc{n, op};
-        const uint32_t groups = (n + 255) / 256;
-        const uint32_t gx = std::min(groups, kMaxGroupsX);
-        dispatch(dev_.kernel("elementwise", 2, sizeof pc), {a.mem.handle(), buf(y).mem.handle()}, &pc, sizeof pc, gx,
-                 (groups + gx - 1) / gx, 1, 0b1);
+        const Grid g = grid((n + 255) / 256);
+        dispatch(dev_.kernel("elementwise", 2, sizeof pc), {a.mem.handle(), buf(y).mem.handle()}, &pc, sizeof pc, g.x,
+                 g.y, 1, 0b1);
         wrote(x);
     }
 
-    // Every command is followed by a full compute/transfer barrier: the ops
-    // of a step form a chain, each reading what the previous one wrote.
-    // The step's commands, hashed (FNV-1a): a replayed decode step must issue
-    // exactly the commands of its recording, push constants included.
     // The dispatches of the ops, recorded by rec_; `writes` as in Recorder::dispatch.
     void dispatch(const Kernel &k, std::initializer_list<VkBuffer> bufs, const void *push, uint32_t push_bytes,
                   uint32_t gx, uint32_t gy, uint32_t gz, uint32_t writes, const std::string &label = "") {

@@ -55,17 +55,8 @@ std::shared_ptr<GpuWeights> GpuWeights::upload(std::shared_ptr<Device> dev, cons
             g->dev_->upload(b, 0, f.data(), f.size() * 4);
         } else {
             b = g->dev_->create_buffer(bytes, Memory::DeviceLocal, w->name.c_str());
-            if (w->type == GgmlType::I2_S) {
-                std::vector<uint8_t> planar(bytes);
-                repack_i2_s_as_tq2_0(*w, planar.data());
-                g->dev_->upload(b, 0, planar.data(), bytes);
-            } else if (planar_layout(w->type).planar) {
-                std::vector<uint8_t> planar(bytes);
-                repack_planar(w->type, w->data, bytes / type_traits(w->type).type_size, planar.data());
-                g->dev_->upload(b, 0, planar.data(), bytes);
-            } else {
-                g->dev_->upload(b, 0, w->data, bytes);
-            }
+            const std::vector<uint8_t> repacked = device_bytes(*w); // empty: the file's bytes
+            g->dev_->upload(b, 0, repacked.empty() ? w->data : repacked.data(), bytes);
         }
         g->bytes_ += b.size();
         g->buffers_.emplace(w->data, std::move(b));
