@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "backend/cpu/ops.hpp"
+#include "backend/cpu/repack.hpp"
 #include "backend/cpu/vec_dot.hpp"
 #include "support/random_blocks.hpp"
 
@@ -98,6 +99,88 @@ TEST_CASE("4-row dot kernels equal the one-row kernel bit for bit", "[kernels]")
     }
 }
 
+TEST_CASE("4-weight-row kernels equal the one-row kernel bit for bit", "[kernels]") {
+    std::mt19937 rng(78);
+    std::vector<cpu::Isa> isas = {cpu::Isa::Avx2, cpu::Isa::Avx512Vnni};
+    for (cpu::Isa isa : isas) {
+        if (int(cpu::detected_isa()) < int(isa)) continue;
+        for (GgmlType t : all_weight_types()) {
+            const cpu::VecDotRows4Fn rows4 = cpu::vec_dot_rows4_for(t, isa);
+            if (!rows4) continue;
+            const GgmlType act = vec_dot_type(t);
+            const cpu::VecDotFn dot = cpu::vec_dot_for(t, isa);
+            for (int64_t n : lengths_for(t)) {
+                if (type_traits(act).block_size > 1 && n % type_traits(act).block_size) continue;
+                const size_t stride = row_size(t, n) + 7; // rows need not be adjacent
+                std::vector<uint8_t> w(4 * stride);
+                for (int r = 0; r < 4; ++r) {
+                    const std::vector<uint8_t> row = testsupport::random_row(t, n, rng);
+                    std::copy(row.begin(), row.end(), w.begin() + long(r * stride));
+                }
+                const std::vector<float> x = testsupport::random_floats(n, rng);
+                std::vector<uint8_t> a(row_size(act, n));
+                quantize_activations(act, x.data(), a.data(), n);
+                float out[4];
+                rows4(n, w.data(), stride, a.data(), out);
+                for (int r = 0; r < 4; ++r) {
+                    INFO(type_name(t) << " " << cpu::isa_name(isa) << " n=" << n << " row " << r);
+                    CHECK(out[r] == dot(n, w.data() + r * stride, a.data()));
+                    CHECK(out[r] == Approx(ref_vec_dot(t, n, w.data() + r * stride, a.data())).epsilon(1e-5).margin(1e-5));
+                }
+            }
+        }
+    }
+}
+
+TEST_CASE("interleaved 4-row groups give the plain rows' results bit for bit", "[kernels]") {
+    std::mt19937 rng(79);
+    cpu::ThreadPool pool(2);
+    std::vector<uint8_t> scratch;
+    int n_types = 0;
+    for (GgmlType t : all_weight_types()) {
+        if (!cpu::vec_dot_rows4_interleaved_for(t)) continue;
+        ++n_types;
+        for (int64_t k : {int64_t(QK_K), int64_t(5 * QK_K)}) {
+            for (int n_rows : {4, 7, 13}) {
+                WeightRef plain;
+                plain.type = t;
+                plain.ne0 = k;
+                plain.ne1 = n_rows;
+                plain.row_bytes = row_size(t, k);
+                std::vector<uint8_t> data;
+                for (int r = 0; r < n_rows; ++r) {
+                    const auto row = testsupport::random_row(t, k, rng);
+                    data.insert(data.end(), row.begin(), row.end());
+                }
+                plain.data = data.data();
+                REQUIRE(cpu::wants_interleave4(plain));
+                std::vector<uint8_t> packed(data.size());
+                cpu::interleave_rows4(data.data(), packed.data(), n_rows, plain.row_bytes, interleave_block_bytes(plain));
+                WeightRef inter = plain;
+                inter.data = packed.data();
+                inter.interleaved4 = true;
+                INFO(type_name(t) << " k=" << k << " rows=" << n_rows);
+                // The embedding path reads the same rows back.
+                std::vector<float> a(static_cast<size_t>(k)), b(static_cast<size_t>(k));
+                for (int r = 0; r < n_rows; ++r) {
+                    dequantize_weight_row(plain, r, a.data());
+                    dequantize_weight_row(inter, r, b.data());
+                    CHECK(a == b);
+                }
+                for (int m : {1, 2, 5}) {
+                    const std::vector<float> x = testsupport::random_floats(k * m, rng);
+                    std::vector<float> y_plain(size_t(n_rows) * m), y_inter(size_t(n_rows) * m);
+                    cpu::matmul(pool, plain, x.data(), m, y_plain.data(), scratch);
+                    cpu::matmul(pool, inter, x.data(), m, y_inter.data(), scratch);
+                    CHECK(y_plain == y_inter);
+                }
+            }
+        }
+    }
+    // TQ2_0 and I2_S have interleaved kernels wherever there is AVX2.
+    if (cpu::detected_isa() != cpu::Isa::Scalar) CHECK(n_types == 2);
+}
+
 TEST_CASE("threaded matmul matches per-row reference dots", "[kernels]") {
     std::mt19937 rng(99);
     cpu::ThreadPool pool(3);
@@ -105,7 +188,7 @@ TEST_CASE("threaded matmul matches per-row reference dots", "[kernels]") {
     for (GgmlType t : all_weight_types()) {
         const int64_t k = type_traits(t).block_size == QK_K ? 2 * QK_K : 96;
         for (int n_rows : {1, 5, 17, 67}) {
-            for (int m : {1, 3}) {
+            for (int m : {1, 3, 6}) {
                 WeightRef w;
                 w.type = t;
                 w.ne0 = k;

@@ -1,11 +1,22 @@
 #include "backend/backend.hpp"
 
+#include <cstring>
+#include <vector>
+
 #include "quant/reference.hpp"
 
 namespace ternlm {
 
 void dequantize_weight_row(const WeightRef &w, int64_t r, float *dst) {
-    dequantize_row(w.type, w.data + size_t(r) * w.row_bytes, dst, w.ne0);
+    if (w.interleaved4 && r < w.ne1 / 4 * 4) { // gather the row's blocks
+        const size_t bb = interleave_block_bytes(w);
+        std::vector<uint8_t> row(w.row_bytes);
+        const uint8_t *group = w.data + size_t(r / 4) * 4 * w.row_bytes + size_t(r % 4) * bb;
+        for (size_t i = 0; i < row.size() / bb; ++i) std::memcpy(row.data() + i * bb, group + 4 * bb * i, bb);
+        dequantize_row(w.type, row.data(), dst, w.ne0);
+    } else {
+        dequantize_row(w.type, w.data + size_t(r) * w.row_bytes, dst, w.ne0);
+    }
     if (w.tensor_scale != 1.0f)
         for (int64_t i = 0; i < w.ne0; ++i) dst[i] *= w.tensor_scale;
 }

@@ -29,8 +29,17 @@ struct WeightRef {
     // A scale of the whole tensor that its rows do not hold (I2_S: the float
     // after the codes); every weight is tensor_scale * the row's value.
     float tensor_scale = 1;
+    // Rows in groups of 4 whose blocks of 256 weights are interleaved (block i
+    // of rows 4g..4g+3 side by side), as the CPU backend repacks ternary
+    // matrices so that its 4-row kernels read one stream (backend/cpu/repack.hpp);
+    // the rows after the last whole group stay plain. Holds only for CPU weights.
+    bool interleaved4 = false;
     explicit operator bool() const { return data != nullptr; }
 };
+
+// Bytes of one block of 256 weights of an interleaved4 matrix (its rows are
+// whole such blocks).
+inline size_t interleave_block_bytes(const WeightRef &w) { return w.row_bytes / size_t(w.ne0 / 256); }
 
 // Row r of a weight matrix as floats, its tensor_scale applied (the
 // embedding lookups of every backend).

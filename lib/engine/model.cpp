@@ -2,6 +2,8 @@
 
 #include <sys/mman.h>
 
+#include <cstdio>
+
 #include "backend/cpu/thread_pool.hpp"
 #include "common/error.hpp"
 #ifdef TERNLM_HAVE_VULKAN
@@ -62,6 +64,15 @@ std::unique_ptr<Model> Model::load(const std::string &path, const ModelParams &p
         m->gpu_ = vk::GpuWeights::upload(std::move(dev), m->tf_, [&](float f) { report(p, 0.4f + 0.6f * f); });
     }
 #endif
+    if (m->backend_ == TERN_BACKEND_CPU) {
+        m->cpu_repacked_ = cpu::repack_for_cpu(m->tf_, [&](float f) { report(p, 0.4f + 0.5f * f); });
+        if (m->cpu_repacked_.n_matrices > 0) {
+            char line[128];
+            std::snprintf(line, sizeof line, "; %d ternary matrices (%.1f MB) repacked into 4-row interleaved blocks",
+                          m->cpu_repacked_.n_matrices, double(m->cpu_repacked_.bytes) / 1e6);
+            m->backend_desc_ += line;
+        }
+    }
 
     // Ask the kernel to start reading the weights; they stay in the mapping.
     const auto &tensors = m->file_->tensors();

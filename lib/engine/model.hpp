@@ -10,6 +10,7 @@
 
 #include "gguf/gguf.hpp"
 #include "ternlm/ternlm.h"
+#include "backend/cpu/repack.hpp"
 #include "model/transformer.hpp"
 #include "tokenizer/vocab.hpp"
 
@@ -54,6 +55,7 @@ private:
     tern_backend backend_ = TERN_BACKEND_CPU;
     size_t weight_bytes_ = 0;
     std::shared_ptr<const vk::GpuWeights> gpu_;
+    cpu::RepackedWeights cpu_repacked_; // matrices the CPU kernels read in their own layout
     std::string backend_desc_;
     std::vector<std::pair<std::string, std::string>> meta_text_;
 };

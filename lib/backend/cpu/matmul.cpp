@@ -30,14 +30,28 @@ void matmul(ThreadPool &pool, const WeightRef &w, const float *x, int m, float *
     }
 
     const VecDotFn dot = vec_dot_for(w.type);
-    const VecDot4Fn dot4 = vec_dot4_for(w.type); // may be null
-    // Enough chunks for load balance, each big enough to amortise scheduling.
-    const int64_t target_chunks = int64_t(pool.n_threads()) * 8;
-    const int64_t chunk = std::max<int64_t>(1, std::min<int64_t>(64, (n + target_chunks - 1) / target_chunks));
-    const int64_t n_chunks = (n + chunk - 1) / chunk;
-    pool.parallel_for(n_chunks, [&](int64_t c) {
-        const int64_t r0 = c * chunk, r1 = std::min(n, r0 + chunk);
-        for (int64_t r = r0; r < r1; ++r) {
+    const VecDot4Fn dot4 = vec_dot4_for(w.type); // one weight row, 4 activation rows; may be null
+    // 4 weight rows, one activation row (null if none); for an interleaved
+    // matrix, the kernel of its layout, which it always has (cpu/repack.cpp).
+    const VecDotRows4Fn rows4 = w.interleaved4 ? vec_dot_rows4_interleaved_for(w.type) : vec_dot_rows4_for(w.type);
+    const bool use_rows4 = rows4 && (w.interleaved4 || m < 4 || !dot4);
+    const size_t group_bytes = 4 * w.row_bytes;
+    const size_t rows4_stride = w.interleaved4 ? interleave_block_bytes(w) : w.row_bytes;
+    // Each thread takes one contiguous range of rows (a multiple of 4, so the
+    // 4-row kernels cover all but the last rows). Small dynamic chunks were
+    // measured to halve decode speed: the threads' interleaved streams and
+    // the shared counter defeat the hardware prefetchers (docs/performance.md).
+    const int n_threads = pool.n_threads();
+    const int64_t per_thread = ((n + n_threads - 1) / n_threads + 3) / 4 * 4;
+    pool.run_on_all([&](int thread, int) {
+        const int64_t r0 = std::min(n, thread * per_thread), r1 = std::min(n, r0 + per_thread);
+        int64_t r = r0;
+        if (use_rows4)
+            for (; r + 4 <= r1; r += 4)
+                for (int t = 0; t < m; ++t)
+                    rows4(k, w.data + size_t(r / 4) * group_bytes, rows4_stride, act + size_t(t) * act_row,
+                          y + size_t(t) * n + r);
+        for (; r < r1; ++r) { // plain rows (an interleaved matrix's last n % 4 are plain too)
             const uint8_t *wr = w.data + size_t(r) * w.row_bytes;
             int t = 0;
             if (dot4)

@@ -1,10 +1,13 @@
-// Small AVX2 helpers shared by the x86 kernels.
+// Small AVX2 helpers shared by the x86 kernels. Internal linkage (an
+// unnamed namespace): the AVX2 and AVX-512 files must each keep their own
+// copy, compiled with their own flags (see ternary_2bit_x86.hpp).
 #pragma once
 
 #if defined(__AVX2__)
 #include <immintrin.h>
 
 namespace ternlm::cpu {
+namespace {
 
 inline float hsum_f32x8(__m256 x) {
     __m128 r = _mm_add_ps(_mm256_castps256_ps128(x), _mm256_extractf128_ps(x, 1));
@@ -55,5 +58,6 @@ inline void unpack_k4_scales(const uint8_t *scales, uint32_t out[4]) {
     out[0] = u[0] & kmask1;
 }
 
+} // namespace
 } // namespace ternlm::cpu
 #endif

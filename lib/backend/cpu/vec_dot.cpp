@@ -87,9 +87,23 @@ VecDot4Fn vec_dot4_for(GgmlType type, Isa isa) {
     return nullptr;
 }
 
+VecDotRows4Fn vec_dot_rows4_for(GgmlType type, Isa isa) {
+    if (isa == Isa::Avx512Vnni && vec_dot_avx512(type)) return vec_dot_rows4_avx512(type);
+    if ((isa == Isa::Avx512Vnni || isa == Isa::Avx2) && vec_dot_avx2(type)) return vec_dot_rows4_avx2(type);
+    return nullptr;
+}
+
+VecDotRows4Fn vec_dot_rows4_interleaved_for(GgmlType type, Isa isa) {
+    if (isa == Isa::Avx512Vnni && vec_dot_avx512(type)) return vec_dot_rows4_interleaved_avx512(type);
+    if ((isa == Isa::Avx512Vnni || isa == Isa::Avx2) && vec_dot_avx2(type)) return vec_dot_rows4_interleaved_avx2(type);
+    return nullptr;
+}
+
 #if !defined(TERNLM_HAVE_AVX512_KERNELS)
 VecDotFn vec_dot_avx512(GgmlType) { return nullptr; }
 VecDot4Fn vec_dot4_avx512(GgmlType) { return nullptr; }
+VecDotRows4Fn vec_dot_rows4_avx512(GgmlType) { return nullptr; }
+VecDotRows4Fn vec_dot_rows4_interleaved_avx512(GgmlType) { return nullptr; }
 #endif
 
 } // namespace ternlm::cpu

@@ -30,10 +30,33 @@ using VecDot4Fn = void (*)(int64_t n, const void *w, const void *a, size_t a_str
 VecDot4Fn vec_dot4_for(GgmlType type, Isa isa);
 inline VecDot4Fn vec_dot4_for(GgmlType type) { return vec_dot4_for(type, detected_isa()); }
 
+// Four weight rows (w, w + w_stride, ...) against one activation row,
+// writing out[0..3]: the activation loads and block sums are shared, which is
+// what a decode step (one activation row) can share. Each result is
+// bit-identical to the VecDotFn of the same type and ISA, so the grouping of
+// rows (which depends on the thread split) never changes logits.
+using VecDotRows4Fn = void (*)(int64_t n, const void *w, size_t w_stride, const void *a, float *out);
+// nullptr when the type has no such kernel on this ISA.
+VecDotRows4Fn vec_dot_rows4_for(GgmlType type, Isa isa);
+inline VecDotRows4Fn vec_dot_rows4_for(GgmlType type) { return vec_dot_rows4_for(type, detected_isa()); }
+
+// The same over one group of an interleaved4 matrix (WeightRef::interleaved4):
+// w is the group's first byte, w_stride the bytes of one block of 256
+// weights; bit-identical to VecDotFn on the plain rows. nullptr when the
+// type has none: such matrices are never interleaved (cpu/repack.hpp).
+VecDotRows4Fn vec_dot_rows4_interleaved_for(GgmlType type, Isa isa);
+inline VecDotRows4Fn vec_dot_rows4_interleaved_for(GgmlType type) {
+    return vec_dot_rows4_interleaved_for(type, detected_isa());
+}
+
 // Per-ISA tables (nullptr where the ISA has no kernel of its own).
 VecDotFn vec_dot_avx2(GgmlType type);
 VecDotFn vec_dot_avx512(GgmlType type);
 VecDot4Fn vec_dot4_avx2(GgmlType type);
 VecDot4Fn vec_dot4_avx512(GgmlType type);
+VecDotRows4Fn vec_dot_rows4_avx2(GgmlType type);
+VecDotRows4Fn vec_dot_rows4_avx512(GgmlType type);
+VecDotRows4Fn vec_dot_rows4_interleaved_avx2(GgmlType type);
+VecDotRows4Fn vec_dot_rows4_interleaved_avx512(GgmlType type);
 
 } // namespace ternlm::cpu

@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "backend/cpu/simd_x86.hpp"
+#include "backend/cpu/ternary_2bit_x86.hpp"
 #include "common/fp16.hpp"
 #include "quant/blocks.hpp"
 
@@ -228,51 +229,6 @@ float dot_q6_K(int64_t n, const void *vw, const void *va) {
     return hsum_f32x8(acc);
 }
 
-// Sum of the 16 bsums of a Q8_K block: the sum of its 256 quants.
-inline int q8k_sum(const block_q8_K &b) {
-    const __m256i s = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)b.bsums), _mm256_set1_epi16(1));
-    return hsum_i32x8(s);
-}
-
-// The exact integer sum of trit * y over one Q8_K block whose 256 trits are
-// 2-bit codes t+1 in two 32-byte runs: field g of byte j of run r is weight
-// 128r + 32g + j, at bit 2g (TQ2_0) or 6 - 2g (I2_S, fields reversed).
-// maddubs sums (t+1)*y; the block's sum of y (bsums) is subtracted.
-template <bool Reversed> int ternary_2bit_isum(const uint8_t *codes, const block_q8_K &a) {
-    const __m256i m3 = _mm256_set1_epi8(3);
-    __m256i s16 = _mm256_setzero_si256();
-    for (int r = 0; r < 2; ++r) {
-        const __m256i qx = _mm256_loadu_si256((const __m256i *)(codes + 32 * r));
-        for (int g = 0; g < 4; ++g) {
-            const __m256i q = _mm256_and_si256(_mm256_srli_epi16(qx, Reversed ? 6 - 2 * g : 2 * g), m3);
-            const __m256i y = _mm256_loadu_si256((const __m256i *)(a.qs + 128 * r + 32 * g));
-            s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(q, y));
-        }
-    }
-    return hsum_i32x8(_mm256_madd_epi16(s16, _mm256_set1_epi16(1))) - q8k_sum(a);
-}
-
-// Ternary dots sum exact integers per block and multiply once, in the same
-// form for every ternary format, so equal weights give equal results.
-float dot_tq2_0(int64_t n, const void *vw, const void *va) {
-    const block_tq2_0 *w = static_cast<const block_tq2_0 *>(vw);
-    const block_q8_K *a = static_cast<const block_q8_K *>(va);
-    float sum = 0;
-    for (int64_t i = 0; i < n / QK_K; ++i)
-        sum += (h2f(w[i].d) * a[i].d) * float(ternary_2bit_isum<false>(w[i].qs, a[i]));
-    return sum;
-}
-
-// I2_S rows: two runs of 128 per Q8_K block. The tensor scale is already in
-// a.d (cpu::matmul), so d = a.d.
-float dot_i2_s(int64_t n, const void *vw, const void *va) {
-    const uint8_t *w = static_cast<const uint8_t *>(vw);
-    const block_q8_K *a = static_cast<const block_q8_K *>(va);
-    float sum = 0;
-    for (int64_t i = 0; i < n / QK_K; ++i) sum += a[i].d * float(ternary_2bit_isum<true>(w + 64 * i, a[i]));
-    return sum;
-}
-
 // TQ1_0 digits: for bytes b, digit n is ((b * 3^n mod 256) * 3) >> 8. Work in
 // 16-bit lanes with the byte in the high half, where mullo gives the product
 // mod 256 in the high byte and mulhi_epu16(., 3) gives the digit.
@@ -289,7 +245,7 @@ float dot_tq1_0(int64_t n, const void *vw, const void *va) {
     static const int16_t pow3[5] = {1, 3, 9, 27, 81};
     static const uint8_t pow3u8[5] = {1, 3, 9, 27, 81};
     const __m256i hi_mask = _mm256_set1_epi16(short(0xFF00));
-    float sum = 0; // exact integer sums per block, one multiply each, as dot_tq2_0
+    float sum = 0; // exact integer sums per block, one fma each, as ternary_2bit_x86.hpp
     for (int64_t i = 0; i < n / QK_K; ++i) {
         __m256i s16 = _mm256_setzero_si256();
         // qs[0..32): digit n covers elements 32n .. 32n+31.
@@ -328,8 +284,9 @@ float dot_tq1_0(int64_t n, const void *vw, const void *va) {
                 const int t = (uint16_t(uint8_t(w[i].qh[j] * pow3u8[d])) * 3) >> 8;
                 tail += t * a[i].qs[240 + 4 * d + j];
             }
-        const int isum = hsum_i32x8(_mm256_madd_epi16(s16, _mm256_set1_epi16(1))) + tail - q8k_sum(a[i]);
-        sum += (h2f(w[i].d) * a[i].d) * float(isum);
+        const int isum = hsum_i32x8(_mm256_madd_epi16(s16, _mm256_set1_epi16(1))) + tail - ternary::q8k_sum(a[i]);
+        const float d = h2f(w[i].d) * a[i].d;
+        sum = _mm_cvtss_f32(_mm_fmadd_ss(_mm_set_ss(d), _mm_set_ss(float(isum)), _mm_set_ss(sum)));
     }
     return sum;
 }
@@ -348,8 +305,24 @@ VecDotFn vec_dot_avx2(GgmlType type) {
     case GgmlType::Q5_K: return dot_qk45<true, block_q5_K>;
     case GgmlType::Q6_K: return dot_q6_K;
     case GgmlType::TQ1_0: return dot_tq1_0;
-    case GgmlType::TQ2_0: return dot_tq2_0;
-    case GgmlType::I2_S: return dot_i2_s;
+    case GgmlType::TQ2_0: return ternary::dot_row<false, ternary::Tq2Layout<1>>;
+    case GgmlType::I2_S: return ternary::dot_row<false, ternary::I2sLayout<1>>;
+    default: return nullptr;
+    }
+}
+
+VecDotRows4Fn vec_dot_rows4_interleaved_avx2(GgmlType type) {
+    switch (type) {
+    case GgmlType::TQ2_0: return ternary::dot_rows4<false, ternary::Tq2Layout<4>>;
+    case GgmlType::I2_S: return ternary::dot_rows4<false, ternary::I2sLayout<4>>;
+    default: return nullptr;
+    }
+}
+
+VecDotRows4Fn vec_dot_rows4_avx2(GgmlType type) {
+    switch (type) {
+    case GgmlType::TQ2_0: return ternary::dot_rows4<false, ternary::Tq2Layout<1>>;
+    case GgmlType::I2_S: return ternary::dot_rows4<false, ternary::I2sLayout<1>>;
     default: return nullptr;
     }
 }
@@ -369,6 +342,8 @@ VecDot4Fn vec_dot4_avx2(GgmlType type) {
 namespace ternlm::cpu {
 VecDotFn vec_dot_avx2(GgmlType) { return nullptr; }
 VecDot4Fn vec_dot4_avx2(GgmlType) { return nullptr; }
+VecDotRows4Fn vec_dot_rows4_avx2(GgmlType) { return nullptr; }
+VecDotRows4Fn vec_dot_rows4_interleaved_avx2(GgmlType) { return nullptr; }
 } // namespace ternlm::cpu
 
 #endif

@@ -2,13 +2,14 @@
 // avx512f/bw/vl/vnni (this file alone is compiled with those flags). Only
 // kernels that measured faster than their AVX2 twins live here: 512-bit Q4_K
 // and TQ2_0 variants were slower on the Zen 4 machines (see
-// docs/performance.md). Integer sums stay exact, so tests hold them to the
+// docs/performance.md); the 2-bit ternary kernels use 256-bit vpdpbusd. Integer sums stay exact, so tests hold them to the
 // same scalar reference.
 #include "backend/cpu/vec_dot.hpp"
 
 #include <immintrin.h>
 
 #include "backend/cpu/simd_x86.hpp"
+#include "backend/cpu/ternary_2bit_x86.hpp"
 #include "quant/blocks.hpp"
 
 namespace ternlm::cpu {
@@ -78,6 +79,24 @@ float dot_q8_0(int64_t n, const void *vw, const void *va) {
 VecDotFn vec_dot_avx512(GgmlType type) {
     switch (type) {
     case GgmlType::Q8_0: return dot_q8_0;
+    case GgmlType::TQ2_0: return ternary::dot_row<true, ternary::Tq2Layout<1>>;
+    case GgmlType::I2_S: return ternary::dot_row<true, ternary::I2sLayout<1>>;
+    default: return nullptr;
+    }
+}
+
+VecDotRows4Fn vec_dot_rows4_interleaved_avx512(GgmlType type) {
+    switch (type) {
+    case GgmlType::TQ2_0: return ternary::dot_rows4<true, ternary::Tq2Layout<4>>;
+    case GgmlType::I2_S: return ternary::dot_rows4<true, ternary::I2sLayout<4>>;
+    default: return nullptr;
+    }
+}
+
+VecDotRows4Fn vec_dot_rows4_avx512(GgmlType type) {
+    switch (type) {
+    case GgmlType::TQ2_0: return ternary::dot_rows4<true, ternary::Tq2Layout<1>>;
+    case GgmlType::I2_S: return ternary::dot_rows4<true, ternary::I2sLayout<1>>;
     default: return nullptr;
     }
 }

@@ -1,0 +1,47 @@
+// Load-time repacking of weights for the CPU kernels.
+//
+// Ternary matrices (TQ2_0, I2_S) are rewritten with the blocks of each group
+// of 4 rows interleaved (WeightRef::interleaved4), so that the 4-row decode
+// kernel reads one sequential stream instead of four. With the rows plain,
+// TQ2_0's 66-byte blocks in four streams ran at 8 GB/s on one core where one
+// stream runs at 24 (docs/performance.md). The copy replaces the mapped
+// pages, which are handed back to the kernel, so memory stays at the file's
+// size.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "backend/backend.hpp"
+
+namespace ternlm {
+struct Transformer;
+}
+
+namespace ternlm::cpu {
+
+// Whether the CPU kernels want this matrix interleaved.
+bool wants_interleave4(const WeightRef &w);
+
+// dst = src with the blocks (block_bytes each) of each group of 4 rows
+// interleaved; rows after the last whole group are copied as they are.
+void interleave_rows4(const uint8_t *src, uint8_t *dst, int64_t n_rows, size_t row_bytes, size_t block_bytes);
+
+// Memory the repacked weights live in, 64-byte aligned.
+struct RepackedWeights {
+    struct Free {
+        void operator()(uint8_t *p) const;
+    };
+    std::vector<std::unique_ptr<uint8_t[], Free>> buffers;
+    int n_matrices = 0;
+    size_t bytes = 0;
+};
+
+// Repacks the matrices of `tf` the CPU kernels want interleaved (not the
+// token embedding, which is also read row by row) and points them at the
+// copies. progress(fraction) is called as it goes.
+RepackedWeights repack_for_cpu(Transformer &tf, const std::function<void(float)> &progress);
+
+} // namespace ternlm::cpu
