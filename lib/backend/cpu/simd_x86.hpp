@@ -1,6 +1,6 @@
 // Small AVX2 helpers shared by the x86 kernels. Internal linkage (an
 // unnamed namespace): the AVX2 and AVX-512 files must each keep their own
-// copy, compiled with their own flags (see ternary_2bit_x86.hpp).
+// copy, compiled with their own flags (see ternary_x86.hpp).
 #pragma once
 
 #if defined(__AVX2__)

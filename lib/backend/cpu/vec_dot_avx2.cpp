@@ -7,7 +7,7 @@
 #include <cstring>
 
 #include "backend/cpu/simd_x86.hpp"
-#include "backend/cpu/ternary_2bit_x86.hpp"
+#include "backend/cpu/ternary_x86.hpp"
 #include "common/fp16.hpp"
 #include "quant/blocks.hpp"
 
@@ -245,7 +245,7 @@ float dot_tq1_0(int64_t n, const void *vw, const void *va) {
     static const int16_t pow3[5] = {1, 3, 9, 27, 81};
     static const uint8_t pow3u8[5] = {1, 3, 9, 27, 81};
     const __m256i hi_mask = _mm256_set1_epi16(short(0xFF00));
-    float sum = 0; // exact integer sums per block, one fma each, as ternary_2bit_x86.hpp
+    float sum = 0; // exact integer sums per block, one fma each, as ternary_x86.hpp
     for (int64_t i = 0; i < n / QK_K; ++i) {
         __m256i s16 = _mm256_setzero_si256();
         // qs[0..32): digit n covers elements 32n .. 32n+31.
@@ -305,24 +305,24 @@ VecDotFn vec_dot_avx2(GgmlType type) {
     case GgmlType::Q5_K: return dot_qk45<true, block_q5_K>;
     case GgmlType::Q6_K: return dot_q6_K;
     case GgmlType::TQ1_0: return dot_tq1_0;
-    case GgmlType::TQ2_0: return ternary::dot_row<false, ternary::Tq2Layout<1>>;
-    case GgmlType::I2_S: return ternary::dot_row<false, ternary::I2sLayout<1>>;
+    case GgmlType::TQ2_0: return ternary::dot_row<ternary::Tq2Layout<false, 1>>;
+    case GgmlType::I2_S: return ternary::dot_row<ternary::I2sLayout<false, 1>>;
     default: return nullptr;
     }
 }
 
 VecDotRows4Fn vec_dot_rows4_interleaved_avx2(GgmlType type) {
     switch (type) {
-    case GgmlType::TQ2_0: return ternary::dot_rows4<false, ternary::Tq2Layout<4>>;
-    case GgmlType::I2_S: return ternary::dot_rows4<false, ternary::I2sLayout<4>>;
+    case GgmlType::TQ2_0: return ternary::dot_rows4<ternary::Tq2Layout<false, 4>>;
+    case GgmlType::I2_S: return ternary::dot_rows4<ternary::I2sLayout<false, 4>>;
     default: return nullptr;
     }
 }
 
 VecDotRows4Fn vec_dot_rows4_avx2(GgmlType type) {
     switch (type) {
-    case GgmlType::TQ2_0: return ternary::dot_rows4<false, ternary::Tq2Layout<1>>;
-    case GgmlType::I2_S: return ternary::dot_rows4<false, ternary::I2sLayout<1>>;
+    case GgmlType::TQ2_0: return ternary::dot_rows4<ternary::Tq2Layout<false, 1>>;
+    case GgmlType::I2_S: return ternary::dot_rows4<ternary::I2sLayout<false, 1>>;
     default: return nullptr;
     }
 }

@@ -8,8 +8,10 @@
 
 #include <immintrin.h>
 
+#include <cstring>
+
 #include "backend/cpu/simd_x86.hpp"
-#include "backend/cpu/ternary_2bit_x86.hpp"
+#include "backend/cpu/ternary_x86.hpp"
 #include "quant/blocks.hpp"
 
 namespace ternlm::cpu {
@@ -74,29 +76,87 @@ float dot_q8_0(int64_t n, const void *vw, const void *va) {
     return out;
 }
 
+// TQ1_0 with AVX-512BW byte masks and vpdpbusd. A byte b holds 5 trits as
+// base-3 digits scaled into [0, 256): digit n is the top trit of
+// q = b * 3^n mod 256, i.e. (3q) >> 8, which is (q >= 86) + (q >= 171).
+// Multiplying by 3 mod 256 is two byte additions, so no widening is needed.
+inline __m256i times3(__m256i q) { return _mm256_add_epi8(q, _mm256_add_epi8(q, q)); }
+inline __m128i times3(__m128i q) { return _mm_add_epi8(q, _mm_add_epi8(q, q)); }
+
+// acc + the sums of digit(q) * y over groups of 4 bytes, for q held as
+// q - 128 (signed bytes; times3 keeps that form, as 3 * 128 = 128 mod 256):
+// two signed compares give -digit, and |-digit| is the unsigned operand.
+inline __m256i tq1_digits_dot(__m256i acc, __m256i qs, const int8_t *y) {
+    const __m256i ge1 = _mm256_cmpgt_epi8(qs, _mm256_set1_epi8(85 - 128));
+    const __m256i ge2 = _mm256_cmpgt_epi8(qs, _mm256_set1_epi8(170 - 128));
+    const __m256i digit = _mm256_abs_epi8(_mm256_add_epi8(ge1, ge2));
+    return _mm256_dpbusd_epi32(acc, digit, _mm256_loadu_si256((const __m256i *)y));
+}
+
+template <int Group> struct Tq1Layout {
+    static constexpr bool has_d = true;
+    static constexpr size_t block_bytes = sizeof(block_tq1_0);
+    static const block_tq1_0 &block(const uint8_t *row, int64_t i) {
+        return *reinterpret_cast<const block_tq1_0 *>(row + Group * block_bytes * size_t(i));
+    }
+    static uint16_t d(const uint8_t *row, int64_t i) { return block(row, i).d; }
+    // Elements: 32n + m from qs[m] (m < 32), 160 + 16n + m from qs[32 + m],
+    // 240 + 4n + j from qh[j]; digit n each.
+    static __m256i block_dot(const uint8_t *row, int64_t i, const int8_t *y) {
+        const block_tq1_0 &b = block(row, i);
+        const __m256i bias = _mm256_set1_epi8(char(0x80));
+        __m256i acc = _mm256_setzero_si256(), acc2 = _mm256_setzero_si256();
+        __m256i q = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)b.qs), bias);
+        for (int n = 0; n < 5; ++n, q = times3(q)) {
+            if (n % 2) acc2 = tq1_digits_dot(acc2, q, y + 32 * n);
+            else acc = tq1_digits_dot(acc, q, y + 32 * n);
+        }
+        // qs[32..48): digits n and n+1 side by side cover elements 160 + 16n ...
+        const __m128i x = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(b.qs + 32)), _mm256_castsi256_si128(bias));
+        __m256i p = _mm256_set_m128i(times3(x), x);
+        acc2 = tq1_digits_dot(acc2, p, y + 160);
+        p = times3(times3(p));
+        acc = tq1_digits_dot(acc, p, y + 192);
+        // ... then digit 4 (elements 224..239) beside the 16 qh trits (240..255):
+        // byte 4n + j of h is qh[j] * 3^n.
+        uint32_t qh;
+        std::memcpy(&qh, b.qh, 4);
+        __m128i t = _mm_xor_si128(_mm_set1_epi32(int(qh)), _mm256_castsi256_si128(bias)), h = t;
+        for (int n = 1; n < 4; ++n) {
+            t = times3(t);
+            h = _mm_mask_mov_epi8(h, __mmask16(0xF << (4 * n)), t);
+        }
+        p = _mm256_set_m128i(h, times3(_mm256_extracti128_si256(p, 1))); // 81x = 3 * 27x
+        return _mm256_add_epi32(acc, tq1_digits_dot(acc2, p, y + 224));
+    }
+};
+
 } // namespace
 
 VecDotFn vec_dot_avx512(GgmlType type) {
     switch (type) {
     case GgmlType::Q8_0: return dot_q8_0;
-    case GgmlType::TQ2_0: return ternary::dot_row<true, ternary::Tq2Layout<1>>;
-    case GgmlType::I2_S: return ternary::dot_row<true, ternary::I2sLayout<1>>;
+    case GgmlType::TQ2_0: return ternary::dot_row<ternary::Tq2Layout<true, 1>>;
+    case GgmlType::I2_S: return ternary::dot_row<ternary::I2sLayout<true, 1>>;
+    case GgmlType::TQ1_0: return ternary::dot_row<Tq1Layout<1>>;
     default: return nullptr;
     }
 }
 
 VecDotRows4Fn vec_dot_rows4_interleaved_avx512(GgmlType type) {
     switch (type) {
-    case GgmlType::TQ2_0: return ternary::dot_rows4<true, ternary::Tq2Layout<4>>;
-    case GgmlType::I2_S: return ternary::dot_rows4<true, ternary::I2sLayout<4>>;
+    case GgmlType::TQ2_0: return ternary::dot_rows4<ternary::Tq2Layout<true, 4>>;
+    case GgmlType::I2_S: return ternary::dot_rows4<ternary::I2sLayout<true, 4>>;
+    case GgmlType::TQ1_0: return ternary::dot_rows4<Tq1Layout<4>>;
     default: return nullptr;
     }
 }
 
 VecDotRows4Fn vec_dot_rows4_avx512(GgmlType type) {
     switch (type) {
-    case GgmlType::TQ2_0: return ternary::dot_rows4<true, ternary::Tq2Layout<1>>;
-    case GgmlType::I2_S: return ternary::dot_rows4<true, ternary::I2sLayout<1>>;
+    case GgmlType::TQ2_0: return ternary::dot_rows4<ternary::Tq2Layout<true, 1>>;
+    case GgmlType::I2_S: return ternary::dot_rows4<ternary::I2sLayout<true, 1>>;
+    case GgmlType::TQ1_0: return ternary::dot_rows4<Tq1Layout<1>>;
     default: return nullptr;
     }
 }

@@ -1,8 +1,11 @@
-// Ternary dots over 2-bit trit codes (TQ2_0, and I2_S with its fields in
-// reverse order), shared by the AVX2 and AVX-512 VNNI files: the VNNI file
-// instantiates them with Vnni = true (vpdpbusd), the AVX2 file with maddubs.
+// Ternary dot products of one or four weight rows with Q8_K activations,
+// shared by the AVX2 and AVX-512 VNNI files. A layout type L says where a
+// format keeps block i of a row and how to dot it: L::block_dot gives 8 int32
+// lanes summing to sum (t+1)*y over the block's 256 trits t, L::d its f16
+// scale. The 2-bit layouts are here (Vnni = true uses vpdpbusd, false
+// maddubs); TQ1_0's lives in the AVX-512 file (it uses AVX-512BW masks).
 //
-// Codes are t+1 in {0,1,2}; a Q8_K block's 256 trits sit in two 32-byte runs,
+// 2-bit codes are t+1 in {0,1,2}; a Q8_K block's 256 trits sit in two 32-byte runs,
 // field g of byte j of run r holding weight 128r + 32g + j. Masking a field in
 // place (no shift) gives code * 4^f for its bit position 2f; fields at even
 // and odd positions go to separate accumulators and the odd one is divided by
@@ -66,33 +69,38 @@ template <bool Vnni, bool Reversed> inline __m256i codes_dot_block(const uint8_t
     else return _mm256_madd_epi16(_mm256_add_epi16(even, _mm256_srai_epi16(odd, 2)), _mm256_set1_epi16(1));
 }
 
-// Where a format keeps block i's codes and its f16 scale (none for I2_S,
-// whose tensor scale is folded into the activations' d by cpu::matmul).
-// Group is 1 for plain rows, 4 for interleaved groups (WeightRef::interleaved4),
-// where a row's next block is 4 blocks on.
-template <int Group> struct Tq2Layout {
-    static constexpr bool reversed = false, has_d = true;
+// TQ2_0 and I2_S (no f16 scale: its tensor scale is folded into the
+// activations' d by cpu::matmul). Group is 1 for plain rows, 4 for
+// interleaved groups (WeightRef::interleaved4), where a row's next block is
+// 4 blocks on.
+template <bool Vnni, int Group> struct Tq2Layout {
+    static constexpr bool has_d = true;
     static constexpr size_t block_bytes = sizeof(block_tq2_0);
-    static const uint8_t *codes(const uint8_t *row, int64_t i) { return row + Group * block_bytes * size_t(i); }
+    static const uint8_t *block(const uint8_t *row, int64_t i) { return row + Group * block_bytes * size_t(i); }
+    static __m256i block_dot(const uint8_t *row, int64_t i, const int8_t *y) {
+        return codes_dot_block<Vnni, false>(block(row, i), y);
+    }
     static uint16_t d(const uint8_t *row, int64_t i) {
         uint16_t h;
-        std::memcpy(&h, codes(row, i) + offsetof(block_tq2_0, d), 2);
+        std::memcpy(&h, block(row, i) + offsetof(block_tq2_0, d), 2);
         return h;
     }
 };
-template <int Group> struct I2sLayout {
-    static constexpr bool reversed = true, has_d = false;
+template <bool Vnni, int Group> struct I2sLayout {
+    static constexpr bool has_d = false;
     static constexpr size_t block_bytes = QK_K / 4;
-    static const uint8_t *codes(const uint8_t *row, int64_t i) { return row + Group * block_bytes * size_t(i); }
+    static __m256i block_dot(const uint8_t *row, int64_t i, const int8_t *y) {
+        return codes_dot_block<Vnni, true>(row + Group * block_bytes * size_t(i), y);
+    }
     static uint16_t d(const uint8_t *, int64_t) { return 0; }
 };
 
-template <bool Vnni, typename L> float dot_row(int64_t n, const void *vw, const void *va) {
+template <typename L> float dot_row(int64_t n, const void *vw, const void *va) {
     const uint8_t *w = static_cast<const uint8_t *>(vw);
     const block_q8_K *a = static_cast<const block_q8_K *>(va);
     float sum = 0;
     for (int64_t i = 0; i < n / QK_K; ++i) {
-        const int isum = hsum_i32x8(codes_dot_block<Vnni, L::reversed>(L::codes(w, i), a[i].qs)) - q8k_sum(a[i]);
+        const int isum = hsum_i32x8(L::block_dot(w, i, a[i].qs)) - q8k_sum(a[i]);
         const float d = L::has_d ? _cvtsh_ss(L::d(w, i)) * a[i].d : a[i].d;
         sum = _mm_cvtss_f32(_mm_fmadd_ss(_mm_set_ss(d), _mm_set_ss(float(isum)), _mm_set_ss(sum)));
     }
@@ -102,7 +110,7 @@ template <bool Vnni, typename L> float dot_row(int64_t n, const void *vw, const 
 // Four weight rows (w, w + w_stride, ...) against one activation row: the
 // activation loads, its block sums and the reductions are shared. For an
 // interleaved group, w is its first byte and w_stride L::block_bytes.
-template <bool Vnni, typename L>
+template <typename L>
 void dot_rows4(int64_t n, const void *vw, size_t w_stride, const void *va, float *out) {
     const uint8_t *w[4];
     for (int r = 0; r < 4; ++r) w[r] = static_cast<const uint8_t *>(vw) + r * w_stride;
@@ -110,7 +118,8 @@ void dot_rows4(int64_t n, const void *vw, size_t w_stride, const void *va, float
     __m128 acc = _mm_setzero_ps();
     for (int64_t i = 0; i < n / QK_K; ++i) {
         __m256i v[4];
-        for (int r = 0; r < 4; ++r) v[r] = codes_dot_block<Vnni, L::reversed>(L::codes(w[r], i), a[i].qs);
+#pragma GCC unroll 4 // four independent dependency chains
+        for (int r = 0; r < 4; ++r) v[r] = L::block_dot(w[r], i, a[i].qs);
         const __m128i isum = _mm_sub_epi32(hsum4_i32x8(v[0], v[1], v[2], v[3]), _mm_set1_epi32(q8k_sum(a[i])));
         __m128 d = _mm_set1_ps(a[i].d);
         if constexpr (L::has_d) {
