@@ -10,6 +10,7 @@
 
 #include <cstring>
 
+#include "backend/cpu/kquant_x86.hpp"
 #include "backend/cpu/simd_x86.hpp"
 #include "backend/cpu/ternary_x86.hpp"
 #include "quant/blocks.hpp"
@@ -136,6 +137,7 @@ template <int Group> struct Tq1Layout {
 VecDotFn vec_dot_avx512(GgmlType type) {
     switch (type) {
     case GgmlType::Q8_0: return dot_q8_0;
+    case GgmlType::Q4_K: return kquant::dot_qk45<true, false, block_q4_K>;
     case GgmlType::TQ2_0: return ternary::dot_row<ternary::Tq2Layout<true, 1>>;
     case GgmlType::I2_S: return ternary::dot_row<ternary::I2sLayout<true, 1>>;
     case GgmlType::TQ1_0: return ternary::dot_row<Tq1Layout<1>>;
@@ -164,6 +166,7 @@ VecDotRows4Fn vec_dot_rows4_avx512(GgmlType type) {
 VecDot4Fn vec_dot4_avx512(GgmlType type) {
     switch (type) {
     case GgmlType::Q8_0: return dot_q8_0_rows<4>;
+    case GgmlType::Q4_K: return kquant::dot_qk45_rows<true, false, block_q4_K, 4>;
     default: return nullptr;
     }
 }
