@@ -11,6 +11,10 @@
 // that more threads share the latency) and walks their blocks in "items" (a
 // quarter or all of a block), so the activation words loaded for an item
 // serve all its rows.
+//
+// Built twice: NT = 1 for decode, and NT = 8 for prefill, where workgroup
+// z handles activation rows 8z .. 8z+7 (of p.ntok) and each weight item,
+// loaded once from memory, is multiplied with all of them.
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_control_flow_attributes : require
 #ifdef DOT4
@@ -30,7 +34,12 @@ layout(push_constant) uniform Params {
     uint ncols, nrows, tpr, row_bytes, rows_per_x; // tpr: threads per row group
     float scale;
     uint rpg; // rows per group
+    uint ntok; // activation rows (tokens)
 } p;
+
+#ifndef NT
+#define NT 1u
+#endif
 
 #include "common.glsl"
 #include "dequant.glsl"
@@ -81,8 +90,8 @@ float item(uint row, uint blk, uint k, uvec4 x[8], ivec4 s) {
     const int imin = int(m0) * (s.x + s.y) + int(m1) * (s.z + s.w);
     return dm.x * float(isum) - dm.y * float(imin);
 }
-void load_x(uint blk, uint k, out uvec4 x[8], out ivec4 s) {
-    const uint v = (blk * 256u + 64u * k) >> 4; // 16-value runs
+void load_x(uint blk, uint k, uint xo, out uvec4 x[8], out ivec4 s) { // xo: the row's first run of 16
+    const uint v = xo + ((blk * 256u + 64u * k) >> 4); // 16-value runs
     [[unroll]] for (uint i = 0u; i < 4u; ++i) x[i] = XQ4[v + i];
     s = ivec4(XS[v], XS[v + 1u], XS[v + 2u], XS[v + 3u]);
 }
@@ -98,9 +107,9 @@ float item(uint row, uint blk, uint k, uvec4 x[8], ivec4 s) {
                      dot16((q >> 6) & m, x[3]);
     return block_d(b) * float(isum - (s.x + s.y + s.z + s.w)); // stored q + 1
 }
-void load_x(uint blk, uint k, out uvec4 x[8], out ivec4 s) {
+void load_x(uint blk, uint k, uint xo, out uvec4 x[8], out ivec4 s) { // xo: the row's first run of 16
     // Byte j of half h holds weights h*128 + 32*shift + j % 32.
-    const uint v = (blk * 256u + (k >> 1) * 128u + (k & 1u) * 16u) >> 4;
+    const uint v = xo + ((blk * 256u + (k >> 1) * 128u + (k & 1u) * 16u) >> 4);
     [[unroll]] for (uint i = 0u; i < 4u; ++i) x[i] = XQ4[v + 2u * i];
     s = ivec4(XS[v], XS[v + 2u], XS[v + 4u], XS[v + 6u]);
 }
@@ -127,8 +136,8 @@ float item(uint row, uint blk, uint k, uvec4 x[8], ivec4 s) {
                      sc.w * (d4 - 32 * s.w);
     return block_d(b) * float(isum);
 }
-void load_x(uint blk, uint k, out uvec4 x[8], out ivec4 s) {
-    const uint v = (blk * 256u + (k >> 1) * 128u + (k & 1u) * 16u) >> 4;
+void load_x(uint blk, uint k, uint xo, out uvec4 x[8], out ivec4 s) { // xo: the row's first run of 16
+    const uint v = xo + ((blk * 256u + (k >> 1) * 128u + (k & 1u) * 16u) >> 4);
     [[unroll]] for (uint i = 0u; i < 4u; ++i) x[i] = XQ4[v + 2u * i];
     s = ivec4(XS[v], XS[v + 2u], XS[v + 4u], XS[v + 6u]);
 }
@@ -140,9 +149,9 @@ float item(uint row, uint blk, uint k, uvec4 x[8], ivec4 s) {
     const uint b = block_offset(row, blk);
     return block_d(b) * float(dot16(W4[b >> 4], x[0]) + dot16(W4[(b >> 4) + 1u], x[1]));
 }
-void load_x(uint blk, uint k, out uvec4 x[8], out ivec4 s) {
-    x[0] = XQ4[2u * blk];
-    x[1] = XQ4[2u * blk + 1u];
+void load_x(uint blk, uint k, uint xo, out uvec4 x[8], out ivec4 s) { // xo: the row's first run of 16
+    x[0] = XQ4[xo + 2u * blk];
+    x[1] = XQ4[xo + 2u * blk + 1u];
     s = ivec4(0);
 }
 #else
@@ -156,24 +165,34 @@ void main() {
     const uint tid = gl_LocalInvocationID.x, lane = tid % p.tpr;
     const uint wg = gl_WorkGroupID.x + gl_WorkGroupID.y * p.rows_per_x;
     const uint row0 = (wg * (64u / p.tpr) + tid / p.tpr) * p.rpg;
+    const uint tok0 = gl_WorkGroupID.z * NT;
     const uint nblk = p.ncols / QK;
-    float acc[RPG];
-    [[unroll]] for (uint r = 0u; r < RPG; ++r) acc[r] = 0.0;
+    float acc[NT][RPG];
+    [[unroll]] for (uint t = 0u; t < NT; ++t)
+        [[unroll]] for (uint r = 0u; r < RPG; ++r) acc[t][r] = 0.0;
     for (uint it = lane; it < nblk * IPB; it += p.tpr) {
         const uint blk = it / IPB, k = it % IPB;
-        uvec4 x[8];
-        ivec4 s;
-        load_x(blk, k, x, s);
-        const float dx = XD[(blk * QK) / ACT_QK];
-        [[unroll]] for (uint r = 0u; r < RPG; ++r)
-            if (r < p.rpg && row0 + r < p.nrows) acc[r] += dx * item(row0 + r, blk, k, x, s);
+        [[unroll]] for (uint t = 0u; t < NT; ++t) {
+            if (tok0 + t >= p.ntok) break;
+            uvec4 x[8];
+            ivec4 s;
+            load_x(blk, k, (tok0 + t) * (p.ncols >> 4), x, s);
+            const float dx = XD[(tok0 + t) * (p.ncols / ACT_QK) + (blk * QK) / ACT_QK];
+            [[unroll]] for (uint r = 0u; r < RPG; ++r)
+                if (r < p.rpg && row0 + r < p.nrows) acc[t][r] += dx * item(row0 + r, blk, k, x, s);
+        }
     }
-    [[unroll]] for (uint r = 0u; r < RPG; ++r) partial[r * 64u + tid] = acc[r];
-    barrier();
-    for (uint st = p.tpr / 2u; st > 0u; st >>= 1) {
-        if (lane < st)
-            [[unroll]] for (uint r = 0u; r < RPG; ++r) partial[r * 64u + tid] += partial[r * 64u + tid + st];
+    [[unroll]] for (uint t = 0u; t < NT; ++t) {
+        if (tok0 + t >= p.ntok) break; // uniform: the whole workgroup shares tok0
+        [[unroll]] for (uint r = 0u; r < RPG; ++r) partial[r * 64u + tid] = acc[t][r];
         barrier();
+        for (uint st = p.tpr / 2u; st > 0u; st >>= 1) {
+            if (lane < st)
+                [[unroll]] for (uint r = 0u; r < RPG; ++r) partial[r * 64u + tid] += partial[r * 64u + tid + st];
+            barrier();
+        }
+        if (lane < p.rpg && row0 + lane < p.nrows)
+            Y[(tok0 + t) * p.nrows + row0 + lane] = partial[lane * 64u + tid - lane] * p.scale;
+        barrier(); // partial is rewritten for the next row
     }
-    if (lane < p.rpg && row0 + lane < p.nrows) Y[row0 + lane] = partial[lane * 64u + tid - lane] * p.scale;
 }

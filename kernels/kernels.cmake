@@ -36,7 +36,11 @@ foreach(t ${TERNLM_GEMV_TYPES})
   string(TOLOWER ${t} lt)
   ternlm_spirv(${spv_dir}/gemv_${lt}.spv ${CMAKE_CURRENT_LIST_DIR}/gemv.comp -DTYPE_${t})
   ternlm_spirv(${spv_dir}/gemv_${lt}_dot.spv ${CMAKE_CURRENT_LIST_DIR}/gemv.comp -DTYPE_${t} -DDOT4)
-  list(APPEND spv_files ${spv_dir}/gemv_${lt}.spv ${spv_dir}/gemv_${lt}_dot.spv)
+  # gemv8: 8 activation rows per workgroup, for prefill
+  ternlm_spirv(${spv_dir}/gemv8_${lt}.spv ${CMAKE_CURRENT_LIST_DIR}/gemv.comp -DTYPE_${t} -DNT=8u)
+  ternlm_spirv(${spv_dir}/gemv8_${lt}_dot.spv ${CMAKE_CURRENT_LIST_DIR}/gemv.comp -DTYPE_${t} -DDOT4 -DNT=8u)
+  list(APPEND spv_files ${spv_dir}/gemv_${lt}.spv ${spv_dir}/gemv_${lt}_dot.spv
+       ${spv_dir}/gemv8_${lt}.spv ${spv_dir}/gemv8_${lt}_dot.spv)
 endforeach()
 
 set(TERNLM_SPIRV_SOURCE ${TERNLM_KERNEL_BIN}/spirv_blobs.cpp)

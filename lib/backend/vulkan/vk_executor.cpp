@@ -23,7 +23,7 @@ struct MatmulPush {
 struct GemvPush {
     uint32_t ncols, nrows, tpr, row_bytes, rows_per_x;
     float scale;
-    uint32_t rpg;
+    uint32_t rpg, ntok;
 };
 struct NormPush {
     uint32_t ncols;
@@ -87,6 +87,7 @@ uint32_t gemv_rows_per_group(const WeightRef &w, uint32_t tpr) {
 }
 
 constexpr uint32_t kMatmulTokens = 8;   // NT in matmul.comp
+constexpr uint32_t kGemvTokens = 8;     // NT in gemv.comp's gemv8 build
 constexpr uint32_t kMaxGroupsX = 65535; // the minimum maxComputeWorkGroupCount[0]
 
 // "matmul_q4_k", "gemv_tq2_0": a kernel compiled per weight type (kernels.cmake).
@@ -196,7 +197,7 @@ public:
         settle(out);
         wrote(out);
         const WeightRef w = device_view(file_w); // the type the device holds it in
-        if (buf(x).rows == 1 && has_fast_gemv(w.type)) return gemv(w, x, out, scale);
+        if (has_fast_gemv(w.type)) return gemv(w, x, out, scale);
         settle(x);
         StepBuf &a = buf(x);
         VkBuffer scales = a.mem.handle(); // a placeholder binding for float types
@@ -307,8 +308,9 @@ private:
                  sizeof pc, uint32_t(a.rows), 1, 1, 0b100);
     }
 
-    // Decode: one activation row, quantized once (q/k/v and gate/up share
-    // their input) and multiplied by gemv.comp's integer kernel.
+    // The activation rows, quantized once (q/k/v and gate/up share their
+    // input), multiplied by gemv.comp's integer kernel: its one-row build for
+    // decode, the 8-row build (workgroup z = a group of 8 rows) for prefill.
     void gemv(const WeightRef &w, backend::Buf x, backend::Buf out, float scale) {
         const uint32_t qk = activation_block(w.type);
         quantize_activations(x, qk);
@@ -317,11 +319,13 @@ private:
         const uint32_t rpg = gemv_rows_per_group(w, tpr);
         const uint32_t per_wg = (64 / tpr) * rpg;
         const Grid g = grid((rows + per_wg - 1) / per_wg);
-        GemvPush pc{uint32_t(w.ne0), rows, tpr, uint32_t(w.row_bytes), g.x, scale, rpg};
-        const std::string name = type_kernel_name("gemv", w.type) + (dev_.use_int_dot() ? "_dot" : "");
+        const uint32_t ntok = uint32_t(buf(x).rows);
+        GemvPush pc{uint32_t(w.ne0), rows, tpr, uint32_t(w.row_bytes), g.x, scale, rpg, ntok};
+        const std::string name =
+            type_kernel_name(ntok > 1 ? "gemv8" : "gemv", w.type) + (dev_.use_int_dot() ? "_dot" : "");
         dispatch(dev_.kernel(name, 5, sizeof pc),
                  {w_->get(w).handle(), act_q_.handle(), act_d_.handle(), act_s_.handle(), buf(out).mem.handle()}, &pc,
-                 sizeof pc, g.x, g.y, 1, 0b10000, shape_label(w));
+                 sizeof pc, g.x, g.y, (ntok + kGemvTokens - 1) / kGemvTokens, 0b10000, shape_label(w));
     }
 
     void quantize_activations(backend::Buf x, uint32_t qk) {
