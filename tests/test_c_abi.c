@@ -73,6 +73,8 @@ int main(int argc, char **argv) {
     CHECK(tern_token_bos(m) == 1);
     CHECK(tern_token_is_eog(m, tern_token_eos(m)));
     CHECK(tern_model_backend(m) == TERN_BACKEND_CPU);
+    CHECK(strncmp(tern_model_description(m), "cpu, ", 5) == 0);
+    CHECK(strcmp(tern_model_description(NULL), "") == 0);
     CHECK(tern_model_meta_count(m) > 5);
     CHECK(strcmp(tern_model_meta_key(m, 4), "general.architecture") == 0 ||
           tern_model_meta_key(m, 0) != NULL);

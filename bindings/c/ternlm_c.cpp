@@ -107,6 +107,8 @@ int32_t tern_model_n_layer(const tern_model *m) { return m ? m->model->hparams()
 int32_t tern_model_n_ctx_train(const tern_model *m) { return m ? m->model->hparams().n_ctx_train : 0; }
 tern_backend tern_model_backend(const tern_model *m) { return m ? m->model->backend() : TERN_BACKEND_AUTO; }
 
+const char *tern_model_description(const tern_model *m) { return m ? m->model->backend_description().c_str() : ""; }
+
 int32_t tern_model_meta_count(const tern_model *m) { return m ? int32_t(m->model->metadata_text().size()) : 0; }
 
 const char *tern_model_meta_key(const tern_model *m, int32_t i) {

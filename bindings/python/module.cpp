@@ -109,6 +109,7 @@ public:
     int n_layer() const { return tern_model_n_layer(get()); }
     int n_ctx_train() const { return tern_model_n_ctx_train(get()); }
     int backend() const { return int(tern_model_backend(get())); }
+    std::string description() const { return tern_model_description(get()); }
     tern_token bos() const { return tern_token_bos(get()); }
     tern_token eos() const { return tern_token_eos(get()); }
     bool is_eog(tern_token t) const { return tern_token_is_eog(get(), t); }
@@ -315,6 +316,8 @@ PYBIND11_MODULE(_ternlm, mod) {
         .def_property_readonly("n_layer", &Model::n_layer)
         .def_property_readonly("n_ctx_train", &Model::n_ctx_train)
         .def_property_readonly("backend", &Model::backend)
+        .def_property_readonly("description", &Model::description,
+                               "Where and how the weights run, e.g. 'cpu, 2 threads' or 'vulkan: <device>'")
         .def_property_readonly("bos", &Model::bos)
         .def_property_readonly("eos", &Model::eos)
         .def("is_eog", &Model::is_eog)

@@ -86,6 +86,7 @@ int run(const Options &o) {
     mp.backend = o.backend;
     tern::Model model(o.model, mp);
     const double t_load = seconds_since(t0);
+    std::fprintf(stderr, "loaded %s on %s\n", o.model.c_str(), model.description().c_str());
 
     tern_context_params cp = tern_context_default_params();
     cp.n_ctx = unsigned(o.ctx);

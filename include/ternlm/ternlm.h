@@ -121,6 +121,13 @@ TERN_API int32_t tern_model_n_ctx_train(const tern_model *m);
 /* Backend the model's weights run on (after AUTO is resolved). */
 TERN_API tern_backend tern_model_backend(const tern_model *m);
 
+/* Where and how the weights run, one line for load-time output: "cpu, 2
+ * threads" (plus what was repacked at load for the CPU kernels, e.g. "; 57
+ * ternary matrices (39.8 MB) repacked into 4-row interleaved blocks") or
+ * "vulkan: <device name> (<device type>)". Lives as long as the model;
+ * "" for a NULL model. */
+TERN_API const char *tern_model_description(const tern_model *m);
+
 /* Metadata of the GGUF file as text (arrays are summarised).
  * Count, then key and value by index in [0, count). The returned strings
  * live as long as the model. NULL for a bad index. */

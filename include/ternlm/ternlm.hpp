@@ -75,6 +75,8 @@ public:
 
     tern_model *get() const { return m_; }
     int n_vocab() const { return tern_model_n_vocab(m_); }
+    // Where and how the weights run (tern_model_description).
+    std::string description() const { return tern_model_description(m_); }
     int n_embd() const { return tern_model_n_embd(m_); }
     int n_layer() const { return tern_model_n_layer(m_); }
     int n_ctx_train() const { return tern_model_n_ctx_train(m_); }

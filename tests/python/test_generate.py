@@ -92,3 +92,7 @@ def test_vulkan_backend_generates_the_same_greedy_text(stories):
         assert gpu.backend == "vulkan"
         want = stories.generate("Once upon a time", max_tokens=24, temperature=0).text()
         assert gpu.generate("Once upon a time", max_tokens=24, temperature=0).text() == want
+
+
+def test_description_names_the_backend(stories):
+    assert stories.description.startswith("cpu, ")

@@ -102,6 +102,12 @@ class Model:
         return _BACKEND_NAMES.get(self._native.backend, "unknown")
 
     @property
+    def description(self) -> str:
+        """Where and how the weights run, as the load line says it: "cpu, 2
+        threads" (and what was repacked for the CPU kernels) or "vulkan: <device>"."""
+        return self._native.description
+
+    @property
     def bos(self) -> int:
         return self._native.bos
 
