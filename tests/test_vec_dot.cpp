@@ -34,6 +34,22 @@ std::vector<int64_t> lengths_for(GgmlType t) {
     return {unit, 3 * unit, 9 * unit, 17 * unit, unit * 8 + (bs == 1 ? 5 : 0)};
 }
 
+// A random n_rows x k matrix of type t in `data`, as a WeightRef onto it.
+WeightRef random_matrix(GgmlType t, int64_t k, int n_rows, std::mt19937 &rng, std::vector<uint8_t> &data) {
+    WeightRef w;
+    w.type = t;
+    w.ne0 = k;
+    w.ne1 = n_rows;
+    w.row_bytes = row_size(t, k);
+    data.clear();
+    for (int r = 0; r < n_rows; ++r) {
+        const auto row = testsupport::random_row(t, k, rng);
+        data.insert(data.end(), row.begin(), row.end());
+    }
+    w.data = data.data();
+    return w;
+}
+
 } // namespace
 
 TEST_CASE("SIMD dot products match the scalar reference", "[kernels]") {
@@ -142,17 +158,8 @@ TEST_CASE("interleaved 4-row groups give the plain rows' results bit for bit", "
         ++n_types;
         for (int64_t k : {int64_t(QK_K), int64_t(5 * QK_K)}) {
             for (int n_rows : {4, 7, 13}) {
-                WeightRef plain;
-                plain.type = t;
-                plain.ne0 = k;
-                plain.ne1 = n_rows;
-                plain.row_bytes = row_size(t, k);
                 std::vector<uint8_t> data;
-                for (int r = 0; r < n_rows; ++r) {
-                    const auto row = testsupport::random_row(t, k, rng);
-                    data.insert(data.end(), row.begin(), row.end());
-                }
-                plain.data = data.data();
+                const WeightRef plain = random_matrix(t, k, n_rows, rng, data);
                 REQUIRE(cpu::wants_interleave4(plain));
                 std::vector<uint8_t> packed(data.size());
                 cpu::interleave_rows4(data.data(), packed.data(), n_rows, plain.row_bytes, interleave_block_bytes(plain));
@@ -189,17 +196,8 @@ TEST_CASE("threaded matmul matches per-row reference dots", "[kernels]") {
         const int64_t k = type_traits(t).block_size == QK_K ? 2 * QK_K : 96;
         for (int n_rows : {1, 5, 17, 67}) {
             for (int m : {1, 3, 6}) {
-                WeightRef w;
-                w.type = t;
-                w.ne0 = k;
-                w.ne1 = n_rows;
-                w.row_bytes = row_size(t, k);
                 std::vector<uint8_t> data;
-                for (int r = 0; r < n_rows; ++r) {
-                    const auto row = testsupport::random_row(t, k, rng);
-                    data.insert(data.end(), row.begin(), row.end());
-                }
-                w.data = data.data();
+                const WeightRef w = random_matrix(t, k, n_rows, rng, data);
                 const std::vector<float> x = testsupport::random_floats(k * m, rng);
                 std::vector<float> y(size_t(n_rows) * m);
                 cpu::matmul(pool, w, x.data(), m, y.data(), scratch);

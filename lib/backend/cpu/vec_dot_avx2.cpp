@@ -233,21 +233,19 @@ VecDotFn vec_dot_avx2(GgmlType type) {
     }
 }
 
-VecDotRows4Fn vec_dot_rows4_interleaved_avx2(GgmlType type) {
+namespace {
+// The 4-row ternary kernels over plain rows (Group 1) or interleaved groups (4).
+template <int Group> VecDotRows4Fn ternary_rows4(GgmlType type) {
     switch (type) {
-    case GgmlType::TQ2_0: return ternary::dot_rows4<ternary::Tq2Layout<false, 4>>;
-    case GgmlType::I2_S: return ternary::dot_rows4<ternary::I2sLayout<false, 4>>;
+    case GgmlType::TQ2_0: return ternary::dot_rows4<ternary::Tq2Layout<false, Group>>;
+    case GgmlType::I2_S: return ternary::dot_rows4<ternary::I2sLayout<false, Group>>;
     default: return nullptr;
     }
 }
+} // namespace
 
-VecDotRows4Fn vec_dot_rows4_avx2(GgmlType type) {
-    switch (type) {
-    case GgmlType::TQ2_0: return ternary::dot_rows4<ternary::Tq2Layout<false, 1>>;
-    case GgmlType::I2_S: return ternary::dot_rows4<ternary::I2sLayout<false, 1>>;
-    default: return nullptr;
-    }
-}
+VecDotRows4Fn vec_dot_rows4_interleaved_avx2(GgmlType type) { return ternary_rows4<4>(type); }
+VecDotRows4Fn vec_dot_rows4_avx2(GgmlType type) { return ternary_rows4<1>(type); }
 
 VecDot4Fn vec_dot4_avx2(GgmlType type) {
     switch (type) {

@@ -145,23 +145,20 @@ VecDotFn vec_dot_avx512(GgmlType type) {
     }
 }
 
-VecDotRows4Fn vec_dot_rows4_interleaved_avx512(GgmlType type) {
+namespace {
+// The 4-row ternary kernels over plain rows (Group 1) or interleaved groups (4).
+template <int Group> VecDotRows4Fn ternary_rows4(GgmlType type) {
     switch (type) {
-    case GgmlType::TQ2_0: return ternary::dot_rows4<ternary::Tq2Layout<true, 4>>;
-    case GgmlType::I2_S: return ternary::dot_rows4<ternary::I2sLayout<true, 4>>;
-    case GgmlType::TQ1_0: return ternary::dot_rows4<Tq1Layout<4>>;
+    case GgmlType::TQ2_0: return ternary::dot_rows4<ternary::Tq2Layout<true, Group>>;
+    case GgmlType::I2_S: return ternary::dot_rows4<ternary::I2sLayout<true, Group>>;
+    case GgmlType::TQ1_0: return ternary::dot_rows4<Tq1Layout<Group>>;
     default: return nullptr;
     }
 }
+} // namespace
 
-VecDotRows4Fn vec_dot_rows4_avx512(GgmlType type) {
-    switch (type) {
-    case GgmlType::TQ2_0: return ternary::dot_rows4<ternary::Tq2Layout<true, 1>>;
-    case GgmlType::I2_S: return ternary::dot_rows4<ternary::I2sLayout<true, 1>>;
-    case GgmlType::TQ1_0: return ternary::dot_rows4<Tq1Layout<1>>;
-    default: return nullptr;
-    }
-}
+VecDotRows4Fn vec_dot_rows4_interleaved_avx512(GgmlType type) { return ternary_rows4<4>(type); }
+VecDotRows4Fn vec_dot_rows4_avx512(GgmlType type) { return ternary_rows4<1>(type); }
 
 VecDot4Fn vec_dot4_avx512(GgmlType type) {
     switch (type) {
