@@ -6,6 +6,7 @@
 #include <cstring>
 #include <unistd.h>
 
+#include "backend/cpu/vec_dot.hpp"
 #include "common/error.hpp"
 #include "engine/context.hpp"
 #include "engine/model.hpp"
@@ -98,10 +99,18 @@ TEST_CASE("progress reaches 1 and can cancel", "[engine]") {
         seen.push_back(f);
         return true;
     };
-    Model::load(testsupport::shared_path("models/stories260K.gguf"), p);
-    REQUIRE(!seen.empty());
-    CHECK(seen.back() == 1.0f);
-    CHECK(std::is_sorted(seen.begin(), seen.end()));
+    // A ternary model is also repacked for the CPU kernels on the way.
+    for (const char *name : {"models/stories260K.gguf", "models/tiny256-llama-tq2_0.gguf"}) {
+        seen.clear();
+        p.backend = TERN_BACKEND_CPU;
+        const auto m = Model::load(testsupport::shared_path(name), p);
+        INFO(name << ": " << m->backend_description());
+        REQUIRE(!seen.empty());
+        CHECK(seen.back() == 1.0f);
+        CHECK(std::is_sorted(seen.begin(), seen.end()));
+        if (std::string(name).find("tq2_0") != std::string::npos && cpu::detected_isa() != cpu::Isa::Scalar)
+            CHECK(m->backend_description().find("repacked") != std::string::npos);
+    }
     p.progress = [](float f) { return f < 0.3f; };
     CHECK(load_status(testsupport::shared_path("models/stories260K.gguf"), p) == TERN_ERR_CANCELLED);
 }

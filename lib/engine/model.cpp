@@ -74,12 +74,9 @@ std::unique_ptr<Model> Model::load(const std::string &path, const ModelParams &p
         }
     }
 
-    // Ask the kernel to start reading the weights; they stay in the mapping.
-    const auto &tensors = m->file_->tensors();
-    for (size_t i = 0; i < tensors.size(); ++i) {
-        m->weight_bytes_ += tensors[i].nbytes;
-        if (!m->gpu_ && (i & 15) == 15) report(p, 0.4f + 0.6f * float(i) / float(tensors.size()));
-    }
+    // Progress after 0.4 came from the upload or the repack above: the rest
+    // of the weights are only mapped.
+    for (const auto &t : m->file_->tensors()) m->weight_bytes_ += t.nbytes;
     for (const auto &kv : m->file_->metadata()) m->meta_text_.emplace_back(kv.first, kv.second.to_string());
     report(p, 1.0f);
     return m;
