@@ -79,24 +79,27 @@ VecDotFn vec_dot_for(GgmlType type, Isa isa) {
     return f;
 }
 
-// The 4-row kernel comes from the same ISA table as vec_dot_for's choice, so
-// the two agree bit for bit.
-VecDot4Fn vec_dot4_for(GgmlType type, Isa isa) {
-    if (isa == Isa::Avx512Vnni && vec_dot_avx512(type)) return vec_dot4_avx512(type);
-    if ((isa == Isa::Avx512Vnni || isa == Isa::Avx2) && vec_dot_avx2(type)) return vec_dot4_avx2(type);
+namespace {
+
+// A multi-row kernel from the ISA table vec_dot_for's one-row kernel comes
+// from, so the two agree bit for bit; nullptr when that table has none.
+template <typename Fn>
+Fn from_dot_table(GgmlType type, Isa isa, Fn (*avx512)(GgmlType), Fn (*avx2)(GgmlType)) {
+    if (isa == Isa::Avx512Vnni && vec_dot_avx512(type)) return avx512(type);
+    if ((isa == Isa::Avx512Vnni || isa == Isa::Avx2) && vec_dot_avx2(type)) return avx2(type);
     return nullptr;
 }
 
+} // namespace
+
+VecDot4Fn vec_dot4_for(GgmlType type, Isa isa) { return from_dot_table(type, isa, vec_dot4_avx512, vec_dot4_avx2); }
+
 VecDotRows4Fn vec_dot_rows4_for(GgmlType type, Isa isa) {
-    if (isa == Isa::Avx512Vnni && vec_dot_avx512(type)) return vec_dot_rows4_avx512(type);
-    if ((isa == Isa::Avx512Vnni || isa == Isa::Avx2) && vec_dot_avx2(type)) return vec_dot_rows4_avx2(type);
-    return nullptr;
+    return from_dot_table(type, isa, vec_dot_rows4_avx512, vec_dot_rows4_avx2);
 }
 
 VecDotRows4Fn vec_dot_rows4_interleaved_for(GgmlType type, Isa isa) {
-    if (isa == Isa::Avx512Vnni && vec_dot_avx512(type)) return vec_dot_rows4_interleaved_avx512(type);
-    if ((isa == Isa::Avx512Vnni || isa == Isa::Avx2) && vec_dot_avx2(type)) return vec_dot_rows4_interleaved_avx2(type);
-    return nullptr;
+    return from_dot_table(type, isa, vec_dot_rows4_interleaved_avx512, vec_dot_rows4_interleaved_avx2);
 }
 
 #if !defined(TERNLM_HAVE_AVX512_KERNELS)
