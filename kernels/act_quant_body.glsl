@@ -1,12 +1,13 @@
 // The 8-bit quantization shared by act_quant.comp and norm_quant.comp: each
-// thread holds 8 consecutive values of block blk (qk / 8 threads a block, 32
-// a workgroup) starting at x0, and the block is written as ggml's
+// thread holds 8 consecutive values of block blk (qk / 8 threads a block,
+// whole blocks a workgroup) starting at x0, and the block is written as ggml's
 // quantize_row_q8_0 (qk 32: d = max|x| / 127 rounded to f16) or
 // quantize_row_q8_K (qk 256: d = max / -127, keeping the sign of the first
 // value of largest magnitude) would: values packed four to a word (XQ),
 // d (XD) and the sums of runs of 16 (XS, ggml's bsums).
 // The including kernel declares XQ, XD, XS, p.qk and the shared arrays
-// s_amax, s_max and s_sum of 32 entries. Call from uniform control flow.
+// s_amax, s_max and s_sum of one entry per invocation. Call from uniform
+// control flow.
 
 void quantize_values(float v[8], uint blk, uint x0, bool live) {
     const uint tid = gl_LocalInvocationID.x;

@@ -7,8 +7,9 @@
 //
 // f16_acc = 1 (decode and short batches) reproduces llama.cpp's one-chunk CPU
 // flash attention: keys are folded in one at a time with the running max, and
-// the V accumulator is rounded to f16 after each step. Scores are still
-// computed WG at a time in parallel; only the fold is sequential.
+// the V accumulator is rounded to f16 after each step. Scores, the running
+// max and the exp factors are computed WG keys at a time in parallel; only
+// the accumulator's update is sequential.
 #extension GL_EXT_control_flow_attributes : require
 layout(local_size_x = 64) in;
 #define WG 64u
@@ -19,6 +20,7 @@ layout(std430, binding = 0) readonly buffer Query { float Q[]; };
 layout(std430, binding = 1) readonly buffer Keys { uint K[]; };
 layout(std430, binding = 1) readonly buffer Keys8 { uvec4 K8[]; }; // 8 halves, when key rows start on 8
 layout(std430, binding = 2) readonly buffer Values { uint V[]; };
+layout(std430, binding = 2) readonly buffer Values4 { uvec4 V4[]; }; // when rows start on 8 halves
 layout(std430, binding = 3) writeonly buffer Output { float O[]; };
 layout(std430, binding = 4) readonly buffer StepParams { uint pos0; } step; // the step's first position
 layout(push_constant) uniform Params {
@@ -90,66 +92,103 @@ float kq_dot(uint kb) {
     return s;
 }
 
-// V rows of FOLD_KEYS keys staged in shared memory (head_dim <= 256, as f16
-// pairs), so the sequential fold below does not wait on global memory once
-// per key.
-#define FOLD_KEYS 16u
-shared uint v_stage[FOLD_KEYS * 128u];
+// The fold's factors for each key of a chunk, computed in parallel before
+// the sequential fold: with m the running max before key j (the max of the
+// earlier keys, found by a prefix scan), a key above it rescales the
+// accumulator by exp(m - s) and enters with weight 1; any other enters with
+// weight exp(s - m). The same operations on the same values as folding key
+// by key, so the same roundings, but off the fold's critical path.
+shared float fold_ms[WG], fold_vs[WG];
 
-// Keys c0 .. c0+n-1, one at a time, with llama.cpp's update order and roundings.
+// Fills fold_ms/fold_vs for this chunk (score[] and red[] hold its scores)
+// and returns the running max after it. Called by the whole workgroup.
+float fold_factors(float m, uint tid) {
+    for (uint off = 1u; off < WG; off <<= 1) { // inclusive prefix max in red[]
+        float v = red[tid];
+        if (tid >= off) v = max(v, red[tid - off]);
+        barrier();
+        red[tid] = v;
+        barrier();
+    }
+    const float before = tid == 0u ? m : max(m, red[tid - 1u]);
+    const float s = score[tid];
+    float ms = 1.0, vs = 1.0;
+    if (s > before)
+        ms = exp(before - s);
+    else
+        vs = exp(s - before);
+    fold_ms[tid] = ms;
+    fold_vs[tid] = vs;
+    const float m_after = max(m, red[WG - 1u]);
+    barrier();
+    return m_after;
+}
+
+// V rows staged in shared memory (up to 16 KB: a chunk of 64 keys for
+// head_dim <= 128), so the sequential fold does not wait on global memory.
+#define STAGE_WORDS 4096u
+shared uint v_stage[STAGE_WORDS];
+
+// One key folded into this thread's dimensions: llama.cpp's update order and
+// f16 roundings (a rescale by ms == 1 is exact and skipped, as it rounds nothing).
+void fold_key(float ms, float vs, float v[MAX_DIMS_PER_THREAD], inout float acc[MAX_DIMS_PER_THREAD]) {
+    [[unroll]] for (uint k = 0u; k < MAX_DIMS_PER_THREAD; ++k) {
+        if (gl_LocalInvocationID.x + k * WG >= p.head_dim) break;
+        if (ms != 1.0) acc[k] = f16(acc[k] * ms);
+        acc[k] = f16(fma(v[k], vs, acc[k]));
+    }
+}
+
+// Keys c0 .. c0+n-1 in order, V staged in shared memory (head_dim even).
 // Called by the whole workgroup (it has barriers).
-void fold_f16(uint c0, uint n, uint kv_dim, uint kv_head, inout float m, inout float sum,
-              inout float acc[MAX_DIMS_PER_THREAD]) {
+void fold_f16(uint c0, uint n, uint kv_dim, uint kv_head, inout float sum, inout float acc[MAX_DIMS_PER_THREAD]) {
     const uint words = p.head_dim / 2u; // head_dim is even (the host checks)
-    for (uint g = 0u; g < n; g += FOLD_KEYS) {
-        const uint ng = min(FOLD_KEYS, n - g);
-        barrier(); // the previous group's reads of v_stage are done
-        for (uint w = gl_LocalInvocationID.x; w < ng * words; w += WG) {
-            const uint key = w / words, wi = w % words;
-            v_stage[key * 128u + wi] = V[(p.kv_off + (c0 + g + key) * kv_dim + kv_head * p.head_dim) / 2u + wi];
+    const uint per_stage = min(WG, STAGE_WORDS / words);
+    for (uint g = 0u; g < n; g += per_stage) {
+        const uint ng = min(per_stage, n - g);
+        barrier(); // the previous stage's reads of v_stage are done
+        const uint base = (p.kv_off + (c0 + g) * kv_dim + kv_head * p.head_dim) / 2u;
+        if (p.keys_by_8 != 0u) { // rows of whole 16-byte words: four at a time
+            const uint quads = words / 4u;
+            for (uint w = gl_LocalInvocationID.x; w < ng * quads; w += WG) {
+                const uint key = w / quads, wi = w % quads;
+                const uvec4 u = V4[(base + key * (kv_dim / 2u)) / 4u + wi];
+                const uint o = key * words + 4u * wi;
+                v_stage[o] = u.x;
+                v_stage[o + 1u] = u.y;
+                v_stage[o + 2u] = u.z;
+                v_stage[o + 3u] = u.w;
+            }
+        } else {
+            for (uint w = gl_LocalInvocationID.x; w < ng * words; w += WG) {
+                const uint key = w / words, wi = w % words;
+                v_stage[key * words + wi] = V[base + key * (kv_dim / 2u) + wi];
+            }
         }
         barrier();
         for (uint j = 0u; j < ng; ++j) {
-            const float s = score[g + j];
-            float ms = 1.0, vs = 1.0;
-            if (s > m) {
-                ms = exp(m - s);
-                m = s;
-            } else {
-                vs = exp(s - m);
+            float v[MAX_DIMS_PER_THREAD];
+            [[unroll]] for (uint k = 0u; k < MAX_DIMS_PER_THREAD; ++k) {
+                const uint d = min(gl_LocalInvocationID.x + k * WG, p.head_dim - 1u);
+                v[k] = unpackHalf2x16(v_stage[j * words + (d >> 1)])[d & 1u];
             }
-            for (uint k = 0u; k < MAX_DIMS_PER_THREAD; ++k) {
-                const uint d = gl_LocalInvocationID.x + k * WG;
-                if (d >= p.head_dim) break;
-                float y = acc[k] * ms;
-                if (ms != 1.0) y = f16(y);
-                acc[k] = f16(fma(unpackHalf2x16(v_stage[j * 128u + (d >> 1)])[d & 1u], vs, y));
-            }
+            const float ms = fold_ms[g + j], vs = fold_vs[g + j];
+            fold_key(ms, vs, v, acc);
             sum = sum * ms + vs;
         }
     }
 }
 
 // fold_f16 reading V from global memory key by key (odd head_dim).
-void fold_f16_direct(uint c0, uint n, uint kv_dim, uint kv_head, inout float m, inout float sum,
+void fold_f16_direct(uint c0, uint n, uint kv_dim, uint kv_head, inout float sum,
                      inout float acc[MAX_DIMS_PER_THREAD]) {
     for (uint j = 0u; j < n; ++j) {
-        const float s = score[j];
-        float ms = 1.0, vs = 1.0;
-        if (s > m) {
-            ms = exp(m - s);
-            m = s;
-        } else {
-            vs = exp(s - m);
-        }
         const uint vb = p.kv_off + (c0 + j) * kv_dim + kv_head * p.head_dim;
-        for (uint k = 0u; k < MAX_DIMS_PER_THREAD; ++k) {
-            const uint d = gl_LocalInvocationID.x + k * WG;
-            if (d >= p.head_dim) break;
-            float y = acc[k] * ms;
-            if (ms != 1.0) y = f16(y);
-            acc[k] = f16(fma(v_at(vb + d), vs, y));
-        }
+        float v[MAX_DIMS_PER_THREAD];
+        [[unroll]] for (uint k = 0u; k < MAX_DIMS_PER_THREAD; ++k)
+            v[k] = v_at(vb + min(gl_LocalInvocationID.x + k * WG, p.head_dim - 1u));
+        const float ms = fold_ms[j], vs = fold_vs[j];
+        fold_key(ms, vs, v, acc);
         sum = sum * ms + vs;
     }
 }
@@ -178,10 +217,11 @@ void main() {
         red[tid] = s;
         barrier();
         if (p.f16_acc != 0u) { // uniform: every invocation takes the same branch
+            m = fold_factors(m, tid);
             if ((p.head_dim & 1u) == 0u)
-                fold_f16(c0, min(WG, n_keys - c0), kv_dim, kv_head, m, sum, acc);
+                fold_f16(c0, min(WG, n_keys - c0), kv_dim, kv_head, sum, acc);
             else
-                fold_f16_direct(c0, min(WG, n_keys - c0), kv_dim, kv_head, m, sum, acc);
+                fold_f16_direct(c0, min(WG, n_keys - c0), kv_dim, kv_head, sum, acc);
             barrier();
             continue;
         }

@@ -6,7 +6,7 @@
 // dot products, DOT4; shifts and multiplies otherwise). Sums within a scale
 // group are exact integers, as in ggml's vec_dot.
 //
-// A workgroup is 64 threads in groups of p.tpr (16, 32 or 64: more for
+// A workgroup is 64 threads in groups of p.tpr (8, 16, 32 or 64: more for
 // longer rows); a group owns p.rpg <= RPG rows (fewer for small matrices, so
 // that more threads share the latency) and walks their blocks in "items" (a
 // quarter or all of a block), so the activation words loaded for an item
@@ -17,6 +17,7 @@
 // loaded once from memory, is multiplied with all of them.
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_control_flow_attributes : require
+#extension GL_KHR_shader_subgroup_shuffle : require
 #ifdef DOT4
 #extension GL_EXT_spirv_intrinsics : require
 #endif
@@ -159,7 +160,35 @@ void load_x(uint blk, uint k, uint xo, out uvec4 x[8], out ivec4 s) { // xo: the
 #endif
 
 #define ACT_QK (QK == 256u ? 256u : 32u)
+// Per-subgroup sums, where a row group spans several subgroups.
 shared float partial[RPG * 64u];
+
+// Writes the row group's sums of acc (token tok) to Y. Lanes of a subgroup
+// combine by shuffles (a butterfly over min(tpr, subgroup size) lanes, so
+// row groups narrower than a subgroup stay apart); where a group spans
+// several subgroups, their sums meet in shared memory. The order is fixed,
+// so results do not depend on timing.
+void store_rows(float acc[RPG], uint tok, uint tid, uint lane, uint row0) {
+    const uint w = min(p.tpr, gl_SubgroupSize);
+    [[unroll]] for (uint r = 0u; r < RPG; ++r)
+        for (uint off = w >> 1; off > 0u; off >>= 1) acc[r] += subgroupShuffleXor(acc[r], off);
+    if (p.tpr <= gl_SubgroupSize) { // uniform
+        [[unroll]] for (uint r = 0u; r < RPG; ++r)
+            if (lane == r && r < p.rpg && row0 + r < p.nrows) Y[tok * p.nrows + row0 + r] = acc[r] * p.scale;
+        return;
+    }
+    const uint sub = tid / gl_SubgroupSize; // subgroups are consecutive invocations
+    if (gl_SubgroupInvocationID == 0u)
+        [[unroll]] for (uint r = 0u; r < RPG; ++r) partial[r * 64u + sub] = acc[r];
+    barrier();
+    if (lane < p.rpg && row0 + lane < p.nrows) {
+        const uint first = (tid - lane) / gl_SubgroupSize, n = p.tpr / gl_SubgroupSize;
+        float y = 0.0;
+        for (uint i = 0u; i < n; ++i) y += partial[lane * 64u + first + i];
+        Y[tok * p.nrows + row0 + lane] = y * p.scale;
+    }
+    barrier(); // partial is rewritten for the next token
+}
 
 void main() {
     const uint tid = gl_LocalInvocationID.x, lane = tid % p.tpr;
@@ -184,15 +213,6 @@ void main() {
     }
     [[unroll]] for (uint t = 0u; t < NT; ++t) {
         if (tok0 + t >= p.ntok) break; // uniform: the whole workgroup shares tok0
-        [[unroll]] for (uint r = 0u; r < RPG; ++r) partial[r * 64u + tid] = acc[t][r];
-        barrier();
-        for (uint st = p.tpr / 2u; st > 0u; st >>= 1) {
-            if (lane < st)
-                [[unroll]] for (uint r = 0u; r < RPG; ++r) partial[r * 64u + tid] += partial[r * 64u + tid + st];
-            barrier();
-        }
-        if (lane < p.rpg && row0 + lane < p.nrows)
-            Y[(tok0 + t) * p.nrows + row0 + lane] = partial[lane * 64u + tid - lane] * p.scale;
-        barrier(); // partial is rewritten for the next row
+        store_rows(acc[t], tok0 + t, tid, lane, row0);
     }
 }

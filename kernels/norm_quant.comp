@@ -7,7 +7,12 @@
 // unless it normalises in place (then another workgroup may still be
 // reading it; the executor materialises it later if anyone needs it).
 #extension GL_GOOGLE_include_directive : require
-layout(local_size_x = 32) in;
+// 256 threads: the sum of squares of a 4096-wide row is one round of 16-byte
+// loads, four per thread, all in flight (with 32 threads it was eight
+// rounds, and most of the kernel's time); each workgroup then quantizes 8
+// blocks of 256 (or 64 of 32).
+#define WG 256u
+layout(local_size_x = 256) in;
 
 layout(std430, binding = 0) readonly buffer Input { float X[]; };
 layout(std430, binding = 0) readonly buffer Input4 { vec4 X4[]; };
@@ -22,10 +27,10 @@ layout(push_constant) uniform Params {
     uint write_out;
 } p;
 
-shared float s_red[32];
-shared float s_amax[32];
-shared float s_max[32];
-shared int s_sum[32];
+shared float s_red[WG];
+shared float s_amax[WG];
+shared float s_max[WG];
+shared int s_sum[WG];
 
 #include "act_quant_body.glsl"
 
@@ -37,26 +42,26 @@ void main() {
     const uint n4 = p.ncols / 4u;
     vec4 a0 = vec4(0.0), a1 = vec4(0.0), a2 = vec4(0.0), a3 = vec4(0.0);
     uint i = tid;
-    for (; i + 96u < n4; i += 128u) {
-        const vec4 u0 = X4[i], u1 = X4[i + 32u], u2 = X4[i + 64u], u3 = X4[i + 96u];
+    for (; i + 3u * WG < n4; i += 4u * WG) {
+        const vec4 u0 = X4[i], u1 = X4[i + WG], u2 = X4[i + 2u * WG], u3 = X4[i + 3u * WG];
         a0 += u0 * u0;
         a1 += u1 * u1;
         a2 += u2 * u2;
         a3 += u3 * u3;
     }
-    for (; i < n4; i += 32u) a0 += X4[i] * X4[i];
+    for (; i < n4; i += WG) a0 += X4[i] * X4[i];
     const vec4 t = (a0 + a1) + (a2 + a3);
     const float ss = (t.x + t.y) + (t.z + t.w);
     s_red[tid] = ss;
     barrier();
-    for (uint s = 16u; s > 0u; s >>= 1) {
+    for (uint s = WG / 2u; s > 0u; s >>= 1) {
         if (tid < s) s_red[tid] += s_red[tid + s];
         barrier();
     }
     const float k = 1.0 / sqrt(s_red[0] / float(p.ncols) + p.eps);
 
     const uint tpb = p.qk / 8u;
-    const uint blk = (gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x) * (32u / tpb) + tid / tpb;
+    const uint blk = (gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x) * (WG / tpb) + tid / tpb;
     const uint x0 = blk * p.qk + (tid % tpb) * 8u;
     const bool live = blk < p.n_blocks;
     float v[8];

@@ -164,7 +164,7 @@ TEST_CASE("Vulkan matmul of every weight type matches the scalar reference", "[v
     INFO("device integer dot product: " << dev.info().int_dot);
     for (GgmlType t : types) {
         const int64_t bs = type_traits(t).block_size;
-        // Column counts that give gemv.comp 16, 32 and 64 threads per row.
+        // Column counts that give gemv.comp 8 (16 for Q8_0), 32 and 64 threads per row.
         for (const int64_t cols : {bs == 1 ? int64_t(101) : (bs == 32 ? 7 * 32 : 3 * 256), bs == 1 ? 37 : bs * 11,
                                    bs == 1 ? int64_t(3) : (bs == 32 ? 67 * 32 : 17 * 256)}) {
             for (int rows : {1, 67}) {
@@ -238,7 +238,9 @@ TEST_CASE("Vulkan norms, RoPE, GLU, residual and last row match the CPU backend"
 TEST_CASE("Vulkan one-row norms fused into the GEMV's quantization match the CPU backend", "[vulkan]") {
     if (!testsupport::vulkan_device_or_fail()) return;
     std::mt19937 rng(6);
-    const int64_t cols = 768, rows = 40; // 192 vec4s: norm_quant's 4-load loop and its remainder
+    // 832 vec4s: norm_quant's 4-load loop (256 threads) and its remainder;
+    // 13 blocks of 256 (104 of 32): two workgroups, the second one partial.
+    const int64_t cols = 3328, rows = 40;
     const auto normw = random_floats(size_t(cols), rng);
     std::vector<uint8_t> nb(reinterpret_cast<const uint8_t *>(normw.data()),
                             reinterpret_cast<const uint8_t *>(normw.data() + normw.size()));
@@ -279,13 +281,16 @@ TEST_CASE("Vulkan one-row norms fused into the GEMV's quantization match the CPU
 TEST_CASE("Vulkan attention matches the CPU backend over a growing KV cache", "[vulkan]") {
     if (!testsupport::vulkan_device_or_fail()) return;
     std::mt19937 rng(9);
-    // GQA (6 query heads over 2 KV heads), a head size that is not a power of
-    // two, and batches on both sides of the tiled-attention threshold.
+    // GQA (6 query heads over 2 KV heads), batches on both sides of the
+    // tiled-attention threshold, and head sizes that take each way the kernel
+    // stages V: 80 (16-byte rows, a chunk of keys per stage), 7 (odd: read
+    // key by key) and 160 (fewer keys per stage than a chunk).
+    for (const int head_dim : {80, 7, 160}) DYNAMIC_SECTION("head_dim " << head_dim) {
     AttnShape sh;
     sh.n_head = 6;
     sh.n_head_kv = 2;
-    sh.head_dim = 80;
-    sh.scale = 1.0f / std::sqrt(80.0f);
+    sh.head_dim = head_dim;
+    sh.scale = 1.0f / std::sqrt(float(head_dim));
     const int64_t q_cols = sh.n_head * sh.head_dim, kv_cols = sh.n_head_kv * sh.head_dim;
     const int64_t cols = q_cols + 2 * kv_cols;
     const int n_ctx = 160;
@@ -324,6 +329,7 @@ TEST_CASE("Vulkan attention matches the CPU backend over a growing KV cache", "[
         kv_cpu.advance(n);
         kv_gpu.advance(n);
         pos += n;
+    }
     }
 }
 

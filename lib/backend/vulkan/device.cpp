@@ -68,6 +68,8 @@ DeviceInfo describe(VkPhysicalDevice pd) {
     d.type = props.properties.deviceType;
     d.api_version = props.properties.apiVersion;
     d.subgroup_size = sub.subgroupSize;
+    d.subgroup_shuffle = (sub.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) &&
+                         (sub.supportedOperations & VK_SUBGROUP_FEATURE_SHUFFLE_BIT);
     d.fp16 = f16i8.shaderFloat16;
     d.int8 = f16i8.shaderInt8;
     d.storage16 = s16.storageBuffer16BitAccess;

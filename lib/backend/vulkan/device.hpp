@@ -22,6 +22,7 @@ struct DeviceInfo {
     uint32_t subgroup_size = 0;
     bool fp16 = false, int8 = false, storage16 = false, coopmat = false;
     bool int_dot = false; // VK_KHR_shader_integer_dot_product (OpSDot in gemv.comp)
+    bool subgroup_shuffle = false; // subgroupShuffleXor in compute shaders (gemv.comp's reductions)
     uint64_t device_local_bytes = 0;
     uint64_t max_storage_range = 0; // largest buffer a kernel may bind
 };

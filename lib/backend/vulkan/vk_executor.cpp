@@ -1,6 +1,7 @@
 #include "backend/vulkan/vk_executor.hpp"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
@@ -72,15 +73,25 @@ constexpr uint32_t kGemvMaxRowsPerGroup(GgmlType t) { return t == GgmlType::TQ2_
 constexpr uint32_t kGemvItemsPerBlock(GgmlType t) { return t == GgmlType::Q8_0 ? 1 : 4; }  // IPB in gemv.comp
 // Threads per row group: enough that each walks about two items of a row,
 // so long rows (ffn_down) are not walked by a few threads in sequence.
+// TERNLM_GEMV_TPR / TERNLM_GEMV_RPG override the choice (a tuning aid: the
+// benchmark's --profile shows what they change).
+uint32_t env_u32(const char *name) {
+    const char *v = std::getenv(name);
+    return v ? uint32_t(std::strtoul(v, nullptr, 10)) : 0;
+}
 uint32_t gemv_threads_per_row(const WeightRef &w) {
+    static const uint32_t forced = env_u32("TERNLM_GEMV_TPR");
+    if (forced == 8 || forced == 16 || forced == 32 || forced == 64) return forced;
     const int64_t items = w.ne0 / type_traits(w.type).block_size * kGemvItemsPerBlock(w.type);
-    return items <= 24 ? 16 : items <= 48 ? 32 : 64;
+    return items <= 12 ? 8 : items <= 24 ? 16 : items <= 48 ? 32 : 64;
 }
 // Rows per group: as many as the type allows (activations loaded once serve
 // them all) while the matrix still spreads over kGemvMinThreads threads;
 // small matrices take one row per group, their time being mostly latency.
 constexpr uint64_t kGemvMinThreads = 128 * 1024;
 uint32_t gemv_rows_per_group(const WeightRef &w, uint32_t tpr) {
+    static const uint32_t forced = env_u32("TERNLM_GEMV_RPG");
+    if (forced >= 1 && forced <= kGemvMaxRowsPerGroup(w.type)) return forced;
     uint32_t rpg = kGemvMaxRowsPerGroup(w.type);
     while (rpg > 1 && uint64_t(w.ne1) / rpg * tpr < kGemvMinThreads) rpg /= 2;
     return rpg;
@@ -88,7 +99,9 @@ uint32_t gemv_rows_per_group(const WeightRef &w, uint32_t tpr) {
 
 constexpr uint32_t kMatmulTokens = 8;   // NT in matmul.comp
 constexpr uint32_t kGemvTokens = 8;     // NT in gemv.comp's gemv8 build
-constexpr uint32_t kMaxGroupsX = 65535; // the minimum maxComputeWorkGroupCount[0]
+constexpr uint32_t kMaxGroupsX = 65535;
+constexpr uint32_t kActQuantThreads = 32;   // local_size_x of act_quant.comp
+constexpr uint32_t kNormQuantThreads = 256; // of norm_quant.comp // the minimum maxComputeWorkGroupCount[0]
 
 // "matmul_q4_k", "gemv_tq2_0": a kernel compiled per weight type (kernels.cmake).
 std::string type_kernel_name(const char *kernel, GgmlType t) {
@@ -197,7 +210,7 @@ public:
         settle(out);
         wrote(out);
         const WeightRef w = device_view(file_w); // the type the device holds it in
-        if (has_fast_gemv(w.type)) return gemv(w, x, out, scale);
+        if (has_fast_gemv(w.type) && dev_.info().subgroup_shuffle) return gemv(w, x, out, scale);
         settle(x);
         StepBuf &a = buf(x);
         VkBuffer scales = a.mem.handle(); // a placeholder binding for float types
@@ -339,7 +352,8 @@ private:
         grow(act_q_, n, Memory::DeviceLocal, "quantized activations");
         grow(act_d_, size_t(n_blocks) * 4, Memory::DeviceLocal, "activation scales");
         grow(act_s_, n / 16 * 4, Memory::DeviceLocal, "activation sums");
-        const Grid g = grid((n_blocks * (qk / 8) + 31) / 32);
+        const uint32_t wg_threads = fuse ? kNormQuantThreads : kActQuantThreads;
+        const Grid g = grid((n_blocks * (qk / 8) + wg_threads - 1) / wg_threads);
         if (fuse) {
             const PendingNorm &p = pending_norm_;
             const bool in_place = p.x == p.out;
