@@ -29,13 +29,14 @@ layout(std430, binding = 0) readonly buffer Weights4 { uvec4 W4[]; };
 layout(std430, binding = 1) readonly buffer Quants { uvec4 XQ4[]; };
 layout(std430, binding = 2) readonly buffer Scales { float XD[]; };
 layout(std430, binding = 3) readonly buffer Sums { int XS[]; };
-layout(std430, binding = 4) writeonly buffer Output { float Y[]; };
+layout(std430, binding = 4) buffer Output { float Y[]; };
 
 layout(push_constant) uniform Params {
     uint ncols, nrows, tpr, row_bytes, rows_per_x; // tpr: threads per row group
     float scale;
     uint rpg; // rows per group
     uint ntok; // activation rows (tokens)
+    uint accumulate; // 1: Y += result (the residual add, fused), 0: Y = result
 } p;
 
 #ifndef NT
@@ -168,13 +169,19 @@ shared float partial[RPG * 64u];
 // row groups narrower than a subgroup stay apart); where a group spans
 // several subgroups, their sums meet in shared memory. The order is fixed,
 // so results do not depend on timing.
+void store(uint i, float total) {
+    // precise: the product is rounded before the add, as a separate add does
+    precise const float y = total * p.scale;
+    Y[i] = p.accumulate != 0u ? Y[i] + y : y;
+}
+
 void store_rows(float acc[RPG], uint tok, uint tid, uint lane, uint row0) {
     const uint w = min(p.tpr, gl_SubgroupSize);
     [[unroll]] for (uint r = 0u; r < RPG; ++r)
         for (uint off = w >> 1; off > 0u; off >>= 1) acc[r] += subgroupShuffleXor(acc[r], off);
     if (p.tpr <= gl_SubgroupSize) { // uniform
         [[unroll]] for (uint r = 0u; r < RPG; ++r)
-            if (lane == r && r < p.rpg && row0 + r < p.nrows) Y[tok * p.nrows + row0 + r] = acc[r] * p.scale;
+            if (lane == r && r < p.rpg && row0 + r < p.nrows) store(tok * p.nrows + row0 + r, acc[r]);
         return;
     }
     const uint sub = tid / gl_SubgroupSize; // subgroups are consecutive invocations
@@ -185,7 +192,7 @@ void store_rows(float acc[RPG], uint tok, uint tid, uint lane, uint row0) {
         const uint first = (tid - lane) / gl_SubgroupSize, n = p.tpr / gl_SubgroupSize;
         float y = 0.0;
         for (uint i = 0u; i < n; ++i) y += partial[lane * 64u + first + i];
-        Y[tok * p.nrows + row0 + lane] = y * p.scale;
+        store(tok * p.nrows + row0 + lane, y);
     }
     barrier(); // partial is rewritten for the next token
 }

@@ -85,6 +85,12 @@ std::vector<float> run_step(backend::Executor &ex, KvCache &kv, const std::vecto
     return out;
 }
 
+// The bytes of a float vector, to serve as an F32 table for embed().
+std::vector<uint8_t> float_bytes(const std::vector<float> &v) {
+    const auto *b = reinterpret_cast<const uint8_t *>(v.data());
+    return std::vector<uint8_t>(b, b + v.size() * sizeof(float));
+}
+
 std::unique_ptr<Model> stories_on_vulkan() {
     ModelParams mp;
     mp.backend = TERN_BACKEND_VULKAN;
@@ -307,9 +313,7 @@ TEST_CASE("Vulkan attention matches the CPU backend over a growing KV cache", "[
         const auto q = random_floats(size_t(n) * size_t(q_cols), rng);
         const auto k = random_floats(size_t(n) * size_t(kv_cols), rng);
         const auto v = random_floats(size_t(n) * size_t(kv_cols), rng);
-        std::vector<uint8_t> qb(reinterpret_cast<const uint8_t *>(q.data()), reinterpret_cast<const uint8_t *>(q.data() + q.size()));
-        std::vector<uint8_t> kb(reinterpret_cast<const uint8_t *>(k.data()), reinterpret_cast<const uint8_t *>(k.data() + k.size()));
-        std::vector<uint8_t> vb(reinterpret_cast<const uint8_t *>(v.data()), reinterpret_cast<const uint8_t *>(v.data() + v.size()));
+        const auto qb = float_bytes(q), kb = float_bytes(k), vb = float_bytes(v);
         const WeightRef qt = weight_ref(qb, GgmlType::F32, q_cols, n, "q"), kt = weight_ref(kb, GgmlType::F32, kv_cols, n, "k"),
                         vt = weight_ref(vb, GgmlType::F32, kv_cols, n, "v");
         const Ops ops = [&](backend::Step &s, backend::Buf) {
@@ -330,6 +334,101 @@ TEST_CASE("Vulkan attention matches the CPU backend over a growing KV cache", "[
         kv_gpu.advance(n);
         pos += n;
     }
+    }
+}
+
+TEST_CASE("Vulkan fused rope + KV append + attention matches the CPU's separate ops", "[vulkan]") {
+    if (!testsupport::vulkan_device_or_fail()) return;
+    std::mt19937 rng(13);
+    // rope_kv.comp rotates q in place and k on its way into the cache: GQA,
+    // partial rotation, both pairings, an odd head size (a cache word then
+    // spans two heads), decode and batch steps at growing positions.
+    for (const int head_dim : {18, 7}) {
+        for (const bool neox : {false, true}) {
+            DYNAMIC_SECTION("head_dim " << head_dim << ", neox " << neox) {
+                AttnShape sh;
+                sh.n_head = 6;
+                sh.n_head_kv = 2;
+                sh.head_dim = head_dim;
+                sh.scale = 1.0f / std::sqrt(float(head_dim));
+                RopeParams rp;
+                rp.n_rot = head_dim == 7 ? 6 : 12;
+                rp.freq_base = 10000;
+                rp.neox = neox;
+                const int64_t q_cols = sh.n_head * head_dim, kv_cols = sh.n_head_kv * head_dim;
+                const int n_ctx = 16;
+                Transformer tf;
+                auto cpu = cpu::make_cpu_executor(1);
+                auto gpu = vk::make_vulkan_executor(vk::GpuWeights::upload(device(), tf, {}), 1, n_ctx, int(kv_cols));
+                KvCache kv_cpu(1, n_ctx, int(kv_cols)), kv_gpu(1, n_ctx, int(kv_cols), false);
+                int pos = 0;
+                for (int n : {3, 1, 1, 4}) {
+                    const auto q = random_floats(size_t(n) * size_t(q_cols), rng);
+                    const auto k = random_floats(size_t(n) * size_t(kv_cols), rng);
+                    const auto v = random_floats(size_t(n) * size_t(kv_cols), rng);
+                    const auto qb = float_bytes(q), kb = float_bytes(k), vb = float_bytes(v);
+                    const WeightRef qt = weight_ref(qb, GgmlType::F32, q_cols, n, "q"),
+                                    kt = weight_ref(kb, GgmlType::F32, kv_cols, n, "k"),
+                                    vt = weight_ref(vb, GgmlType::F32, kv_cols, n, "v");
+                    const Ops ops = [&](backend::Step &s, backend::Buf) {
+                        const backend::Buf bq = s.new_buf(n, q_cols), bk = s.new_buf(n, kv_cols),
+                                           bv = s.new_buf(n, kv_cols), out = s.new_buf(n, q_cols);
+                        s.embed(qt, bq);
+                        s.embed(kt, bk);
+                        s.embed(vt, bv);
+                        s.rope_attention(0, bq, bk, bv, out, sh, rp);
+                        s.output_logits(out);
+                    };
+                    const std::vector<float> dummy(size_t(n) * size_t(q_cols), 0.0f);
+                    const auto want = run_step(*cpu, kv_cpu, dummy, n, q_cols, pos, ops);
+                    const auto got = run_step(*gpu, kv_gpu, dummy, n, q_cols, pos, ops);
+                    INFO(n << " rows at position " << pos);
+                    require_close(got, want, 2e-3);
+                    kv_cpu.advance(n);
+                    kv_gpu.advance(n);
+                    pos += n;
+                }
+            }
+        }
+    }
+}
+
+TEST_CASE("Vulkan GEMV with the residual add fused matches the CPU's matmul then add", "[vulkan]") {
+    if (!testsupport::vulkan_device_or_fail()) return;
+    std::mt19937 rng(14);
+    const int64_t cols = 3 * 256;
+    const int rows = 67;
+    // Q4_K and TQ2_0 take gemv.comp with accumulate = 1; Q5_K the default
+    // composition (matmul.comp, then add).
+    for (GgmlType t : {GgmlType::Q4_K, GgmlType::TQ2_0, GgmlType::Q5_K}) {
+        for (int ntok : {1, 9}) {
+            DYNAMIC_SECTION(type_name(t) << ", " << ntok << " tokens") {
+                std::vector<uint8_t> wb;
+                for (int r = 0; r < rows; ++r) {
+                    auto row = testsupport::random_row(t, cols, rng);
+                    wb.insert(wb.end(), row.begin(), row.end());
+                }
+                Transformer tf;
+                tf.output = weight_ref(wb, t, cols, rows, "w");
+                const auto x = random_floats(size_t(ntok) * size_t(cols), rng);
+                const auto r0 = random_floats(size_t(ntok) * size_t(rows), rng);
+                const auto rb = float_bytes(r0);
+                const WeightRef rt = weight_ref(rb, GgmlType::F32, rows, ntok, "residual");
+                const Ops ops = [&](backend::Step &s, backend::Buf in) {
+                    const backend::Buf res = s.new_buf(ntok, rows), tmp = s.new_buf(ntok, rows);
+                    s.embed(rt, res);
+                    s.matmul_add(tf.output, in, res, tmp, 0.5f);
+                    s.output_logits(res);
+                };
+                auto cpu = cpu::make_cpu_executor(1);
+                KvCache kv_cpu(1, 16, 8);
+                const auto want = run_step(*cpu, kv_cpu, x, ntok, cols, 0, ops);
+                auto gpu = vk::make_vulkan_executor(vk::GpuWeights::upload(device(), tf, {}), 1, 16, 8);
+                KvCache kv_gpu(1, 16, 8, false);
+                const auto got = run_step(*gpu, kv_gpu, x, ntok, cols, 0, ops);
+                require_close(got, want, 1e-4);
+            }
+        }
     }
 }
 

@@ -85,6 +85,24 @@ public:
     virtual void add(Buf x, Buf y) = 0;
     // gate = act(gate) * up, element-wise.
     virtual void glu(Buf gate, Buf up, FfnActivation act) = 0;
+
+    // Compositions of the ops above that a backend may run fused (one
+    // dispatch instead of several on a GPU). The defaults compose them.
+
+    // x += scale * (a . W^T); tmp (x's shape) is scratch for the default.
+    virtual void matmul_add(const WeightRef &w, Buf a, Buf x, Buf tmp, float scale = 1.0f) {
+        matmul(w, a, tmp, scale);
+        add(x, tmp);
+    }
+    // rope(q), rope(k), then attention(). Afterwards q and k hold
+    // unspecified values (a fused version need not rotate them in place).
+    virtual void rope_attention(int layer, Buf q, Buf k, Buf v, Buf out, const AttnShape &shape,
+                                const RopeParams &rope) {
+        this->rope(q, shape.n_head, shape.head_dim, rope);
+        this->rope(k, shape.n_head_kv, shape.head_dim, rope);
+        attention(layer, q, k, v, out, shape);
+    }
+
     // A 1-row buffer holding the last row of x.
     virtual Buf last_row(Buf x) = 0;
     // x's rows are the step's logits (n_vocab columns each).

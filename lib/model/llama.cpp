@@ -29,12 +29,9 @@ void build_forward(const Transformer &m, backend::Step &s, LogitRows logit_rows)
         s.matmul(L.wq, xn, q, L.wq_scale);
         s.matmul(L.wk, xn, k, L.wk_scale);
         s.matmul(L.wv, xn, v, L.wv_scale);
-        s.rope(q, hp.n_head, hp.head_dim, hp.rope);
-        s.rope(k, hp.n_head_kv, hp.head_dim, hp.rope);
-        s.attention(il, q, k, v, att, shape);
+        s.rope_attention(il, q, k, v, att, shape, hp.rope);
         if (L.attn_sub_norm) s.rms_norm(att, L.attn_sub_norm, eps, att);
-        s.matmul(L.wo, att, proj, L.wo_scale);
-        s.add(x, proj);
+        s.matmul_add(L.wo, att, x, proj, L.wo_scale); // x += wo . att
 
         // feed-forward
         s.rms_norm(x, L.ffn_norm, eps, xn);
@@ -42,8 +39,7 @@ void build_forward(const Transformer &m, backend::Step &s, LogitRows logit_rows)
         s.matmul(L.ffn_up, xn, up, L.up_scale);
         s.glu(gate, up, hp.ffn_act);
         if (L.ffn_sub_norm) s.rms_norm(gate, L.ffn_sub_norm, eps, gate);
-        s.matmul(L.ffn_down, gate, proj, L.down_scale);
-        s.add(x, proj);
+        s.matmul_add(L.ffn_down, gate, x, proj, L.down_scale);
     }
 
     if (logit_rows == LogitRows::None) return; // the KV cache is all this step leaves

@@ -24,7 +24,7 @@ struct MatmulPush {
 struct GemvPush {
     uint32_t ncols, nrows, tpr, row_bytes, rows_per_x;
     float scale;
-    uint32_t rpg, ntok;
+    uint32_t rpg, ntok, accumulate;
 };
 struct NormPush {
     uint32_t ncols;
@@ -53,6 +53,11 @@ struct NormQuantPush {
 using ActQuantPush = ActScalePush;
 struct KvStorePush {
     uint32_t n_words, layer_word, row_words;
+};
+struct RopeKvPush {
+    uint32_t n_rows, n_head, n_head_kv, head_dim, n_rot, neox;
+    float freq_base, freq_scale;
+    uint32_t layer_word;
 };
 
 // Values per 8-bit activation block for a weight type (its vec_dot_type's
@@ -210,7 +215,7 @@ public:
         settle(out);
         wrote(out);
         const WeightRef w = device_view(file_w); // the type the device holds it in
-        if (has_fast_gemv(w.type) && dev_.info().subgroup_shuffle) return gemv(w, x, out, scale);
+        if (fast_gemv(w.type)) return gemv(w, x, out, scale, false);
         settle(x);
         StepBuf &a = buf(x);
         VkBuffer scales = a.mem.handle(); // a placeholder binding for float types
@@ -243,21 +248,41 @@ public:
 
     void attention(int layer, backend::Buf q, backend::Buf k, backend::Buf v, backend::Buf out,
                    const AttnShape &s) override {
-        if (s.head_dim > 256) fail(TERN_ERR_UNSUPPORTED, "Vulkan: head_dim %d > 256", s.head_dim);
+        check_attention(s);
         for (backend::Buf b : {q, k, v, out}) settle(b);
-        const size_t layer_off = size_t(layer) * size_t(n_ctx_) * size_t(kv_dim_);
-        KvStorePush sp{uint32_t(size_t(n_) * size_t(kv_dim_) / 2), uint32_t(layer_off / 2), uint32_t(kv_dim_ / 2)};
+        KvStorePush sp{uint32_t(size_t(n_) * size_t(kv_dim_) / 2), layer_word(layer), uint32_t(kv_dim_ / 2)};
         const Grid g = grid((sp.n_words + 255) / 256);
         dispatch(dev_.kernel("kv_store", 5, sizeof sp),
                  {buf(k).mem.handle(), buf(v).mem.handle(), k_cache_.handle(), v_cache_.handle(), step_params_.handle()},
                  &sp, sizeof sp, g.x, g.y, 1, 0b1100);
-        AttnPush pc{uint32_t(s.n_head), uint32_t(s.n_head_kv), uint32_t(s.head_dim), uint32_t(layer_off), s.scale, n_ < cpu::kTiledAttentionMinRows ? 1u : 0u,
-                    s.head_dim % 8 == 0 && kv_dim_ % 8 == 0 ? 1u : 0u};
-        dispatch(dev_.kernel("attention", 5, sizeof pc),
-                 {buf(q).mem.handle(), k_cache_.handle(), v_cache_.handle(), buf(out).mem.handle(),
-                  step_params_.handle()},
-                 &pc, sizeof pc, uint32_t(s.n_head), uint32_t(n_), 1, 0b1000);
-        wrote(out);
+        attend(layer, q, out, s);
+    }
+
+    // One dispatch rotates q and writes the rotated k and v into the cache
+    // (rope_kv.comp), where rope, rope and kv_store took three.
+    void rope_attention(int layer, backend::Buf q, backend::Buf k, backend::Buf v, backend::Buf out,
+                        const AttnShape &s, const RopeParams &r) override {
+        check_attention(s);
+        for (backend::Buf b : {q, k, v, out}) settle(b);
+        RopeKvPush pc{uint32_t(n_), uint32_t(s.n_head), uint32_t(s.n_head_kv), uint32_t(s.head_dim),
+                      uint32_t(r.n_rot), r.neox ? 1u : 0u, r.freq_base, r.freq_scale, layer_word(layer)};
+        const uint32_t n = uint32_t(n_) * (uint32_t(s.n_head) * uint32_t(r.n_rot / 2) + uint32_t(kv_dim_ / 2));
+        const Grid g = grid((n + 255) / 256);
+        dispatch(dev_.kernel("rope_kv", 6, sizeof pc),
+                 {buf(q).mem.handle(), buf(k).mem.handle(), buf(v).mem.handle(), k_cache_.handle(),
+                  v_cache_.handle(), step_params_.handle()},
+                 &pc, sizeof pc, g.x, g.y, 1, 0b11001);
+        wrote(q);
+        attend(layer, q, out, s);
+    }
+
+    void matmul_add(const WeightRef &file_w, backend::Buf a, backend::Buf x, backend::Buf tmp,
+                    float scale) override {
+        const WeightRef w = device_view(file_w);
+        if (!fast_gemv(w.type)) return Step::matmul_add(file_w, a, x, tmp, scale);
+        settle(x);
+        gemv(w, a, x, scale, true); // the GEMV adds its rows to x's
+        wrote(x);
     }
 
     void add(backend::Buf x, backend::Buf y) override { elementwise(x, y, 0); }
@@ -294,6 +319,25 @@ private:
         return dev_.profiling() ? std::to_string(w.ne1) + "x" + std::to_string(w.ne0) : std::string();
     }
 
+    bool fast_gemv(GgmlType t) const { return has_fast_gemv(t) && dev_.info().subgroup_shuffle; }
+
+    uint32_t layer_word(int layer) const { return uint32_t(size_t(layer) * size_t(n_ctx_) * size_t(kv_dim_) / 2); }
+
+    void check_attention(const AttnShape &s) const {
+        if (s.head_dim > 256) fail(TERN_ERR_UNSUPPORTED, "Vulkan: head_dim %d > 256", s.head_dim);
+    }
+
+    // Attention of q over the cache of `layer`, which already holds this step's keys and values.
+    void attend(int layer, backend::Buf q, backend::Buf out, const AttnShape &s) {
+        AttnPush pc{uint32_t(s.n_head), uint32_t(s.n_head_kv), uint32_t(s.head_dim), 2 * layer_word(layer), s.scale,
+                    n_ < cpu::kTiledAttentionMinRows ? 1u : 0u, s.head_dim % 8 == 0 && kv_dim_ % 8 == 0 ? 1u : 0u};
+        dispatch(dev_.kernel("attention", 5, sizeof pc),
+                 {buf(q).mem.handle(), k_cache_.handle(), v_cache_.handle(), buf(out).mem.handle(),
+                  step_params_.handle()},
+                 &pc, sizeof pc, uint32_t(s.n_head), uint32_t(n_), 1, 0b1000);
+        wrote(out);
+    }
+
     // A one-row rms_norm not dispatched yet. The integer GEMV that consumes
     // `out` dispatches norm_quant.comp instead of act_quant.comp (one
     // dispatch, no round trip of the row); any other op touching x or out
@@ -324,7 +368,8 @@ private:
     // The activation rows, quantized once (q/k/v and gate/up share their
     // input), multiplied by gemv.comp's integer kernel: its one-row build for
     // decode, the 8-row build (workgroup z = a group of 8 rows) for prefill.
-    void gemv(const WeightRef &w, backend::Buf x, backend::Buf out, float scale) {
+    // accumulate: out += the product (the residual add, fused) instead of out =.
+    void gemv(const WeightRef &w, backend::Buf x, backend::Buf out, float scale, bool accumulate) {
         const uint32_t qk = activation_block(w.type);
         quantize_activations(x, qk);
         const uint32_t rows = uint32_t(w.ne1);
@@ -333,7 +378,7 @@ private:
         const uint32_t per_wg = (64 / tpr) * rpg;
         const Grid g = grid((rows + per_wg - 1) / per_wg);
         const uint32_t ntok = uint32_t(buf(x).rows);
-        GemvPush pc{uint32_t(w.ne0), rows, tpr, uint32_t(w.row_bytes), g.x, scale, rpg, ntok};
+        GemvPush pc{uint32_t(w.ne0), rows, tpr, uint32_t(w.row_bytes), g.x, scale, rpg, ntok, accumulate ? 1u : 0u};
         const std::string name =
             type_kernel_name(ntok > 1 ? "gemv8" : "gemv", w.type) + (dev_.use_int_dot() ? "_dot" : "");
         dispatch(dev_.kernel(name, 5, sizeof pc),
