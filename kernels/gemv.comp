@@ -67,8 +67,9 @@ int dot16(uvec4 a, uvec4 b) { return dot4(a.x, b.x) + dot4(a.y, b.y) + dot4(a.z,
 uint byte_of(uvec3 w, uint i) { return (w[i >> 2] >> (8u * (i & 3u))) & 0xFFu; }
 float item(uint row, uint blk, uint k, uvec4 x[8], ivec4 s) {
     const uint b = block_offset(row, blk);
-    const vec2 dm = unpackHalf2x16(W[b >> 2]);
-    const uvec3 sc = uvec3(W[(b >> 2) + 1u], W[(b >> 2) + 2u], W[(b >> 2) + 3u]);
+    const uvec4 head = W4[b >> 4]; // d, dmin and the 12 scale bytes: one 16-byte load
+    const vec2 dm = unpackHalf2x16(head.x);
+    const uvec3 sc = head.yzw;
     // ggml's get_scale_min_k4 for sub-blocks 2k and 2k+1.
     uint sc0, m0, sc1, m1;
     if (k < 2u) {
