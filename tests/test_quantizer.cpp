@@ -70,8 +70,10 @@ Run run_model(const std::string &path, tern_backend backend) {
 
 } // namespace
 
-TEST_CASE("ternlm-quantize writes Q8_0 and Q4_0 byte for byte as llama-quantize", "[quantize]") {
-    for (const char *t : {"q8_0", "q4_0"}) {
+// Q4_K and Q6_K follow llama.cpp's reference rules (no importance matrix),
+// so they too give its bytes, and so its error.
+TEST_CASE("ternlm-quantize writes Q8_0, Q4_0, Q4_K and Q6_K byte for byte as llama-quantize", "[quantize]") {
+    for (const char *t : {"q8_0", "q4_0", "q4_k", "q6_k"}) {
         GgmlType type;
         REQUIRE(type_from_name(t, &type));
         TempFile out(std::string("llama-") + t + ".gguf");
@@ -149,10 +151,11 @@ TEST_CASE("ternlm-quantize refuses what it cannot do, with clear errors", "[quan
         CHECK(std::string(e.what()).find("one per tensor") != std::string::npos);
     }
     try {
-        quantized(testsupport::shared_path("models/tiny256-llama-f32.gguf"), GgmlType::Q6_K, out);
+        quantized(testsupport::shared_path("models/tiny256-llama-f32.gguf"), GgmlType::Q5_K, out);
         FAIL("expected an error");
     } catch (const Failure &e) {
         CHECK(e.status() == TERN_ERR_UNSUPPORTED);
+        CHECK(std::string(e.what()).find("not implemented") != std::string::npos);
     }
     try {
         quantized(testsupport::shared_path("models/no-such-model.gguf"), GgmlType::Q8_0, out);

@@ -1,6 +1,6 @@
 // ternlm-quantize: rewrites a GGUF model with its matrices in another type.
 //   ternlm-quantize IN.gguf OUT.gguf --type T [-t THREADS]
-// T: f32 f16 bf16 q8_0 q4_0 q5_0 tq1_0 tq2_0 i2_s. Ternary types from float
+// T: f32 f16 bf16 q8_0 q4_0 q5_0 q4_k q6_k tq1_0 tq2_0 i2_s. Ternary types from float
 // weights use BitNet b1.58's absmean rule; between ternary types the
 // conversion is lossless. See lib/model/quantizer.hpp.
 #include <chrono>
@@ -16,7 +16,7 @@ namespace {
 
 void usage() {
     std::fprintf(stderr, "usage: ternlm-quantize IN.gguf OUT.gguf --type T [-t THREADS]\n"
-                         "types: f32 f16 bf16 q8_0 q4_0 q5_0 tq1_0 tq2_0 i2_s\n");
+                         "types: f32 f16 bf16 q8_0 q4_0 q5_0 q4_k q6_k tq1_0 tq2_0 i2_s\n");
 }
 
 // A one-line bar on stderr, redrawn in place.

@@ -123,6 +123,8 @@ void quantize_row_as(GgmlType type, const float *x, int64_t n, uint8_t *dst) {
     case GgmlType::Q8_0: quantize_row_q8_0_weights(x, reinterpret_cast<block_q8_0 *>(dst), n); break;
     case GgmlType::Q4_0: quantize_row_q4_0(x, reinterpret_cast<block_q4_0 *>(dst), n); break;
     case GgmlType::Q5_0: quantize_row_q5_0(x, reinterpret_cast<block_q5_0 *>(dst), n); break;
+    case GgmlType::Q4_K: quantize_row_q4_K(x, reinterpret_cast<block_q4_K *>(dst), n); break;
+    case GgmlType::Q6_K: quantize_row_q6_K(x, reinterpret_cast<block_q6_K *>(dst), n); break;
     default: fail(TERN_ERR_UNSUPPORTED, "quantize: cannot write %s", type_name(type));
     }
 }
@@ -155,6 +157,8 @@ int file_type_of(GgmlType t) {
     case GgmlType::Q4_0: return 2;
     case GgmlType::Q8_0: return 7;
     case GgmlType::Q5_0: return 8;
+    case GgmlType::Q4_K: return 15; // what llama-quantize writes for q4_k, --pure or not
+    case GgmlType::Q6_K: return 18;
     case GgmlType::BF16: return 32;
     case GgmlType::TQ1_0: return 36;
     case GgmlType::TQ2_0: return 37;
@@ -169,7 +173,8 @@ bool is_ternary(GgmlType t) { return t == GgmlType::TQ1_0 || t == GgmlType::TQ2_
 bool quantize_target_supported(GgmlType t) {
     switch (t) {
     case GgmlType::F32: case GgmlType::F16: case GgmlType::BF16: case GgmlType::Q8_0: case GgmlType::Q4_0:
-    case GgmlType::Q5_0: case GgmlType::TQ1_0: case GgmlType::TQ2_0: case GgmlType::I2_S: return true;
+    case GgmlType::Q5_0: case GgmlType::Q4_K: case GgmlType::Q6_K: case GgmlType::TQ1_0: case GgmlType::TQ2_0:
+    case GgmlType::I2_S: return true;
     default: return false;
     }
 }
@@ -177,7 +182,7 @@ bool quantize_target_supported(GgmlType t) {
 void quantize_model(const std::string &in_path, const std::string &out_path, const QuantizeParams &p) {
     if (!quantize_target_supported(p.type))
         fail(TERN_ERR_UNSUPPORTED, "quantize: writing %s is not implemented (supported: f32 f16 bf16 q8_0 q4_0 "
-             "q5_0 tq1_0 tq2_0 i2_s)", type_name(p.type));
+             "q5_0 q4_k q6_k tq1_0 tq2_0 i2_s)", type_name(p.type));
     if (in_path == out_path) fail(TERN_ERR_INVALID_ARGUMENT, "quantize: the output would overwrite the input");
     const auto in = gguf::File::open(in_path);
     for (const auto &t : in->tensors())

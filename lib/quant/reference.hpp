@@ -32,6 +32,9 @@ void quantize_row_q4_0(const float *x, block_q4_0 *y, int64_t n);
 void quantize_row_q5_0(const float *x, block_q5_0 *y, int64_t n);
 void quantize_row_q8_0_weights(const float *x, block_q8_0 *y, int64_t n);
 void quantize_row_tq1_0(const float *x, block_tq1_0 *y, int64_t n);
+// k-quants (quantize_k.cpp): llama.cpp's reference rules, no importance matrix.
+void quantize_row_q4_K(const float *x, block_q4_K *y, int64_t n);
+void quantize_row_q6_K(const float *x, block_q6_K *y, int64_t n);
 void quantize_row_tq2_0(const float *x, block_tq2_0 *y, int64_t n);
 
 // Ternary digits of one block, element order, values in {-1, 0, 1}.
