@@ -284,6 +284,51 @@ TEST_CASE("Vulkan one-row norms fused into the GEMV's quantization match the CPU
     }
 }
 
+TEST_CASE("Vulkan gated activation fused into the GEMV's quantization matches the CPU backend", "[vulkan]") {
+    if (!testsupport::vulkan_device_or_fail()) return;
+    std::mt19937 rng(15);
+    const int64_t cols = 3 * 256; // 3 blocks of 256, 24 of 32
+    const int rows = 40;
+    for (GgmlType t : {GgmlType::Q4_K, GgmlType::Q8_0}) {
+        std::vector<uint8_t> wb;
+        for (int r = 0; r < rows; ++r) {
+            auto row = testsupport::random_row(t, cols, rng);
+            wb.insert(wb.end(), row.begin(), row.end());
+        }
+        Transformer tf;
+        tf.output = weight_ref(wb, t, cols, rows, "w");
+        // The GEMV takes the activation fused (glu_quant.comp); the float
+        // result must still be there when read afterwards.
+        for (FfnActivation act : {FfnActivation::Silu, FfnActivation::Relu2}) {
+            for (int ntok : {1, 3}) {
+                for (bool read_gate : {false, true}) {
+                    DYNAMIC_SECTION(type_name(t) << ", activation " << int(act) << ", " << ntok << " tokens"
+                                                 << (read_gate ? ", gate read" : "")) {
+                        const auto x = random_floats(size_t(ntok) * size_t(cols), rng);
+                        const auto u = random_floats(size_t(ntok) * size_t(cols), rng);
+                        const auto ub = float_bytes(u);
+                        const WeightRef ut = weight_ref(ub, GgmlType::F32, cols, ntok, "up");
+                        const Ops ops = [&](backend::Step &s, backend::Buf gate) {
+                            const backend::Buf up = s.new_buf(ntok, cols), y = s.new_buf(ntok, rows);
+                            s.embed(ut, up);
+                            s.glu(gate, up, act);
+                            s.matmul(tf.output, gate, y, 0.5f);
+                            s.output_logits(read_gate ? gate : y);
+                        };
+                        auto cpu = cpu::make_cpu_executor(1);
+                        KvCache kv_cpu(1, 16, 8);
+                        const auto want = run_step(*cpu, kv_cpu, x, ntok, cols, 0, ops);
+                        auto gpu = vk::make_vulkan_executor(vk::GpuWeights::upload(device(), tf, {}), 1, 16, 8);
+                        KvCache kv_gpu(1, 16, 8, false);
+                        const auto got = run_step(*gpu, kv_gpu, x, ntok, cols, 0, ops);
+                        require_close(got, want, read_gate ? 1e-5 : 1e-4);
+                    }
+                }
+            }
+        }
+    }
+}
+
 TEST_CASE("Vulkan attention matches the CPU backend over a growing KV cache", "[vulkan]") {
     if (!testsupport::vulkan_device_or_fail()) return;
     std::mt19937 rng(9);

@@ -51,6 +51,9 @@ struct NormQuantPush {
     uint32_t write_out;
 };
 using ActQuantPush = ActScalePush;
+struct GluQuantPush {
+    uint32_t n_blocks, qk, act;
+};
 struct KvStorePush {
     uint32_t n_words, layer_word, row_words;
 };
@@ -153,6 +156,7 @@ public:
         used_ = 0;
         quantized_ = {};
         pending_norm_ = {};
+        pending_glu_ = {};
         embeds_used_ = 0;
         // Kernels read the position from here, so a recorded decode step
         // replays at any position.
@@ -162,6 +166,7 @@ public:
 
     void finish() {
         pending_norm_.active = false; // a norm no float reader asked for (see PendingNorm)
+        pending_glu_.active = false;  // likewise a gated activation
         rec_.finish();
         retired_.clear();
         if (logits_) {
@@ -286,8 +291,14 @@ public:
     }
 
     void add(backend::Buf x, backend::Buf y) override { elementwise(x, y, 0); }
+    // Waits like a one-row norm: the integer GEMV that reads the result
+    // (ffn_down) fuses it with its activation quantization (glu_quant.comp);
+    // any other op touching gate or up dispatches it as it is first.
     void glu(backend::Buf gate, backend::Buf up, FfnActivation act) override {
-        elementwise(gate, up, act == FfnActivation::Silu ? 1 : 2);
+        settle(gate);
+        settle(up);
+        pending_glu_ = {true, gate, up, act == FfnActivation::Silu ? 1u : 2u};
+        wrote(gate);
     }
 
     backend::Buf last_row(backend::Buf x) override {
@@ -352,8 +363,19 @@ private:
         float eps = 0;
     } pending_norm_;
 
+    // A gated activation not dispatched yet (see glu()).
+    struct PendingGlu {
+        bool active = false;
+        backend::Buf gate = 0, up = 0;
+        uint32_t op = 1; // elementwise.comp's op: 1 silu, 2 relu^2
+    } pending_glu_;
+
     void settle(backend::Buf b) {
         if (pending_norm_.active && (b == pending_norm_.x || b == pending_norm_.out)) flush_norm();
+        if (pending_glu_.active && (b == pending_glu_.gate || b == pending_glu_.up)) {
+            pending_glu_.active = false;
+            elementwise(pending_glu_.gate, pending_glu_.up, pending_glu_.op);
+        }
     }
 
     void flush_norm() {
@@ -391,7 +413,8 @@ private:
         const Quantized key{size_t(x), a.version, qk};
         if (quantized_.version && quantized_ == key) return;
         const bool fuse = pending_norm_.active && pending_norm_.out == x;
-        if (!fuse) settle(x);
+        const bool fuse_glu = pending_glu_.active && pending_glu_.gate == x;
+        if (!fuse && !fuse_glu) settle(x);
         const size_t n = size_t(a.rows) * size_t(a.cols);
         const uint32_t n_blocks = uint32_t(n / qk);
         grow(act_q_, n, Memory::DeviceLocal, "quantized activations");
@@ -399,7 +422,14 @@ private:
         grow(act_s_, n / 16 * 4, Memory::DeviceLocal, "activation sums");
         const uint32_t wg_threads = fuse ? kNormQuantThreads : kActQuantThreads;
         const Grid g = grid((n_blocks * (qk / 8) + wg_threads - 1) / wg_threads);
-        if (fuse) {
+        if (fuse_glu) {
+            GluQuantPush pc{n_blocks, qk, pending_glu_.op};
+            dispatch(dev_.kernel("glu_quant", 5, sizeof pc),
+                     {a.mem.handle(), buf(pending_glu_.up).mem.handle(), act_q_.handle(), act_d_.handle(),
+                      act_s_.handle()},
+                     &pc, sizeof pc, g.x, g.y, 1, 0b11101);
+            pending_glu_.active = false;
+        } else if (fuse) {
             const PendingNorm &p = pending_norm_;
             const bool in_place = p.x == p.out;
             NormQuantPush pc{n_blocks, qk, uint32_t(a.cols), p.eps, in_place ? 0u : 1u};
