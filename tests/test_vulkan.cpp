@@ -85,6 +85,29 @@ std::vector<float> run_step(backend::Executor &ex, KvCache &kv, const std::vecto
     return out;
 }
 
+// rows x cols random blocks of type t, row after row.
+std::vector<uint8_t> random_matrix_bytes(GgmlType t, int rows, int64_t cols, std::mt19937 &rng) {
+    std::vector<uint8_t> w;
+    for (int r = 0; r < rows; ++r) {
+        const auto row = testsupport::random_row(t, cols, rng);
+        w.insert(w.end(), row.begin(), row.end());
+    }
+    return w;
+}
+
+// `ops` run on a fresh CPU executor and on a fresh Vulkan one holding tf's
+// weights (one layer, a 16-position cache of width 8): {cpu, gpu} rows.
+std::pair<std::vector<float>, std::vector<float>> cpu_and_gpu(const Transformer &tf, const std::vector<float> &x,
+                                                              int n, int64_t cols, int pos0, const Ops &ops) {
+    auto cpu = cpu::make_cpu_executor(1);
+    KvCache kv_cpu(1, 16, 8);
+    auto want = run_step(*cpu, kv_cpu, x, n, cols, pos0, ops);
+    auto gpu = vk::make_vulkan_executor(vk::GpuWeights::upload(device(), tf, {}), 1, 16, 8);
+    KvCache kv_gpu(1, 16, 8, false);
+    auto got = run_step(*gpu, kv_gpu, x, n, cols, pos0, ops);
+    return {std::move(want), std::move(got)};
+}
+
 // The bytes of a float vector, to serve as an F32 table for embed().
 std::vector<uint8_t> float_bytes(const std::vector<float> &v) {
     const auto *b = reinterpret_cast<const uint8_t *>(v.data());
@@ -117,11 +140,7 @@ void require_close(const std::vector<float> &got, const std::vector<float> &want
 // y = 0.5 * W x on the device against the scalar reference, for a random
 // rows x cols matrix of type t and ntok random activation rows.
 void check_matmul(GgmlType t, int rows, int64_t cols, int ntok, std::mt19937 &rng) {
-    std::vector<uint8_t> w;
-    for (int r = 0; r < rows; ++r) {
-        auto row = testsupport::random_row(t, cols, rng);
-        w.insert(w.end(), row.begin(), row.end());
-    }
+    const std::vector<uint8_t> w = random_matrix_bytes(t, rows, cols, rng);
     Transformer tf;
     tf.output = weight_ref(w, t, cols, rows, "w");
     const std::vector<float> x = random_floats(size_t(ntok * cols), rng);
@@ -228,12 +247,7 @@ TEST_CASE("Vulkan norms, RoPE, GLU, residual and last row match the CPU backend"
                     s.add(a, b);
                     s.output_logits(s.last_row(a));
                 };
-                auto cpu = cpu::make_cpu_executor(1);
-                KvCache kv_cpu(1, 16, 8);
-                const auto want = run_step(*cpu, kv_cpu, x, n, cols, 7, ops);
-                auto gpu = vk::make_vulkan_executor(vk::GpuWeights::upload(device(), tf, {}), 1, 16, 8);
-                KvCache kv_gpu(1, 16, 8, false);
-                const auto got = run_step(*gpu, kv_gpu, x, n, cols, 7, ops);
+                const auto [want, got] = cpu_and_gpu(tf, x, n, cols, 7, ops);
                 REQUIRE(got.size() == size_t(cols));
                 require_close(got, want, 1e-5);
             }
@@ -252,11 +266,7 @@ TEST_CASE("Vulkan one-row norms fused into the GEMV's quantization match the CPU
                             reinterpret_cast<const uint8_t *>(normw.data() + normw.size()));
     const auto x = random_floats(size_t(cols), rng, 3.0f);
     for (GgmlType t : {GgmlType::Q4_K, GgmlType::Q8_0, GgmlType::TQ2_0}) {
-        std::vector<uint8_t> wb;
-        for (int r = 0; r < rows; ++r) {
-            auto row = testsupport::random_row(t, cols, rng);
-            wb.insert(wb.end(), row.begin(), row.end());
-        }
+        const std::vector<uint8_t> wb = random_matrix_bytes(t, rows, cols, rng);
         Transformer tf;
         tf.output_norm = weight_ref(nb, GgmlType::F32, cols, 1, "norm");
         tf.output = weight_ref(wb, t, cols, rows, "w");
@@ -271,12 +281,7 @@ TEST_CASE("Vulkan one-row norms fused into the GEMV's quantization match the CPU
                         s.matmul(tf.output, n, y, 0.5f);
                         s.output_logits(read_norm ? n : y);
                     };
-                    auto cpu = cpu::make_cpu_executor(1);
-                    KvCache kv_cpu(1, 16, 8);
-                    const auto want = run_step(*cpu, kv_cpu, x, 1, cols, 0, ops);
-                    auto gpu = vk::make_vulkan_executor(vk::GpuWeights::upload(device(), tf, {}), 1, 16, 8);
-                    KvCache kv_gpu(1, 16, 8, false);
-                    const auto got = run_step(*gpu, kv_gpu, x, 1, cols, 0, ops);
+                    const auto [want, got] = cpu_and_gpu(tf, x, 1, cols, 0, ops);
                     require_close(got, want, read_norm ? 1e-5 : 1e-4);
                 }
             }
@@ -290,11 +295,7 @@ TEST_CASE("Vulkan gated activation fused into the GEMV's quantization matches th
     const int64_t cols = 3 * 256; // 3 blocks of 256, 24 of 32
     const int rows = 40;
     for (GgmlType t : {GgmlType::Q4_K, GgmlType::Q8_0}) {
-        std::vector<uint8_t> wb;
-        for (int r = 0; r < rows; ++r) {
-            auto row = testsupport::random_row(t, cols, rng);
-            wb.insert(wb.end(), row.begin(), row.end());
-        }
+        const std::vector<uint8_t> wb = random_matrix_bytes(t, rows, cols, rng);
         Transformer tf;
         tf.output = weight_ref(wb, t, cols, rows, "w");
         // The GEMV takes the activation fused (glu_quant.comp); the float
@@ -315,12 +316,7 @@ TEST_CASE("Vulkan gated activation fused into the GEMV's quantization matches th
                             s.matmul(tf.output, gate, y, 0.5f);
                             s.output_logits(read_gate ? gate : y);
                         };
-                        auto cpu = cpu::make_cpu_executor(1);
-                        KvCache kv_cpu(1, 16, 8);
-                        const auto want = run_step(*cpu, kv_cpu, x, ntok, cols, 0, ops);
-                        auto gpu = vk::make_vulkan_executor(vk::GpuWeights::upload(device(), tf, {}), 1, 16, 8);
-                        KvCache kv_gpu(1, 16, 8, false);
-                        const auto got = run_step(*gpu, kv_gpu, x, ntok, cols, 0, ops);
+                        const auto [want, got] = cpu_and_gpu(tf, x, ntok, cols, 0, ops);
                         require_close(got, want, read_gate ? 1e-5 : 1e-4);
                     }
                 }
@@ -448,11 +444,7 @@ TEST_CASE("Vulkan GEMV with the residual add fused matches the CPU's matmul then
     for (GgmlType t : {GgmlType::Q4_K, GgmlType::TQ2_0, GgmlType::Q5_K}) {
         for (int ntok : {1, 9}) {
             DYNAMIC_SECTION(type_name(t) << ", " << ntok << " tokens") {
-                std::vector<uint8_t> wb;
-                for (int r = 0; r < rows; ++r) {
-                    auto row = testsupport::random_row(t, cols, rng);
-                    wb.insert(wb.end(), row.begin(), row.end());
-                }
+                const std::vector<uint8_t> wb = random_matrix_bytes(t, rows, cols, rng);
                 Transformer tf;
                 tf.output = weight_ref(wb, t, cols, rows, "w");
                 const auto x = random_floats(size_t(ntok) * size_t(cols), rng);
@@ -465,12 +457,7 @@ TEST_CASE("Vulkan GEMV with the residual add fused matches the CPU's matmul then
                     s.matmul_add(tf.output, in, res, tmp, 0.5f);
                     s.output_logits(res);
                 };
-                auto cpu = cpu::make_cpu_executor(1);
-                KvCache kv_cpu(1, 16, 8);
-                const auto want = run_step(*cpu, kv_cpu, x, ntok, cols, 0, ops);
-                auto gpu = vk::make_vulkan_executor(vk::GpuWeights::upload(device(), tf, {}), 1, 16, 8);
-                KvCache kv_gpu(1, 16, 8, false);
-                const auto got = run_step(*gpu, kv_gpu, x, ntok, cols, 0, ops);
+                const auto [want, got] = cpu_and_gpu(tf, x, ntok, cols, 0, ops);
                 require_close(got, want, 1e-4);
             }
         }
