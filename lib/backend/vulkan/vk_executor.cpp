@@ -107,9 +107,9 @@ uint32_t gemv_rows_per_group(const WeightRef &w, uint32_t tpr) {
 
 constexpr uint32_t kMatmulTokens = 8;   // NT in matmul.comp
 constexpr uint32_t kGemvTokens = 8;     // NT in gemv.comp's gemv8 build
-constexpr uint32_t kMaxGroupsX = 65535;
-constexpr uint32_t kActQuantThreads = 32;   // local_size_x of act_quant.comp
-constexpr uint32_t kNormQuantThreads = 256; // of norm_quant.comp // the minimum maxComputeWorkGroupCount[0]
+constexpr uint32_t kMaxGroupsX = 65535;      // the minimum maxComputeWorkGroupCount[0]
+constexpr uint32_t kActQuantThreads = 32;   // local_size_x of act_quant.comp and glu_quant.comp
+constexpr uint32_t kNormQuantThreads = 256; // of norm_quant.comp
 
 // "matmul_q4_k", "gemv_tq2_0": a kernel compiled per weight type (kernels.cmake).
 std::string type_kernel_name(const char *kernel, GgmlType t) {
