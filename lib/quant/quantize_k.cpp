@@ -15,14 +15,13 @@
 
 #include "common/fp16.hpp"
 #include "quant/reference.hpp"
+#include "quant/rounding.hpp"
 
 namespace ternlm {
 
 namespace {
 
 constexpr float kGroupMaxEps = 1e-15f; // ggml's GROUP_MAX_EPS: below it a group is all zero
-
-inline int nearest_int(float v) { return int(std::nearbyint(v)); } // half to even, as ggml
 
 // Scale and min (returned, *neg_min = -min) for n values quantized to
 // 0..nmax as x ~ scale * l + min, min <= 0: starting from the range, then
@@ -92,14 +91,8 @@ float fit_scale_min(int n, int nmax, const float *x, const float *w, uint8_t *L,
 // from the value of largest magnitude, then 18 nearby candidates, keeping
 // the one whose least-squares scale explains the most. L gets l + nmax.
 float fit_signed_scale(int n, int nmax, const float *x, int8_t *L) {
-    float max = 0, amax = 0;
-    for (int i = 0; i < n; ++i) {
-        const float ax = std::fabs(x[i]);
-        if (ax > amax) {
-            amax = ax;
-            max = x[i];
-        }
-    }
+    float amax = 0;
+    const float max = signed_absmax(x, n, &amax);
     if (amax < kGroupMaxEps) {
         std::fill(L, L + n, int8_t(0));
         return 0.0f;
