@@ -140,27 +140,21 @@ TEST_CASE("I2_S on Vulkan gives the logits of TQ2_0 on Vulkan", "[quantize][vulk
     CHECK(cpu.tokens == c.tokens);
 }
 
-TEST_CASE("ternlm-quantize refuses what it cannot do, with clear errors", "[quantize]") {
+// Quantizing `in` to t must fail with `status`, and a message holding `text`.
+void require_refused(const char *in, GgmlType t, tern_status status, const char *text) {
     TempFile out("refused.gguf");
+    try {
+        quantized(testsupport::shared_path(in), t, out);
+        FAIL("expected an error");
+    } catch (const Failure &e) {
+        CHECK(e.status() == status);
+        CHECK(std::string(e.what()).find(text) != std::string::npos);
+    }
+}
+
+TEST_CASE("ternlm-quantize refuses what it cannot do, with clear errors", "[quantize]") {
     // llama.cpp's TQ2_0 has a scale per block: I2_S holds one per tensor.
-    try {
-        quantized(testsupport::shared_path("models/tiny256-bitnet-tq2_0.gguf"), GgmlType::I2_S, out);
-        FAIL("expected an error");
-    } catch (const Failure &e) {
-        CHECK(e.status() == TERN_ERR_UNSUPPORTED);
-        CHECK(std::string(e.what()).find("one per tensor") != std::string::npos);
-    }
-    try {
-        quantized(testsupport::shared_path("models/tiny256-llama-f32.gguf"), GgmlType::Q5_K, out);
-        FAIL("expected an error");
-    } catch (const Failure &e) {
-        CHECK(e.status() == TERN_ERR_UNSUPPORTED);
-        CHECK(std::string(e.what()).find("not implemented") != std::string::npos);
-    }
-    try {
-        quantized(testsupport::shared_path("models/no-such-model.gguf"), GgmlType::Q8_0, out);
-        FAIL("expected an error");
-    } catch (const Failure &e) {
-        CHECK(e.status() == TERN_ERR_IO);
-    }
+    require_refused("models/tiny256-bitnet-tq2_0.gguf", GgmlType::I2_S, TERN_ERR_UNSUPPORTED, "one per tensor");
+    require_refused("models/tiny256-llama-f32.gguf", GgmlType::Q5_K, TERN_ERR_UNSUPPORTED, "not implemented");
+    require_refused("models/no-such-model.gguf", GgmlType::Q8_0, TERN_ERR_IO, "");
 }
