@@ -325,37 +325,26 @@ TEST_CASE("Vulkan gated activation fused into the GEMV's quantization matches th
     }
 }
 
-TEST_CASE("Vulkan attention matches the CPU backend over a growing KV cache", "[vulkan]") {
-    if (!testsupport::vulkan_device_or_fail()) return;
-    std::mt19937 rng(9);
-    // GQA (6 query heads over 2 KV heads), batches on both sides of the
-    // tiled-attention threshold, and head sizes that take each way the kernel
-    // stages V: 80 (16-byte rows, a chunk of keys per stage), 7 (odd: read
-    // key by key) and 160 (fewer keys per stage than a chunk).
-    for (const int head_dim : {80, 7, 160}) DYNAMIC_SECTION("head_dim " << head_dim) {
-    AttnShape sh;
-    sh.n_head = 6;
-    sh.n_head_kv = 2;
-    sh.head_dim = head_dim;
-    sh.scale = 1.0f / std::sqrt(float(head_dim));
+namespace {
+
+// Steps of the given sizes at growing positions, each feeding random q, k
+// and v to attention() in every layer, or to rope_attention() (one layer)
+// when rope is given, on the CPU and on Vulkan: their outputs must agree.
+// q, k and v come in as rows of their own through three embeds.
+void check_attention_steps(const AttnShape &sh, const RopeParams *rope, int n_layer, int n_ctx,
+                           std::initializer_list<int> steps, std::mt19937 &rng) {
     const int64_t q_cols = sh.n_head * sh.head_dim, kv_cols = sh.n_head_kv * sh.head_dim;
-    const int64_t cols = q_cols + 2 * kv_cols;
-    const int n_ctx = 160;
     Transformer tf;
     auto cpu = cpu::make_cpu_executor(2);
-    auto gpu = vk::make_vulkan_executor(vk::GpuWeights::upload(device(), tf, {}), 2, n_ctx, int(kv_cols));
-    KvCache kv_cpu(2, n_ctx, int(kv_cols)), kv_gpu(2, n_ctx, int(kv_cols), false);
-
+    auto gpu = vk::make_vulkan_executor(vk::GpuWeights::upload(device(), tf, {}), n_layer, n_ctx, int(kv_cols));
+    KvCache kv_cpu(n_layer, n_ctx, int(kv_cols)), kv_gpu(n_layer, n_ctx, int(kv_cols), false);
     int pos = 0;
-    for (int n : {3, 1, 70, 2}) {
-        // Each input row holds q | k | v; the step splits it with matmuls by
-        // identity-like selection would be heavy, so q, k, v come in as rows of
-        // their own through three embeds instead.
-        const auto q = random_floats(size_t(n) * size_t(q_cols), rng);
-        const auto k = random_floats(size_t(n) * size_t(kv_cols), rng);
-        const auto v = random_floats(size_t(n) * size_t(kv_cols), rng);
-        const auto qb = float_bytes(q), kb = float_bytes(k), vb = float_bytes(v);
-        const WeightRef qt = weight_ref(qb, GgmlType::F32, q_cols, n, "q"), kt = weight_ref(kb, GgmlType::F32, kv_cols, n, "k"),
+    for (int n : steps) {
+        const auto qb = float_bytes(random_floats(size_t(n) * size_t(q_cols), rng));
+        const auto kb = float_bytes(random_floats(size_t(n) * size_t(kv_cols), rng));
+        const auto vb = float_bytes(random_floats(size_t(n) * size_t(kv_cols), rng));
+        const WeightRef qt = weight_ref(qb, GgmlType::F32, q_cols, n, "q"),
+                        kt = weight_ref(kb, GgmlType::F32, kv_cols, n, "k"),
                         vt = weight_ref(vb, GgmlType::F32, kv_cols, n, "v");
         const Ops ops = [&](backend::Step &s, backend::Buf) {
             const backend::Buf bq = s.new_buf(n, q_cols), bk = s.new_buf(n, kv_cols), bv = s.new_buf(n, kv_cols),
@@ -363,18 +352,47 @@ TEST_CASE("Vulkan attention matches the CPU backend over a growing KV cache", "[
             s.embed(qt, bq);
             s.embed(kt, bk);
             s.embed(vt, bv);
-            for (int layer = 0; layer < 2; ++layer) s.attention(layer, bq, bk, bv, out, sh);
+            for (int layer = 0; layer < n_layer; ++layer) {
+                if (rope)
+                    s.rope_attention(layer, bq, bk, bv, out, sh, *rope);
+                else
+                    s.attention(layer, bq, bk, bv, out, sh);
+            }
             s.output_logits(out);
         };
-        const std::vector<float> dummy(size_t(n) * size_t(cols), 0.0f);
-        const auto want = run_step(*cpu, kv_cpu, dummy, n, cols, pos, ops);
-        const auto got = run_step(*gpu, kv_gpu, dummy, n, cols, pos, ops);
+        const std::vector<float> dummy(size_t(n) * size_t(q_cols), 0.0f);
+        const auto want = run_step(*cpu, kv_cpu, dummy, n, q_cols, pos, ops);
+        const auto got = run_step(*gpu, kv_gpu, dummy, n, q_cols, pos, ops);
         INFO(n << " rows at position " << pos);
         require_close(got, want, 2e-3); // both round q, K, V to f16; sums run in other orders
         kv_cpu.advance(n);
         kv_gpu.advance(n);
         pos += n;
     }
+}
+
+AttnShape gqa_shape(int head_dim) { // 6 query heads over 2 KV heads
+    AttnShape sh;
+    sh.n_head = 6;
+    sh.n_head_kv = 2;
+    sh.head_dim = head_dim;
+    sh.scale = 1.0f / std::sqrt(float(head_dim));
+    return sh;
+}
+
+} // namespace
+
+TEST_CASE("Vulkan attention matches the CPU backend over a growing KV cache", "[vulkan]") {
+    if (!testsupport::vulkan_device_or_fail()) return;
+    std::mt19937 rng(9);
+    // GQA, two layers, batches on both sides of the tiled-attention
+    // threshold, and head sizes that take each way the kernel stages V: 80
+    // (16-byte rows, a chunk of keys per stage), 7 (odd: read key by key)
+    // and 160 (fewer keys per stage than a chunk).
+    for (const int head_dim : {80, 7, 160}) {
+        DYNAMIC_SECTION("head_dim " << head_dim) {
+            check_attention_steps(gqa_shape(head_dim), nullptr, 2, 160, {3, 1, 70, 2}, rng);
+        }
     }
 }
 
@@ -387,48 +405,11 @@ TEST_CASE("Vulkan fused rope + KV append + attention matches the CPU's separate 
     for (const int head_dim : {18, 7}) {
         for (const bool neox : {false, true}) {
             DYNAMIC_SECTION("head_dim " << head_dim << ", neox " << neox) {
-                AttnShape sh;
-                sh.n_head = 6;
-                sh.n_head_kv = 2;
-                sh.head_dim = head_dim;
-                sh.scale = 1.0f / std::sqrt(float(head_dim));
                 RopeParams rp;
                 rp.n_rot = head_dim == 7 ? 6 : 12;
                 rp.freq_base = 10000;
                 rp.neox = neox;
-                const int64_t q_cols = sh.n_head * head_dim, kv_cols = sh.n_head_kv * head_dim;
-                const int n_ctx = 16;
-                Transformer tf;
-                auto cpu = cpu::make_cpu_executor(1);
-                auto gpu = vk::make_vulkan_executor(vk::GpuWeights::upload(device(), tf, {}), 1, n_ctx, int(kv_cols));
-                KvCache kv_cpu(1, n_ctx, int(kv_cols)), kv_gpu(1, n_ctx, int(kv_cols), false);
-                int pos = 0;
-                for (int n : {3, 1, 1, 4}) {
-                    const auto q = random_floats(size_t(n) * size_t(q_cols), rng);
-                    const auto k = random_floats(size_t(n) * size_t(kv_cols), rng);
-                    const auto v = random_floats(size_t(n) * size_t(kv_cols), rng);
-                    const auto qb = float_bytes(q), kb = float_bytes(k), vb = float_bytes(v);
-                    const WeightRef qt = weight_ref(qb, GgmlType::F32, q_cols, n, "q"),
-                                    kt = weight_ref(kb, GgmlType::F32, kv_cols, n, "k"),
-                                    vt = weight_ref(vb, GgmlType::F32, kv_cols, n, "v");
-                    const Ops ops = [&](backend::Step &s, backend::Buf) {
-                        const backend::Buf bq = s.new_buf(n, q_cols), bk = s.new_buf(n, kv_cols),
-                                           bv = s.new_buf(n, kv_cols), out = s.new_buf(n, q_cols);
-                        s.embed(qt, bq);
-                        s.embed(kt, bk);
-                        s.embed(vt, bv);
-                        s.rope_attention(0, bq, bk, bv, out, sh, rp);
-                        s.output_logits(out);
-                    };
-                    const std::vector<float> dummy(size_t(n) * size_t(q_cols), 0.0f);
-                    const auto want = run_step(*cpu, kv_cpu, dummy, n, q_cols, pos, ops);
-                    const auto got = run_step(*gpu, kv_gpu, dummy, n, q_cols, pos, ops);
-                    INFO(n << " rows at position " << pos);
-                    require_close(got, want, 2e-3);
-                    kv_cpu.advance(n);
-                    kv_gpu.advance(n);
-                    pos += n;
-                }
+                check_attention_steps(gqa_shape(head_dim), &rp, 1, 16, {3, 1, 1, 4}, rng);
             }
         }
     }
