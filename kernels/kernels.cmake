@@ -8,6 +8,9 @@ set(TERNLM_PLAIN_KERNELS rms_norm rope rope_kv elementwise glu_quant attention r
 # Types with an integer decode GEMV (gemv.comp), built with and without
 # OpSDot (used where the device has VK_KHR_shader_integer_dot_product).
 set(TERNLM_GEMV_TYPES Q4_K Q6_K Q8_0 TQ2_0)
+# Quantized types with 8-bit activations: the prefill GEMM (gemm.comp), built
+# with plain FMAs and with NV cooperative matrices (used where the device has them).
+set(TERNLM_GEMM_TYPES Q8_0 Q4_0 Q5_0 Q4_K Q5_K Q6_K TQ1_0 TQ2_0)
 set(TERNLM_KERNEL_BIN ${CMAKE_BINARY_DIR}/kernels)
 set(spv_dir ${TERNLM_KERNEL_BIN}/spv)
 file(MAKE_DIRECTORY ${spv_dir})
@@ -41,6 +44,15 @@ foreach(t ${TERNLM_GEMV_TYPES})
   ternlm_spirv(${spv_dir}/gemv8_${lt}_dot.spv ${CMAKE_CURRENT_LIST_DIR}/gemv.comp -DTYPE_${t} -DDOT4 -DNT=8u)
   list(APPEND spv_files ${spv_dir}/gemv_${lt}.spv ${spv_dir}/gemv_${lt}_dot.spv
        ${spv_dir}/gemv8_${lt}.spv ${spv_dir}/gemv8_${lt}_dot.spv)
+endforeach()
+
+foreach(t ${TERNLM_GEMM_TYPES})
+  string(TOLOWER ${t} lt)
+  ternlm_spirv(${spv_dir}/gemm_${lt}.spv ${CMAKE_CURRENT_LIST_DIR}/gemm.comp -DTYPE_${t})
+  # CM x CN x CK: the shape device.cpp looks for in the device's list
+  ternlm_spirv(${spv_dir}/gemm_coop_${lt}.spv ${CMAKE_CURRENT_LIST_DIR}/gemm.comp -DTYPE_${t} -DCOOPMAT
+               -DCM=16u -DCN=8u -DCK=16u)
+  list(APPEND spv_files ${spv_dir}/gemm_${lt}.spv ${spv_dir}/gemm_coop_${lt}.spv)
 endforeach()
 
 set(TERNLM_SPIRV_SOURCE ${TERNLM_KERNEL_BIN}/spirv_blobs.cpp)

@@ -138,8 +138,9 @@ void require_close(const std::vector<float> &got, const std::vector<float> &want
 }
 
 // y = 0.5 * W x on the device against the scalar reference, for a random
-// rows x cols matrix of type t and ntok random activation rows.
-void check_matmul(GgmlType t, int rows, int64_t cols, int ntok, std::mt19937 &rng) {
+// rows x cols matrix of type t and ntok random activation rows, within rel
+// of the largest |y|.
+void check_matmul(GgmlType t, int rows, int64_t cols, int ntok, std::mt19937 &rng, double rel = 1e-4) {
     const std::vector<uint8_t> w = random_matrix_bytes(t, rows, cols, rng);
     Transformer tf;
     tf.output = weight_ref(w, t, cols, rows, "w");
@@ -164,7 +165,7 @@ void check_matmul(GgmlType t, int rows, int64_t cols, int ntok, std::mt19937 &rn
         s.matmul(tf.output, in, y, 0.5f);
         s.output_logits(y);
     });
-    require_close(got, want, 1e-4);
+    require_close(got, want, rel);
 }
 
 // Turns the device's integer dot-product instructions off for a scope.
@@ -173,6 +174,25 @@ struct IntDotOff {
     explicit IntDotOff(vk::Device &dev, bool off) : d(dev) { d.set_int_dot(!off); }
     ~IntDotOff() { d.set_int_dot(true); }
 };
+
+// Likewise the matrix units of the prefill GEMM (gemm.comp's COOPMAT build).
+struct CoopmatOff {
+    vk::Device &d;
+    explicit CoopmatOff(vk::Device &dev, bool off) : d(dev) { d.set_coopmat(!off); }
+    ~CoopmatOff() { d.set_coopmat(true); }
+};
+
+// The kernels `run` dispatched, by the names the profiler records.
+std::vector<std::string> kernels_run(vk::Device &dev, const std::function<void()> &run) {
+    dev.clear_kernel_times();
+    dev.set_profiling(true);
+    run();
+    dev.set_profiling(false);
+    std::vector<std::string> names;
+    for (const auto &kv : dev.kernel_times()) names.push_back(kv.first.substr(0, kv.first.find(' ')));
+    dev.clear_kernel_times();
+    return names;
+}
 
 } // namespace
 
@@ -201,6 +221,36 @@ TEST_CASE("Vulkan matmul of every weight type matches the scalar reference", "[v
                             IntDotOff off(dev, !int_dot);
                             check_matmul(t, rows, cols, ntok, rng);
                         }
+                    }
+                }
+            }
+        }
+    }
+}
+
+TEST_CASE("Vulkan prefill GEMM of every quantized type matches the scalar reference", "[vulkan]") {
+    if (!testsupport::vulkan_device_or_fail()) return;
+    std::mt19937 rng(15);
+    vk::Device &dev = *device();
+    INFO("device cooperative matrices: " << dev.info().coopmat_nv);
+    // 16+ activation rows take gemm.comp: 16 (one partial tile of tokens),
+    // 70 (two); 67 and 130 rows end in partial tiles of weight rows. The f16
+    // tiles of the matrix-unit build round each weight and activation to
+    // 11 bits, hence its looser bound.
+    for (GgmlType t : {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q5_0, GgmlType::Q4_K, GgmlType::Q5_K,
+                       GgmlType::Q6_K, GgmlType::TQ1_0, GgmlType::TQ2_0}) {
+        const int64_t cols = type_traits(t).block_size == 32 ? 7 * 32 : 3 * 256;
+        for (int rows : {67, 130}) {
+            for (int ntok : {16, 70}) {
+                for (bool coop : {true, false}) {
+                    if (coop && !dev.info().coopmat_nv) continue;
+                    DYNAMIC_SECTION(type_name(t) << " " << rows << "x" << cols << ", " << ntok << " tokens, coopmat "
+                                                 << coop) {
+                        CoopmatOff off(dev, !coop);
+                        const auto names = kernels_run(dev, [&] { check_matmul(t, rows, cols, ntok, rng, coop ? 3e-3 : 1e-4); });
+                        std::string kernel = std::string(coop ? "gemm_coop_" : "gemm_") + type_name(t);
+                        for (char &c : kernel) c = char(std::tolower(static_cast<unsigned char>(c)));
+                        CHECK(std::find(names.begin(), names.end(), kernel) != names.end());
                     }
                 }
             }
@@ -420,10 +470,11 @@ TEST_CASE("Vulkan GEMV with the residual add fused matches the CPU's matmul then
     std::mt19937 rng(14);
     const int64_t cols = 3 * 256;
     const int rows = 67;
-    // Q4_K and TQ2_0 take gemv.comp with accumulate = 1; Q5_K the default
-    // composition (matmul.comp, then add).
+    // Q4_K and TQ2_0 take gemv.comp with accumulate = 1 below 16 tokens, Q5_K
+    // the default composition (matmul.comp, then add); at 20 tokens all three
+    // take gemm.comp with accumulate = 1.
     for (GgmlType t : {GgmlType::Q4_K, GgmlType::TQ2_0, GgmlType::Q5_K}) {
-        for (int ntok : {1, 9}) {
+        for (int ntok : {1, 9, 20}) {
             DYNAMIC_SECTION(type_name(t) << ", " << ntok << " tokens") {
                 const std::vector<uint8_t> wb = random_matrix_bytes(t, rows, cols, rng);
                 Transformer tf;
@@ -439,7 +490,7 @@ TEST_CASE("Vulkan GEMV with the residual add fused matches the CPU's matmul then
                     s.output_logits(res);
                 };
                 const auto [want, got] = cpu_and_gpu(tf, x, ntok, cols, 0, ops);
-                require_close(got, want, 1e-4);
+                require_close(got, want, device()->use_coopmat() && ntok >= 16 ? 3e-3 : 1e-4);
             }
         }
     }

@@ -1,6 +1,7 @@
 #include "backend/vulkan/device.hpp"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 
 #include "backend/vulkan/spirv.hpp"
@@ -45,7 +46,39 @@ bool has_extension(VkPhysicalDevice pd, const char *name) {
     return false;
 }
 
-DeviceInfo describe(VkPhysicalDevice pd) {
+// Whether the device multiplies f16 CM x CK by CK x CN matrices into f32 on
+// a subgroup through VK_NV_cooperative_matrix at the shape gemm.comp's
+// COOPMAT build uses (16 x 16 by 16 x 8), with what that SPIR-V needs:
+// f16 arithmetic, the Vulkan memory model and 32-lane subgroups (its four
+// subgroups each own a quarter of the tile). glslang 12 (Debian 12) has no
+// GL_KHR_cooperative_matrix, hence the NV extension, which NVIDIA drivers offer.
+constexpr uint32_t kCoopM = 16, kCoopN = 8, kCoopK = 16;
+bool has_coopmat_nv(VkInstance inst, VkPhysicalDevice pd, const VkPhysicalDeviceFeatures2 &feats) {
+    bool coop = false, f16 = false, model = false;
+    for (auto *h = static_cast<const VkBaseInStructure *>(feats.pNext); h; h = h->pNext) {
+        if (h->sType == VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV)
+            coop = reinterpret_cast<const VkPhysicalDeviceCooperativeMatrixFeaturesNV *>(h)->cooperativeMatrix;
+        if (h->sType == VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_FLOAT16_INT8_FEATURES)
+            f16 = reinterpret_cast<const VkPhysicalDeviceShaderFloat16Int8Features *>(h)->shaderFloat16;
+        if (h->sType == VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_MEMORY_MODEL_FEATURES)
+            model = reinterpret_cast<const VkPhysicalDeviceVulkanMemoryModelFeatures *>(h)->vulkanMemoryModel;
+    }
+    auto props_fn = reinterpret_cast<PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesNV>(
+        vkGetInstanceProcAddr(inst, "vkGetPhysicalDeviceCooperativeMatrixPropertiesNV"));
+    if (!coop || !f16 || !model || !props_fn) return false;
+    uint32_t n = 0;
+    props_fn(pd, &n, nullptr);
+    std::vector<VkCooperativeMatrixPropertiesNV> props(n, {VK_STRUCTURE_TYPE_COOPERATIVE_MATRIX_PROPERTIES_NV});
+    props_fn(pd, &n, props.data());
+    for (const auto &c : props)
+        if (c.MSize == kCoopM && c.NSize == kCoopN && c.KSize == kCoopK && c.AType == VK_COMPONENT_TYPE_FLOAT16_NV &&
+            c.BType == VK_COMPONENT_TYPE_FLOAT16_NV && c.CType == VK_COMPONENT_TYPE_FLOAT32_NV &&
+            c.DType == VK_COMPONENT_TYPE_FLOAT32_NV && c.scope == VK_SCOPE_SUBGROUP_NV)
+            return true;
+    return false;
+}
+
+DeviceInfo describe(VkInstance inst, VkPhysicalDevice pd) {
     VkPhysicalDeviceSubgroupProperties sub{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES};
     VkPhysicalDeviceProperties2 props{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2};
     props.pNext = &sub;
@@ -57,6 +90,15 @@ DeviceInfo describe(VkPhysicalDevice pd) {
         VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_FEATURES_KHR};
     const bool has_idot = has_extension(pd, VK_KHR_SHADER_INTEGER_DOT_PRODUCT_EXTENSION_NAME);
     if (has_idot) f16i8.pNext = &idot;
+    VkPhysicalDeviceVulkanMemoryModelFeatures model{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_MEMORY_MODEL_FEATURES};
+    VkPhysicalDeviceCooperativeMatrixFeaturesNV coop{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV};
+    const bool has_coop = has_extension(pd, VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME) &&
+                          has_extension(pd, VK_KHR_VULKAN_MEMORY_MODEL_EXTENSION_NAME);
+    if (has_coop) {
+        model.pNext = s16.pNext;
+        coop.pNext = &model;
+        s16.pNext = &coop;
+    }
     VkPhysicalDeviceFeatures2 feats{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2};
     feats.pNext = &s16;
     vkGetPhysicalDeviceFeatures2(pd, &feats);
@@ -74,6 +116,8 @@ DeviceInfo describe(VkPhysicalDevice pd) {
     d.int8 = f16i8.shaderInt8;
     d.storage16 = s16.storageBuffer16BitAccess;
     d.coopmat = has_extension(pd, "VK_KHR_cooperative_matrix");
+    d.coopmat_nv = has_coop && sub.subgroupSize == 32 && has_extension(pd, "VK_KHR_shader_float16_int8") &&
+                   has_coopmat_nv(inst, pd, feats);
     d.int_dot = has_idot && idot.shaderIntegerDotProduct;
     d.max_storage_range = props.properties.limits.maxStorageBufferRange;
     for (uint32_t i = 0; i < mem.memoryHeapCount; ++i)
@@ -115,7 +159,7 @@ std::vector<DeviceInfo> list_devices() {
     if (vkEnumeratePhysicalDevices(inst, &n, nullptr) == VK_SUCCESS) {
         std::vector<VkPhysicalDevice> pds(n);
         vkEnumeratePhysicalDevices(inst, &n, pds.data());
-        for (uint32_t i = 0; i < n; ++i) out.push_back(describe(pds[i]));
+        for (uint32_t i = 0; i < n; ++i) out.push_back(describe(inst, pds[i]));
     }
     vkDestroyInstance(inst, nullptr);
     return out;
@@ -135,12 +179,13 @@ std::shared_ptr<Device> Device::open(int index) {
     d->instance_ = create_instance();
     const auto pds = physical_devices(d->instance_);
     std::vector<DeviceInfo> infos;
-    for (auto pd : pds) infos.push_back(describe(pd));
+    for (auto pd : pds) infos.push_back(describe(d->instance_, pd));
     if (pds.empty()) fail(TERN_ERR_BACKEND, "Vulkan: no device found (is a driver installed?)");
     if (index >= int(pds.size()))
         fail(TERN_ERR_INVALID_ARGUMENT, "Vulkan: device_index %d, but there are %zu devices", index, pds.size());
     const int chosen = index >= 0 ? index : best_device(infos);
     if (chosen < 0) fail(TERN_ERR_BACKEND, "Vulkan: no usable device");
+    if (const char *e = std::getenv("TERNLM_VK_COOPMAT")) d->coopmat_enabled_.store(std::atoi(e) != 0);
     d->phys_ = pds[size_t(chosen)];
     d->info_ = infos[size_t(chosen)];
     vkGetPhysicalDeviceMemoryProperties(d->phys_, &d->mem_props_);
@@ -168,15 +213,34 @@ std::shared_ptr<Device> Device::open(int index) {
     VkDeviceCreateInfo dci{VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO};
     dci.queueCreateInfoCount = 1;
     dci.pQueueCreateInfos = &qci;
+    // Features the kernels use where the device has them (see DeviceInfo).
+    std::vector<const char *> exts;
+    const void *chain = nullptr;
     VkPhysicalDeviceShaderIntegerDotProductFeaturesKHR idot{
         VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_FEATURES_KHR};
-    const char *idot_ext = VK_KHR_SHADER_INTEGER_DOT_PRODUCT_EXTENSION_NAME;
     if (d->info_.int_dot) {
         idot.shaderIntegerDotProduct = VK_TRUE;
-        dci.pNext = &idot;
-        dci.enabledExtensionCount = 1;
-        dci.ppEnabledExtensionNames = &idot_ext;
+        chain = &idot;
+        exts.push_back(VK_KHR_SHADER_INTEGER_DOT_PRODUCT_EXTENSION_NAME);
     }
+    VkPhysicalDeviceCooperativeMatrixFeaturesNV coop{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV};
+    VkPhysicalDeviceVulkanMemoryModelFeatures model{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_MEMORY_MODEL_FEATURES};
+    VkPhysicalDeviceShaderFloat16Int8Features f16{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_FLOAT16_INT8_FEATURES};
+    if (d->info_.coopmat_nv) {
+        coop.cooperativeMatrix = VK_TRUE;
+        model.vulkanMemoryModel = VK_TRUE;
+        f16.shaderFloat16 = VK_TRUE;
+        coop.pNext = &model;
+        model.pNext = &f16;
+        f16.pNext = const_cast<void *>(chain);
+        chain = &coop;
+        for (const char *e : {VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME, VK_KHR_VULKAN_MEMORY_MODEL_EXTENSION_NAME,
+                              "VK_KHR_shader_float16_int8"})
+            exts.push_back(e);
+    }
+    dci.pNext = chain;
+    dci.enabledExtensionCount = uint32_t(exts.size());
+    dci.ppEnabledExtensionNames = exts.data();
     check(vkCreateDevice(d->phys_, &dci, nullptr, &d->dev_), "vkCreateDevice");
     vkGetDeviceQueue(d->dev_, family, 0, &d->queue_);
 

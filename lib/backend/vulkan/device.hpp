@@ -23,6 +23,7 @@ struct DeviceInfo {
     bool fp16 = false, int8 = false, storage16 = false, coopmat = false;
     bool int_dot = false; // VK_KHR_shader_integer_dot_product (OpSDot in gemv.comp)
     bool subgroup_shuffle = false; // subgroupShuffleXor in compute shaders (gemv.comp's reductions)
+    bool coopmat_nv = false; // f16 matrix products of gemm.comp's COOPMAT build (see device.cpp)
     uint64_t device_local_bytes = 0;
     uint64_t max_storage_range = 0; // largest buffer a kernel may bind
 };
@@ -126,6 +127,10 @@ public:
     // has them, unless turned off (tests run both paths on one device).
     bool use_int_dot() const { return info_.int_dot && int_dot_enabled_.load(); }
     void set_int_dot(bool on) { int_dot_enabled_.store(on); }
+    // Likewise whether the prefill GEMM runs on matrix units (gemm.comp's
+    // COOPMAT build); TERNLM_VK_COOPMAT=0 turns it off for comparisons.
+    bool use_coopmat() const { return info_.coopmat_nv && coopmat_enabled_.load(); }
+    void set_coopmat(bool on) { coopmat_enabled_.store(on); }
 
     // Points bindings 0..n-1 of `set` at whole buffers (what every kernel binds).
     void bind_buffers(VkDescriptorSet set, const VkBuffer *buffers, uint32_t n) const;
@@ -150,6 +155,7 @@ private:
     std::map<std::string, Kernel> kernels_;
     std::atomic<uint64_t> submissions_{0}, dispatches_{0}, recorded_steps_{0};
     std::atomic<bool> int_dot_enabled_{true};
+    std::atomic<bool> coopmat_enabled_{true};
     std::atomic<bool> profiling_{false};
     float timestamp_period_ns_ = 1;
     mutable std::mutex profile_mu_;

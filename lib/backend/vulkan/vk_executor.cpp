@@ -26,6 +26,11 @@ struct GemvPush {
     float scale;
     uint32_t rpg, ntok, accumulate;
 };
+struct GemmPush {
+    uint32_t ncols, nrows, ntok, row_bytes;
+    float scale;
+    uint32_t accumulate;
+};
 struct NormPush {
     uint32_t ncols;
     float eps;
@@ -77,6 +82,13 @@ uint32_t activation_block(GgmlType t) {
 bool has_fast_gemv(GgmlType t) {
     return t == GgmlType::Q4_K || t == GgmlType::Q6_K || t == GgmlType::Q8_0 || t == GgmlType::TQ2_0;
 }
+// Types gemm.comp is built for (TERNLM_GEMM_TYPES): the quantized ones.
+bool has_gemm(GgmlType t) { return activation_block(t) != 0; }
+constexpr uint32_t kGemmTile = 64; // BM and BN in gemm.comp
+// Activation rows from which a product runs as a tiled GEMM rather than as
+// GEMVs that read the weights once per 8 rows (TERNLM_GEMM_MIN_TOKENS
+// overrides it, a tuning aid).
+uint32_t gemm_min_tokens();
 constexpr uint32_t kGemvMaxRowsPerGroup(GgmlType t) { return t == GgmlType::TQ2_0 ? 4 : 2; } // RPG in gemv.comp
 constexpr uint32_t kGemvItemsPerBlock(GgmlType t) { return t == GgmlType::Q8_0 ? 1 : 4; }  // IPB in gemv.comp
 // Threads per row group: enough that each walks about two items of a row,
@@ -103,6 +115,11 @@ uint32_t gemv_rows_per_group(const WeightRef &w, uint32_t tpr) {
     uint32_t rpg = kGemvMaxRowsPerGroup(w.type);
     while (rpg > 1 && uint64_t(w.ne1) / rpg * tpr < kGemvMinThreads) rpg /= 2;
     return rpg;
+}
+
+uint32_t gemm_min_tokens() {
+    static const uint32_t forced = env_u32("TERNLM_GEMM_MIN_TOKENS");
+    return forced ? forced : 16;
 }
 
 constexpr uint32_t kMatmulTokens = 8;   // NT in matmul.comp
@@ -220,6 +237,7 @@ public:
         settle(out);
         wrote(out);
         const WeightRef w = device_view(file_w); // the type the device holds it in
+        if (use_gemm(w, x)) return gemm(w, x, out, scale, false);
         if (fast_gemv(w.type)) return gemv(w, x, out, scale, false);
         settle(x);
         StepBuf &a = buf(x);
@@ -284,9 +302,13 @@ public:
     void matmul_add(const WeightRef &file_w, backend::Buf a, backend::Buf x, backend::Buf tmp,
                     float scale) override {
         const WeightRef w = device_view(file_w);
-        if (!fast_gemv(w.type)) return Step::matmul_add(file_w, a, x, tmp, scale);
+        const bool tiled = use_gemm(w, a);
+        if (!tiled && !fast_gemv(w.type)) return Step::matmul_add(file_w, a, x, tmp, scale);
         settle(x);
-        gemv(w, a, x, scale, true); // the GEMV adds its rows to x's
+        if (tiled)
+            gemm(w, a, x, scale, true); // the product is added to x's rows
+        else
+            gemv(w, a, x, scale, true);
         wrote(x);
     }
 
@@ -406,6 +428,24 @@ private:
         dispatch(dev_.kernel(name, 5, sizeof pc),
                  {w_->get(w).handle(), act_q_.handle(), act_d_.handle(), act_s_.handle(), buf(out).mem.handle()}, &pc,
                  sizeof pc, g.x, g.y, (ntok + kGemvTokens - 1) / kGemvTokens, 0b10000, shape_label(w));
+    }
+
+    bool use_gemm(const WeightRef &w, backend::Buf x) {
+        return has_gemm(w.type) && uint32_t(buf(x).rows) >= gemm_min_tokens();
+    }
+
+    // The activation rows, quantized once as for gemv(), multiplied by
+    // gemm.comp in tiles of 64 weight rows by 64 activation rows: on the
+    // device's matrix units where it has them (f16 tiles), else with FMAs.
+    void gemm(const WeightRef &w, backend::Buf x, backend::Buf out, float scale, bool accumulate) {
+        quantize_activations(x, activation_block(w.type));
+        const uint32_t rows = uint32_t(w.ne1), ntok = uint32_t(buf(x).rows);
+        GemmPush pc{uint32_t(w.ne0), rows, ntok, uint32_t(w.row_bytes), scale, accumulate ? 1u : 0u};
+        const uint32_t gx = (rows + kGemmTile - 1) / kGemmTile, gy = (ntok + kGemmTile - 1) / kGemmTile;
+        if (gx > kMaxGroupsX || gy > kMaxGroupsX) fail(TERN_ERR_UNSUPPORTED, "Vulkan: a %u x %u product is too large", rows, ntok);
+        dispatch(dev_.kernel(type_kernel_name(dev_.use_coopmat() ? "gemm_coop" : "gemm", w.type), 4, sizeof pc),
+                 {w_->get(w).handle(), act_q_.handle(), act_d_.handle(), buf(out).mem.handle()}, &pc, sizeof pc, gx,
+                 gy, 1, 0b1000, shape_label(w));
     }
 
     void quantize_activations(backend::Buf x, uint32_t qk) {
