@@ -9,6 +9,8 @@
 // s_amax, s_max and s_sum of one entry per invocation. Call from uniform
 // control flow.
 
+#include "exact.glsl"
+
 void quantize_values(float v[8], uint blk, uint x0, bool live) {
     const uint tid = gl_LocalInvocationID.x;
     const uint tpb = p.qk / 8u;
@@ -46,11 +48,11 @@ void quantize_values(float v[8], uint blk, uint x0, bool live) {
     float d = 0.0, id = 0.0;
     if (amax != 0.0) {
         if (p.qk == 32u) {
-            d = unpackHalf2x16(packHalf2x16(vec2(amax / 127.0, 0.0))).x;
-            id = 127.0 / amax;
+            d = unpackHalf2x16(packHalf2x16(vec2(div_rn(amax, 127.0), 0.0))).x;
+            id = div_rn(127.0, amax);
         } else {
-            id = -127.0 / vmax;
-            d = 1.0 / id;
+            id = div_rn(-127.0, vmax);
+            d = div_rn(1.0, id);
         }
     }
     int sum = 0;

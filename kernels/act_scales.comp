@@ -4,11 +4,14 @@
 // (d, 1/d) as ggml's quantize_row_q8_0 (qk 32, d rounded to f16) or
 // quantize_row_q8_K (qk 256, d = max / -127 keeping the sign of the largest
 // magnitude) compute them. matmul.comp rounds each value with them.
+#extension GL_GOOGLE_include_directive : require
 layout(local_size_x = 64) in;
 
 layout(std430, binding = 0) readonly buffer Input { float X[]; };
 layout(std430, binding = 1) writeonly buffer Scales { vec2 DS[]; };
 layout(push_constant) uniform Params { uint n_blocks, qk; } p;
+
+#include "exact.glsl"
 
 void main() {
     const uint blk = gl_GlobalInvocationID.x + gl_GlobalInvocationID.y * gl_NumWorkGroups.x * 64u;
@@ -25,10 +28,10 @@ void main() {
     vec2 ds = vec2(0.0);
     if (amax != 0.0) {
         if (p.qk == 32u) {
-            ds = vec2(unpackHalf2x16(packHalf2x16(vec2(amax / 127.0, 0.0))).x, 127.0 / amax);
+            ds = vec2(unpackHalf2x16(packHalf2x16(vec2(div_rn(amax, 127.0), 0.0))).x, div_rn(127.0, amax));
         } else {
-            const float iscale = -127.0 / smax;
-            ds = vec2(1.0 / iscale, iscale);
+            const float iscale = div_rn(-127.0, smax);
+            ds = vec2(div_rn(1.0, iscale), iscale);
         }
     }
     DS[blk] = ds;

@@ -9,11 +9,11 @@
 // BN x BK activation tile into shared memory once, and every weight loaded
 // from memory then serves BN tokens (the GEMV kernels' 8 at most). Built two
 // ways:
-//  - COOPMAT: tiles in f16, products on the device's matrix units through
-//    GL_NV_cooperative_matrix (CM x CN x CK per instruction, f32 sums); each
-//    subgroup owns a 32 x 32 quarter of the tile.
-//  - otherwise: tiles in f32, each thread a 4 x 8 block of outputs with
-//    plain FMAs (any Vulkan 1.1 device; what lavapipe runs in CI).
+//  - COOPMAT: 128 x 128 tiles in f16, products on the device's matrix units
+//    through GL_NV_cooperative_matrix (CM x CN x CK per instruction, f32
+//    sums); 256 threads, each subgroup (of 32) owning 64 x 32 of the tile.
+//  - otherwise: 64 x 64 tiles in f32, 128 threads, each a 4 x 8 block of
+//    outputs with plain FMAs (any Vulkan 1.1 device; what lavapipe runs in CI).
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_control_flow_attributes : require
 #ifdef COOPMAT
@@ -23,13 +23,21 @@
 #extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
 #endif
 
+#ifdef COOPMAT
+#define WG 256u
+#define BM 128u
+#define BN 128u
+layout(local_size_x = 256) in;
+#else
 #define WG 128u
 #define BM 64u
 #define BN 64u
-#define BK 32u
 layout(local_size_x = 128) in;
+#endif
+#define BK 32u
 
 layout(std430, binding = 0) readonly buffer Weights { uint W[]; };
+layout(std430, binding = 0) readonly buffer Weights4 { uvec4 W4[]; };
 layout(std430, binding = 1) readonly buffer Quants { uvec4 XQ4[]; };
 layout(std430, binding = 2) readonly buffer Scales { float XD[]; };
 layout(std430, binding = 3) buffer Output { float Y[]; };
@@ -48,50 +56,76 @@ layout(push_constant) uniform Params {
 #ifdef COOPMAT
 #define TILE_T float16_t
 #define SA (BK + 8u) // row stride of the tiles in shared memory (padded against bank conflicts)
-#else
-#define TILE_T float
-#define SA (BM + 4u) // the f32 tiles are stored k-major: [k][row] and [k][token]
-#endif
-shared TILE_T sw[BM * (BK + 8u) > BK * (BM + 4u) ? BM * (BK + 8u) : BK * (BM + 4u)];
-shared TILE_T sx[BN * (BK + 8u) > BK * (BN + 4u) ? BN * (BK + 8u) : BK * (BN + 4u)];
-
-#ifdef COOPMAT
+shared TILE_T sw[BM * SA];
+// An activation x as hi + lo, two f16 values: f16 alone would keep 11 bits
+// of each 8-bit activation's d * q, and the error shows in the logits of
+// the random-weight test models (1.05e-1 against a tolerance of 1e-1 for
+// BitNet TQ2_0, whose weights f16 holds exactly). Two products keep ~22 bits.
+shared TILE_T sx[BN * SA], sxl[BN * SA];
 uint w_index(uint r, uint k) { return r * SA + k; }
 uint x_index(uint t, uint k) { return t * SA + k; }
 #else
-uint w_index(uint r, uint k) { return k * SA + r; }
+#define TILE_T float
+// The f32 tiles are stored k-major, [k][row] and [k][token], so a thread
+// reads its 4 rows and 8 tokens at one k as runs.
+shared float sw[BK * (BM + 4u)], sx[BK * (BN + 4u)];
+uint w_index(uint r, uint k) { return k * (BM + 4u) + r; }
 uint x_index(uint t, uint k) { return k * (BN + 4u) + t; }
 #endif
 
+// Weights jb .. jb+15 of the block at b (jb a multiple of 16, within one
+// group of SUB sharing a scale, or two for Q6_K's groups of 16).
+void weights16(uint b, uint jb, out float w[16]) {
+#if defined(TYPE_Q4_K)
+    // 16 bytes of qs in one load: the low or high nibbles of a 32-byte run.
+    const vec2 ac = affine(b, jb);
+    const uvec4 q = W4[(b + QS_OFF + (jb >> 6) * 32u + (jb & 31u)) >> 4];
+    const uint sh = ((jb >> 5) & 1u) * 4u;
+    [[unroll]] for (uint j = 0u; j < 16u; ++j) w[j] = ac.x * float((q[j >> 2] >> (8u * (j & 3u) + sh)) & 15u) - ac.y;
+#elif defined(TYPE_TQ2_0)
+    // 16 bytes of qs in one load: one 2-bit field of each.
+    const vec2 ac = affine(b, jb);
+    const uvec4 q = W4[(b + (jb >> 7) * 32u + (jb & 31u)) >> 4];
+    const uint sh = 2u * ((jb & 127u) >> 5);
+    [[unroll]] for (uint j = 0u; j < 16u; ++j) w[j] = ac.x * float((q[j >> 2] >> (8u * (j & 3u) + sh)) & 3u) - ac.y;
+#else
+    [[unroll]] for (uint g = 0u; g < 16u; g += (SUB < 16u ? SUB : 16u)) {
+        const vec2 ac = affine(b, jb + g);
+        [[unroll]] for (uint j = g; j < g + (SUB < 16u ? SUB : 16u); ++j) w[j] = ac.x * qval(b, jb + j) - ac.y;
+    }
+#endif
+}
+
 // Thread tid fills half a row of each tile: 16 weights of row tid / 2 and 16
-// activations of token tid / 2; rows and tokens past the ends are zeros.
+// activations of token tid / 2 (BM = BN = WG / 2); rows and tokens past the
+// ends are zeros.
 void load_tiles(uint row0, uint tok0, uint k0, uint tid) {
     const uint i = tid >> 1, j0 = (tid & 1u) * 16u;
-    const uint k = k0 + j0, blk = k / QK;
+    const uint k = k0 + j0;
     float w[16];
     if (row0 + i < p.nrows) {
-        const uint b = block_offset(row0 + i, blk);
-        const uint jb = k % QK;
-        [[unroll]] for (uint g = 0u; g < 16u; g += (SUB < 16u ? SUB : 16u)) {
-            const vec2 ac = affine(b, jb + g);
-            [[unroll]] for (uint j = g; j < g + (SUB < 16u ? SUB : 16u); ++j) w[j] = ac.x * qval(b, jb + j) - ac.y;
-        }
+        weights16(block_offset(row0 + i, k / QK), k % QK, w);
     } else {
         [[unroll]] for (uint j = 0u; j < 16u; ++j) w[j] = 0.0;
     }
     [[unroll]] for (uint j = 0u; j < 16u; ++j) sw[w_index(i, j0 + j)] = TILE_T(w[j]);
 
     const uint t = tok0 + i;
+    float x[16];
     if (t < p.ntok) {
         const uint e = t * p.ncols + k; // 16-aligned: rows are whole blocks of >= 32
         const float d = XD[e / ACT_QK];
         const uvec4 q = XQ4[e >> 4];
-        [[unroll]] for (uint j = 0u; j < 16u; ++j) {
-            const int v = int(q[j >> 2] << (24u - 8u * (j & 3u))) >> 24;
-            sx[x_index(i, j0 + j)] = TILE_T(d * float(v));
-        }
+        [[unroll]] for (uint j = 0u; j < 16u; ++j) x[j] = d * float(int(q[j >> 2] << (24u - 8u * (j & 3u))) >> 24);
     } else {
-        [[unroll]] for (uint j = 0u; j < 16u; ++j) sx[x_index(i, j0 + j)] = TILE_T(0.0);
+        [[unroll]] for (uint j = 0u; j < 16u; ++j) x[j] = 0.0;
+    }
+    [[unroll]] for (uint j = 0u; j < 16u; ++j) {
+        const TILE_T hi = TILE_T(x[j]);
+        sx[x_index(i, j0 + j)] = hi;
+#ifdef COOPMAT
+        sxl[x_index(i, j0 + j)] = TILE_T(x[j] - float(hi));
+#endif
     }
 }
 
@@ -103,38 +137,52 @@ void store(uint t, uint r, float v) {
 }
 
 #ifdef COOPMAT
-// Each subgroup: rows (s & 1) * 32 .. +31 and tokens (s >> 1) * 32 .. +31 of
-// the tile, as MT x NT_ matrices of CM x CN.
-#define MT (32u / CM)
-#define NT_ (32u / CN)
-shared float sy[BN * BM]; // the sums, token-major, for the bounds-checked store
+// Subgroup s (of 8) owns rows (s & 1) * 64 .. +63 and tokens (s >> 1) * 32
+// .. +31 of the tile, as MT x NT_ matrices of CM x CN.
+#define SM 64u
+#define SN 32u
+#define MT (SM / CM)
+#define NT_ (SN / CN)
+#define ACC fcoopmatNV<32, gl_ScopeSubgroup, CM, CN>
+shared float stage[(WG / 32u) * CM * CN]; // one CM x CN result per subgroup, for the bounds-checked store
 
 void main() {
-    const uint tid = gl_LocalInvocationID.x, s = gl_SubgroupID;
+    const uint tid = gl_LocalInvocationID.x, s = gl_SubgroupID, lane = gl_SubgroupInvocationID;
     const uint row0 = gl_WorkGroupID.x * BM, tok0 = gl_WorkGroupID.y * BN;
-    const uint sr = (s & 1u) * 32u, st = (s >> 1) * 32u;
-    fcoopmatNV<32, gl_ScopeSubgroup, CM, CN> acc[MT][NT_];
+    const uint sr = (s & 1u) * SM, st = (s >> 1) * SN;
+    ACC acc[MT][NT_];
     [[unroll]] for (uint m = 0u; m < MT; ++m)
-        [[unroll]] for (uint n = 0u; n < NT_; ++n) acc[m][n] = fcoopmatNV<32, gl_ScopeSubgroup, CM, CN>(0.0);
+        [[unroll]] for (uint n = 0u; n < NT_; ++n) acc[m][n] = ACC(0.0);
     for (uint k0 = 0u; k0 < p.ncols; k0 += BK) {
         load_tiles(row0, tok0, k0, tid);
         barrier();
         [[unroll]] for (uint kk = 0u; kk < BK; kk += CK) {
             fcoopmatNV<16, gl_ScopeSubgroup, CM, CK> a[MT];
-            fcoopmatNV<16, gl_ScopeSubgroup, CK, CN> b[NT_];
             [[unroll]] for (uint m = 0u; m < MT; ++m) coopMatLoadNV(a[m], sw, w_index(sr + m * CM, kk), SA, false);
-            [[unroll]] for (uint n = 0u; n < NT_; ++n) coopMatLoadNV(b[n], sx, x_index(st + n * CN, kk), SA, true);
-            [[unroll]] for (uint m = 0u; m < MT; ++m)
-                [[unroll]] for (uint n = 0u; n < NT_; ++n) acc[m][n] = coopMatMulAddNV(a[m], b[n], acc[m][n]);
+            [[unroll]] for (uint n = 0u; n < NT_; ++n) {
+                fcoopmatNV<16, gl_ScopeSubgroup, CK, CN> b, bl;
+                coopMatLoadNV(b, sx, x_index(st + n * CN, kk), SA, true);
+                coopMatLoadNV(bl, sxl, x_index(st + n * CN, kk), SA, true);
+                [[unroll]] for (uint m = 0u; m < MT; ++m) {
+                    acc[m][n] = coopMatMulAddNV(a[m], b, acc[m][n]);
+                    acc[m][n] = coopMatMulAddNV(a[m], bl, acc[m][n]);
+                }
+            }
         }
         barrier();
     }
-    // Element (row, token) at token * BM + row: a column-major store.
+    // Each result matrix through this subgroup's stage (element (row,
+    // token) at token * CM + row), then to Y with bounds, scale and add.
+    const uint base = s * CM * CN;
     [[unroll]] for (uint m = 0u; m < MT; ++m)
-        [[unroll]] for (uint n = 0u; n < NT_; ++n)
-            coopMatStoreNV(acc[m][n], sy, (st + n * CN) * BM + sr + m * CM, BM, true);
-    barrier();
-    for (uint e = tid; e < BM * BN; e += WG) store(tok0 + e / BM, row0 + e % BM, sy[e]);
+        [[unroll]] for (uint n = 0u; n < NT_; ++n) {
+            coopMatStoreNV(acc[m][n], stage, base, CM, true);
+            subgroupMemoryBarrierShared();
+            subgroupBarrier();
+            for (uint e = lane; e < CM * CN; e += 32u)
+                store(tok0 + st + n * CN + e / CM, row0 + sr + m * CM + e % CM, stage[base + e]);
+            subgroupBarrier();
+        }
 }
 
 #else

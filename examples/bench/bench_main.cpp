@@ -40,7 +40,7 @@ struct Options {
     int n_prompt = 128, n_gen = 64, threads = 0, reps = 3;
     tern_backend backend = TERN_BACKEND_CPU;
     bool json = false;
-    bool profile = false; // Vulkan: GPU time per kernel over one decode run
+    bool profile = false; // Vulkan: GPU time per kernel over one prefill and one decode run
 };
 
 double now_s() {
@@ -121,9 +121,10 @@ uint64_t dispatch_count(const Model &m) {
     return 0;
 }
 
-// Vulkan --profile: one more decode run of n_gen tokens with a timestamp
-// around every dispatch, printed as GPU time per token by kernel and shape.
-void print_decode_profile(const Model &m, Context &ctx, const std::vector<int32_t> &toks) {
+// Vulkan --profile: one more prefill of the prompt, or one more decode run
+// of n_gen tokens, with a timestamp around every dispatch, printed as GPU
+// time per token by kernel and shape.
+void print_profile(const Model &m, Context &ctx, const std::vector<int32_t> &toks, bool prefill) {
 #ifdef TERNLM_HAVE_VULKAN
     if (m.backend() != TERN_BACKEND_VULKAN) return;
     vk::Device &d = m.gpu_weights()->device();
@@ -131,7 +132,10 @@ void print_decode_profile(const Model &m, Context &ctx, const std::vector<int32_
     d.clear_kernel_times();
     d.set_profiling(true);
     const double t0 = now_s();
-    for (int32_t t : toks) ctx.decode_step(t);
+    if (prefill)
+        ctx.prefill(toks.data(), toks.size());
+    else
+        for (int32_t t : toks) ctx.decode_step(t);
     const double wall_ms = (now_s() - t0) * 1e3 / double(toks.size());
     d.set_profiling(false);
     const auto times = d.kernel_times();
@@ -140,8 +144,8 @@ void print_decode_profile(const Model &m, Context &ctx, const std::vector<int32_
     std::vector<std::pair<double, std::string>> order;
     for (const auto &kv : times) order.push_back({-kv.second.ms, kv.first});
     std::sort(order.begin(), order.end());
-    std::printf("\nGPU time per decoded token by kernel (%zu tokens; timed %.3f ms of %.3f ms wall per token):\n",
-                toks.size(), gpu_ms / double(toks.size()), wall_ms);
+    std::printf("\nGPU time per %s token by kernel (%zu tokens; timed %.3f ms of %.3f ms wall per token):\n",
+                prefill ? "prefilled" : "decoded", toks.size(), gpu_ms / double(toks.size()), wall_ms);
     std::printf("| kernel shape | calls/token | us/token | us/call | share |\n|---|---|---|---|---|\n");
     for (const auto &o : order) {
         const vk::KernelTime &t = times.at(o.second);
@@ -149,7 +153,7 @@ void print_decode_profile(const Model &m, Context &ctx, const std::vector<int32_
                     t.ms * 1e3 / double(toks.size()), t.ms * 1e3 / double(t.calls), 100.0 * t.ms / gpu_ms);
     }
 #else
-    (void)m, (void)ctx, (void)toks;
+    (void)m, (void)ctx, (void)toks, (void)prefill;
 #endif
 }
 
@@ -195,7 +199,8 @@ int run_bench(const Options &o) {
             tg_dispatches = (dispatch_count(*model) - d0) / uint64_t(o.n_gen);
         }
     }
-    if (o.profile && o.n_gen > 0) print_decode_profile(*model, ctx, random_tokens(o.n_gen));
+    if (o.profile && o.n_prompt > 0) print_profile(*model, ctx, random_tokens(o.n_prompt), true);
+    if (o.profile && o.n_gen > 0) print_profile(*model, ctx, random_tokens(o.n_gen), false);
     const Device dev = probe(*model, threads);
     const double bw = dev.bandwidth_gbs;
     const double bpt = bytes_per_token(*model);

@@ -60,7 +60,9 @@ std::unique_ptr<Model> Model::load(const std::string &path, const ModelParams &p
             fail(TERN_ERR_UNSUPPORTED, "n_gpu_layers %d < %d layers: splitting a model between Vulkan and the CPU "
                  "is not implemented yet (use -1 for all layers, or the CPU backend)", p.n_gpu_layers, hp.n_layer);
         auto dev = vk::Device::open(p.device_index);
-        m->backend_desc_ = std::string("vulkan: ") + dev->info().name + " (" + vk::type_name(dev->info().type) + ")";
+        m->backend_desc_ = std::string("vulkan: ") + dev->info().name + " (" + vk::type_name(dev->info().type) +
+                           (dev->use_int_dot() ? ", integer dot products" : "") +
+                           (dev->use_coopmat() ? ", f16 matrix units" : "") + ")";
         m->gpu_ = vk::GpuWeights::upload(std::move(dev), m->tf_, [&](float f) { report(p, 0.4f + 0.6f * f); });
     }
 #endif
