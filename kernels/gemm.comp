@@ -9,11 +9,12 @@
 // BN x BK activation tile into shared memory once, and every weight loaded
 // from memory then serves BN tokens (the GEMV kernels' 8 at most). Built two
 // ways:
-//  - COOPMAT: 128 x 128 tiles in f16, products on the device's matrix units
-//    through GL_NV_cooperative_matrix (CM x CN x CK per instruction, f32
-//    sums); 256 threads, each subgroup (of 32) owning 64 x 32 of the tile.
-//  - otherwise: 64 x 64 tiles in f32, 128 threads, each a 4 x 8 block of
-//    outputs with plain FMAs (any Vulkan 1.1 device; what lavapipe runs in CI).
+//  - COOPMAT: tiles in f16, products on the device's matrix units through
+//    GL_NV_cooperative_matrix (CM x CN x CK per instruction, f32 sums); each
+//    subgroup (of 32) owns 32 x 32 of the tile.
+//  - otherwise: tiles in f32, each thread a 4 x 8 block of outputs with
+//    plain FMAs (any Vulkan 1.1 device; what lavapipe runs in CI).
+// Tiles are 64 x 64 on 128 threads for both.
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_control_flow_attributes : require
 #ifdef COOPMAT
@@ -23,17 +24,10 @@
 #extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
 #endif
 
-#ifdef COOPMAT
-#define WG 256u
-#define BM 128u
-#define BN 128u
-layout(local_size_x = 256) in;
-#else
 #define WG 128u
 #define BM 64u
 #define BN 64u
 layout(local_size_x = 128) in;
-#endif
 #define BK 32u
 
 layout(std430, binding = 0) readonly buffer Weights { uint W[]; };
@@ -56,12 +50,7 @@ layout(push_constant) uniform Params {
 #ifdef COOPMAT
 #define TILE_T float16_t
 #define SA (BK + 8u) // row stride of the tiles in shared memory (padded against bank conflicts)
-shared TILE_T sw[BM * SA];
-// An activation x as hi + lo, two f16 values: f16 alone would keep 11 bits
-// of each 8-bit activation's d * q, and the error shows in the logits of
-// the random-weight test models (1.05e-1 against a tolerance of 1e-1 for
-// BitNet TQ2_0, whose weights f16 holds exactly). Two products keep ~22 bits.
-shared TILE_T sx[BN * SA], sxl[BN * SA];
+shared TILE_T sw[BM * SA], sx[BN * SA];
 uint w_index(uint r, uint k) { return r * SA + k; }
 uint x_index(uint t, uint k) { return t * SA + k; }
 #else
@@ -120,13 +109,7 @@ void load_tiles(uint row0, uint tok0, uint k0, uint tid) {
     } else {
         [[unroll]] for (uint j = 0u; j < 16u; ++j) x[j] = 0.0;
     }
-    [[unroll]] for (uint j = 0u; j < 16u; ++j) {
-        const TILE_T hi = TILE_T(x[j]);
-        sx[x_index(i, j0 + j)] = hi;
-#ifdef COOPMAT
-        sxl[x_index(i, j0 + j)] = TILE_T(x[j] - float(hi));
-#endif
-    }
+    [[unroll]] for (uint j = 0u; j < 16u; ++j) sx[x_index(i, j0 + j)] = TILE_T(x[j]);
 }
 
 void store(uint t, uint r, float v) {
@@ -137,9 +120,11 @@ void store(uint t, uint r, float v) {
 }
 
 #ifdef COOPMAT
-// Subgroup s (of 8) owns rows (s & 1) * 64 .. +63 and tokens (s >> 1) * 32
-// .. +31 of the tile, as MT x NT_ matrices of CM x CN.
-#define SM 64u
+// Subgroup s (of 4) owns rows (s & 1) * 32 .. +31 and tokens (s >> 1) * 32
+// .. +31 of the tile, as MT x NT_ matrices of CM x CN. (Measured on the
+// H100: 128 x 128 tiles of 8 subgroups ran at half the speed, one workgroup
+// filling an SM's registers, so that no other hid its loads.)
+#define SM 32u
 #define SN 32u
 #define MT (SM / CM)
 #define NT_ (SN / CN)
@@ -160,13 +145,9 @@ void main() {
             fcoopmatNV<16, gl_ScopeSubgroup, CM, CK> a[MT];
             [[unroll]] for (uint m = 0u; m < MT; ++m) coopMatLoadNV(a[m], sw, w_index(sr + m * CM, kk), SA, false);
             [[unroll]] for (uint n = 0u; n < NT_; ++n) {
-                fcoopmatNV<16, gl_ScopeSubgroup, CK, CN> b, bl;
+                fcoopmatNV<16, gl_ScopeSubgroup, CK, CN> b;
                 coopMatLoadNV(b, sx, x_index(st + n * CN, kk), SA, true);
-                coopMatLoadNV(bl, sxl, x_index(st + n * CN, kk), SA, true);
-                [[unroll]] for (uint m = 0u; m < MT; ++m) {
-                    acc[m][n] = coopMatMulAddNV(a[m], b, acc[m][n]);
-                    acc[m][n] = coopMatMulAddNV(a[m], bl, acc[m][n]);
-                }
+                [[unroll]] for (uint m = 0u; m < MT; ++m) acc[m][n] = coopMatMulAddNV(a[m], b, acc[m][n]);
             }
         }
         barrier();

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 
 #include "backend/vulkan/spirv.hpp"
 #include "common/error.hpp"
@@ -11,14 +12,23 @@ namespace ternlm::vk {
 
 namespace {
 
-VkInstance create_instance() {
+// The process's one instance, created on first use and kept to the end.
+// Creating and destroying one per model loads and unloads the driver each
+// time, and NVIDIA's driver cannot be loaded again after some dozens of
+// unloads (seen on the H100: VK_ERROR_INCOMPATIBLE_DRIVER from the test
+// suite's ~40th instance, with no descriptors or memory leaked). A failure
+// is not kept: a later call tries again.
+VkInstance shared_instance() {
+    static std::mutex mu;
+    static VkInstance inst = VK_NULL_HANDLE;
+    std::lock_guard<std::mutex> lock(mu);
+    if (inst) return inst;
     VkApplicationInfo app{VK_STRUCTURE_TYPE_APPLICATION_INFO};
     app.pApplicationName = "ternlm";
     app.pEngineName = "ternlm";
     app.apiVersion = VK_API_VERSION_1_1;
     VkInstanceCreateInfo ci{VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO};
     ci.pApplicationInfo = &app;
-    VkInstance inst = VK_NULL_HANDLE;
     const VkResult r = vkCreateInstance(&ci, nullptr, &inst);
     if (r == VK_ERROR_INCOMPATIBLE_DRIVER || r == VK_ERROR_INITIALIZATION_FAILED)
         fail(TERN_ERR_BACKEND, "Vulkan: no driver could be loaded (%s); install a Vulkan driver, "
@@ -148,20 +158,16 @@ const char *type_name(VkPhysicalDeviceType t) {
 }
 
 std::vector<DeviceInfo> list_devices() {
-    VkApplicationInfo app{VK_STRUCTURE_TYPE_APPLICATION_INFO};
-    app.apiVersion = VK_API_VERSION_1_1;
-    VkInstanceCreateInfo ci{VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO};
-    ci.pApplicationInfo = &app;
     VkInstance inst = VK_NULL_HANDLE;
-    if (vkCreateInstance(&ci, nullptr, &inst) != VK_SUCCESS) return {};
-    std::vector<DeviceInfo> out;
-    uint32_t n = 0;
-    if (vkEnumeratePhysicalDevices(inst, &n, nullptr) == VK_SUCCESS) {
-        std::vector<VkPhysicalDevice> pds(n);
-        vkEnumeratePhysicalDevices(inst, &n, pds.data());
-        for (uint32_t i = 0; i < n; ++i) out.push_back(describe(inst, pds[i]));
+    std::vector<VkPhysicalDevice> pds;
+    try {
+        inst = shared_instance();
+        pds = physical_devices(inst);
+    } catch (const Failure &) {
+        return {};
     }
-    vkDestroyInstance(inst, nullptr);
+    std::vector<DeviceInfo> out;
+    for (VkPhysicalDevice pd : pds) out.push_back(describe(inst, pd));
     return out;
 }
 
@@ -176,7 +182,7 @@ int best_device(const std::vector<DeviceInfo> &devices) {
 
 std::shared_ptr<Device> Device::open(int index) {
     std::shared_ptr<Device> d(new Device());
-    d->instance_ = create_instance();
+    d->instance_ = shared_instance();
     const auto pds = physical_devices(d->instance_);
     std::vector<DeviceInfo> infos;
     for (auto pd : pds) infos.push_back(describe(d->instance_, pd));
@@ -266,7 +272,6 @@ Device::~Device() {
         vkDestroyCommandPool(dev_, pool_, nullptr);
         vkDestroyDevice(dev_, nullptr);
     }
-    if (instance_) vkDestroyInstance(instance_, nullptr);
 }
 
 uint32_t Device::memory_type(uint32_t type_bits, Memory kind) const {

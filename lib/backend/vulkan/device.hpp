@@ -142,7 +142,7 @@ private:
     Device() = default;
     uint32_t memory_type(uint32_t type_bits, Memory kind) const;
 
-    VkInstance instance_ = VK_NULL_HANDLE;
+    VkInstance instance_ = VK_NULL_HANDLE; // the process's (shared_instance in device.cpp), not owned
     VkPhysicalDevice phys_ = VK_NULL_HANDLE;
     VkDevice dev_ = VK_NULL_HANDLE;
     VkQueue queue_ = VK_NULL_HANDLE;

@@ -84,7 +84,7 @@ bool has_fast_gemv(GgmlType t) {
 }
 // Types gemm.comp is built for (TERNLM_GEMM_TYPES): the quantized ones.
 bool has_gemm(GgmlType t) { return activation_block(t) != 0; }
-constexpr uint32_t kGemmTile = 64, kGemmCoopTile = 128; // BM = BN in gemm.comp's two builds
+constexpr uint32_t kGemmTile = 64; // BM = BN in gemm.comp
 // Activation rows from which a product runs as a tiled GEMM rather than as
 // GEMVs that read the weights once per 8 rows (TERNLM_GEMM_MIN_TOKENS
 // overrides it, a tuning aid).
@@ -441,11 +441,9 @@ private:
         quantize_activations(x, activation_block(w.type));
         const uint32_t rows = uint32_t(w.ne1), ntok = uint32_t(buf(x).rows);
         GemmPush pc{uint32_t(w.ne0), rows, ntok, uint32_t(w.row_bytes), scale, accumulate ? 1u : 0u};
-        const bool coop = dev_.use_coopmat();
-        const uint32_t tile = coop ? kGemmCoopTile : kGemmTile;
-        const uint32_t gx = (rows + tile - 1) / tile, gy = (ntok + tile - 1) / tile;
+        const uint32_t gx = (rows + kGemmTile - 1) / kGemmTile, gy = (ntok + kGemmTile - 1) / kGemmTile;
         if (gx > kMaxGroupsX || gy > kMaxGroupsX) fail(TERN_ERR_UNSUPPORTED, "Vulkan: a %u x %u product is too large", rows, ntok);
-        dispatch(dev_.kernel(type_kernel_name(coop ? "gemm_coop" : "gemm", w.type), 4, sizeof pc),
+        dispatch(dev_.kernel(type_kernel_name(dev_.use_coopmat() ? "gemm_coop" : "gemm", w.type), 4, sizeof pc),
                  {w_->get(w).handle(), act_q_.handle(), act_d_.handle(), buf(out).mem.handle()}, &pc, sizeof pc, gx,
                  gy, 1, 0b1000, shape_label(w));
     }
