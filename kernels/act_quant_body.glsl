@@ -48,7 +48,7 @@ void quantize_values(float v[8], uint blk, uint x0, bool live) {
     float d = 0.0, id = 0.0;
     if (amax != 0.0) {
         if (p.qk == 32u) {
-            d = unpackHalf2x16(packHalf2x16(vec2(div_rn(amax, 127.0), 0.0))).x;
+            d = f16_round(div_rn(amax, 127.0));
             id = div_rn(127.0, amax);
         } else {
             id = div_rn(-127.0, vmax);

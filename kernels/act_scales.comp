@@ -28,7 +28,7 @@ void main() {
     vec2 ds = vec2(0.0);
     if (amax != 0.0) {
         if (p.qk == 32u) {
-            ds = vec2(unpackHalf2x16(packHalf2x16(vec2(div_rn(amax, 127.0), 0.0))).x, div_rn(127.0, amax));
+            ds = vec2(f16_round(div_rn(amax, 127.0)), div_rn(127.0, amax));
         } else {
             const float iscale = div_rn(-127.0, smax);
             ds = vec2(div_rn(1.0, iscale), iscale);

@@ -1,4 +1,5 @@
 #version 450
+#extension GL_GOOGLE_include_directive : require
 // Causal attention of one query row and one head per workgroup over the KV
 // cache, in chunks of WG keys with an online softmax (running max and sum),
 // so memory does not grow with the context. Row t (position pos0 + t) sees
@@ -31,11 +32,13 @@ layout(push_constant) uniform Params {
     uint keys_by_8; // head_dim % 8 == 0: key rows are read 16 bytes at a time
 } p;
 
+#include "exact.glsl"
+
 shared float q[4u * WG];
 
 // q is rounded to f16 for the K.q products, as llama.cpp does; the
 // arithmetic stays f32.
-float f16(float v) { return unpackHalf2x16(packHalf2x16(vec2(v, 0.0))).x; }
+float f16(float v) { return f16_round(v); }
 float k_at(uint e) { return unpackHalf2x16(K[e >> 1])[e & 1u]; }
 float v_at(uint e) { return unpackHalf2x16(V[e >> 1])[e & 1u]; }
 shared float prob[WG];

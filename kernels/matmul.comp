@@ -27,6 +27,8 @@ layout(push_constant) uniform Params {
     float scale;
 } p;
 
+#include "exact.glsl"
+
 #include "common.glsl"
 #include "dequant.glsl"
 
@@ -35,7 +37,7 @@ shared float partial[NT * WG];
 // One activation, rounded as the weight type's vec_dot_type would hold it.
 float act(float v, vec2 ds) {
 #if ACT == ACT_F16
-    return unpackHalf2x16(packHalf2x16(vec2(v, 0.0))).x;
+    return f16_round(v);
 #elif ACT == ACT_BF16
     const uint u = floatBitsToUint(v);
     return uintBitsToFloat((u + 0x7FFFu + ((u >> 16) & 1u)) & 0xFFFF0000u);

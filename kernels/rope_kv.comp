@@ -1,4 +1,5 @@
 #version 450
+#extension GL_GOOGLE_include_directive : require
 // RoPE of q and k fused with the KV-cache append (one dispatch where rope.comp
 // twice and kv_store.comp took three):
 // - invocations [0, nq): one rotated pair of q each, in place, as rope.comp;
@@ -22,6 +23,8 @@ layout(push_constant) uniform Params {
     float freq_base, freq_scale;
     uint layer_word; // the layer's first word in the caches
 } p;
+
+#include "exact.glsl"
 
 vec2 cos_sin(uint row, uint i) {
     const float theta = float(step.pos0 + row) * p.freq_scale * pow(p.freq_base, -2.0 * float(i) / float(p.n_rot));
@@ -61,6 +64,6 @@ void main() {
     if (w >= p.n_rows * row_words) return;
     const uint row = w / row_words, e = 2u * (w % row_words); // first element in the row
     const uint dst = p.layer_word + (step.pos0 + row) * row_words + w % row_words;
-    KC[dst] = packHalf2x16(vec2(rotated_k(row, e, kv_dim), rotated_k(row, e + 1u, kv_dim)));
-    VC[dst] = packHalf2x16(VI[w]);
+    KC[dst] = pack_half2_rne(vec2(rotated_k(row, e, kv_dim), rotated_k(row, e + 1u, kv_dim)));
+    VC[dst] = pack_half2_rne(VI[w]);
 }
