@@ -22,20 +22,19 @@ float div_rn(float a, float b) {
 // (F16C, ggml's) rounds: packHalf2x16's rounding is the implementation's
 // choice, and NVIDIA's is not to nearest (measured: the Q8_0-family
 // activation scales and the f16 KV cache then differ from the CPU's by an
-// ulp). The conversion gives a or one of its two f16 neighbours; the nearer
-// neighbour is picked here. Differences of a and f16 values are exact in f32.
-uint f16_bits_rne(float v) {
-    const uint h = packHalf2x16(vec2(v, 0.0)) & 0xFFFFu;
-    const uint sign = h & 0x8000u;
+// ulp). f16_round gives the value as a float: for normal f16 magnitudes
+// the f32 mantissa rounded to 10 bits in the bit pattern (a carry moves
+// into the exponent as it should), for subnormal ones a multiple of 2^-24.
+float f16_round(float v) {
     const float a = abs(v);
-    if (isnan(v) || (h & 0x7FFFu) >= 0x7C00u) return h;
-    if (a >= 65520.0) return sign | 0x7C00u; // where round-to-nearest overflows
-    uint lo = h & 0x7FFFu; // then the largest f16 magnitude <= a
-    if (unpackHalf2x16(lo).x > a) lo -= 1u;
-    const float dl = a - unpackHalf2x16(lo).x, dh = unpackHalf2x16(lo + 1u).x - a;
-    const uint m = dl < dh ? lo : dh < dl ? lo + 1u : ((lo & 1u) == 0u ? lo : lo + 1u);
-    return sign | m;
+    if (a < 6.103515625e-05) return roundEven(v * 16777216.0) * 5.9604644775390625e-08; // 2^-14, 2^24, 2^-24
+    if (isnan(v)) return v;
+    const uint x = floatBitsToUint(v);
+    if (a >= 65520.0) return uintBitsToFloat((x & 0x80000000u) | 0x7F800000u); // rounds to infinity
+    return uintBitsToFloat((x + 0x0FFFu + ((x >> 13) & 1u)) & 0xFFFFE000u);
 }
-float f16_round(float v) { return unpackHalf2x16(f16_bits_rne(v)).x; }
-uint pack_half2_rne(vec2 v) { return f16_bits_rne(v.x) | (f16_bits_rne(v.y) << 16); }
+// The f16 bits of v so rounded (the conversion of an exact value is exact
+// whatever the implementation's rounding).
+uint f16_bits_rne(float v) { return packHalf2x16(vec2(f16_round(v), 0.0)) & 0xFFFFu; }
+uint pack_half2_rne(vec2 v) { return packHalf2x16(vec2(f16_round(v.x), f16_round(v.y))); }
 #endif
