@@ -117,9 +117,9 @@ float fold_factors(float m, uint tid) {
     const float s = score[tid];
     float ms = 1.0, vs = 1.0;
     if (s > before)
-        ms = exp(before - s);
+        ms = exp_acc(before - s);
     else
-        vs = exp(s - before);
+        vs = exp_acc(s - before);
     fold_ms[tid] = ms;
     fold_vs[tid] = vs;
     const float m_after = max(m, red[WG - 1u]);
@@ -234,7 +234,7 @@ void main() {
         }
         const float m_new = max(m, red[0]);
         barrier();
-        const float pr = key < n_keys ? exp(s - m_new) : 0.0;
+        const float pr = key < n_keys ? exp_acc(s - m_new) : 0.0;
         prob[tid] = pr;
         red[tid] = pr;
         barrier();
@@ -242,7 +242,7 @@ void main() {
             if (tid < st) red[tid] += red[tid + st];
             barrier();
         }
-        const float corr = exp(m - m_new);
+        const float corr = exp_acc(m - m_new);
         sum = sum * corr + red[0];
         m = m_new;
         const uint n_here = min(WG, n_keys - c0);

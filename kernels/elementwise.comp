@@ -1,10 +1,13 @@
 #version 450
+#extension GL_GOOGLE_include_directive : require
 // Element-wise ops on n floats: OP 0: x += y; 1: x = silu(x) * y; 2: x = relu(x)^2 * y.
 layout(local_size_x = 256) in;
 
 layout(std430, binding = 0) buffer Data { float X[]; };
 layout(std430, binding = 1) readonly buffer Other { float Y[]; };
 layout(push_constant) uniform Params { uint n; uint op; } p;
+
+#include "exact.glsl"
 
 void main() {
     const uint i = gl_GlobalInvocationID.x + gl_GlobalInvocationID.y * gl_NumWorkGroups.x * 256u;
@@ -13,7 +16,7 @@ void main() {
     if (p.op == 0u) {
         X[i] = x + y;
     } else if (p.op == 1u) {
-        X[i] = x / (1.0 + exp(-x)) * y;
+        X[i] = div_rn(x, 1.0 + exp_acc(-x)) * y;
     } else {
         const float r = max(x, 0.0);
         X[i] = r * r * y;

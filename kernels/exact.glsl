@@ -37,4 +37,50 @@ float f16_round(float v) {
 // whatever the implementation's rounding).
 uint f16_bits_rne(float v) { return packHalf2x16(vec2(f16_round(v), 0.0)) & 0xFFFFu; }
 uint pack_half2_rne(vec2 v) { return packHalf2x16(vec2(f16_round(v.x), f16_round(v.y))); }
+
+// sqrt(v) correctly rounded (GLSL's may be off by an ulp or two): the
+// residual v - s * s, exact by Dekker's product, corrects s.
+float sqrt_rn(float v) {
+    precise const float s = sqrt(v);
+    if (!(s > 0.0) || isinf(s)) return s;
+    precise const float c = 4097.0 * s, sh = c - (c - s), sl = s - sh;
+    precise const float r = ((v - sh * sh) - 2.0 * sh * sl) - sl * sl;
+    precise const float t = s + r / (2.0 * s);
+    return t;
+}
+
+// e^x within about an ulp, as the CPU's expf (glibc's, correctly rounded)
+// nearly always gives it. GLSL's exp (2^(x * log2 e) on NVIDIA) loses the
+// rounding of x * log2 e: ~1e-6 relative at |x| = 10, enough to move
+// softmax weights and flip the f16 roundings after them. Cody-Waite
+// reduction by ln 2 in two parts (n * C1 is exact), then Cephes' expf
+// polynomial on |r| <= ln 2 / 2.
+float exp_acc(float x) {
+    if (x > 88.72283) return uintBitsToFloat(0x7F800000u);
+    if (x < -103.97208) return 0.0;
+    precise const float n = roundEven(x * 1.44269504088896341);
+    precise const float r = (x - n * 0.693359375) - n * -2.12194440e-4;
+    precise float p = 1.9875691500e-4;
+    p = p * r + 1.3981999507e-3;
+    p = p * r + 8.3334519073e-3;
+    p = p * r + 4.1665795894e-2;
+    p = p * r + 1.6666665459e-1;
+    p = p * r + 5.0000001201e-1;
+    precise const float e = (p * r) * r + r + 1.0;
+    return ldexp(e, int(n));
+}
+
+// (cos x, sin x) within about an ulp for |x| < 2^12 (RoPE angles are
+// positions times frequencies <= 1), where GLSL's are absolute-error
+// approximations. Cody-Waite reduction by pi/2 in three parts, then
+// Cephes' sinf/cosf polynomials on |r| <= pi/4.
+vec2 cos_sin_acc(float x) {
+    precise const float q = roundEven(x * 0.636619772367581343);
+    precise const float r = ((x - q * 1.5703125) - q * 4.837512969970703125e-4) - q * 7.54978995489188216e-8;
+    precise const float z = r * r;
+    precise const float sr = ((-1.9515295891e-4 * z + 8.3321608736e-3) * z - 1.6666654611e-1) * z * r + r;
+    precise const float cr = ((2.443315711809948e-5 * z - 1.388731625493765e-3) * z + 4.166664568298827e-2) * z * z - 0.5 * z + 1.0;
+    const uint k = uint(int(q)) & 3u;
+    return k == 0u ? vec2(cr, sr) : k == 1u ? vec2(-sr, cr) : k == 2u ? vec2(-cr, -sr) : vec2(sr, -cr);
+}
 #endif

@@ -14,6 +14,8 @@ layout(std430, binding = 3) writeonly buffer Scales { float XD[]; };
 layout(std430, binding = 4) writeonly buffer Sums { int XS[]; };
 layout(push_constant) uniform Params { uint n_blocks, qk, act; } p;
 
+#include "exact.glsl"
+
 shared float s_amax[32];
 shared float s_max[32];
 shared int s_sum[32];
@@ -32,7 +34,7 @@ void main() {
         if (!live) continue;
         const float x = X[x0 + j], y = U[x0 + j];
         if (p.act == 1u) {
-            v[j] = x / (1.0 + exp(-x)) * y;
+            v[j] = div_rn(x, 1.0 + exp_acc(-x)) * y;
         } else {
             const float r = max(x, 0.0);
             v[j] = r * r * y;

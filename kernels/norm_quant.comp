@@ -27,6 +27,8 @@ layout(push_constant) uniform Params {
     uint write_out;
 } p;
 
+#include "exact.glsl"
+
 shared float s_red[WG];
 shared float s_amax[WG];
 shared float s_max[WG];
@@ -58,7 +60,7 @@ void main() {
         if (tid < s) s_red[tid] += s_red[tid + s];
         barrier();
     }
-    const float k = 1.0 / sqrt(s_red[0] / float(p.ncols) + p.eps);
+    const float k = div_rn(1.0, sqrt_rn(div_rn(s_red[0], float(p.ncols)) + p.eps));
 
     const uint tpb = p.qk / 8u;
     const uint blk = (gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x) * (WG / tpb) + tid / tpb;

@@ -1,4 +1,5 @@
 #version 450
+#extension GL_GOOGLE_include_directive : require
 // out[r] = x[r] / sqrt(mean(x[r]^2) + eps) * weight, one workgroup per row.
 // Decode normalises a single row, so the row is spread over many threads,
 // each holding up to PER_THREAD values in registers between the two passes
@@ -12,6 +13,8 @@ layout(std430, binding = 0) readonly buffer Input { float X[]; };
 layout(std430, binding = 1) readonly buffer Weight { float G[]; };
 layout(std430, binding = 2) writeonly buffer Output { float Y[]; };
 layout(push_constant) uniform Params { uint ncols; float eps; } p;
+
+#include "exact.glsl"
 
 shared float partial[WG];
 
@@ -32,7 +35,7 @@ void main() {
         if (tid < s) partial[tid] += partial[tid + s];
         barrier();
     }
-    const float k = 1.0 / sqrt(partial[0] / float(p.ncols) + p.eps);
+    const float k = div_rn(1.0, sqrt_rn(div_rn(partial[0], float(p.ncols)) + p.eps));
     [[unroll]] for (uint j = 0u; j < PER_THREAD; ++j) {
         const uint i = tid + j * WG;
         if (i < p.ncols) Y[base + i] = v[j] * k * G[i];

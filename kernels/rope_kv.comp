@@ -9,7 +9,7 @@
 //   word, so k is not rotated in place, which would race), then packed; the
 //   V word is packed as it is.
 // Rotation as rope.comp: NEOX pairs (i, i + n_rot/2), otherwise (2i, 2i + 1);
-// theta = pos * freq_scale * base^(-2i / n_rot), row t at pos0 + t.
+// theta as rope.comp computes it, row t at pos0 + t.
 layout(local_size_x = 256) in;
 
 layout(std430, binding = 0) buffer Query { float Q[]; };
@@ -20,15 +20,17 @@ layout(std430, binding = 4) writeonly buffer VCache { uint VC[]; };
 layout(std430, binding = 5) readonly buffer StepParams { uint pos0; } step;
 layout(push_constant) uniform Params {
     uint n_rows, n_head, n_head_kv, head_dim, n_rot, neox;
-    float freq_base, freq_scale;
+    float theta_scale, freq_scale;
     uint layer_word; // the layer's first word in the caches
 } p;
 
 #include "exact.glsl"
 
 vec2 cos_sin(uint row, uint i) {
-    const float theta = float(step.pos0 + row) * p.freq_scale * pow(p.freq_base, -2.0 * float(i) / float(p.n_rot));
-    return vec2(cos(theta), sin(theta));
+    precise float theta = float(step.pos0 + row);
+    for (uint k = 0u; k < i; ++k) theta *= p.theta_scale;
+    precise const float t = theta * p.freq_scale;
+    return cos_sin_acc(t);
 }
 
 // Element e of k row `row` (of kv_dim), rotated.
@@ -42,7 +44,8 @@ float rotated_k(uint row, uint e, uint kv_dim) {
     const bool first = neox ? j < half_rot : (j & 1u) == 0u;
     const vec2 cs = cos_sin(row, i);
     const float x0 = KI[a], x1 = KI[b];
-    return first ? x0 * cs.x - x1 * cs.y : x0 * cs.y + x1 * cs.x;
+    precise const float y = first ? x0 * cs.x - x1 * cs.y : x0 * cs.y + x1 * cs.x; // unfused, as the CPU rounds
+    return y;
 }
 
 void main() {
