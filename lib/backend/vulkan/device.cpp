@@ -15,9 +15,9 @@ namespace {
 // The process's one instance, created on first use and kept to the end.
 // Creating and destroying one per model loads and unloads the driver each
 // time, and NVIDIA's driver cannot be loaded again after some dozens of
-// unloads (seen on the H100: VK_ERROR_INCOMPATIBLE_DRIVER from the test
-// suite's ~40th instance, with no descriptors or memory leaked). A failure
-// is not kept: a later call tries again.
+// unloads (seen on the H100: VK_ERROR_INCOMPATIBLE_DRIVER part-way through
+// the test suite, with 4 file descriptors open, so not a descriptor leak).
+// A failure is not kept: a later call tries again.
 VkInstance shared_instance() {
     static std::mutex mu;
     static VkInstance inst = VK_NULL_HANDLE;
