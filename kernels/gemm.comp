@@ -54,6 +54,17 @@ layout(push_constant) uniform Params {
 #define BK 32u
 #endif
 
+#if defined(COOPMAT) && (defined(TYPE_TQ1_0) || defined(TYPE_TQ2_0))
+// Ternary on matrix units: the tiles hold integers, q - 1 of the weights
+// and the 8-bit q of the activations (exact in f16), and the matrix units'
+// sums over a 256-block are exact integers in f32; each block's sum is then
+// scaled by d_x * d_w and added as ggml's TQ dots add it. With f16 values
+// of d * q instead, the BitNet test models' 72-token prompt ended 0.106 from
+// llama.cpp's logits on the H100 (tolerance 0.1).
+#define INT_TILES
+shared float sdw[BM], sdx[BN]; // the block's d of each tile row and token
+#endif
+
 #ifdef COOPMAT
 #define TILE_T float16_t
 #define SA (BK + 8u) // row stride of the tiles in shared memory (padded against bank conflicts)
@@ -69,6 +80,16 @@ uint w_index(uint r, uint k) { return k * (BM + 4u) + r; }
 uint x_index(uint t, uint k) { return k * (BN + 4u) + t; }
 #endif
 
+// (a, c) of the group of weight j: affine()'s, or (1, QOFF) for the integer
+// tiles, which hold q - QOFF and leave d to the block's end.
+vec2 group_affine(uint b, uint j) {
+#ifdef INT_TILES
+    return vec2(1.0, QOFF);
+#else
+    return affine(b, j);
+#endif
+}
+
 // Weights jb .. jb+15 of the block at b (jb a multiple of 16, within one
 // group of SUB sharing a scale, or two for Q6_K's groups of 16).
 void weights16(uint b, uint jb, out float w[16]) {
@@ -80,13 +101,13 @@ void weights16(uint b, uint jb, out float w[16]) {
     [[unroll]] for (uint j = 0u; j < 16u; ++j) w[j] = ac.x * float((q[j >> 2] >> (8u * (j & 3u) + sh)) & 15u) - ac.y;
 #elif defined(TYPE_TQ2_0)
     // 16 bytes of qs in one load: one 2-bit field of each.
-    const vec2 ac = affine(b, jb);
+    const vec2 ac = group_affine(b, jb);
     const uvec4 q = W4[(b + (jb >> 7) * 32u + (jb & 31u)) >> 4];
     const uint sh = 2u * ((jb & 127u) >> 5);
     [[unroll]] for (uint j = 0u; j < 16u; ++j) w[j] = ac.x * float((q[j >> 2] >> (8u * (j & 3u) + sh)) & 3u) - ac.y;
 #else
     [[unroll]] for (uint g = 0u; g < 16u; g += (SUB < 16u ? SUB : 16u)) {
-        const vec2 ac = affine(b, jb + g);
+        const vec2 ac = group_affine(b, jb + g);
         [[unroll]] for (uint j = g; j < g + (SUB < 16u ? SUB : 16u); ++j) w[j] = ac.x * qval(b, jb + j) - ac.y;
     }
 #endif
@@ -110,7 +131,11 @@ void load_run(uint row0, uint tok0, uint k0, uint kt, uint tid) {
     float x[16];
     if (t < p.ntok) {
         const uint e = t * p.ncols + k; // 16-aligned: rows are whole blocks of >= 32
+#ifdef INT_TILES
+        const float d = 1.0; // applied per block (see INT_TILES)
+#else
         const float d = XD[e / ACT_QK];
+#endif
         const uvec4 q = XQ4[e >> 4];
         [[unroll]] for (uint j = 0u; j < 16u; ++j) x[j] = d * float(int(q[j >> 2] << (24u - 8u * (j & 3u))) >> 24);
     } else {
@@ -121,6 +146,16 @@ void load_run(uint row0, uint tok0, uint k0, uint kt, uint tid) {
 
 void load_tiles(uint row0, uint tok0, uint k0, uint tid) {
     [[unroll]] for (uint kt = 0u; kt < BK; kt += 32u) load_run(row0, tok0, k0, kt, tid);
+#ifdef INT_TILES
+    if (k0 % QK == 0u) { // a block starts: its scales (BM + BN = WG)
+        if (tid < BM) {
+            sdw[tid] = row0 + tid < p.nrows ? block_d(block_offset(row0 + tid, k0 / QK)) : 0.0;
+        } else {
+            const uint t = tok0 + tid - BM;
+            sdx[tid - BM] = t < p.ntok ? XD[(t * p.ncols + k0) / QK] : 0.0;
+        }
+    }
+#endif
 }
 
 void store(uint t, uint r, float v) {
@@ -139,26 +174,36 @@ void store(uint t, uint r, float v) {
 #define SN 32u
 #define MT (SM / CM)
 #define NT_ (SN / CN)
+#define PER_LANE (CM * CN / 32u)
 #define ACC fcoopmatNV<32, gl_ScopeSubgroup, CM, CN>
-shared float stage[(WG / 32u) * CM * CN]; // one CM x CN result per subgroup, for the bounds-checked store
+shared float stage[(WG / 32u) * CM * CN]; // one CM x CN result per subgroup: element (row, token) at token * CM + row
 
 void main() {
     const uint tid = gl_LocalInvocationID.x, s = gl_SubgroupID, lane = gl_SubgroupInvocationID;
     const uint row0 = gl_WorkGroupID.x * BM, tok0 = gl_WorkGroupID.y * BN;
-    const uint sr = (s & 1u) * SM, st = (s >> 1) * SN;
+    const uint sr = (s & 1u) * SM, st = (s >> 1) * SN, base = s * CM * CN;
+#ifdef INT_TILES
+    float acc[MT][NT_][PER_LANE]; // this lane's elements lane + 32 i of each result matrix
+    [[unroll]] for (uint m = 0u; m < MT; ++m)
+        [[unroll]] for (uint n = 0u; n < NT_; ++n)
+            [[unroll]] for (uint i = 0u; i < PER_LANE; ++i) acc[m][n][i] = 0.0;
+#else
     ACC acc[MT][NT_];
     [[unroll]] for (uint m = 0u; m < MT; ++m)
         [[unroll]] for (uint n = 0u; n < NT_; ++n) acc[m][n] = ACC(0.0);
+#endif
+    ACC part[MT][NT_];
     for (uint k0 = 0u; k0 < p.ncols; k0 += BK) {
         load_tiles(row0, tok0, k0, tid);
         barrier();
-        // The matrix units sum this k-tile (their f32 sums are not IEEE:
-        // truncated, measured to put the BitNet test models' 72-token
-        // prompt 0.106 from llama.cpp's logits over a whole row, against
-        // 0.057 with plain FMAs); the tiles' sums meet in IEEE adds.
-        ACC part[MT][NT_];
-        [[unroll]] for (uint m = 0u; m < MT; ++m)
-            [[unroll]] for (uint n = 0u; n < NT_; ++n) part[m][n] = ACC(0.0);
+        // The matrix units sum a k-tile (INT_TILES: a whole block) from
+        // zero: their f32 sums are not IEEE (truncated); the partial sums
+        // meet in IEEE adds.
+#ifdef INT_TILES
+        if (k0 % QK == 0u)
+#endif
+            [[unroll]] for (uint m = 0u; m < MT; ++m)
+                [[unroll]] for (uint n = 0u; n < NT_; ++n) part[m][n] = ACC(0.0);
         [[unroll]] for (uint kk = 0u; kk < BK; kk += CK) {
             fcoopmatNV<16, gl_ScopeSubgroup, CM, CK> a[MT];
             [[unroll]] for (uint m = 0u; m < MT; ++m) coopMatLoadNV(a[m], sw, w_index(sr + m * CM, kk), SA, false);
@@ -168,21 +213,43 @@ void main() {
                 [[unroll]] for (uint m = 0u; m < MT; ++m) part[m][n] = coopMatMulAddNV(a[m], b, part[m][n]);
             }
         }
+#ifdef INT_TILES
+        if ((k0 + BK) % QK == 0u) { // the block's integer sums, scaled as ggml scales them
+            [[unroll]] for (uint m = 0u; m < MT; ++m)
+                [[unroll]] for (uint n = 0u; n < NT_; ++n) {
+                    coopMatStoreNV(part[m][n], stage, base, CM, true);
+                    subgroupMemoryBarrierShared();
+                    subgroupBarrier();
+                    [[unroll]] for (uint i = 0u; i < PER_LANE; ++i) {
+                        const uint e = lane + 32u * i;
+                        const float d = sdx[st + n * CN + e / CM] * sdw[sr + m * CM + e % CM];
+                        acc[m][n][i] += stage[base + e] * d;
+                    }
+                    subgroupBarrier();
+                }
+        }
+#else
         [[unroll]] for (uint m = 0u; m < MT; ++m)
             [[unroll]] for (uint n = 0u; n < NT_; ++n) acc[m][n] = acc[m][n] + part[m][n];
+#endif
         barrier();
     }
-    // Each result matrix through this subgroup's stage (element (row,
-    // token) at token * CM + row), then to Y with bounds, scale and add.
-    const uint base = s * CM * CN;
     [[unroll]] for (uint m = 0u; m < MT; ++m)
         [[unroll]] for (uint n = 0u; n < NT_; ++n) {
+#ifdef INT_TILES
+            [[unroll]] for (uint i = 0u; i < PER_LANE; ++i) {
+                const uint e = lane + 32u * i;
+                store(tok0 + st + n * CN + e / CM, row0 + sr + m * CM + e % CM, acc[m][n][i]);
+            }
+#else
+            // Through this subgroup's stage, then to Y with bounds, scale and add.
             coopMatStoreNV(acc[m][n], stage, base, CM, true);
             subgroupMemoryBarrierShared();
             subgroupBarrier();
             for (uint e = lane; e < CM * CN; e += 32u)
                 store(tok0 + st + n * CN + e / CM, row0 + sr + m * CM + e % CM, stage[base + e]);
             subgroupBarrier();
+#endif
         }
 }
 
