@@ -62,26 +62,22 @@ layout(push_constant) uniform Params {
 // of d * q instead, the BitNet test models' 72-token prompt ended 0.106 from
 // llama.cpp's logits on the H100 (tolerance 0.1).
 #define INT_TILES
-// The block's d of each tile row and token, two blocks' worth: the next
-// block's are loaded while the current one's are in use (see main).
-shared float sdw[2u * BM], sdx[2u * BN];
+shared float sdw[BM], sdx[BN]; // the block's d of each tile row and token
 #endif
 
 #ifdef COOPMAT
 #define TILE_T float16_t
 #define SA (BK + 8u) // row stride of the tiles in shared memory (padded against bank conflicts)
-// Two of each tile: the next k-step's are written while the matrix units
-// read this one's (see main).
-shared TILE_T sw[2u * BM * SA], sx[2u * BN * SA];
-uint w_index(uint r, uint k, uint buf) { return buf * (BM * SA) + r * SA + k; }
-uint x_index(uint t, uint k, uint buf) { return buf * (BN * SA) + t * SA + k; }
+shared TILE_T sw[BM * SA], sx[BN * SA];
+uint w_index(uint r, uint k) { return r * SA + k; }
+uint x_index(uint t, uint k) { return t * SA + k; }
 #else
 #define TILE_T float
 // The f32 tiles are stored k-major, [k][row] and [k][token], so a thread
 // reads its 4 rows and 8 tokens at one k as runs.
 shared float sw[BK * (BM + 4u)], sx[BK * (BN + 4u)];
-uint w_index(uint r, uint k, uint buf) { return k * (BM + 4u) + r; } // one buffer
-uint x_index(uint t, uint k, uint buf) { return k * (BN + 4u) + t; }
+uint w_index(uint r, uint k) { return k * (BM + 4u) + r; }
+uint x_index(uint t, uint k) { return k * (BN + 4u) + t; }
 #endif
 
 // (a, c) of the group of weight j: affine()'s, or (1, QOFF) for the integer
@@ -120,7 +116,7 @@ void weights16(uint b, uint jb, out float w[16]) {
 // Thread tid fills half of a 32-wide run of each tile, k0 + kt .. +31: 16
 // weights of row tid / 2 and 16 activations of token tid / 2 (BM = BN =
 // WG / 2); rows and tokens past the ends are zeros.
-void load_run(uint row0, uint tok0, uint k0, uint kt, uint tid, uint buf) {
+void load_run(uint row0, uint tok0, uint k0, uint kt, uint tid) {
     const uint i = tid >> 1, j0 = kt + (tid & 1u) * 16u;
     const uint k = k0 + j0;
     float w[16];
@@ -129,7 +125,7 @@ void load_run(uint row0, uint tok0, uint k0, uint kt, uint tid, uint buf) {
     } else {
         [[unroll]] for (uint j = 0u; j < 16u; ++j) w[j] = 0.0;
     }
-    [[unroll]] for (uint j = 0u; j < 16u; ++j) sw[w_index(i, j0 + j, buf)] = TILE_T(w[j]);
+    [[unroll]] for (uint j = 0u; j < 16u; ++j) sw[w_index(i, j0 + j)] = TILE_T(w[j]);
 
     const uint t = tok0 + i;
     float x[16];
@@ -145,19 +141,18 @@ void load_run(uint row0, uint tok0, uint k0, uint kt, uint tid, uint buf) {
     } else {
         [[unroll]] for (uint j = 0u; j < 16u; ++j) x[j] = 0.0;
     }
-    [[unroll]] for (uint j = 0u; j < 16u; ++j) sx[x_index(i, j0 + j, buf)] = TILE_T(x[j]);
+    [[unroll]] for (uint j = 0u; j < 16u; ++j) sx[x_index(i, j0 + j)] = TILE_T(x[j]);
 }
 
-void load_tiles(uint row0, uint tok0, uint k0, uint tid, uint buf) {
-    [[unroll]] for (uint kt = 0u; kt < BK; kt += 32u) load_run(row0, tok0, k0, kt, tid, buf);
+void load_tiles(uint row0, uint tok0, uint k0, uint tid) {
+    [[unroll]] for (uint kt = 0u; kt < BK; kt += 32u) load_run(row0, tok0, k0, kt, tid);
 #ifdef INT_TILES
-    if (k0 % QK == 0u) { // a block starts: its scales (BM + BN = WG), by the block's parity
-        const uint half_ = ((k0 / QK) & 1u);
+    if (k0 % QK == 0u) { // a block starts: its scales (BM + BN = WG)
         if (tid < BM) {
-            sdw[half_ * BM + tid] = row0 + tid < p.nrows ? block_d(block_offset(row0 + tid, k0 / QK)) : 0.0;
+            sdw[tid] = row0 + tid < p.nrows ? block_d(block_offset(row0 + tid, k0 / QK)) : 0.0;
         } else {
             const uint t = tok0 + tid - BM;
-            sdx[half_ * BN + tid - BM] = t < p.ntok ? XD[(t * p.ncols + k0) / QK] : 0.0;
+            sdx[tid - BM] = t < p.ntok ? XD[(t * p.ncols + k0) / QK] : 0.0;
         }
     }
 #endif
@@ -198,14 +193,9 @@ void main() {
         [[unroll]] for (uint n = 0u; n < NT_; ++n) acc[m][n] = ACC(0.0);
 #endif
     ACC part[MT][NT_];
-    // Double-buffered: while the matrix units read k-step k0's tiles, the
-    // threads load k0 + BK's into the other buffer, so one barrier a step
-    // suffices and the loads' latency overlaps the products.
-    load_tiles(row0, tok0, 0u, tid, 0u);
-    barrier();
-    uint buf = 0u;
-    for (uint k0 = 0u; k0 < p.ncols; k0 += BK, buf ^= 1u) {
-        if (k0 + BK < p.ncols) load_tiles(row0, tok0, k0 + BK, tid, buf ^ 1u);
+    for (uint k0 = 0u; k0 < p.ncols; k0 += BK) {
+        load_tiles(row0, tok0, k0, tid);
+        barrier();
         // The matrix units sum a k-tile (INT_TILES: a whole block) from
         // zero: their f32 sums are not IEEE (truncated); the partial sums
         // meet in IEEE adds.
@@ -216,10 +206,10 @@ void main() {
                 [[unroll]] for (uint n = 0u; n < NT_; ++n) part[m][n] = ACC(0.0);
         [[unroll]] for (uint kk = 0u; kk < BK; kk += CK) {
             fcoopmatNV<16, gl_ScopeSubgroup, CM, CK> a[MT];
-            [[unroll]] for (uint m = 0u; m < MT; ++m) coopMatLoadNV(a[m], sw, w_index(sr + m * CM, kk, buf), SA, false);
+            [[unroll]] for (uint m = 0u; m < MT; ++m) coopMatLoadNV(a[m], sw, w_index(sr + m * CM, kk), SA, false);
             [[unroll]] for (uint n = 0u; n < NT_; ++n) {
                 fcoopmatNV<16, gl_ScopeSubgroup, CK, CN> b;
-                coopMatLoadNV(b, sx, x_index(st + n * CN, kk, buf), SA, true);
+                coopMatLoadNV(b, sx, x_index(st + n * CN, kk), SA, true);
                 [[unroll]] for (uint m = 0u; m < MT; ++m) part[m][n] = coopMatMulAddNV(a[m], b, part[m][n]);
             }
         }
@@ -232,8 +222,7 @@ void main() {
                     subgroupBarrier();
                     [[unroll]] for (uint i = 0u; i < PER_LANE; ++i) {
                         const uint e = lane + 32u * i;
-                        const uint half_ = (k0 / QK) & 1u;
-                        const float d = sdx[half_ * BN + st + n * CN + e / CM] * sdw[half_ * BM + sr + m * CM + e % CM];
+                        const float d = sdx[st + n * CN + e / CM] * sdw[sr + m * CM + e % CM];
                         acc[m][n][i] += stage[base + e] * d;
                     }
                     subgroupBarrier();
@@ -273,12 +262,12 @@ void main() {
     [[unroll]] for (uint r = 0u; r < 4u; ++r)
         [[unroll]] for (uint t = 0u; t < 8u; ++t) acc[r][t] = 0.0;
     for (uint k0 = 0u; k0 < p.ncols; k0 += BK) {
-        load_tiles(row0, tok0, k0, tid, 0u);
+        load_tiles(row0, tok0, k0, tid);
         barrier();
         for (uint k = 0u; k < BK; ++k) {
             float a[4], b[8];
-            [[unroll]] for (uint r = 0u; r < 4u; ++r) a[r] = sw[w_index(tr + r, k, 0u)];
-            [[unroll]] for (uint t = 0u; t < 8u; ++t) b[t] = sx[x_index(tt + t, k, 0u)];
+            [[unroll]] for (uint r = 0u; r < 4u; ++r) a[r] = sw[w_index(tr + r, k)];
+            [[unroll]] for (uint t = 0u; t < 8u; ++t) b[t] = sx[x_index(tt + t, k)];
             [[unroll]] for (uint r = 0u; r < 4u; ++r)
                 [[unroll]] for (uint t = 0u; t < 8u; ++t) acc[r][t] = fma(a[r], b[t], acc[r][t]);
         }
