@@ -11,7 +11,8 @@
 // ways:
 //  - COOPMAT: tiles in f16, products on the device's matrix units through
 //    GL_NV_cooperative_matrix (CM x CN x CK per instruction, f32 sums); each
-//    subgroup (of 32) owns 32 x 32 of the tile.
+//    subgroup (of 32) owns 32 x 32 of the tile. Ternary types hold exact
+//    integers there and scale per block (INT_TILES).
 //  - otherwise: tiles in f32, each thread a 4 x 8 block of outputs with
 //    plain FMAs (any Vulkan 1.1 device; what lavapipe runs in CI).
 // Tiles are 64 x 64 on 128 threads for both.
