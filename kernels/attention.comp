@@ -38,7 +38,6 @@ shared float q[4u * WG];
 
 // q is rounded to f16 for the K.q products, as llama.cpp does; the
 // arithmetic stays f32.
-float f16(float v) { return f16_round(v); }
 float k_at(uint e) { return unpackHalf2x16(K[e >> 1])[e & 1u]; }
 float v_at(uint e) { return unpackHalf2x16(V[e >> 1])[e & 1u]; }
 shared float prob[WG];
@@ -137,8 +136,8 @@ shared uint v_stage[STAGE_WORDS];
 void fold_key(float ms, float vs, float v[MAX_DIMS_PER_THREAD], inout float acc[MAX_DIMS_PER_THREAD]) {
     [[unroll]] for (uint k = 0u; k < MAX_DIMS_PER_THREAD; ++k) {
         if (gl_LocalInvocationID.x + k * WG >= p.head_dim) break;
-        if (ms != 1.0) acc[k] = f16(acc[k] * ms);
-        acc[k] = f16(fma(v[k], vs, acc[k]));
+        if (ms != 1.0) acc[k] = f16_round(acc[k] * ms);
+        acc[k] = f16_round(fma(v[k], vs, acc[k]));
     }
 }
 
@@ -201,7 +200,7 @@ void main() {
     const uint kv_dim = p.n_head_kv * p.head_dim;
     const uint kv_head = head / (p.n_head / p.n_head_kv);
     const uint q_base = (row * p.n_head + head) * p.head_dim;
-    for (uint d = tid; d < p.head_dim; d += WG) q[d] = p.f16_acc != 0u ? f16(Q[q_base + d]) : Q[q_base + d]; // the tiled path keeps q in f32
+    for (uint d = tid; d < p.head_dim; d += WG) q[d] = p.f16_acc != 0u ? f16_round(Q[q_base + d]) : Q[q_base + d]; // the tiled path keeps q in f32
     barrier();
 
     const uint n_keys = step.pos0 + row + 1u;

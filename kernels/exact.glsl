@@ -5,15 +5,21 @@
 // ulp of 127 / max moves values that sit on a rounding boundary to the next
 // 8-bit step, away from what the CPU (and llama.cpp) computes.
 
+// x as hi + lo, each of at most 12 significant bits (Veltkamp's split), so
+// that products of halves are exact: Dekker's exact product, for residuals
+// that do not assume a fused fma (lavapipe's is not).
+vec2 split12(float x) {
+    precise const float c = 4097.0 * x, hi = c - (c - x), lo = x - hi;
+    return vec2(hi, lo);
+}
+
 // a / b correctly rounded (but for quotients within ~1e-7 ulp of a
 // midpoint): the residual r = a - q * b of the device's quotient q, exact by
-// Dekker's product of 12-bit halves (a fused fma is not assumed: lavapipe's
-// is not), corrects q.
+// Dekker's product, corrects q.
 float div_rn(float a, float b) {
     precise const float q = a / b;
-    precise const float cq = 4097.0 * q, qh = cq - (cq - q), ql = q - qh;
-    precise const float cb = 4097.0 * b, bh = cb - (cb - b), bl = b - bh;
-    precise const float r = (((a - qh * bh) - qh * bl) - ql * bh) - ql * bl;
+    const vec2 qs = split12(q), bs = split12(b);
+    precise const float r = (((a - qs.x * bs.x) - qs.x * bs.y) - qs.y * bs.x) - qs.y * bs.y;
     precise const float c = q + r / b;
     return c;
 }
@@ -33,9 +39,8 @@ float f16_round(float v) {
     if (a >= 65520.0) return uintBitsToFloat((x & 0x80000000u) | 0x7F800000u); // rounds to infinity
     return uintBitsToFloat((x + 0x0FFFu + ((x >> 13) & 1u)) & 0xFFFFE000u);
 }
-// The f16 bits of v so rounded (the conversion of an exact value is exact
-// whatever the implementation's rounding).
-uint f16_bits_rne(float v) { return packHalf2x16(vec2(f16_round(v), 0.0)) & 0xFFFFu; }
+// Two values so rounded, packed as f16 bits (the conversion of an exact
+// value is exact whatever the implementation's rounding).
 uint pack_half2_rne(vec2 v) { return packHalf2x16(vec2(f16_round(v.x), f16_round(v.y))); }
 
 // sqrt(v) correctly rounded (GLSL's may be off by an ulp or two): the
@@ -43,8 +48,8 @@ uint pack_half2_rne(vec2 v) { return packHalf2x16(vec2(f16_round(v.x), f16_round
 float sqrt_rn(float v) {
     precise const float s = sqrt(v);
     if (!(s > 0.0) || isinf(s)) return s;
-    precise const float c = 4097.0 * s, sh = c - (c - s), sl = s - sh;
-    precise const float r = ((v - sh * sh) - 2.0 * sh * sl) - sl * sl;
+    const vec2 h = split12(s);
+    precise const float r = ((v - h.x * h.x) - 2.0 * h.x * h.y) - h.y * h.y;
     precise const float t = s + r / (2.0 * s);
     return t;
 }
@@ -82,5 +87,15 @@ vec2 cos_sin_acc(float x) {
     precise const float cr = ((2.443315711809948e-5 * z - 1.388731625493765e-3) * z + 4.166664568298827e-2) * z * z - 0.5 * z + 1.0;
     const uint k = uint(int(q)) & 3u;
     return k == 0u ? vec2(cr, sr) : k == 1u ? vec2(-sr, cr) : k == 2u ? vec2(-cr, -sr) : vec2(sr, -cr);
+}
+
+// (cos, sin) of RoPE pair i at position pos, the angle computed as the CPU
+// and ggml compute it: pos * theta_scale^i one rounded product at a time,
+// then times freq_scale (rope.comp, rope_kv.comp).
+vec2 rope_cos_sin(uint pos, uint i, float theta_scale, float freq_scale) {
+    precise float theta = float(pos);
+    for (uint k = 0u; k < i; ++k) theta *= theta_scale;
+    precise const float t = theta * freq_scale;
+    return cos_sin_acc(t);
 }
 #endif

@@ -25,10 +25,7 @@ void main() {
     const uint head = (id / half_rot) % p.n_heads;
     const uint row = id / (half_rot * p.n_heads);
     if (row >= p.n_rows) return;
-    precise float theta = float(step.pos0 + row);
-    for (uint k = 0u; k < i; ++k) theta *= p.theta_scale;
-    precise const float t = theta * p.freq_scale;
-    const vec2 cs = cos_sin_acc(t);
+    const vec2 cs = rope_cos_sin(step.pos0 + row, i, p.theta_scale, p.freq_scale);
     const float c = cs.x, s = cs.y;
     const uint base = (row * p.n_heads + head) * p.head_dim;
     const uint a = base + (p.neox != 0u ? i : 2u * i);

@@ -26,12 +26,7 @@ layout(push_constant) uniform Params {
 
 #include "exact.glsl"
 
-vec2 cos_sin(uint row, uint i) {
-    precise float theta = float(step.pos0 + row);
-    for (uint k = 0u; k < i; ++k) theta *= p.theta_scale;
-    precise const float t = theta * p.freq_scale;
-    return cos_sin_acc(t);
-}
+vec2 cos_sin(uint row, uint i) { return rope_cos_sin(step.pos0 + row, i, p.theta_scale, p.freq_scale); }
 
 // Element e of k row `row` (of kv_dim), rotated.
 float rotated_k(uint row, uint e, uint kv_dim) {

@@ -7,6 +7,7 @@
 // one command buffer and replay it. Neither side knows the other's internals.
 #pragma once
 
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -50,6 +51,8 @@ struct RopeParams {
     float freq_base = 10000; // theta_i = pos * freq_scale * base^(-2i/n_rot)
     float freq_scale = 1;
     bool neox = false;       // rotate (i, i+n_rot/2) pairs instead of (2i, 2i+1)
+    // The ratio of successive angles, base^(-2/n_rot), as every backend computes it.
+    float theta_scale() const { return std::pow(freq_base, -2.0f / float(n_rot)); }
 };
 
 struct AttnShape {

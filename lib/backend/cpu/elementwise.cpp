@@ -17,7 +17,7 @@ void rms_norm(const float *x, const float *weight, int rows, int64_t n, float ep
 void rope(float *x, int rows, int n_heads, int head_dim, int pos0, const RopeParams &p) {
     // Angles as ggml computes them: theta_0 = pos, theta_{i+1} = theta_i * base^(-2/n_rot),
     // each scaled by freq_scale.
-    const float theta_scale = std::pow(p.freq_base, -2.0f / float(p.n_rot));
+    const float theta_scale = p.theta_scale();
     std::vector<float> cs(static_cast<size_t>(p.n_rot));
     for (int r = 0; r < rows; ++r) {
         float theta = float(pos0 + r);

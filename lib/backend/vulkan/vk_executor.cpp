@@ -1,7 +1,6 @@
 #include "backend/vulkan/vk_executor.hpp"
 
 #include <algorithm>
-#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <vector>
@@ -68,10 +67,6 @@ struct RopeKvPush {
     float theta_scale, freq_scale;
     uint32_t layer_word;
 };
-
-// The ratio of successive RoPE angles, computed as the CPU backend does
-// (the kernels multiply it up from the position, as the CPU does).
-float theta_scale(const RopeParams &r) { return std::pow(r.freq_base, -2.0f / float(r.n_rot)); }
 
 // Values per 8-bit activation block for a weight type (its vec_dot_type's
 // block: Q8_0 32, Q8_K 256), or 0 when activations stay float.
@@ -269,7 +264,7 @@ public:
         settle(x);
         StepBuf &a = buf(x);
         RopePush pc{uint32_t(a.rows), uint32_t(n_heads), uint32_t(head_dim), uint32_t(p.n_rot), p.neox ? 1u : 0u,
-                    theta_scale(p), p.freq_scale};
+                    p.theta_scale(), p.freq_scale};
         const uint32_t n = uint32_t(a.rows) * uint32_t(n_heads) * uint32_t(p.n_rot / 2);
         dispatch(dev_.kernel("rope", 2, sizeof pc), {a.mem.handle(), step_params_.handle()}, &pc, sizeof pc,
                  (n + 63) / 64, 1, 1, 0b1);
@@ -295,7 +290,7 @@ public:
         check_attention(s);
         for (backend::Buf b : {q, k, v, out}) settle(b);
         RopeKvPush pc{uint32_t(n_), uint32_t(s.n_head), uint32_t(s.n_head_kv), uint32_t(s.head_dim),
-                      uint32_t(r.n_rot), r.neox ? 1u : 0u, theta_scale(r), r.freq_scale, layer_word(layer)};
+                      uint32_t(r.n_rot), r.neox ? 1u : 0u, r.theta_scale(), r.freq_scale, layer_word(layer)};
         const uint32_t n = uint32_t(n_) * (uint32_t(s.n_head) * uint32_t(r.n_rot / 2) + uint32_t(kv_dim_ / 2));
         const Grid g = grid((n + 255) / 256);
         dispatch(dev_.kernel("rope_kv", 6, sizeof pc),
