@@ -18,5 +18,7 @@ mkdir -p "$SHARED" && cp -r .devbin/shared/* "$SHARED"/
 OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT"
 timeout 400 .devbin/ternlm_tests "[vulkan]" > "$OUT/vulkan_tests.txt" 2>&1
+rc=$?
 tail -n 3 "$OUT/vulkan_tests.txt"
 grep -B12 -A6 "FAILED" "$OUT/vulkan_tests.txt" | grep -E "^[A-Za-z]|^  [A-Za-z0-9]" | head -40
+exit $rc # the tests' status, not the last grep's
