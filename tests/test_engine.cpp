@@ -62,7 +62,7 @@ const Model &stories() {
 
 const std::vector<int32_t> kPrompt = {1, 403, 407, 261, 378, 432, 383, 286}; // "Once upon a time, there was"
 
-std::vector<float> last_logits(const Context &c) {
+std::vector<float> last_logits(Context &c) {
     const float *l = c.logits();
     return std::vector<float>(l, l + c.model().hparams().n_vocab);
 }

@@ -2,7 +2,9 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <algorithm>
 #include <map>
+#include <random>
 
 #include "sampling/sampler.hpp"
 
@@ -92,4 +94,53 @@ TEST_CASE("repetition penalty steers away from recent tokens", "[sampler]") {
     Sampler s(p);
     s.accept(0);
     CHECK(s.sample(l.data(), 3) == 1); // 2.0 / 1.5 < 1.9
+}
+
+TEST_CASE("sampling from the best logits picks what sampling from all of them picks", "[sampler]") {
+    // What a GPU backend hands the sampler (Context::sample): the 64 best
+    // logits, ranked by logit then id. With at least candidates_needed() of
+    // them, every draw must equal the draw from the whole row.
+    std::mt19937 rng(8);
+    const int n = 3000;
+    struct Case {
+        float temperature;
+        int top_k;
+        float top_p, min_p, penalty;
+    };
+    const Case cases[] = {{0, 40, 0.95f, 0.05f, 1.0f},    {0, 0, 1.0f, 0.0f, 1.3f},  {0.8f, 40, 0.95f, 0.05f, 1.0f},
+                          {1.5f, 20, 1.0f, 0.0f, 1.0f},  {1.0f, 8, 0.9f, 0.1f, 1.2f}, {0.7f, 1, 1.0f, 0.0f, 1.0f},
+                          {2.0f, 40, 0.99f, 0.0f, 1.1f}};
+    for (const Case &c : cases) {
+        SamplerParams p;
+        p.temperature = c.temperature;
+        p.top_k = c.top_k;
+        p.top_p = c.top_p;
+        p.min_p = c.min_p;
+        p.repeat_penalty = c.penalty;
+        p.repeat_last_n = 16;
+        p.seed = 5;
+        Sampler all(p), best(p);
+        std::normal_distribution<float> nd(0.0f, 2.0f);
+        int used_best = 0;
+        for (int step = 0; step < 60; ++step) {
+            std::vector<float> l(static_cast<size_t>(n));
+            for (float &v : l) v = std::round(nd(rng) * 4.0f) / 4.0f; // many ties
+            std::vector<int32_t> order(static_cast<size_t>(n));
+            for (int i = 0; i < n; ++i) order[size_t(i)] = i;
+            std::stable_sort(order.begin(), order.end(), [&](int32_t a, int32_t b) { return l[size_t(a)] > l[size_t(b)]; });
+            std::vector<ternlm::TopLogit> top;
+            for (int i = 0; i < 64; ++i) top.push_back({order[size_t(i)], l[size_t(order[size_t(i)])]});
+            const int need = best.candidates_needed();
+            REQUIRE(need == all.candidates_needed());
+            const int32_t want = all.sample(l.data(), n);
+            if (need == 0 || need > 64) {
+                best.sample(l.data(), n); // keeps the two samplers' states equal
+                continue;
+            }
+            ++used_best;
+            INFO("temperature " << c.temperature << ", top-k " << c.top_k << ", penalty " << c.penalty << ", step " << step);
+            REQUIRE(best.sample_top(top.data(), 64) == want);
+        }
+        CHECK(used_best > 30);
+    }
 }

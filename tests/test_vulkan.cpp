@@ -82,6 +82,7 @@ std::vector<float> run_step(backend::Executor &ex, KvCache &kv, const std::vecto
     s.embed(tw, in);
     ops(s, in);
     ex.finish();
+    if (ex.logits_pending()) ex.fetch_logits(); // a one-row step leaves them on the device
     return out;
 }
 
@@ -496,6 +497,41 @@ TEST_CASE("Vulkan GEMV with the residual add fused matches the CPU's matmul then
     }
 }
 
+TEST_CASE("Vulkan ranks a one-token step's logits as the sampler does", "[vulkan]") {
+    if (!testsupport::vulkan_device_or_fail()) return;
+    std::mt19937 rng(21);
+    Transformer tf;
+    const auto weights = vk::GpuWeights::upload(device(), tf, {});
+    // Sizes around top_logits.comp's lists (64) and workgroup spans (2048),
+    // and past 32 spans (its merge pass then takes two rounds); values from
+    // a few levels, so that ties (and -0 against +0) decide places.
+    for (int n : {1, 63, 64, 65, 2047, 2049, 5000, 70001}) {
+        for (bool ties : {false, true}) {
+            std::vector<float> row = random_floats(size_t(n), rng);
+            if (ties)
+                for (float &v : row) v = float(int(v * 2.0f)) * 0.5f * (rng() % 2 ? 1.0f : -1.0f);
+            const Ops ops = [&](backend::Step &s, backend::Buf in) { s.output_logits(in); };
+            auto gpu = vk::make_vulkan_executor(weights, 1, 4, 2); // a recording per shape
+            KvCache kv(1, 4, 2, false);
+            const auto got_row = run_step(*gpu, kv, row, 1, n, 0, ops);
+            REQUIRE(got_row == row); // fetched on request
+            std::vector<TopLogit> got;
+            REQUIRE(gpu->top_logits(got));
+            std::vector<int32_t> order(static_cast<size_t>(n));
+            for (int i = 0; i < n; ++i) order[size_t(i)] = i;
+            std::stable_sort(order.begin(), order.end(), [&](int32_t a, int32_t b) { return row[size_t(a)] > row[size_t(b)]; });
+            const size_t k = std::min<size_t>(64, size_t(n));
+            INFO(n << " values, ties " << ties);
+            REQUIRE(got.size() == k);
+            for (size_t i = 0; i < k; ++i) {
+                INFO("place " << i);
+                CHECK(got[i].id == order[i]);
+                CHECK(got[i].logit == row[size_t(order[i])]);
+            }
+        }
+    }
+}
+
 TEST_CASE("A decode step on Vulkan is one queue submission", "[vulkan]") {
     if (!testsupport::vulkan_device_or_fail()) return;
     auto model = stories_on_vulkan();
@@ -508,13 +544,21 @@ TEST_CASE("A decode step on Vulkan is one queue submission", "[vulkan]") {
     uint64_t before = dev.submissions();
     ctx.prefill(prompt, 5);
     CHECK(dev.submissions() - before == 1); // one chunk
+    // Sampling reads the few best logits the step ranked on the GPU; the
+    // whole row crosses only when asked for, in a submission of its own.
+    SamplerParams greedy;
+    greedy.temperature = 0;
+    Sampler sampler(greedy);
     std::vector<int32_t> tokens;
     for (int i = 0; i < 6; ++i) {
         before = dev.submissions();
         const uint64_t recorded = dev.recorded_steps();
-        tokens.push_back(int32_t(argmax(ctx.logits(), model->hparams().n_vocab)));
+        tokens.push_back(ctx.sample(sampler));
         ctx.decode_step(tokens.back());
+        const int32_t sampled = ctx.sample(sampler);
         CHECK(dev.submissions() - before == 1);
+        CHECK(argmax(ctx.logits(), model->hparams().n_vocab) == sampled);
+        CHECK(dev.submissions() - before == 2);
         // The first decode step records its commands; later ones replay them.
         if (i > 1) CHECK(dev.recorded_steps() == recorded);
     }

@@ -247,18 +247,20 @@ tern_status tern_decode_step(tern_context *c, tern_token token) {
     });
 }
 
-const float *tern_get_logits(tern_context *c) { return c ? c->ctx->logits() : nullptr; }
+const float *tern_get_logits(tern_context *c) { return tern_get_logits_ith(c, -1); }
 
+// A GPU backend copies a decode step's logits to the host here, which can
+// fail like any device work: NULL and the message then.
 const float *tern_get_logits_ith(tern_context *c, int32_t i) {
-    if (!c) {
-        abi::set_last_error("context is NULL");
-        return nullptr;
-    }
-    const float *row = c->ctx->logits_row(i);
-    if (!row)
-        abi::set_last_error(ternlm::strprintf("no logits row %d (the last evaluation kept %d rows)", i,
-                                            c->ctx->logits_rows()));
-    return row;
+    const float *row = nullptr;
+    const tern_status st = abi::guarded([&] {
+        need(c, "context");
+        row = c->ctx->logits_row(i);
+        if (!row)
+            fail(TERN_ERR_INVALID_ARGUMENT, "no logits row %d (the last evaluation kept %d rows)", i,
+                 c->ctx->logits_rows());
+    });
+    return st == TERN_OK ? row : nullptr;
 }
 
 void tern_kv_clear(tern_context *c) {
@@ -316,9 +318,7 @@ tern_status tern_sampler_sample(tern_sampler *s, tern_context *c, tern_token *ou
         need(s, "sampler");
         need(c, "context");
         need(out, "out");
-        const float *logits = c->ctx->logits();
-        if (!logits) fail(TERN_ERR_INVALID_ARGUMENT, "the context has no logits yet (evaluate tokens first)");
-        *out = s->sampler.sample(logits, c->ctx->model().hparams().n_vocab);
+        *out = c->ctx->sample(s->sampler);
     });
 }
 

@@ -210,8 +210,10 @@ TERN_API tern_status tern_prefill(tern_context *c, const tern_token *tokens, siz
 /* Evaluates one token at position n_past (same errors as tern_prefill). */
 TERN_API tern_status tern_decode_step(tern_context *c, tern_token token);
 
-/* n_vocab logits of the last evaluated position; NULL before any evaluation.
- * Valid until the next evaluation or KV edit on this context. */
+/* n_vocab logits of the last evaluated position; NULL (and tern_last_error
+ * set) before any evaluation. Valid until the next evaluation or KV edit on
+ * this context. On a GPU a decode step's logits stay on the device until
+ * this asks for them (tern_sampler_sample does not need them). */
 TERN_API const float *tern_get_logits(tern_context *c);
 
 /* Logits of row i of the last tern_prefill (needs logits_all; i < 0 counts

@@ -46,6 +46,12 @@ inline size_t interleave_block_bytes(const WeightRef &w) { return w.row_bytes / 
 // embedding lookups of every backend).
 void dequantize_weight_row(const WeightRef &w, int64_t r, float *dst);
 
+// A logit and its token id (Executor::top_logits).
+struct TopLogit {
+    int32_t id;
+    float logit;
+};
+
 struct RopeParams {
     int n_rot = 0;           // rotated dimensions of each head (from the start)
     float freq_base = 10000; // theta_i = pos * freq_scale * base^(-2i/n_rot)

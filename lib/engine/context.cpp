@@ -53,11 +53,17 @@ void Context::eval_chunk(const int32_t *tokens, int n, LogitRows rows) {
     kv_.advance(n);
 }
 
+// The deferred logits of the last decode step, on the host.
+void Context::fetch_logits() {
+    if (exec_->logits_pending()) exec_->fetch_logits();
+}
+
 void Context::prefill(const int32_t *tokens, size_t n) {
     check_tokens(tokens, n);
     const size_t n_vocab = size_t(model_.hparams().n_vocab);
     logits_.clear();
     logits_rows_ = 0;
+    decoded_ = false;
     for (size_t done = 0; done < n;) {
         const int chunk = int(std::min(n - done, size_t(params_.n_batch)));
         const bool last = done + size_t(chunk) == n;
@@ -65,6 +71,7 @@ void Context::prefill(const int32_t *tokens, size_t n) {
         eval_chunk(tokens + done, chunk,
                    params_.logits_all ? LogitRows::All : (last ? LogitRows::Last : LogitRows::None));
         if (params_.logits_all || last) {
+            fetch_logits(); // a one-token chunk's stay on a GPU
             const size_t rows = chunk_logits_.size() / n_vocab;
             logits_.insert(logits_.end(), chunk_logits_.begin(), chunk_logits_.end());
             logits_rows_ += int(rows);
@@ -75,25 +82,39 @@ void Context::prefill(const int32_t *tokens, size_t n) {
 
 void Context::decode_step(int32_t token) {
     check_tokens(&token, 1);
+    logits_rows_ = 0; // until the step has succeeded
     eval_chunk(&token, 1, LogitRows::Last);
     logits_.swap(chunk_logits_);
     logits_rows_ = 1;
+    decoded_ = true;
 }
 
-const float *Context::logits() const {
-    if (logits_rows_ == 0) return nullptr;
-    return logits_.data() + size_t(logits_rows_ - 1) * size_t(model_.hparams().n_vocab);
-}
+const float *Context::logits() { return logits_row(-1); }
 
-const float *Context::logits_row(int i) const {
+const float *Context::logits_row(int i) {
     const int r = i < 0 ? logits_rows_ + i : i;
     if (r < 0 || r >= logits_rows_) return nullptr;
+    if (decoded_ && exec_->logits_pending()) {
+        exec_->fetch_logits(); // into chunk_logits_, which decode_step swapped out
+        logits_.swap(chunk_logits_);
+    }
     return logits_.data() + size_t(r) * size_t(model_.hparams().n_vocab);
+}
+
+int32_t Context::sample(Sampler &s) {
+    if (logits_rows_ == 0) fail(TERN_ERR_INVALID_ARGUMENT, "the context has no logits yet (evaluate tokens first)");
+    const int n_vocab = model_.hparams().n_vocab;
+    const int need = s.candidates_needed();
+    if (decoded_ && need > 0 && exec_->top_logits(top_) &&
+        (int(top_.size()) >= need || int(top_.size()) == n_vocab))
+        return s.sample_top(top_.data(), int(top_.size()));
+    return s.sample(logits(), n_vocab);
 }
 
 void Context::kv_clear() {
     kv_.clear();
     logits_rows_ = 0;
+    decoded_ = false;
 }
 
 void Context::kv_truncate(int n) {
@@ -101,6 +122,7 @@ void Context::kv_truncate(int n) {
         fail(TERN_ERR_INVALID_ARGUMENT, "cannot truncate to %d: the cache holds %d tokens", n, kv_.n_past());
     kv_.truncate(n);
     logits_rows_ = 0;
+    decoded_ = false;
 }
 
 } // namespace ternlm

@@ -6,6 +6,13 @@
 
 namespace ternlm {
 
+namespace {
+// Best first; the lower id first on ties (what argmax and the GPU's ranking do).
+bool better(float a_logit, int32_t a_id, float b_logit, int32_t b_id) {
+    return a_logit > b_logit || (a_logit == b_logit && a_id < b_id);
+}
+} // namespace
+
 int32_t argmax(const float *logits, int n) {
     int32_t best = 0;
     for (int i = 1; i < n; ++i)
@@ -43,7 +50,8 @@ void Sampler::penalize(std::vector<Candidate> &c) const {
 
 // Sorts by logit (descending) and fills p.
 void Sampler::softmax(std::vector<Candidate> &c) {
-    std::sort(c.begin(), c.end(), [](const Candidate &a, const Candidate &b) { return a.logit > b.logit; });
+    std::sort(c.begin(), c.end(),
+              [](const Candidate &a, const Candidate &b) { return better(a.logit, a.id, b.logit, b.id); });
     const float mx = c.front().logit;
     double sum = 0;
     for (Candidate &x : c) {
@@ -53,21 +61,39 @@ void Sampler::softmax(std::vector<Candidate> &c) {
     for (Candidate &x : c) x.p = float(x.p / sum);
 }
 
+int Sampler::candidates_needed() const {
+    int pushed_down = 0; // a penalized token can fall below others
+    if (p_.repeat_penalty != 1.0f)
+        pushed_down = int(std::unordered_set<int32_t>(history_.begin(), history_.end()).size());
+    if (p_.temperature <= 0) return 1 + pushed_down;
+    return p_.top_k > 0 ? p_.top_k + pushed_down : 0;
+}
+
 int32_t Sampler::sample(const float *logits, int n_vocab) {
     cand_.resize(size_t(n_vocab));
     for (int i = 0; i < n_vocab; ++i) cand_[size_t(i)] = {i, logits[i], 0.0f};
-    penalize(cand_);
+    return sample_candidates();
+}
 
+int32_t Sampler::sample_top(const TopLogit *best, int n) {
+    cand_.resize(size_t(n));
+    for (int i = 0; i < n; ++i) cand_[size_t(i)] = {best[i].id, best[i].logit, 0.0f};
+    return sample_candidates();
+}
+
+int32_t Sampler::sample_candidates() {
+    penalize(cand_);
     int32_t token;
     if (p_.temperature <= 0) {
         token = cand_[0].id;
         float best = cand_[0].logit;
         for (const Candidate &x : cand_)
-            if (x.logit > best) best = x.logit, token = x.id;
+            if (better(x.logit, x.id, best, token)) best = x.logit, token = x.id;
     } else {
-        if (p_.top_k > 0 && p_.top_k < n_vocab) {
-            std::partial_sort(cand_.begin(), cand_.begin() + p_.top_k, cand_.end(),
-                              [](const Candidate &a, const Candidate &b) { return a.logit > b.logit; });
+        if (p_.top_k > 0 && size_t(p_.top_k) < cand_.size()) {
+            std::partial_sort(
+                cand_.begin(), cand_.begin() + p_.top_k, cand_.end(),
+                [](const Candidate &a, const Candidate &b) { return better(a.logit, a.id, b.logit, b.id); });
             cand_.resize(size_t(p_.top_k));
         }
         softmax(cand_);

@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <vector>
 
 #include "backend/vulkan/spirv.hpp"
 #include "common/error.hpp"
@@ -275,13 +276,28 @@ Device::~Device() {
 }
 
 uint32_t Device::memory_type(uint32_t type_bits, Memory kind) const {
-    const VkMemoryPropertyFlags want = kind == Memory::DeviceLocal
-                                           ? VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT
-                                           : VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT;
-    for (uint32_t i = 0; i < mem_props_.memoryTypeCount; ++i)
-        if ((type_bits & (1u << i)) && (mem_props_.memoryTypes[i].propertyFlags & want) == want) return i;
+    constexpr VkMemoryPropertyFlags local = VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT,
+                                    visible = VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT,
+                                    coherent = VK_MEMORY_PROPERTY_HOST_COHERENT_BIT,
+                                    cached = VK_MEMORY_PROPERTY_HOST_CACHED_BIT;
+    // Preferences, best first.
+    std::vector<VkMemoryPropertyFlags> wants;
+    if (kind == Memory::DeviceLocal) wants = {local};
+    else if (kind == Memory::HostVisible) wants = {visible | coherent};
+    else wants = {visible | coherent | cached, visible | cached, visible | coherent};
+    for (VkMemoryPropertyFlags want : wants)
+        for (uint32_t i = 0; i < mem_props_.memoryTypeCount; ++i)
+            if ((type_bits & (1u << i)) && (mem_props_.memoryTypes[i].propertyFlags & want) == want) return i;
     fail(TERN_ERR_BACKEND, "Vulkan: no %s memory type for a buffer",
          kind == Memory::DeviceLocal ? "device-local" : "host-visible");
+}
+
+void Buffer::invalidate() const {
+    if (coherent_ || !mapped_) return;
+    VkMappedMemoryRange r{VK_STRUCTURE_TYPE_MAPPED_MEMORY_RANGE};
+    r.memory = mem_;
+    r.size = VK_WHOLE_SIZE;
+    check(vkInvalidateMappedMemoryRanges(dev_, 1, &r), "vkInvalidateMappedMemoryRanges");
 }
 
 Buffer Device::create_buffer(size_t bytes, Memory kind, const char *what) {
@@ -307,7 +323,9 @@ Buffer Device::create_buffer(size_t bytes, Memory kind, const char *what) {
         fail(r == VK_ERROR_OUT_OF_DEVICE_MEMORY || r == VK_ERROR_OUT_OF_HOST_MEMORY ? TERN_ERR_OUT_OF_MEMORY : TERN_ERR_BACKEND,
              "Vulkan: allocating %zu bytes for %s failed: %s", bytes, what, result_name(r));
     check(vkBindBufferMemory(dev_, b.buf_, b.mem_, 0), "vkBindBufferMemory");
-    const bool mappable = mem_props_.memoryTypes[ai.memoryTypeIndex].propertyFlags & VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT;
+    const VkMemoryPropertyFlags flags = mem_props_.memoryTypes[ai.memoryTypeIndex].propertyFlags;
+    const bool mappable = flags & VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT;
+    b.coherent_ = flags & VK_MEMORY_PROPERTY_HOST_COHERENT_BIT;
     if (mappable) check(vkMapMemory(dev_, b.mem_, 0, VK_WHOLE_SIZE, 0, &b.mapped_), "vkMapMemory");
     return b;
 }
@@ -455,6 +473,7 @@ Buffer &Buffer::operator=(Buffer &&o) noexcept {
         mem_ = o.mem_;
         size_ = o.size_;
         mapped_ = o.mapped_;
+        coherent_ = o.coherent_;
         o.buf_ = VK_NULL_HANDLE;
         o.mem_ = VK_NULL_HANDLE;
         o.mapped_ = nullptr;

@@ -52,6 +52,9 @@ public:
     size_t size() const { return size_; }
     void *mapped() const { return mapped_; }
     explicit operator bool() const { return buf_ != VK_NULL_HANDLE; }
+    // Makes the device's writes visible to the host's reads of a mapping
+    // that is not coherent (a no-op for coherent memory).
+    void invalidate() const;
 
 private:
     friend class Device;
@@ -60,9 +63,15 @@ private:
     VkDeviceMemory mem_ = VK_NULL_HANDLE;
     size_t size_ = 0;
     void *mapped_ = nullptr;
+    bool coherent_ = true;
 };
 
-enum class Memory { DeviceLocal, HostVisible };
+// DeviceLocal: what kernels read and write. HostVisible: what the host
+// writes and the device reads (uploads, step parameters). HostReadback: what
+// the device writes and the host reads: cached host memory where there is
+// some, since reads from write-combined memory run uncached (a copy of the
+// logits took milliseconds).
+enum class Memory { DeviceLocal, HostVisible, HostReadback };
 
 // A compute pipeline and its layouts: `bindings` storage buffers at
 // bindings 0..n-1 and `push_bytes` of push constants.

@@ -16,6 +16,7 @@ Recorder::Recorder(Device &dev) : dev_(dev) {
     check(vkCreateCommandPool(dev_.handle(), &pci, nullptr, &pool_), "vkCreateCommandPool");
     general_.cmd = dev_.allocate_command_buffer(pool_);
     decode_.cmd = dev_.allocate_command_buffer(pool_);
+    read_back_cmd_ = dev_.allocate_command_buffer(pool_);
     fence_ = dev_.create_fence();
 }
 
@@ -73,6 +74,19 @@ void Recorder::finish() {
     collect_profile();
 }
 
+void Recorder::read_back(VkBuffer src, VkBuffer dst, size_t bytes) {
+    check(vkResetCommandBuffer(read_back_cmd_, 0), "vkResetCommandBuffer");
+    VkCommandBufferBeginInfo bi{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
+    bi.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;
+    check(vkBeginCommandBuffer(read_back_cmd_, &bi), "vkBeginCommandBuffer");
+    const VkBufferCopy region{0, 0, bytes};
+    vkCmdCopyBuffer(read_back_cmd_, src, dst, 1, &region);
+    barrier(read_back_cmd_);
+    check(vkEndCommandBuffer(read_back_cmd_), "vkEndCommandBuffer");
+    check(vkResetFences(dev_.handle(), 1, &fence_), "vkResetFences");
+    dev_.submit_and_wait(read_back_cmd_, fence_);
+}
+
 void Recorder::dispatch(const Kernel &k, std::initializer_list<VkBuffer> bufs, const void *push,
                         uint32_t push_bytes, uint32_t gx, uint32_t gy, uint32_t gz, uint32_t writes,
                         const std::string &label) {
@@ -112,13 +126,13 @@ void Recorder::sign_bytes(const void *p, size_t n) {
     for (size_t i = 0; i < n; ++i) signature_ = (signature_ ^ b[i]) * 1099511628211ull;
 }
 
-void Recorder::barrier() {
+void Recorder::barrier(VkCommandBuffer cmd) {
     VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
     mb.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
     mb.dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_READ_BIT |
                        VK_ACCESS_TRANSFER_WRITE_BIT | VK_ACCESS_HOST_READ_BIT;
     const VkPipelineStageFlags stages = VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT;
-    vkCmdPipelineBarrier(cmd_, stages, stages | VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &mb, 0, nullptr, 0, nullptr);
+    vkCmdPipelineBarrier(cmd, stages, stages | VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &mb, 0, nullptr, 0, nullptr);
 }
 
 void Recorder::order(const VkBuffer *bufs, size_t n, uint32_t writes) {

@@ -51,6 +51,10 @@ public:
     // TERN_ERR_BACKEND if a replayed step's commands differ from its recording.
     void finish();
 
+    // Between steps: copies `bytes` of src to the host-visible dst in a
+    // submission of its own, and waits (a read-back the caller asked for).
+    void read_back(VkBuffer src, VkBuffer dst, size_t bytes);
+
 private:
     // A command buffer and the descriptor pools its sets come from.
     struct Recording {
@@ -69,7 +73,8 @@ private:
 
     void sign_bytes(const void *p, size_t n);
     template <typename... T> void sign(const T &...v) { (sign_bytes(&v, sizeof v), ...); }
-    void barrier();
+    void barrier() { barrier(cmd_); }
+    static void barrier(VkCommandBuffer cmd);
     void order(const VkBuffer *bufs, size_t n, uint32_t writes);
     VkDescriptorSet descriptor_set(const Kernel &k);
     void start_profile();
@@ -79,6 +84,7 @@ private:
     VkCommandPool pool_ = VK_NULL_HANDLE;
     VkFence fence_ = VK_NULL_HANDLE;
     Recording general_, decode_;
+    VkCommandBuffer read_back_cmd_ = VK_NULL_HANDLE;
     Recording *rec_ = &general_;           // this step's
     VkCommandBuffer cmd_ = VK_NULL_HANDLE; // rec_->cmd while recording
     bool replaying_ = false, decode_step_ = false, logits_ = false;

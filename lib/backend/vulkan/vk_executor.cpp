@@ -62,6 +62,9 @@ struct GluQuantPush {
 struct KvStorePush {
     uint32_t n_words, layer_word, row_words;
 };
+struct TopLogitsPush {
+    uint32_t n, pass;
+};
 struct RopeKvPush {
     uint32_t n_rows, n_head, n_head_kv, head_dim, n_rot, neox;
     float theta_scale, freq_scale;
@@ -129,6 +132,16 @@ constexpr uint32_t kGemvTokens = 8;     // NT in gemv.comp's gemv8 build
 constexpr uint32_t kMaxGroupsX = 65535;      // the minimum maxComputeWorkGroupCount[0]
 constexpr uint32_t kActQuantThreads = 32;   // local_size_x of act_quant.comp and glu_quant.comp
 constexpr uint32_t kNormQuantThreads = 256; // of norm_quant.comp
+constexpr uint32_t kTopLogits = 64;         // K in top_logits.comp
+constexpr uint32_t kTopLogitsSpan = 2048;   // values a workgroup of its pass 0 ranks
+
+// top_logits.comp's keys back to floats (it maps float order to unsigned order).
+float key_value(uint32_t key) {
+    const uint32_t u = key & 0x80000000u ? key & 0x7fffffffu : ~key;
+    float f;
+    std::memcpy(&f, &u, sizeof f);
+    return f;
+}
 
 // "matmul_q4_k", "gemv_tq2_0": a kernel compiled per weight type (kernels.cmake).
 std::string type_kernel_name(const char *kernel, GgmlType t) {
@@ -165,6 +178,8 @@ public:
         k_cache_ = dev_.create_buffer(kv_bytes, Memory::DeviceLocal, "the K cache");
         v_cache_ = dev_.create_buffer(kv_bytes, Memory::DeviceLocal, "the V cache");
         step_params_ = dev_.create_buffer(16, Memory::HostVisible, "the step parameters");
+        step_dev_ = dev_.create_buffer(16, Memory::DeviceLocal, "the step parameters");
+        top_out_ = dev_.create_buffer(kTopLogits * 8, Memory::HostReadback, "the top logits");
     }
 
     void begin(const int32_t *tokens, int n, int pos0, std::vector<float> *logits) {
@@ -172,6 +187,7 @@ public:
         n_ = n;
         logits_ = logits;
         logit_rows_ = 0;
+        logits_on_device_ = pending_ = false;
         used_ = 0;
         quantized_ = {};
         pending_norm_ = {};
@@ -181,6 +197,9 @@ public:
         // replays at any position.
         *static_cast<uint32_t *>(step_params_.mapped()) = uint32_t(pos0);
         rec_.begin(n == 1, logits != nullptr);
+        // Kernels read them from device memory: one copy per step rather
+        // than reads across the bus from every workgroup that needs them.
+        copy(step_params_.handle(), 0, step_dev_.handle(), 0, 16);
     }
 
     void finish() {
@@ -188,10 +207,32 @@ public:
         pending_glu_.active = false;  // likewise a gated activation
         rec_.finish();
         retired_.clear();
-        if (logits_) {
-            const float *src = static_cast<const float *>(readback_.mapped());
-            logits_->assign(src, src + size_t(logit_rows_) * size_t(logit_cols_));
-        }
+        if (logits_on_device_)
+            pending_ = true;
+        else if (logits_)
+            read_logits();
+    }
+
+    bool logits_pending() const { return pending_; }
+
+    // The deferred logits row, copied to the host in a submission of its own.
+    void fetch_logits() {
+        if (!pending_) return;
+        const StepBuf &a = bufs_[logits_buf_];
+        grow(readback_, a.bytes(), Memory::HostReadback, "the logits read-back buffer");
+        rec_.read_back(a.mem.handle(), readback_.handle(), a.bytes());
+        read_logits();
+        pending_ = false;
+    }
+
+    bool top_logits(std::vector<TopLogit> &out) {
+        if (!logits_on_device_) return false;
+        top_out_.invalidate();
+        const uint32_t *e = static_cast<const uint32_t *>(top_out_.mapped());
+        out.clear();
+        for (uint32_t i = 0; i < kTopLogits; ++i)
+            if (e[2 * i + 1] < uint32_t(logit_cols_)) out.push_back({int32_t(e[2 * i + 1]), key_value(e[2 * i])});
+        return true;
     }
 
     int n_tokens() const override { return n_; }
@@ -266,7 +307,7 @@ public:
         RopePush pc{uint32_t(a.rows), uint32_t(n_heads), uint32_t(head_dim), uint32_t(p.n_rot), p.neox ? 1u : 0u,
                     p.theta_scale(), p.freq_scale};
         const uint32_t n = uint32_t(a.rows) * uint32_t(n_heads) * uint32_t(p.n_rot / 2);
-        dispatch(dev_.kernel("rope", 2, sizeof pc), {a.mem.handle(), step_params_.handle()}, &pc, sizeof pc,
+        dispatch(dev_.kernel("rope", 2, sizeof pc), {a.mem.handle(), step_dev_.handle()}, &pc, sizeof pc,
                  (n + 63) / 64, 1, 1, 0b1);
         wrote(x);
     }
@@ -278,7 +319,7 @@ public:
         KvStorePush sp{uint32_t(size_t(n_) * size_t(kv_dim_) / 2), layer_word(layer), uint32_t(kv_dim_ / 2)};
         const Grid g = grid((sp.n_words + 255) / 256);
         dispatch(dev_.kernel("kv_store", 5, sizeof sp),
-                 {buf(k).mem.handle(), buf(v).mem.handle(), k_cache_.handle(), v_cache_.handle(), step_params_.handle()},
+                 {buf(k).mem.handle(), buf(v).mem.handle(), k_cache_.handle(), v_cache_.handle(), step_dev_.handle()},
                  &sp, sizeof sp, g.x, g.y, 1, 0b1100);
         attend(layer, q, out, s);
     }
@@ -295,7 +336,7 @@ public:
         const Grid g = grid((n + 255) / 256);
         dispatch(dev_.kernel("rope_kv", 6, sizeof pc),
                  {buf(q).mem.handle(), buf(k).mem.handle(), buf(v).mem.handle(), k_cache_.handle(),
-                  v_cache_.handle(), step_params_.handle()},
+                  v_cache_.handle(), step_dev_.handle()},
                  &pc, sizeof pc, g.x, g.y, 1, 0b11001);
         wrote(q);
         attend(layer, q, out, s);
@@ -336,17 +377,43 @@ public:
         return r;
     }
 
+    // A one-token step's logits stay on the device; the step ends by ranking
+    // them (top_logits.comp), which is all that sampling reads back.
+    // Batches copy theirs to the host.
     void output_logits(backend::Buf x) override {
         settle(x);
         StepBuf &a = buf(x);
-        ensure_host(readback_, a.bytes(), "the logits read-back buffer");
-        copy(a.mem.handle(), 0, readback_.handle(), 0, a.bytes());
         logit_rows_ = a.rows;
         logit_cols_ = a.cols;
+        if (n_ == 1 && a.rows == 1) {
+            rank_logits(x);
+            return;
+        }
+        grow(readback_, a.bytes(), Memory::HostReadback, "the logits read-back buffer");
+        copy(a.mem.handle(), 0, readback_.handle(), 0, a.bytes());
     }
 
 private:
     StepBuf &buf(backend::Buf b) { return bufs_[size_t(b)]; }
+
+    void read_logits() {
+        readback_.invalidate();
+        const float *src = static_cast<const float *>(readback_.mapped());
+        logits_->assign(src, src + size_t(logit_rows_) * size_t(logit_cols_));
+    }
+
+    void rank_logits(backend::Buf x) {
+        const uint32_t n = uint32_t(buf(x).cols), lists = (n + kTopLogitsSpan - 1) / kTopLogitsSpan;
+        grow(top_lists_, size_t(lists) * kTopLogits * 8, Memory::DeviceLocal, "the top-logit lists");
+        const Kernel &k = dev_.kernel("top_logits", 3, sizeof(TopLogitsPush));
+        const TopLogitsPush ranks{n, 0}, merge{lists, 1};
+        dispatch(k, {buf(x).mem.handle(), top_lists_.handle(), top_out_.handle()}, &ranks, sizeof ranks, lists, 1, 1,
+                 0b010);
+        dispatch(k, {buf(x).mem.handle(), top_lists_.handle(), top_out_.handle()}, &merge, sizeof merge, 1, 1, 1,
+                 0b100);
+        logits_buf_ = size_t(x);
+        logits_on_device_ = true;
+    }
 
     void wrote(backend::Buf b) { buf(b).version = ++versions_; }
     // "rows x cols" of a matrix, naming its dispatches in profiles.
@@ -368,7 +435,7 @@ private:
                     n_ < cpu::kTiledAttentionMinRows ? 1u : 0u, s.head_dim % 8 == 0 && kv_dim_ % 8 == 0 ? 1u : 0u};
         dispatch(dev_.kernel("attention", 5, sizeof pc),
                  {buf(q).mem.handle(), k_cache_.handle(), v_cache_.handle(), buf(out).mem.handle(),
-                  step_params_.handle()},
+                  step_dev_.handle()},
                  &pc, sizeof pc, uint32_t(s.n_head), uint32_t(n_), 1, 0b1000);
         wrote(out);
     }
@@ -537,6 +604,8 @@ private:
     std::vector<Buffer> embed_stage_;
     size_t embeds_used_ = 0;
     Buffer step_params_; // host-visible: the step's first position, read by rope, kv_store, attention
+    Buffer step_dev_;    // its copy in device memory, which the kernels bind
+    Buffer top_lists_, top_out_; // top_logits.comp's per-workgroup lists and result
     Recorder rec_{dev_};
     std::vector<StepBuf> bufs_;
     size_t used_ = 0;
@@ -545,6 +614,9 @@ private:
     std::vector<float> *logits_ = nullptr;
     int logit_rows_ = 0;
     int64_t logit_cols_ = 0;
+    size_t logits_buf_ = 0;         // the StepBuf a one-token step's logits are in
+    bool logits_on_device_ = false; // this step left its logits there
+    bool pending_ = false;          // ... and the step is done: fetch_logits() can read them
 };
 
 class VkExecutor final : public backend::Executor {
@@ -557,6 +629,9 @@ public:
         return step_;
     }
     void finish() override { step_.finish(); }
+    bool logits_pending() const override { return step_.logits_pending(); }
+    void fetch_logits() override { step_.fetch_logits(); }
+    bool top_logits(std::vector<TopLogit> &out) override { return step_.top_logits(out); }
 
 private:
     VkStep step_;
