@@ -530,6 +530,14 @@ TEST_CASE("Vulkan ranks a one-token step's logits as the sampler does", "[vulkan
             }
         }
     }
+    // 200000 equal values: more candidates tie than the merge can hold, so
+    // it says it has no ranking (Context::sample then reads the row).
+    const std::vector<float> flat(200000, 0.5f);
+    auto gpu = vk::make_vulkan_executor(weights, 1, 4, 2);
+    KvCache kv(1, 4, 2, false);
+    run_step(*gpu, kv, flat, 1, int64_t(flat.size()), 0, [](backend::Step &s, backend::Buf in) { s.output_logits(in); });
+    std::vector<TopLogit> got;
+    CHECK_FALSE(gpu->top_logits(got));
 }
 
 TEST_CASE("A decode step on Vulkan is one queue submission", "[vulkan]") {

@@ -134,6 +134,7 @@ constexpr uint32_t kActQuantThreads = 32;   // local_size_x of act_quant.comp an
 constexpr uint32_t kNormQuantThreads = 256; // of norm_quant.comp
 constexpr uint32_t kTopLogits = 64;         // K in top_logits.comp
 constexpr uint32_t kTopLogitsSpan = 2048;   // values a workgroup of its pass 0 ranks
+constexpr uint32_t kTopLogitsMaxLists = 256; // its pass 1 merges at most these
 
 // top_logits.comp's keys back to floats (it maps float order to unsigned order).
 float key_value(uint32_t key) {
@@ -179,7 +180,7 @@ public:
         v_cache_ = dev_.create_buffer(kv_bytes, Memory::DeviceLocal, "the V cache");
         step_params_ = dev_.create_buffer(16, Memory::HostVisible, "the step parameters");
         step_dev_ = dev_.create_buffer(16, Memory::DeviceLocal, "the step parameters");
-        top_out_ = dev_.create_buffer(kTopLogits * 8, Memory::HostReadback, "the top logits");
+        top_out_ = dev_.create_buffer((kTopLogits + 1) * 8, Memory::HostReadback, "the top logits");
     }
 
     void begin(const int32_t *tokens, int n, int pos0, std::vector<float> *logits) {
@@ -187,7 +188,7 @@ public:
         n_ = n;
         logits_ = logits;
         logit_rows_ = 0;
-        logits_on_device_ = pending_ = false;
+        logits_on_device_ = pending_ = ranked_ = false;
         used_ = 0;
         quantized_ = {};
         pending_norm_ = {};
@@ -226,9 +227,10 @@ public:
     }
 
     bool top_logits(std::vector<TopLogit> &out) {
-        if (!logits_on_device_) return false;
+        if (!ranked_) return false;
         top_out_.invalidate();
         const uint32_t *e = static_cast<const uint32_t *>(top_out_.mapped());
+        if (e[2 * kTopLogits + 1]) return false; // more candidates than it could rank (ties)
         out.clear();
         for (uint32_t i = 0; i < kTopLogits; ++i)
             if (e[2 * i + 1] < uint32_t(logit_cols_)) out.push_back({int32_t(e[2 * i + 1]), key_value(e[2 * i])});
@@ -403,7 +405,11 @@ private:
     }
 
     void rank_logits(backend::Buf x) {
+        logits_buf_ = size_t(x);
+        logits_on_device_ = true;
         const uint32_t n = uint32_t(buf(x).cols), lists = (n + kTopLogitsSpan - 1) / kTopLogitsSpan;
+        if (lists > kTopLogitsMaxLists) return; // a vocabulary over 512K: sampling reads the row
+        ranked_ = true;
         grow(top_lists_, size_t(lists) * kTopLogits * 8, Memory::DeviceLocal, "the top-logit lists");
         const Kernel &k = dev_.kernel("top_logits", 3, sizeof(TopLogitsPush));
         const TopLogitsPush ranks{n, 0}, merge{lists, 1};
@@ -411,8 +417,6 @@ private:
                  0b010);
         dispatch(k, {buf(x).mem.handle(), top_lists_.handle(), top_out_.handle()}, &merge, sizeof merge, 1, 1, 1,
                  0b100);
-        logits_buf_ = size_t(x);
-        logits_on_device_ = true;
     }
 
     void wrote(backend::Buf b) { buf(b).version = ++versions_; }
@@ -617,6 +621,7 @@ private:
     size_t logits_buf_ = 0;         // the StepBuf a one-token step's logits are in
     bool logits_on_device_ = false; // this step left its logits there
     bool pending_ = false;          // ... and the step is done: fetch_logits() can read them
+    bool ranked_ = false;           // ... and ranked the best of them (top_logits.comp)
 };
 
 class VkExecutor final : public backend::Executor {
