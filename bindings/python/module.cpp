@@ -60,12 +60,6 @@ py::str utf8(const std::string &s) {
     return py::reinterpret_steal<py::str>(PyUnicode_DecodeUTF8(s.data(), Py_ssize_t(s.size()), "replace"));
 }
 
-py::array_t<float> copy_logits(const float *p, int n_vocab) {
-    py::array_t<float> a(n_vocab);
-    std::memcpy(a.mutable_data(), p, sizeof(float) * size_t(n_vocab));
-    return a;
-}
-
 struct ModelHandle {
     tern_model *m = nullptr;
     ~ModelHandle() { tern_model_free(m); }
@@ -191,30 +185,37 @@ public:
     uint32_t n_past() const { return tern_context_n_past(get()); }
 
     py::array_t<float> prefill(const std::vector<tern_token> &ids) {
+        py::array_t<float> out(n_vocab_);
+        float *dst = out.mutable_data();
         {
             py::gil_scoped_release nogil;
             std::lock_guard<std::mutex> lock(mu_);
             check(tern_prefill(get(), ids.data(), ids.size()));
+            copy_row(-1, dst);
         }
-        return logits();
+        return out;
     }
-    py::array_t<float> decode_step(tern_token t) {
+    // want_logits=false returns None and leaves them where the backend has
+    // them (a GPU keeps a decode step's on the device; sampling needs none).
+    py::object decode_step(tern_token t, bool want_logits) {
+        py::array_t<float> out(want_logits ? n_vocab_ : 0);
+        float *dst = out.mutable_data();
         {
             py::gil_scoped_release nogil;
             std::lock_guard<std::mutex> lock(mu_);
             check(tern_decode_step(get(), t));
+            if (want_logits) copy_row(-1, dst);
         }
-        return logits();
+        return want_logits ? py::object(out) : py::none();
     }
-    py::array_t<float> logits() const {
-        const float *p = tern_get_logits(get());
-        if (!p) throw CallFailed{TERN_ERR_INVALID_ARGUMENT, "no logits yet: call prefill or decode_step first"};
-        return copy_logits(p, n_vocab_);
-    }
+    py::array_t<float> logits() const { return logits_ith(-1); }
     py::array_t<float> logits_ith(int32_t i) const {
-        const float *p = tern_get_logits_ith(get(), i);
-        if (!p) check(TERN_ERR_INVALID_ARGUMENT);
-        return copy_logits(p, n_vocab_);
+        py::array_t<float> out(n_vocab_);
+        float *dst = out.mutable_data();
+        py::gil_scoped_release nogil;
+        std::lock_guard<std::mutex> lock(mu_);
+        copy_row(i, dst);
+        return out;
     }
     void clear() {
         std::lock_guard<std::mutex> lock(mu_);
@@ -230,6 +231,20 @@ public:
         return c_;
     }
     std::mutex &mutex() { return mu_; }
+
+private:
+    // Row i of the logits into dst, under the lock: a GPU backend may copy
+    // them from the device here, and another thread's step must not swap
+    // them meanwhile.
+    void copy_row(int32_t i, float *dst) const {
+        const float *p = tern_get_logits_ith(get(), i);
+        if (!p && tern_context_n_past(get()) == 0)
+            throw CallFailed{TERN_ERR_INVALID_ARGUMENT, "no logits yet: call prefill or decode_step first"};
+        if (!p) check(TERN_ERR_INVALID_ARGUMENT);
+        std::memcpy(dst, p, sizeof(float) * size_t(n_vocab_));
+    }
+
+public:
 
 private:
     std::shared_ptr<ModelHandle> model_;
@@ -333,7 +348,7 @@ PYBIND11_MODULE(_ternlm, mod) {
         .def_property_readonly("n_ctx", &Context::n_ctx)
         .def_property_readonly("n_past", &Context::n_past)
         .def("prefill", &Context::prefill)
-        .def("decode_step", &Context::decode_step)
+        .def("decode_step", &Context::decode_step, py::arg("token"), py::arg("want_logits") = true)
         .def("logits", &Context::logits)
         .def("logits_ith", &Context::logits_ith)
         .def("clear", &Context::clear)

@@ -57,3 +57,12 @@ def test_prefill_equals_decode_steps(stories):
             step = b.decode_step(t)
         assert a.n_past == b.n_past == len(ids)
         np.testing.assert_allclose(batch, step, atol=1e-3 * float(np.std(batch)))
+
+
+def test_step_leaves_logits_until_asked(stories):
+    ids = stories.tokenize("One day, a little bird")
+    with stories.create_context(n_ctx=64) as a, stories.create_context(n_ctx=64) as b:
+        for t in ids:
+            want = a.decode_step(t)
+            assert b.step(t) is None
+        np.testing.assert_array_equal(b.logits, want)

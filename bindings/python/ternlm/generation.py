@@ -135,7 +135,7 @@ class Generation:
             if self.context.n_past >= self.context.n_ctx:
                 return out + self._finish("context")
             if len(self.tokens) < self._max_tokens:
-                self.context.decode_step(token)
+                self.context.step(token)
         return out
 
     def _finish(self, reason: str) -> str:

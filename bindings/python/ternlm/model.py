@@ -208,7 +208,15 @@ class Context:
 
     def decode_step(self, token: int) -> Logits:
         """Evaluates one token; returns its logits (n_vocab,)."""
-        return self._native.decode_step(int(token))
+        logits = self._native.decode_step(int(token), True)
+        assert logits is not None
+        return logits
+
+    def step(self, token: int) -> None:
+        """Evaluates one token without copying its logits out: on a GPU they
+        stay on the device, and ``Sampler.sample`` reads only the best few.
+        ``logits`` still gives them on request."""
+        self._native.decode_step(int(token), False)
 
     @property
     def logits(self) -> Logits:
