@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <random>
 #include <string>
 #include <vector>
@@ -38,6 +39,7 @@ namespace {
 struct Options {
     std::string model, synthetic, type = "q4_k", out;
     int n_prompt = 128, n_gen = 64, threads = 0, reps = 3;
+    int depth = 0; // tokens already in the KV cache when pp and tg start (llama-bench's -d)
     tern_backend backend = TERN_BACKEND_CPU;
     bool json = false;
     bool profile = false; // Vulkan: GPU time per kernel over one prefill and one decode run
@@ -124,11 +126,13 @@ uint64_t dispatch_count(const Model &m) {
 // Vulkan --profile: one more prefill of the prompt, or one more decode run
 // of n_gen tokens, with a timestamp around every dispatch, printed as GPU
 // time per token by kernel and shape.
-void print_profile(const Model &m, Context &ctx, const std::vector<int32_t> &toks, bool prefill) {
+void print_profile(const Model &m, Context &ctx, const std::function<void(Context &)> &fill_depth,
+                   const std::vector<int32_t> &toks, bool prefill) {
 #ifdef TERNLM_HAVE_VULKAN
     if (m.backend() != TERN_BACKEND_VULKAN) return;
     vk::Device &d = m.gpu_weights()->device();
     ctx.kv_clear();
+    fill_depth(ctx);
     d.clear_kernel_times();
     d.set_profiling(true);
     const double t0 = now_s();
@@ -153,7 +157,7 @@ void print_profile(const Model &m, Context &ctx, const std::vector<int32_t> &tok
                     t.ms * 1e3 / double(toks.size()), t.ms * 1e3 / double(t.calls), 100.0 * t.ms / gpu_ms);
     }
 #else
-    (void)m, (void)ctx, (void)toks, (void)prefill;
+    (void)m, (void)ctx, (void)fill_depth, (void)toks, (void)prefill;
 #endif
 }
 
@@ -167,8 +171,8 @@ int run_bench(const Options &o) {
                  model->backend_description().c_str());
     const int threads = model->n_threads();
     ContextParams cp;
-    cp.n_ctx = o.n_prompt + o.n_gen + 8;
-    cp.n_batch = std::max(o.n_prompt, 1);
+    cp.n_ctx = o.depth + std::max(o.n_prompt, o.n_gen) + 8;
+    cp.n_batch = std::max({o.n_prompt, o.depth, 1});
     Context ctx(*model, cp);
     std::mt19937 rng(1);
     const int n_vocab = model->hparams().n_vocab;
@@ -177,6 +181,10 @@ int run_bench(const Options &o) {
         for (auto &x : t) x = int32_t(rng() % uint32_t(n_vocab));
         return t;
     };
+    // Each measurement starts from a cache holding `depth` tokens.
+    const auto fill_depth = [&](Context &c) {
+        if (o.depth > 0) c.prefill(random_tokens(o.depth).data(), size_t(o.depth));
+    };
     // Warm-up: page the weights in.
     ctx.prefill(random_tokens(8).data(), 8);
     std::vector<double> pp, tg;
@@ -184,6 +192,7 @@ int run_bench(const Options &o) {
     for (int r = 0; r < o.reps; ++r) {
         if (o.n_prompt > 0) {
             ctx.kv_clear();
+            fill_depth(ctx);
             const auto toks = random_tokens(o.n_prompt);
             const double t0 = now_s();
             ctx.prefill(toks.data(), toks.size());
@@ -191,6 +200,7 @@ int run_bench(const Options &o) {
         }
         if (o.n_gen > 0) {
             ctx.kv_clear();
+            fill_depth(ctx);
             const auto toks = random_tokens(o.n_gen);
             const uint64_t d0 = dispatch_count(*model);
             const double t0 = now_s();
@@ -199,8 +209,13 @@ int run_bench(const Options &o) {
             tg_dispatches = (dispatch_count(*model) - d0) / uint64_t(o.n_gen);
         }
     }
-    if (o.profile && o.n_prompt > 0) print_profile(*model, ctx, random_tokens(o.n_prompt), true);
-    if (o.profile && o.n_gen > 0) print_profile(*model, ctx, random_tokens(o.n_gen), false);
+    if (o.profile && o.n_prompt > 0) print_profile(*model, ctx, fill_depth, random_tokens(o.n_prompt), true);
+    if (o.profile && o.n_gen > 0) print_profile(*model, ctx, fill_depth, random_tokens(o.n_gen), false);
+    // "pp512", or "pp512 @ d4096" as llama-bench names a test at depth.
+    const auto test_name = [&](const char *kind, int n) {
+        std::string t = kind + std::to_string(n);
+        return o.depth > 0 ? t + " @ d" + std::to_string(o.depth) : t;
+    };
     const Device dev = probe(*model, threads);
     const double bw = dev.bandwidth_gbs;
     const double bpt = bytes_per_token(*model);
@@ -209,8 +224,8 @@ int run_bench(const Options &o) {
     const char *isa = dev.label.c_str();
     if (o.json) {
         std::printf("{\"model\": \"%s\", \"backend\": \"%s\", \"threads\": %d, \"bandwidth_gbs\": %.2f, "
-                    "\"bytes_per_token\": %.0f, \"roofline_tps\": %.1f, \"dispatches_per_token\": %llu",
-                    name.c_str(), isa, threads, bw, bpt, roof, (unsigned long long)tg_dispatches);
+                    "\"bytes_per_token\": %.0f, \"roofline_tps\": %.1f, \"dispatches_per_token\": %llu, \"depth\": %d",
+                    name.c_str(), isa, threads, bw, bpt, roof, (unsigned long long)tg_dispatches, o.depth);
         if (!pp.empty()) {
             const Stat s = stats(pp);
             std::printf(", \"pp%d\": {\"median\": %.1f, \"min\": %.1f, \"max\": %.1f}", o.n_prompt, s.median, s.lo, s.hi);
@@ -229,13 +244,13 @@ int run_bench(const Options &o) {
     const double mb = bpt / 1e6;
     if (!pp.empty()) {
         const Stat s = stats(pp);
-        std::printf("| %s | %s | %d | pp%d | %.1f (%.1f-%.1f) | | | |\n", name.c_str(), isa, threads, o.n_prompt,
-                    s.median, s.lo, s.hi);
+        std::printf("| %s | %s | %d | %s | %.1f (%.1f-%.1f) | | | |\n", name.c_str(), isa, threads,
+                    test_name("pp", o.n_prompt).c_str(), s.median, s.lo, s.hi);
     }
     if (!tg.empty()) {
         const Stat s = stats(tg);
-        std::printf("| %s | %s | %d | tg%d | %.1f (%.1f-%.1f) | %.1f | %.0f | %.0f%% |\n", name.c_str(), isa, threads,
-                    o.n_gen, s.median, s.lo, s.hi, mb, roof, 100.0 * s.median / roof);
+        std::printf("| %s | %s | %d | %s | %.1f (%.1f-%.1f) | %.1f | %.0f | %.0f%% |\n", name.c_str(), isa, threads,
+                    test_name("tg", o.n_gen).c_str(), s.median, s.lo, s.hi, mb, roof, 100.0 * s.median / roof);
     }
     std::printf("\nread bandwidth measured on %s: %.1f GB/s", isa, bw);
     if (tg_dispatches) std::printf("; %llu dispatches per decoded token", (unsigned long long)tg_dispatches);
@@ -245,7 +260,8 @@ int run_bench(const Options &o) {
 
 void usage() {
     std::fprintf(stderr,
-                 "usage: ternlm-bench -m MODEL [-p N] [-n N] [-t THREADS] [-r REPS] [-b cpu|vulkan|auto] [--json] [--profile]\n"
+                 "usage: ternlm-bench -m MODEL [-p N] [-n N] [-d DEPTH] [-t THREADS] [-r REPS] [-b cpu|vulkan|auto] [--json]\n"
+                 "                    [--profile]\n"
                  "       ternlm-bench --synthetic SHAPE --type TYPE -o OUT.gguf\n"
                  "shapes: mid1024 llama1b llama8b bitnet2b; types: f32 f16 bf16 q8_0 q4_0 q5_0 q4_k q5_k q6_k tq1_0 tq2_0 i2_s\n");
 }
@@ -266,6 +282,7 @@ int main(int argc, char **argv) {
         if (a == "-m") o.model = val();
         else if (a == "-p") o.n_prompt = std::atoi(val().c_str());
         else if (a == "-n") o.n_gen = std::atoi(val().c_str());
+        else if (a == "-d") o.depth = std::max(0, std::atoi(val().c_str()));
         else if (a == "-t") o.threads = std::atoi(val().c_str());
         else if (a == "-r") o.reps = std::max(1, std::atoi(val().c_str()));
         else if (a == "--json") o.json = true;
