@@ -6,6 +6,12 @@
 // keys 0 ..= pos0 + t. GQA: query head h reads KV head h / (n_head / n_head_kv).
 // head_dim <= 4 * WG.
 //
+// Split-K ("flash decoding", n_split > 1, one query row): workgroup z of a
+// head folds only its share of the keys, from the step's key count, and
+// writes its partial result (running max, sum, unnormalized accumulator) for
+// attn_combine.comp. Shares are at least kMinSplitKeys, so up to that many
+// keys only split 0 has any and the result is the unsplit fold's, exactly.
+//
 // f16_acc = 1 (decode and short batches) reproduces llama.cpp's one-chunk CPU
 // flash attention: keys are folded in one at a time with the running max, and
 // the V accumulator is rounded to f16 after each step. Scores, the running
@@ -22,6 +28,8 @@ layout(std430, binding = 1) readonly buffer Keys { uint K[]; };
 layout(std430, binding = 1) readonly buffer Keys8 { uvec4 K8[]; }; // 8 halves, when key rows start on 8
 layout(std430, binding = 2) readonly buffer Values { uint V[]; };
 layout(std430, binding = 2) readonly buffer Values4 { uvec4 V4[]; }; // when rows start on 8 halves
+// The output rows; with n_split > 1, partials: per (head, split) the max, the
+// sum, then head_dim accumulators.
 layout(std430, binding = 3) writeonly buffer Output { float O[]; };
 layout(std430, binding = 4) readonly buffer StepParams { uint pos0; } step; // the step's first position
 layout(push_constant) uniform Params {
@@ -30,7 +38,10 @@ layout(push_constant) uniform Params {
     float scale;
     uint f16_acc;
     uint keys_by_8; // head_dim % 8 == 0: key rows are read 16 bytes at a time
+    uint n_split;   // workgroups per head along z (split-K), 1 for none
 } p;
+
+const uint kMinSplitKeys = 256u; // keys of a split's share, at least (a multiple of WG)
 
 #include "exact.glsl"
 
@@ -204,14 +215,18 @@ void main() {
     barrier();
 
     const uint n_keys = step.pos0 + row + 1u;
+    // This workgroup's keys [first, end): all of them, or its split's share.
+    const uint share = max(kMinSplitKeys, (n_keys + p.n_split * WG - 1u) / (p.n_split * WG) * WG);
+    const uint first = min(n_keys, gl_WorkGroupID.z * share);
+    const uint end = p.n_split > 1u ? min(n_keys, first + share) : n_keys;
     float m = -1.0 / 0.0, sum = 0.0;
     float acc[MAX_DIMS_PER_THREAD];
     for (uint k = 0u; k < MAX_DIMS_PER_THREAD; ++k) acc[k] = 0.0;
 
-    for (uint c0 = 0u; c0 < n_keys; c0 += WG) {
+    for (uint c0 = first; c0 < end; c0 += WG) {
         const uint key = c0 + tid;
         float s = -1.0 / 0.0;
-        if (key < n_keys) {
+        if (key < end) {
             const uint kb = p.kv_off + key * kv_dim + kv_head * p.head_dim;
             s = kq_dot(kb) * p.scale;
         }
@@ -221,9 +236,9 @@ void main() {
         if (p.f16_acc != 0u) { // uniform: every invocation takes the same branch
             m = fold_factors(m, tid);
             if ((p.head_dim & 1u) == 0u)
-                fold_f16(c0, min(WG, n_keys - c0), kv_dim, kv_head, sum, acc);
+                fold_f16(c0, min(WG, end - c0), kv_dim, kv_head, sum, acc);
             else
-                fold_f16_direct(c0, min(WG, n_keys - c0), kv_dim, kv_head, sum, acc);
+                fold_f16_direct(c0, min(WG, end - c0), kv_dim, kv_head, sum, acc);
             barrier();
             continue;
         }
@@ -233,7 +248,7 @@ void main() {
         }
         const float m_new = max(m, red[0]);
         barrier();
-        const float pr = key < n_keys ? exp_acc(s - m_new) : 0.0;
+        const float pr = key < end ? exp_acc(s - m_new) : 0.0;
         prob[tid] = pr;
         red[tid] = pr;
         barrier();
@@ -244,7 +259,7 @@ void main() {
         const float corr = exp_acc(m - m_new);
         sum = sum * corr + red[0];
         m = m_new;
-        const uint n_here = min(WG, n_keys - c0);
+        const uint n_here = min(WG, end - c0);
         for (uint k = 0u; k < MAX_DIMS_PER_THREAD; ++k) {
             const uint d = tid + k * WG;
             if (d >= p.head_dim) break;
@@ -254,6 +269,18 @@ void main() {
             acc[k] = a;
         }
         barrier();
+    }
+    if (p.n_split > 1u) {
+        const uint part = (head * p.n_split + gl_WorkGroupID.z) * (p.head_dim + 2u);
+        if (tid == 0u) {
+            O[part] = m;
+            O[part + 1u] = sum;
+        }
+        for (uint k = 0u; k < MAX_DIMS_PER_THREAD; ++k) {
+            const uint d = tid + k * WG;
+            if (d < p.head_dim) O[part + 2u + d] = acc[k];
+        }
+        return;
     }
     for (uint k = 0u; k < MAX_DIMS_PER_THREAD; ++k) {
         const uint d = tid + k * WG;

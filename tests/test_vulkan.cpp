@@ -382,18 +382,53 @@ namespace {
 // and v to attention() in every layer, or to rope_attention() (one layer)
 // when rope is given, on the CPU and on Vulkan: their outputs must agree.
 // q, k and v come in as rows of their own through three embeds.
+// Decode attention of one row in double precision over f16-rounded q, K, V:
+// out[h * head_dim + d].
+std::vector<double> exact_decode_attention(const AttnShape &sh, const std::vector<float> &q,
+                                           const std::vector<float> &keys, const std::vector<float> &values) {
+    const int kv_cols = sh.n_head_kv * sh.head_dim, n_keys = int(keys.size()) / kv_cols;
+    auto h16 = [](float x) { return double(fp16_to_f32(f32_to_fp16(x))); };
+    std::vector<double> out(size_t(sh.n_head) * size_t(sh.head_dim), 0.0);
+    for (int h = 0; h < sh.n_head; ++h) {
+        const int kvh = h / (sh.n_head / sh.n_head_kv);
+        std::vector<double> w(static_cast<size_t>(n_keys));
+        double mx = -1e300, total = 0;
+        for (int j = 0; j < n_keys; ++j) {
+            double dot = 0;
+            for (int d = 0; d < sh.head_dim; ++d)
+                dot += h16(q[size_t(h * sh.head_dim + d)]) * h16(keys[size_t(j * kv_cols + kvh * sh.head_dim + d)]);
+            w[size_t(j)] = dot * sh.scale;
+            mx = std::max(mx, w[size_t(j)]);
+        }
+        for (double &x : w) total += (x = std::exp(x - mx));
+        for (int j = 0; j < n_keys; ++j)
+            for (int d = 0; d < sh.head_dim; ++d)
+                out[size_t(h * sh.head_dim + d)] +=
+                    w[size_t(j)] / total * h16(values[size_t(j * kv_cols + kvh * sh.head_dim + d)]);
+    }
+    return out;
+}
+
+// split_k: decode steps are checked against exact_decode_attention instead
+// of the CPU: each error at most the CPU's largest plus a little. (Split-K
+// rounds its f16 accumulators over other runs than the CPU's one fold, so
+// the two differ by more than either differs from the exact result.)
 void check_attention_steps(const AttnShape &sh, const RopeParams *rope, int n_layer, int n_ctx,
-                           std::initializer_list<int> steps, std::mt19937 &rng) {
+                           std::initializer_list<int> steps, std::mt19937 &rng, bool split_k = false) {
     const int64_t q_cols = sh.n_head * sh.head_dim, kv_cols = sh.n_head_kv * sh.head_dim;
     Transformer tf;
     auto cpu = cpu::make_cpu_executor(2);
     auto gpu = vk::make_vulkan_executor(vk::GpuWeights::upload(device(), tf, {}), n_layer, n_ctx, int(kv_cols));
     KvCache kv_cpu(n_layer, n_ctx, int(kv_cols)), kv_gpu(n_layer, n_ctx, int(kv_cols), false);
     int pos = 0;
+    std::vector<float> all_k, all_v; // every key and value so far
     for (int n : steps) {
-        const auto qb = float_bytes(random_floats(size_t(n) * size_t(q_cols), rng));
-        const auto kb = float_bytes(random_floats(size_t(n) * size_t(kv_cols), rng));
-        const auto vb = float_bytes(random_floats(size_t(n) * size_t(kv_cols), rng));
+        const auto qf = random_floats(size_t(n) * size_t(q_cols), rng);
+        const auto kf = random_floats(size_t(n) * size_t(kv_cols), rng);
+        const auto vf = random_floats(size_t(n) * size_t(kv_cols), rng);
+        const auto qb = float_bytes(qf), kb = float_bytes(kf), vb = float_bytes(vf);
+        all_k.insert(all_k.end(), kf.begin(), kf.end());
+        all_v.insert(all_v.end(), vf.begin(), vf.end());
         const WeightRef qt = weight_ref(qb, GgmlType::F32, q_cols, n, "q"),
                         kt = weight_ref(kb, GgmlType::F32, kv_cols, n, "k"),
                         vt = weight_ref(vb, GgmlType::F32, kv_cols, n, "v");
@@ -415,7 +450,18 @@ void check_attention_steps(const AttnShape &sh, const RopeParams *rope, int n_la
         const auto want = run_step(*cpu, kv_cpu, dummy, n, q_cols, pos, ops);
         const auto got = run_step(*gpu, kv_gpu, dummy, n, q_cols, pos, ops);
         INFO(n << " rows at position " << pos);
-        require_close(got, want, 2e-3); // both round q, K, V to f16; sums run in other orders
+        if (split_k && n == 1) {
+            const auto exact = exact_decode_attention(sh, qf, all_k, all_v);
+            double cpu_err = 0, gpu_err = 0;
+            for (size_t i = 0; i < exact.size(); ++i) {
+                cpu_err = std::max(cpu_err, std::fabs(want[i] - exact[i]));
+                gpu_err = std::max(gpu_err, std::fabs(got[i] - exact[i]));
+            }
+            INFO("largest error: CPU " << cpu_err << ", Vulkan " << gpu_err);
+            CHECK(gpu_err <= 1.25 * cpu_err + 1e-5);
+        } else {
+            require_close(got, want, 2e-3); // both round q, K, V to f16; sums run in other orders
+        }
         kv_cpu.advance(n);
         kv_gpu.advance(n);
         pos += n;
@@ -462,6 +508,23 @@ TEST_CASE("Vulkan fused rope + KV append + attention matches the CPU's separate 
                 rp.neox = neox;
                 check_attention_steps(gqa_shape(head_dim), &rp, 1, 16, {3, 1, 1, 4}, rng);
             }
+        }
+    }
+}
+
+TEST_CASE("Vulkan split-K decode attention matches the CPU over a long cache", "[vulkan]") {
+    if (!testsupport::vulkan_device_or_fail()) return;
+    std::mt19937 rng(15);
+    // n_ctx 1100: three workgroups per head. Decode steps at 701 keys give
+    // the three 256 and 189, at 1003 keys 384, 384 and 235; a step at 5 keys
+    // gives them all to the first (the unsplit fold). Odd head_dim folds V
+    // from global memory.
+    for (const int head_dim : {64, 17}) {
+        DYNAMIC_SECTION("head_dim " << head_dim) {
+            const auto names = kernels_run(*device(), [&] {
+                check_attention_steps(gqa_shape(head_dim), nullptr, 2, 1100, {4, 1, 695, 1, 1, 300, 1}, rng, true);
+            });
+            CHECK(std::find(names.begin(), names.end(), "attn_combine") != names.end());
         }
     }
 }

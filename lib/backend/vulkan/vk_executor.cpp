@@ -42,7 +42,10 @@ struct RopePush {
 struct AttnPush {
     uint32_t n_head, n_head_kv, head_dim, kv_off;
     float scale;
-    uint32_t f16_acc, keys_by_8;
+    uint32_t f16_acc, keys_by_8, n_split;
+};
+struct CombinePush {
+    uint32_t n_head, head_dim, n_split;
 };
 struct EltPush {
     uint32_t n, op;
@@ -132,6 +135,16 @@ constexpr uint32_t kGemvTokens = 8;     // NT in gemv.comp's gemv8 build
 constexpr uint32_t kMaxGroupsX = 65535;      // the minimum maxComputeWorkGroupCount[0]
 constexpr uint32_t kActQuantThreads = 32;   // local_size_x of act_quant.comp and glu_quant.comp
 constexpr uint32_t kNormQuantThreads = 256; // of norm_quant.comp
+// Split-K decode attention: a head's keys are shared among up to
+// kMaxAttnSplits workgroups, one per kAttnSplitKeys of the context's length
+// (attention.comp gives each at least 256 keys of those present).
+// TERNLM_ATTN_SPLITS overrides the count (a tuning aid).
+constexpr uint32_t kAttnSplitKeys = 512, kMaxAttnSplits = 16;
+uint32_t attention_splits(int n_ctx) {
+    static const uint32_t forced = env_u32("TERNLM_ATTN_SPLITS");
+    if (forced) return std::min(forced, 64u);
+    return std::clamp((uint32_t(n_ctx) + kAttnSplitKeys - 1) / kAttnSplitKeys, 1u, kMaxAttnSplits);
+}
 constexpr uint32_t kTopLogits = 64;         // K in top_logits.comp
 constexpr uint32_t kTopLogitsSpan = 2048;   // values a workgroup of its pass 0 ranks
 constexpr uint32_t kTopLogitsMaxLists = 256; // its pass 1 merges at most these
@@ -172,7 +185,7 @@ struct StepBuf {
 class VkStep final : public backend::Step {
 public:
     VkStep(std::shared_ptr<const GpuWeights> w, int n_layer, int n_ctx, int kv_dim)
-        : w_(std::move(w)), dev_(w_->device()), n_ctx_(n_ctx), kv_dim_(kv_dim) {
+        : w_(std::move(w)), dev_(w_->device()), n_ctx_(n_ctx), kv_dim_(kv_dim), n_split_(attention_splits(n_ctx)) {
         // f16 K and V, two values a word (kv_store.comp needs rows to start on a word).
         if (kv_dim % 2) fail(TERN_ERR_UNSUPPORTED, "Vulkan: an odd KV row width (%d) is not supported", kv_dim);
         const size_t kv_bytes = size_t(n_layer) * size_t(n_ctx) * size_t(kv_dim) * sizeof(uint16_t);
@@ -433,14 +446,30 @@ private:
         if (s.head_dim > 256) fail(TERN_ERR_UNSUPPORTED, "Vulkan: head_dim %d > 256", s.head_dim);
     }
 
-    // Attention of q over the cache of `layer`, which already holds this step's keys and values.
+    // Attention of q over the cache of `layer`, which already holds this step's
+    // keys and values. A decode step splits each head's keys among n_split_
+    // workgroups (a recorded step replays at any length, so the count comes
+    // from n_ctx), then joins their partial results.
     void attend(int layer, backend::Buf q, backend::Buf out, const AttnShape &s) {
+        const bool split = n_ == 1 && n_split_ > 1;
         AttnPush pc{uint32_t(s.n_head), uint32_t(s.n_head_kv), uint32_t(s.head_dim), 2 * layer_word(layer), s.scale,
-                    n_ < cpu::kTiledAttentionMinRows ? 1u : 0u, s.head_dim % 8 == 0 && kv_dim_ % 8 == 0 ? 1u : 0u};
-        dispatch(dev_.kernel("attention", 5, sizeof pc),
-                 {buf(q).mem.handle(), k_cache_.handle(), v_cache_.handle(), buf(out).mem.handle(),
-                  step_dev_.handle()},
-                 &pc, sizeof pc, uint32_t(s.n_head), uint32_t(n_), 1, 0b1000);
+                    n_ < cpu::kTiledAttentionMinRows ? 1u : 0u, s.head_dim % 8 == 0 && kv_dim_ % 8 == 0 ? 1u : 0u,
+                    split ? n_split_ : 1u};
+        const Kernel &k = dev_.kernel("attention", 5, sizeof pc);
+        if (!split) {
+            dispatch(k, {buf(q).mem.handle(), k_cache_.handle(), v_cache_.handle(), buf(out).mem.handle(),
+                         step_dev_.handle()},
+                     &pc, sizeof pc, uint32_t(s.n_head), uint32_t(n_), 1, 0b1000);
+            wrote(out);
+            return;
+        }
+        const size_t parts = size_t(s.n_head) * n_split_ * (size_t(s.head_dim) + 2);
+        grow(attn_parts_, parts * sizeof(float), Memory::DeviceLocal, "split attention's partial results");
+        dispatch(k, {buf(q).mem.handle(), k_cache_.handle(), v_cache_.handle(), attn_parts_.handle(), step_dev_.handle()},
+                 &pc, sizeof pc, uint32_t(s.n_head), 1, n_split_, 0b1000);
+        const CombinePush cp{uint32_t(s.n_head), uint32_t(s.head_dim), n_split_};
+        dispatch(dev_.kernel("attn_combine", 2, sizeof cp), {attn_parts_.handle(), buf(out).mem.handle()}, &cp,
+                 sizeof cp, uint32_t(s.n_head), 1, 1, 0b10);
         wrote(out);
     }
 
@@ -595,7 +624,8 @@ private:
     std::shared_ptr<const GpuWeights> w_;
     Device &dev_;
     int n_ctx_, kv_dim_;
-    Buffer k_cache_, v_cache_, readback_, act_scales_;
+    uint32_t n_split_; // workgroups per head of a decode step's attention
+    Buffer k_cache_, v_cache_, readback_, act_scales_, attn_parts_;
     Buffer act_q_, act_d_, act_s_; // act_quant.comp's output, for gemv.comp
     struct Quantized {             // which buffer contents act_q_ holds
         size_t buf = 0;
