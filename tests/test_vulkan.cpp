@@ -515,10 +515,10 @@ TEST_CASE("Vulkan fused rope + KV append + attention matches the CPU's separate 
 TEST_CASE("Vulkan split-K decode attention matches the CPU over a long cache", "[vulkan]") {
     if (!testsupport::vulkan_device_or_fail()) return;
     std::mt19937 rng(15);
-    // n_ctx 1100: three workgroups per head. Decode steps at 701 keys give
-    // the three 256 and 189, at 1003 keys 384, 384 and 235; a step at 5 keys
-    // gives them all to the first (the unsplit fold). Odd head_dim folds V
-    // from global memory.
+    // n_ctx 1100: five workgroups per head. Decode steps at 701 keys give
+    // three of them 256, 256 and 189, at 1003 keys four 256, 256, 256 and
+    // 235; a step at 5 keys gives them all to the first (the unsplit fold).
+    // Odd head_dim folds V from global memory.
     for (const int head_dim : {64, 17}) {
         DYNAMIC_SECTION("head_dim " << head_dim) {
             const auto names = kernels_run(*device(), [&] {
