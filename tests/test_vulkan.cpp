@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "backend/cpu/cpu_executor.hpp"
+#include "backend/vulkan/layout.hpp"
 #include "backend/vulkan/vk_executor.hpp"
 #include "common/error.hpp"
 #include "common/fp16.hpp"
@@ -654,6 +655,92 @@ TEST_CASE("A decode step on Vulkan is one queue submission", "[vulkan]") {
     chunked.prefill(prompt, 5);
     for (int32_t t : tokens) chunked.decode_step(t);
     REQUIRE(std::vector<float>(chunked.logits(), chunked.logits() + n_vocab) == replayed);
+}
+
+TEST_CASE("Vulkan holds an output matrix beyond the device's buffer limit in parts", "[vulkan]") {
+    if (!testsupport::vulkan_device_or_fail()) return;
+    // stories260K's output matrix is 512 x 64 f32 (128 KB); with buffers
+    // capped at 50000 bytes it is held as parts of 192, 192 and 128 rows
+    // (the largest matrix besides it is 44 KB). Its logits must not change.
+    const auto whole = stories_on_vulkan();
+    setenv("TERNLM_VK_MAX_BUFFER", "50000", 1);
+    std::unique_ptr<Model> parted;
+    try {
+        parted = stories_on_vulkan();
+    } catch (...) {
+        unsetenv("TERNLM_VK_MAX_BUFFER");
+        throw;
+    }
+    unsetenv("TERNLM_VK_MAX_BUFFER");
+    REQUIRE(parted->gpu_weights()->parts(parted->transformer().output) != nullptr);
+    CHECK(parted->gpu_weights()->parts(parted->transformer().output)->size() == 3);
+    const int n_vocab = whole->hparams().n_vocab;
+    ContextParams cp;
+    cp.n_ctx = 32;
+    Context a(*whole, cp), b(*parted, cp);
+    const int32_t prompt[] = {1, 403, 407, 261, 378};
+    a.prefill(prompt, 5);
+    b.prefill(prompt, 5);
+    for (int i = 0; i < 4; ++i) {
+        REQUIRE(std::vector<float>(a.logits(), a.logits() + n_vocab) ==
+                std::vector<float>(b.logits(), b.logits() + n_vocab));
+        const int32_t t = int32_t(argmax(a.logits(), n_vocab));
+        a.decode_step(t);
+        b.decode_step(t);
+    }
+    // Every prompt row's logits would need a many-row product: refused clearly.
+    cp.logits_all = true;
+    Context all(*parted, cp);
+    try {
+        all.prefill(prompt, 5);
+        FAIL("logits_all over a parted output matrix was accepted");
+    } catch (const Failure &e) {
+        CHECK(e.status() == TERN_ERR_UNSUPPORTED);
+        CHECK(std::string(e.what()).find("parts") != std::string::npos);
+    }
+}
+
+TEST_CASE("Vulkan products with an output matrix in parts equal those with it whole", "[vulkan]") {
+    if (!testsupport::vulkan_device_or_fail()) return;
+    std::mt19937 rng(16);
+    const int rows = 300;
+    const int64_t cols = 512;
+    // A device whose buffers are capped to 128 rows' bytes: parts of 128,
+    // 128 and 44 rows. Q4_K, Q8_0 and TQ2_0 take the integer GEMV, Q5_K
+    // matmul.comp.
+    for (GgmlType t : {GgmlType::Q4_K, GgmlType::Q8_0, GgmlType::TQ2_0, GgmlType::Q5_K}) {
+        DYNAMIC_SECTION(type_name(t)) {
+            const std::vector<uint8_t> wb = random_matrix_bytes(t, rows, cols, rng);
+            Transformer tf;
+            tf.output = weight_ref(wb, t, cols, rows, "output.weight");
+            const std::string cap = std::to_string(128 * vk::device_view(tf.output).row_bytes + 5);
+            setenv("TERNLM_VK_MAX_BUFFER", cap.c_str(), 1);
+            std::shared_ptr<vk::Device> small;
+            try {
+                small = vk::Device::open(-1);
+            } catch (...) {
+                unsetenv("TERNLM_VK_MAX_BUFFER");
+                throw;
+            }
+            unsetenv("TERNLM_VK_MAX_BUFFER");
+            const auto parted = vk::GpuWeights::upload(small, tf, {});
+            REQUIRE(parted->parts(tf.output) != nullptr);
+            REQUIRE(parted->parts(tf.output)->size() == 3);
+            const auto x = random_floats(size_t(cols), rng);
+            const Ops ops = [&](backend::Step &s, backend::Buf in) {
+                const backend::Buf y = s.new_buf(1, rows);
+                s.matmul(tf.output, in, y);
+                s.output_logits(y);
+            };
+            auto ex_whole = vk::make_vulkan_executor(vk::GpuWeights::upload(device(), tf, {}), 1, 4, 2);
+            auto ex_parts = vk::make_vulkan_executor(parted, 1, 4, 2);
+            KvCache kv1(1, 4, 2, false), kv2(1, 4, 2, false);
+            const auto want = run_step(*ex_whole, kv1, x, 1, cols, 0, ops);
+            const auto got = run_step(*ex_parts, kv2, x, 1, cols, 0, ops);
+            REQUIRE(got.size() == size_t(rows));
+            CHECK(got == want);
+        }
+    }
 }
 
 TEST_CASE("Vulkan errors are clear", "[vulkan]") {

@@ -193,6 +193,7 @@ std::shared_ptr<Device> Device::open(int index) {
     const int chosen = index >= 0 ? index : best_device(infos);
     if (chosen < 0) fail(TERN_ERR_BACKEND, "Vulkan: no usable device");
     if (const char *e = std::getenv("TERNLM_VK_COOPMAT")) d->coopmat_enabled_.store(std::atoi(e) != 0);
+    if (const char *e = std::getenv("TERNLM_VK_MAX_BUFFER")) d->buffer_cap_ = std::strtoull(e, nullptr, 10);
     d->phys_ = pds[size_t(chosen)];
     d->info_ = infos[size_t(chosen)];
     vkGetPhysicalDeviceMemoryProperties(d->phys_, &d->mem_props_);
@@ -404,13 +405,13 @@ VkFence Device::create_fence() const {
     return fence;
 }
 
-void Device::bind_buffers(VkDescriptorSet set, const VkBuffer *buffers, uint32_t n) const {
+void Device::bind_buffers(VkDescriptorSet set, const VkBuffer *buffers, uint32_t n, const VkDeviceSize *offsets) const {
     constexpr uint32_t kMax = 8; // no kernel binds more; fixed arrays keep the hot path allocation-free
     if (n > kMax) fail(TERN_ERR_BACKEND, "Vulkan: %u buffers bound, at most %u", n, kMax);
     VkDescriptorBufferInfo infos[kMax];
     VkWriteDescriptorSet writes[kMax];
     for (uint32_t i = 0; i < n; ++i) {
-        infos[i] = {buffers[i], 0, VK_WHOLE_SIZE};
+        infos[i] = {buffers[i], offsets ? offsets[i] : 0, VK_WHOLE_SIZE};
         writes[i] = {VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET};
         writes[i].dstSet = set;
         writes[i].dstBinding = i;

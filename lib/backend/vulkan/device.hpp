@@ -140,9 +140,19 @@ public:
     // COOPMAT build); TERNLM_VK_COOPMAT=0 turns it off for comparisons.
     bool use_coopmat() const { return info_.coopmat_nv && coopmat_enabled_.load(); }
     void set_coopmat(bool on) { coopmat_enabled_.store(on); }
+    // The largest buffer a kernel may bind (and the largest weight buffer an
+    // upload makes): the device's limit, or less where TERNLM_VK_MAX_BUFFER
+    // (bytes, read when the device is opened) asks for less, as tests do to
+    // see how a small GPU's limit is met.
+    uint64_t max_buffer_bytes() const {
+        return buffer_cap_ && buffer_cap_ < info_.max_storage_range ? buffer_cap_ : info_.max_storage_range;
+    }
 
     // Points bindings 0..n-1 of `set` at whole buffers (what every kernel binds).
-    void bind_buffers(VkDescriptorSet set, const VkBuffer *buffers, uint32_t n) const;
+    // offsets: byte offsets of the bound ranges (multiples of
+    // minStorageBufferOffsetAlignment), or nullptr for 0.
+    void bind_buffers(VkDescriptorSet set, const VkBuffer *buffers, uint32_t n,
+                      const VkDeviceSize *offsets = nullptr) const;
 
     // The kernel named `name` (an embedded SPIR-V module), built on first use.
     const Kernel &kernel(const std::string &name, uint32_t bindings, uint32_t push_bytes);
@@ -165,6 +175,7 @@ private:
     std::atomic<uint64_t> submissions_{0}, dispatches_{0}, recorded_steps_{0};
     std::atomic<bool> int_dot_enabled_{true};
     std::atomic<bool> coopmat_enabled_{true};
+    uint64_t buffer_cap_ = 0;
     std::atomic<bool> profiling_{false};
     float timestamp_period_ns_ = 1;
     mutable std::mutex profile_mu_;

@@ -89,15 +89,16 @@ void Recorder::read_back(VkBuffer src, VkBuffer dst, size_t bytes) {
 
 void Recorder::dispatch(const Kernel &k, std::initializer_list<VkBuffer> bufs, const void *push,
                         uint32_t push_bytes, uint32_t gx, uint32_t gy, uint32_t gz, uint32_t writes,
-                        const std::string &label) {
+                        const std::string &label, const VkDeviceSize *offsets) {
     sign(k.pipeline, gx, gy, gz);
     for (VkBuffer b : bufs) sign(b);
+    if (offsets) sign_bytes(offsets, bufs.size() * sizeof *offsets);
     sign_bytes(push, push_bytes);
     dev_.count_dispatch();
     if (replaying_) return;
     order(bufs.begin(), bufs.size(), writes);
     VkDescriptorSet set = descriptor_set(k);
-    dev_.bind_buffers(set, bufs.begin(), uint32_t(bufs.size()));
+    dev_.bind_buffers(set, bufs.begin(), uint32_t(bufs.size()), offsets);
     vkCmdBindPipeline(cmd_, VK_PIPELINE_BIND_POINT_COMPUTE, k.pipeline);
     vkCmdBindDescriptorSets(cmd_, VK_PIPELINE_BIND_POINT_COMPUTE, k.layout, 0, 1, &set, 0, nullptr);
     vkCmdPushConstants(cmd_, k.layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, push_bytes, push);

@@ -38,9 +38,11 @@ public:
     bool replaying() const { return replaying_; }
 
     // `writes`: bit i set when the kernel writes binding i. `label` names the
-    // dispatch in profiles (the kernel's name when empty).
+    // dispatch in profiles (the kernel's name when empty). `offsets`: where
+    // each bound range starts (bytes), or nullptr for the buffers' starts.
     void dispatch(const Kernel &k, std::initializer_list<VkBuffer> bufs, const void *push, uint32_t push_bytes,
-                  uint32_t gx, uint32_t gy, uint32_t gz, uint32_t writes, const std::string &label = "");
+                  uint32_t gx, uint32_t gy, uint32_t gz, uint32_t writes, const std::string &label = "",
+                  const VkDeviceSize *offsets = nullptr);
     void copy(VkBuffer src, size_t src_off, VkBuffer dst, size_t dst_off, size_t bytes);
 
     // A buffer that commands may bind was (re)allocated: recordings that

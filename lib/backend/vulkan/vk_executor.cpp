@@ -297,8 +297,35 @@ public:
         settle(out);
         wrote(out);
         const WeightRef w = device_view(file_w); // the type the device holds it in
+        if (const auto *parts = w_->parts(file_w)) return matmul_parts(w, *parts, x, out, scale);
         if (use_gemm(w, x)) return gemm(w, x, out, scale, false);
-        if (fast_gemv(w.type)) return gemv(w, x, out, scale, false);
+        if (fast_gemv(w.type)) return gemv(w, w_->get(w).handle(), x, out, scale, false);
+        matmul_float(w, w_->get(w).handle(), x, out, scale);
+    }
+
+    // A matrix held in parts of whole rows (GpuWeights): one product per
+    // part, each writing its columns of the one output row.
+    void matmul_parts(const WeightRef &w, const std::vector<GpuWeights::Part> &parts, backend::Buf x,
+                      backend::Buf out, float scale) {
+        if (buf(x).rows != 1)
+            fail(TERN_ERR_UNSUPPORTED, "Vulkan: %s is held in %zu parts (it exceeds the device's largest buffer), "
+                 "which only one-row products support (not logits_all)", w.name.c_str(), parts.size());
+        for (const GpuWeights::Part &p : parts) {
+            WeightRef pw = w;
+            pw.ne1 = p.rows;
+            const VkDeviceSize out_offset = VkDeviceSize(p.row0) * sizeof(float);
+            if (fast_gemv(w.type))
+                gemv(pw, p.buf.handle(), x, out, scale, false, out_offset);
+            else
+                matmul_float(pw, p.buf.handle(), x, out, scale, out_offset);
+        }
+    }
+
+    // matmul.comp: any weight type, activations as floats (or rounded to
+    // 8-bit blocks by act_scales.comp's scales). out_offset: where out's
+    // columns start (a part of a matrix held in parts).
+    void matmul_float(const WeightRef &w, VkBuffer weights, backend::Buf x, backend::Buf out, float scale,
+                      VkDeviceSize out_offset = 0) {
         settle(x);
         StepBuf &a = buf(x);
         VkBuffer scales = a.mem.handle(); // a placeholder binding for float types
@@ -313,9 +340,11 @@ public:
         const uint32_t rows = uint32_t(w.ne1);
         const Grid g = grid(rows);
         MatmulPush pc{uint32_t(w.ne0), rows, uint32_t(a.rows), uint32_t(w.row_bytes), g.x, scale};
+        const VkDeviceSize offsets[4] = {0, 0, out_offset, 0};
         dispatch(dev_.kernel(type_kernel_name("matmul", w.type), 4, sizeof pc),
-                 {w_->get(w).handle(), a.mem.handle(), buf(out).mem.handle(), scales}, &pc, sizeof pc, g.x, g.y,
-                 (uint32_t(a.rows) + kMatmulTokens - 1) / kMatmulTokens, 0b100, shape_label(w));
+                 {weights, a.mem.handle(), buf(out).mem.handle(), scales}, &pc, sizeof pc, g.x, g.y,
+                 (uint32_t(a.rows) + kMatmulTokens - 1) / kMatmulTokens, 0b100, shape_label(w),
+                 out_offset ? offsets : nullptr);
     }
 
     void rope(backend::Buf x, int n_heads, int head_dim, const RopeParams &p) override {
@@ -368,7 +397,7 @@ public:
         if (tiled)
             gemm(w, a, x, scale, true); // the product is added to x's rows
         else
-            gemv(w, a, x, scale, true);
+            gemv(w, w_->get(w).handle(), a, x, scale, true);
         wrote(x);
     }
 
@@ -517,7 +546,8 @@ private:
     // input), multiplied by gemv.comp's integer kernel: its one-row build for
     // decode, the 8-row build (workgroup z = a group of 8 rows) for prefill.
     // accumulate: out += the product (the residual add, fused) instead of out =.
-    void gemv(const WeightRef &w, backend::Buf x, backend::Buf out, float scale, bool accumulate) {
+    void gemv(const WeightRef &w, VkBuffer weights, backend::Buf x, backend::Buf out, float scale, bool accumulate,
+              VkDeviceSize out_offset = 0) {
         const uint32_t qk = activation_block(w.type);
         quantize_activations(x, qk);
         const uint32_t rows = uint32_t(w.ne1);
@@ -529,9 +559,10 @@ private:
         GemvPush pc{uint32_t(w.ne0), rows, tpr, uint32_t(w.row_bytes), g.x, scale, rpg, ntok, accumulate ? 1u : 0u};
         const std::string name =
             type_kernel_name(ntok > 1 ? "gemv8" : "gemv", w.type) + (dev_.use_int_dot() ? "_dot" : "");
+        const VkDeviceSize offsets[5] = {0, 0, 0, 0, out_offset};
         dispatch(dev_.kernel(name, 5, sizeof pc),
-                 {w_->get(w).handle(), act_q_.handle(), act_d_.handle(), act_s_.handle(), buf(out).mem.handle()}, &pc,
-                 sizeof pc, g.x, g.y, (ntok + kGemvTokens - 1) / kGemvTokens, 0b10000, shape_label(w));
+                 {weights, act_q_.handle(), act_d_.handle(), act_s_.handle(), buf(out).mem.handle()}, &pc, sizeof pc,
+                 g.x, g.y, (ntok + kGemvTokens - 1) / kGemvTokens, 0b10000, shape_label(w), out_offset ? offsets : nullptr);
     }
 
     bool use_gemm(const WeightRef &w, backend::Buf x) {
@@ -616,8 +647,9 @@ private:
 
     // The dispatches of the ops, recorded by rec_; `writes` as in Recorder::dispatch.
     void dispatch(const Kernel &k, std::initializer_list<VkBuffer> bufs, const void *push, uint32_t push_bytes,
-                  uint32_t gx, uint32_t gy, uint32_t gz, uint32_t writes, const std::string &label = "") {
-        rec_.dispatch(k, bufs, push, push_bytes, gx, gy, gz, writes, label);
+                  uint32_t gx, uint32_t gy, uint32_t gz, uint32_t writes, const std::string &label = "",
+                  const VkDeviceSize *offsets = nullptr) {
+        rec_.dispatch(k, bufs, push, push_bytes, gx, gy, gz, writes, label, offsets);
     }
     void copy(VkBuffer src, size_t src_off, VkBuffer dst, size_t dst_off, size_t bytes) {
         rec_.copy(src, src_off, dst, dst_off, bytes);

@@ -1,5 +1,6 @@
 #include "backend/vulkan/weights.hpp"
 
+#include <algorithm>
 #include <vector>
 
 #include "backend/vulkan/layout.hpp"
@@ -30,7 +31,37 @@ std::vector<Resident> resident_weights(const Transformer &tf) {
     return v;
 }
 
+// Uploads a matrix as it is held on the device.
+Buffer upload_matrix(Device &dev, const WeightRef &w) {
+    const size_t bytes = device_view(w).row_bytes * size_t(w.ne1);
+    Buffer b = dev.create_buffer(bytes, Memory::DeviceLocal, w.name.c_str());
+    const std::vector<uint8_t> repacked = device_bytes(w); // empty: the file's bytes
+    dev.upload(b, 0, repacked.empty() ? w.data : repacked.data(), bytes);
+    return b;
+}
+
+// Rows of a part: a multiple of 64, so that each part's first output lands
+// on a 256-byte offset (the largest minStorageBufferOffsetAlignment allowed).
+constexpr int64_t kPartRowAlign = 64;
+
 } // namespace
+
+std::vector<GpuWeights::Part> GpuWeights::split(Device &dev, const WeightRef &w, uint64_t limit) {
+    const size_t row_bytes = device_view(w).row_bytes;
+    const int64_t rows = int64_t(limit / row_bytes) / kPartRowAlign * kPartRowAlign;
+    if (w.type == GgmlType::I2_S || rows == 0)
+        fail(TERN_ERR_UNSUPPORTED, "Vulkan: tensor %s (%zu bytes) exceeds the device's largest bindable buffer "
+             "(%llu bytes), and %s", w.name.c_str(), row_bytes * size_t(w.ne1), (unsigned long long)limit,
+             w.type == GgmlType::I2_S ? "I2_S matrices are not split" : "64 of its rows do not fit in one");
+    std::vector<Part> parts;
+    for (int64_t r0 = 0; r0 < w.ne1; r0 += rows) {
+        WeightRef sub = w; // rows r0.. of the file's matrix
+        sub.data = w.data + size_t(r0) * w.row_bytes;
+        sub.ne1 = std::min(rows, w.ne1 - r0);
+        parts.push_back({upload_matrix(dev, sub), uint32_t(r0), uint32_t(sub.ne1)});
+    }
+    return parts;
+}
 
 std::shared_ptr<GpuWeights> GpuWeights::upload(std::shared_ptr<Device> dev, const Transformer &tf,
                                                const std::function<void(float)> &progress) {
@@ -41,12 +72,21 @@ std::shared_ptr<GpuWeights> GpuWeights::upload(std::shared_ptr<Device> dev, cons
     for (const Resident &r : ws) total += r.w->row_bytes * size_t(r.w->ne1);
     for (const Resident &r : ws) {
         const WeightRef *w = r.w;
-        if (g->buffers_.count(w->data)) continue; // tied output = an already uploaded table
+        if (g->buffers_.count(w->data) || g->parts_.count(w->data)) continue; // tied output = an uploaded table
         const size_t bytes = device_view(*w).row_bytes * size_t(w->ne1);
-        if (bytes > g->dev_->info().max_storage_range || bytes >= (size_t(1) << 32))
-            fail(TERN_ERR_UNSUPPORTED, "Vulkan: tensor %s (%zu bytes) exceeds the device's largest bindable buffer "
-                 "(%llu bytes); splitting it is not implemented yet", w->name.c_str(), bytes,
-                 (unsigned long long)g->dev_->info().max_storage_range);
+        const uint64_t limit = std::min<uint64_t>(g->dev_->max_buffer_bytes(), uint64_t(1) << 32);
+        if (bytes > limit) {
+            if (w != &tf.output)
+                fail(TERN_ERR_UNSUPPORTED, "Vulkan: tensor %s (%zu bytes) exceeds the device's largest bindable "
+                     "buffer (%llu bytes); only the output matrix is split", w->name.c_str(), bytes,
+                     (unsigned long long)limit);
+            auto parts = split(*g->dev_, *w, limit);
+            for (const Part &p : parts) g->bytes_ += p.buf.size();
+            g->parts_.emplace(w->data, std::move(parts));
+            done += bytes;
+            if (progress) progress(float(done) / float(total ? total : 1));
+            continue;
+        }
         Buffer b;
         if (r.norm) {
             std::vector<float> f(size_t(w->ne0));
@@ -54,9 +94,7 @@ std::shared_ptr<GpuWeights> GpuWeights::upload(std::shared_ptr<Device> dev, cons
             b = g->dev_->create_buffer(f.size() * 4, Memory::DeviceLocal, w->name.c_str());
             g->dev_->upload(b, 0, f.data(), f.size() * 4);
         } else {
-            b = g->dev_->create_buffer(bytes, Memory::DeviceLocal, w->name.c_str());
-            const std::vector<uint8_t> repacked = device_bytes(*w); // empty: the file's bytes
-            g->dev_->upload(b, 0, repacked.empty() ? w->data : repacked.data(), bytes);
+            b = upload_matrix(*g->dev_, *w);
         }
         g->bytes_ += b.size();
         g->buffers_.emplace(w->data, std::move(b));
@@ -64,6 +102,11 @@ std::shared_ptr<GpuWeights> GpuWeights::upload(std::shared_ptr<Device> dev, cons
         if (progress) progress(float(done) / float(total ? total : 1));
     }
     return g;
+}
+
+const std::vector<GpuWeights::Part> *GpuWeights::parts(const WeightRef &w) const {
+    auto it = parts_.find(w.data);
+    return it == parts_.end() ? nullptr : &it->second;
 }
 
 const Buffer &GpuWeights::get(const WeightRef &w) const {

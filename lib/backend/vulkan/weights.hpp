@@ -3,11 +3,15 @@
 // dequantize on the fly; unaligned block types are split into planes, see
 // layout.hpp), and every norm vector as f32. The token-embedding
 // table stays in the mapping: one row per token is read on the host.
+// An output matrix larger than the device lets a kernel bind (a 128K
+// vocabulary's, on lavapipe or a mobile GPU: 128 MB) is held as several
+// buffers of whole rows, multiplied one after the other.
 #pragma once
 
 #include <functional>
 #include <memory>
 #include <unordered_map>
+#include <vector>
 
 #include "backend/backend.hpp"
 #include "backend/vulkan/device.hpp"
@@ -27,11 +31,22 @@ public:
     const std::shared_ptr<Device> &device_ptr() const { return dev_; }
     // The device buffer of a weight bound by the transformer.
     const Buffer &get(const WeightRef &w) const;
+    // Rows [row0, row0 + rows) of a matrix held in parts.
+    struct Part {
+        Buffer buf;
+        uint32_t row0 = 0, rows = 0;
+    };
+    // The parts of a matrix held in several buffers; nullptr for one buffer.
+    const std::vector<Part> *parts(const WeightRef &w) const;
     size_t bytes() const { return bytes_; }
 
 private:
+    // Uploads w as parts of whole rows, each at most `limit` bytes.
+    static std::vector<Part> split(Device &dev, const WeightRef &w, uint64_t limit);
+
     std::shared_ptr<Device> dev_;
     std::unordered_map<const uint8_t *, Buffer> buffers_;
+    std::unordered_map<const uint8_t *, std::vector<Part>> parts_;
     size_t bytes_ = 0;
 };
 
