@@ -3,6 +3,7 @@
 #include <cstring>
 #include <vector>
 
+#include "common/error.hpp"
 #include "quant/reference.hpp"
 
 namespace ternlm {
@@ -19,6 +20,10 @@ void dequantize_weight_row(const WeightRef &w, int64_t r, float *dst) {
     }
     if (w.tensor_scale != 1.0f)
         for (int64_t i = 0; i < w.ne0; ++i) dst[i] *= w.tensor_scale;
+}
+
+void backend::Step::moe_ffn(const MoeFfn &, Buf, Buf) {
+    fail(TERN_ERR_UNSUPPORTED, "this backend has no mixture-of-experts FFN (the CPU backend has)");
 }
 
 } // namespace ternlm

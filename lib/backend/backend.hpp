@@ -68,6 +68,23 @@ struct AttnShape {
 
 enum class FfnActivation { Silu, Relu2 };
 
+// A mixture-of-experts FFN in llama.cpp's layout: a router of one row per
+// expert, and per expert gate, up and down matrices. Each token goes to
+// the n_used experts with the largest router probabilities (softmax of the
+// router's logits; the lower index first on ties), weighted by those
+// probabilities divided by their sum; each expert computes
+// down(sub_norm(act(gate x) * up x)) (sub_norm: bitnet's, when present).
+struct MoeFfn {
+    WeightRef router;                      // n_embd wide, n_expert rows
+    std::vector<WeightRef> gate, up, down; // per expert
+    WeightRef sub_norm;
+    int n_used = 0;
+    FfnActivation act = FfnActivation::Silu;
+    float eps = 1e-5f; // of sub_norm
+    float gate_scale = 1, up_scale = 1, down_scale = 1;
+    explicit operator bool() const { return bool(router); }
+};
+
 namespace backend {
 
 // Handle of an activation buffer of the step: rows x cols floats.
@@ -94,6 +111,9 @@ public:
     virtual void add(Buf x, Buf y) = 0;
     // gate = act(gate) * up, element-wise.
     virtual void glu(Buf gate, Buf up, FfnActivation act) = 0;
+    // x += moe(xn), rows routed each to its own experts. A backend without
+    // it fails with TERN_ERR_UNSUPPORTED.
+    virtual void moe_ffn(const MoeFfn &moe, Buf xn, Buf x);
 
     // Compositions of the ops above that a backend may run fused (one
     // dispatch instead of several on a GPU). The defaults compose them.

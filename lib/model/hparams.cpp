@@ -8,6 +8,7 @@ namespace ternlm {
 namespace {
 constexpr int kMaxDim = 1 << 20;   // no real model comes near; rejects garbage
 constexpr int kMaxLayers = 4096;
+constexpr int kMaxExperts = 1024;
 
 int get_dim(const gguf::File &f, const std::string &key, int def, int max) {
     const int64_t v = f.get_int(key, def);
@@ -61,6 +62,11 @@ HParams read_hparams(const gguf::File &f) {
     const std::string act = f.get_string(a + "hidden_act", "silu");
     if (act == "relu2" || act == "relu_squared") hp.ffn_act = FfnActivation::Relu2;
     else if (act != "silu") fail(TERN_ERR_UNSUPPORTED, "FFN activation '%s' is not supported", act.c_str());
+
+    if (f.find(a + "expert_count")) {
+        hp.n_expert = get_dim(f, a + "expert_count", 0, kMaxExperts);
+        hp.n_expert_used = get_dim(f, a + "expert_used_count", 0, hp.n_expert);
+    }
 
     if (const gguf::Value *tok = f.find("tokenizer.ggml.tokens")) hp.n_vocab = int(tok->count);
     else if (const gguf::TensorInfo *emb = f.find_tensor("token_embd.weight")) hp.n_vocab = int(emb->ne[1]);

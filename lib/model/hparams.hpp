@@ -21,6 +21,9 @@ struct HParams {
     float rms_eps = 1e-5f;
     RopeParams rope;
     FfnActivation ffn_act = FfnActivation::Silu;
+    // Mixture of experts ("<arch>.expert_count", "expert_used_count"): 0 for
+    // a dense FFN.
+    int n_expert = 0, n_expert_used = 0;
 
     int kv_dim() const { return n_head_kv * head_dim; }
     int q_dim() const { return n_head * head_dim; }

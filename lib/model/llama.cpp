@@ -35,6 +35,10 @@ void build_forward(const Transformer &m, backend::Step &s, LogitRows logit_rows)
 
         // feed-forward
         s.rms_norm(x, L.ffn_norm, eps, xn);
+        if (L.moe) {
+            s.moe_ffn(L.moe, xn, x);
+            continue;
+        }
         s.matmul(L.ffn_gate, xn, gate, L.gate_scale);
         s.matmul(L.ffn_up, xn, up, L.up_scale);
         s.glu(gate, up, hp.ffn_act);

@@ -71,6 +71,36 @@ WeightRef weight_ref(const gguf::TensorInfo &t) {
     return w;
 }
 
+namespace {
+
+// A layer's experts, as llama.cpp stores them: ffn_gate_inp (the router,
+// n_expert rows) and ffn_{gate,up,down}_exps, each n_expert matrices one
+// after the other in a 3-D tensor; each expert is a view of its matrix.
+void bind_moe(Binder &b, const HParams &hp, int i, MoeFfn &moe) {
+    const int64_t E = hp.n_embd, F = hp.n_ff, X = hp.n_expert;
+    moe.router = b.need(blk(i, "ffn_gate_inp.weight"), E, X);
+    moe.n_used = hp.n_expert_used;
+    moe.act = hp.ffn_act;
+    moe.eps = hp.rms_eps;
+    auto experts = [&](const char *name, int64_t cols, int64_t rows, std::vector<WeightRef> &out) {
+        const WeightRef all = b.need(blk(i, name), cols, rows * X);
+        if (all.type == GgmlType::I2_S)
+            fail(TERN_ERR_UNSUPPORTED, "model: I2_S experts (%s) are not supported", all.name.c_str());
+        for (int64_t e = 0; e < X; ++e) {
+            WeightRef w = all;
+            w.data = all.data + size_t(e * rows) * all.row_bytes;
+            w.ne1 = rows;
+            w.name = all.name + "[" + std::to_string(e) + "]";
+            out.push_back(w);
+        }
+    };
+    experts("ffn_gate_exps.weight", E, F, moe.gate);
+    experts("ffn_up_exps.weight", E, F, moe.up);
+    experts("ffn_down_exps.weight", F, E, moe.down);
+}
+
+} // namespace
+
 Transformer bind_transformer(const gguf::File &f, const HParams &hp) {
     Binder b(f);
     Transformer m;
@@ -93,9 +123,13 @@ Transformer bind_transformer(const gguf::File &f, const HParams &hp) {
         L.wv = b.need(blk(i, "attn_v.weight"), E, KV);
         L.wo = b.need(blk(i, "attn_output.weight"), Q, E);
         L.ffn_norm = b.need(blk(i, "ffn_norm.weight"), E, 1);
-        L.ffn_gate = b.need(blk(i, "ffn_gate.weight"), E, F);
-        L.ffn_up = b.need(blk(i, "ffn_up.weight"), E, F);
-        L.ffn_down = b.need(blk(i, "ffn_down.weight"), F, E);
+        if (hp.n_expert > 0) {
+            bind_moe(b, hp, i, L.moe);
+        } else {
+            L.ffn_gate = b.need(blk(i, "ffn_gate.weight"), E, F);
+            L.ffn_up = b.need(blk(i, "ffn_up.weight"), E, F);
+            L.ffn_down = b.need(blk(i, "ffn_down.weight"), F, E);
+        }
         if (bitnet) {
             L.attn_sub_norm = b.need(blk(i, "attn_sub_norm.weight"), Q, 1);
             L.ffn_sub_norm = b.need(blk(i, "ffn_sub_norm.weight"), F, 1);
@@ -106,6 +140,7 @@ Transformer bind_transformer(const gguf::File &f, const HParams &hp) {
             L.gate_scale = b.scale(blk(i, "ffn_gate.scale"));
             L.up_scale = b.scale(blk(i, "ffn_up.scale"));
             L.down_scale = b.scale(blk(i, "ffn_down.scale"));
+            L.moe.sub_norm = L.ffn_sub_norm;
         }
     }
     return m;

@@ -21,6 +21,8 @@ struct LayerWeights {
     // Per-tensor scales of ternary models (".scale" tensors); 1 when absent.
     float wq_scale = 1, wk_scale = 1, wv_scale = 1, wo_scale = 1;
     float gate_scale = 1, up_scale = 1, down_scale = 1;
+    // A mixture-of-experts FFN in place of ffn_gate/up/down (hp.n_expert > 0).
+    MoeFfn moe;
 };
 
 struct Transformer {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "backend/cpu/moe.hpp"
 #include "backend/cpu/ops.hpp"
 #include "common/error.hpp"
 #include "kv/kv_cache.hpp"
@@ -81,6 +82,11 @@ public:
     void glu(backend::Buf gate, backend::Buf up, FfnActivation act) override {
         Buffer &g = buf(gate);
         cpu::glu(g.data.data(), buf(up).data.data(), int64_t(g.rows) * g.cols, act);
+    }
+
+    void moe_ffn(const MoeFfn &moe, backend::Buf xn, backend::Buf x) override {
+        Buffer &a = buf(xn);
+        cpu::moe_ffn(pool_, moe, a.data.data(), a.rows, a.cols, buf(x).data.data(), act_scratch_);
     }
 
     backend::Buf last_row(backend::Buf x) override {

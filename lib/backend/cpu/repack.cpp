@@ -46,9 +46,13 @@ void release_mapped(const uint8_t *p, size_t n) {
 
 RepackedWeights repack_for_cpu(Transformer &tf, const std::function<void(float)> &progress) {
     std::vector<WeightRef *> todo;
-    for (auto &l : tf.layers)
+    for (auto &l : tf.layers) {
         for (WeightRef *w : {&l.wq, &l.wk, &l.wv, &l.wo, &l.ffn_gate, &l.ffn_up, &l.ffn_down})
             if (wants_interleave4(*w)) todo.push_back(w);
+        for (auto *experts : {&l.moe.gate, &l.moe.up, &l.moe.down})
+            for (WeightRef &w : *experts)
+                if (wants_interleave4(w)) todo.push_back(&w);
+    }
     // A tied output is the token embedding, read row by row: left plain.
     if (tf.output.data != tf.tok_embd.data && wants_interleave4(tf.output)) todo.push_back(&tf.output);
 

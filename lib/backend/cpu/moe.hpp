@@ -1,0 +1,26 @@
+// The mixture-of-experts FFN on the CPU (backend::MoeFfn): routing, then
+// each expert's FFN over the rows routed to it, gathered into one batch.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "backend/backend.hpp"
+#include "backend/cpu/thread_pool.hpp"
+
+namespace ternlm::cpu {
+
+// Row t's experts and weights: experts[t * n_used + j], weights likewise,
+// best first.
+struct Routing {
+    std::vector<int32_t> experts;
+    std::vector<float> weights;
+};
+// logits: n rows of n_expert router outputs.
+Routing route(const float *logits, int n, int n_expert, int n_used);
+
+// x[t] += moe(xn[t]) for n rows of n_embd.
+void moe_ffn(ThreadPool &pool, const MoeFfn &moe, const float *xn, int n, int64_t n_embd, float *x,
+             std::vector<uint8_t> &scratch);
+
+} // namespace ternlm::cpu
