@@ -82,10 +82,15 @@ double measure_bandwidth(int threads) {
     return best;
 }
 
+// Of a mixture of experts' matrices, the share a token uses.
 double bytes_per_token(const Model &m) {
     const gguf::File &f = m.file();
+    const HParams &hp = m.hparams();
     double total = 0;
-    for (const auto &t : f.tensors()) total += double(t.nbytes);
+    for (const auto &t : f.tensors()) {
+        const bool experts = t.name.size() > 12 && t.name.compare(t.name.size() - 12, 12, "_exps.weight") == 0;
+        total += double(t.nbytes) * (experts ? double(hp.n_expert_used) / double(hp.n_expert) : 1.0);
+    }
     const gguf::TensorInfo *emb = f.find_tensor("token_embd.weight");
     if (emb && f.find_tensor("output.weight")) total -= double(emb->nbytes) - double(emb->nbytes) / double(emb->ne[1]);
     return total;
@@ -263,7 +268,7 @@ void usage() {
                  "usage: ternlm-bench -m MODEL [-p N] [-n N] [-d DEPTH] [-t THREADS] [-r REPS] [-b cpu|vulkan|auto] [--json]\n"
                  "                    [--profile]\n"
                  "       ternlm-bench --synthetic SHAPE --type TYPE -o OUT.gguf\n"
-                 "shapes: mid1024 llama1b llama8b bitnet2b; types: f32 f16 bf16 q8_0 q4_0 q5_0 q4_k q5_k q6_k tq1_0 tq2_0 i2_s\n");
+                 "shapes: mid1024 llama1b llama8b bitnet2b bitnet-moe; types: f32 f16 bf16 q8_0 q4_0 q5_0 q4_k q5_k q6_k tq1_0 tq2_0 i2_s\n");
 }
 
 } // namespace

@@ -17,6 +17,7 @@ const std::vector<Shape> &shapes() {
         {"llama1b", "llama", 2048, 16, 32, 8, 8192, 128256, false},
         {"llama8b", "llama", 4096, 32, 32, 8, 14336, 128256, false},
         {"bitnet2b", "bitnet", 2560, 30, 20, 5, 6912, 128256, true},
+        {"bitnet-moe", "bitnet", 1024, 8, 16, 4, 1024, 32000, true, 8, 2},
     };
     return s;
 }
@@ -111,6 +112,10 @@ void write_synthetic(const Shape &s, GgmlType type, const std::string &path, uin
     w.set_u32(a + "attention.head_count_kv", uint32_t(s.n_head_kv));
     w.set_f32(a + "attention.layer_norm_rms_epsilon", 1e-5f);
     w.set_f32(a + "rope.freq_base", 10000.0f);
+    if (s.n_expert > 0) {
+        w.set_u32(a + "expert_count", uint32_t(s.n_expert));
+        w.set_u32(a + "expert_used_count", uint32_t(s.n_expert_used));
+    }
     const std::vector<std::string> vocab = synthetic_vocab(s.n_vocab);
     std::vector<int32_t> types(vocab.size(), 1);
     types[0] = 2;
@@ -125,9 +130,13 @@ void write_synthetic(const Shape &s, GgmlType type, const std::string &path, uin
 
     auto rng = std::make_shared<std::mt19937>(seed);
     int n_written = 0;
-    const int n_total = 2 + (s.tied_output ? 0 : 1) + s.n_layer * (s.arch == std::string("bitnet") ? 11 : 9);
-    auto matrix = [&](const std::string &name, int64_t cols, int64_t rows) {
-        w.add_tensor(name, type, {cols, rows}, [=, &n_written](uint8_t *dst, size_t n) {
+    const int n_total = 2 + (s.tied_output ? 0 : 1) + s.n_layer * (s.arch == std::string("bitnet") ? 11 : 9) +
+                        (s.n_expert > 0 ? s.n_layer : 0);
+    // count > 0: that many matrices in one 3-D tensor (experts).
+    auto matrix = [&](const std::string &name, int64_t cols, int64_t rows, int64_t count = 0) {
+        std::vector<int64_t> ne = {cols, rows};
+        if (count > 0) ne.push_back(count);
+        w.add_tensor(name, type, ne, [=, &n_written](uint8_t *dst, size_t n) {
             fill_random(type, dst, n, *rng);
             std::fprintf(stderr, "\rwriting %s: %d/%d tensors", path.c_str(), ++n_written, n_total);
         });
@@ -150,9 +159,19 @@ void write_synthetic(const Shape &s, GgmlType type, const std::string &path, uin
         matrix(p + "attn_v.weight", E, KV);
         matrix(p + "attn_output.weight", E, E);
         norm(p + "ffn_norm.weight", E);
-        matrix(p + "ffn_gate.weight", E, F);
-        matrix(p + "ffn_up.weight", E, F);
-        matrix(p + "ffn_down.weight", F, E);
+        if (s.n_expert > 0) {
+            w.add_tensor(p + "ffn_gate_inp.weight", GgmlType::F32, {E, s.n_expert}, [=, &n_written](uint8_t *dst, size_t n) {
+                fill_random(GgmlType::F32, dst, n, *rng);
+                ++n_written;
+            });
+            matrix(p + "ffn_gate_exps.weight", E, F, s.n_expert);
+            matrix(p + "ffn_up_exps.weight", E, F, s.n_expert);
+            matrix(p + "ffn_down_exps.weight", F, E, s.n_expert);
+        } else {
+            matrix(p + "ffn_gate.weight", E, F);
+            matrix(p + "ffn_up.weight", E, F);
+            matrix(p + "ffn_down.weight", F, E);
+        }
         if (std::string(s.arch) == "bitnet") {
             norm(p + "attn_sub_norm.weight", E);
             norm(p + "ffn_sub_norm.weight", F);

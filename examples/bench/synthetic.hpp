@@ -15,9 +15,12 @@ struct Shape {
     const char *arch; // "llama" or "bitnet"
     int n_embd, n_layer, n_head, n_head_kv, n_ff, n_vocab;
     bool tied_output;
+    int n_expert = 0, n_expert_used = 0; // a mixture of experts (n_ff each) when > 0
 };
 
-// mid1024, llama1b, llama8b, bitnet2b (dimensions of golden/PERF.md).
+// mid1024, llama1b, llama8b, bitnet2b (dimensions of golden/PERF.md), and
+// bitnet-moe: bitnet2b's attention at mid1024's size with 8 experts of
+// which 2 are used (a ternary MoE, for the CPU).
 const std::vector<Shape> &shapes();
 const Shape *find_shape(const std::string &name);
 
