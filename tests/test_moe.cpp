@@ -16,36 +16,14 @@
 #include "gguf/gguf.hpp"
 #include "quant/reference.hpp"
 #include "support/random_blocks.hpp"
+#include "support/weights.hpp"
 
 using namespace ternlm;
+using testsupport::float_bytes;
+using testsupport::random_matrix_bytes;
+using testsupport::weight_ref;
 
 namespace {
-
-std::vector<uint8_t> bytes_of(const std::vector<float> &v) {
-    return std::vector<uint8_t>(reinterpret_cast<const uint8_t *>(v.data()),
-                                reinterpret_cast<const uint8_t *>(v.data() + v.size()));
-}
-
-// rows x cols of type t, random, row after row.
-std::vector<uint8_t> random_matrix(GgmlType t, int64_t rows, int64_t cols, std::mt19937 &rng) {
-    std::vector<uint8_t> m;
-    for (int64_t r = 0; r < rows; ++r) {
-        const auto row = testsupport::random_row(t, cols, rng);
-        m.insert(m.end(), row.begin(), row.end());
-    }
-    return m;
-}
-
-WeightRef ref(const std::vector<uint8_t> &bytes, GgmlType t, int64_t cols, int64_t rows, const std::string &name) {
-    WeightRef w;
-    w.data = bytes.data();
-    w.type = t;
-    w.ne0 = cols;
-    w.ne1 = rows;
-    w.row_bytes = row_size(t, cols);
-    w.name = name;
-    return w;
-}
 
 std::vector<double> dequantized(const WeightRef &w) {
     std::vector<float> f(size_t(w.ne0) * size_t(w.ne1));
@@ -114,18 +92,18 @@ TEST_CASE("The CPU MoE FFN matches a scalar reference", "[moe]") {
     for (GgmlType t : {GgmlType::F32, GgmlType::TQ2_0, GgmlType::Q4_K}) {
         for (int n : {1, 7}) {
             DYNAMIC_SECTION(type_name(t) << ", " << n << " rows") {
-                const auto router = random_matrix(GgmlType::F32, n_expert, n_embd, rng);
+                const auto router = random_matrix_bytes(GgmlType::F32, n_expert, n_embd, rng);
                 std::vector<std::vector<uint8_t>> mats;
                 MoeFfn moe;
-                moe.router = ref(router, GgmlType::F32, n_embd, n_expert, "router");
+                moe.router = weight_ref(router, GgmlType::F32, n_embd, n_expert, "router");
                 moe.n_used = n_used;
                 for (int e = 0; e < n_expert; ++e) {
-                    mats.push_back(random_matrix(t, n_ff, n_embd, rng));
-                    moe.gate.push_back(ref(mats.back(), t, n_embd, n_ff, "gate"));
-                    mats.push_back(random_matrix(t, n_ff, n_embd, rng));
-                    moe.up.push_back(ref(mats.back(), t, n_embd, n_ff, "up"));
-                    mats.push_back(random_matrix(t, n_embd, n_ff, rng));
-                    moe.down.push_back(ref(mats.back(), t, n_ff, n_embd, "down"));
+                    mats.push_back(random_matrix_bytes(t, n_ff, n_embd, rng));
+                    moe.gate.push_back(weight_ref(mats.back(), t, n_embd, n_ff, "gate"));
+                    mats.push_back(random_matrix_bytes(t, n_ff, n_embd, rng));
+                    moe.up.push_back(weight_ref(mats.back(), t, n_embd, n_ff, "up"));
+                    mats.push_back(random_matrix_bytes(t, n_embd, n_ff, rng));
+                    moe.down.push_back(weight_ref(mats.back(), t, n_ff, n_embd, "down"));
                 }
                 const auto xn = testsupport::random_floats(n * n_embd, rng);
                 std::vector<float> x(size_t(n) * size_t(n_embd), 0.5f);
@@ -176,15 +154,15 @@ std::string write_model(const std::string &path, int n_expert, int n_used) {
     auto matrix = [&](const std::string &name, int64_t cols, int64_t rows, int64_t count = 0) {
         std::vector<int64_t> ne = {cols, rows};
         if (count) ne.push_back(count);
-        w.add_tensor_bytes(name, T, ne, random_matrix(T, rows * std::max<int64_t>(count, 1), cols, rng));
+        w.add_tensor_bytes(name, T, ne, random_matrix_bytes(T, rows * std::max<int64_t>(count, 1), cols, rng));
     };
     auto norm = [&](const std::string &name, int64_t n) {
         std::uniform_real_distribution<float> u(0.5f, 1.5f);
         std::vector<float> v(static_cast<size_t>(n));
         for (float &f : v) f = u(rng);
-        w.add_tensor_bytes(name, GgmlType::F32, {n}, bytes_of(v));
+        w.add_tensor_bytes(name, GgmlType::F32, {n}, float_bytes(v));
     };
-    w.add_tensor_bytes("token_embd.weight", GgmlType::F32, {E, V}, bytes_of(testsupport::random_floats(E * V, rng)));
+    w.add_tensor_bytes("token_embd.weight", GgmlType::F32, {E, V}, float_bytes(testsupport::random_floats(E * V, rng)));
     norm("output_norm.weight", E);
     for (int64_t i = 0; i < L; ++i) {
         const std::string p = "blk." + std::to_string(i) + ".";
@@ -198,7 +176,7 @@ std::string write_model(const std::string &path, int n_expert, int n_used) {
         norm(p + "ffn_sub_norm.weight", F);
         if (n_expert > 0) {
             w.add_tensor_bytes(p + "ffn_gate_inp.weight", GgmlType::F32, {E, n_expert},
-                               bytes_of(testsupport::random_floats(E * n_expert, rng)));
+                               float_bytes(testsupport::random_floats(E * n_expert, rng)));
             matrix(p + "ffn_gate_exps.weight", E, F, n_expert);
             matrix(p + "ffn_up_exps.weight", E, F, n_expert);
             matrix(p + "ffn_down_exps.weight", F, E, n_expert);

@@ -23,25 +23,18 @@
 #include "support/files.hpp"
 #include "support/random_blocks.hpp"
 #include "support/vulkan.hpp"
+#include "support/weights.hpp"
 
 using namespace ternlm;
+using testsupport::float_bytes;
+using testsupport::random_matrix_bytes;
+using testsupport::weight_ref;
 
 namespace {
 
 std::shared_ptr<vk::Device> device() {
     static std::shared_ptr<vk::Device> d = vk::Device::open(-1);
     return d;
-}
-
-WeightRef weight_ref(const std::vector<uint8_t> &bytes, GgmlType t, int64_t ne0, int64_t ne1, const char *name) {
-    WeightRef w;
-    w.data = bytes.data();
-    w.type = t;
-    w.ne0 = ne0;
-    w.ne1 = ne1;
-    w.row_bytes = row_size(t, ne0);
-    w.name = name;
-    return w;
 }
 
 // The activations as the weight type's vec_dot_type holds them (the GPU
@@ -87,16 +80,6 @@ std::vector<float> run_step(backend::Executor &ex, KvCache &kv, const std::vecto
     return out;
 }
 
-// rows x cols random blocks of type t, row after row.
-std::vector<uint8_t> random_matrix_bytes(GgmlType t, int rows, int64_t cols, std::mt19937 &rng) {
-    std::vector<uint8_t> w;
-    for (int r = 0; r < rows; ++r) {
-        const auto row = testsupport::random_row(t, cols, rng);
-        w.insert(w.end(), row.begin(), row.end());
-    }
-    return w;
-}
-
 // `ops` run on a fresh CPU executor and on a fresh Vulkan one holding tf's
 // weights (one layer, a 16-position cache of width 8): {cpu, gpu} rows.
 std::pair<std::vector<float>, std::vector<float>> cpu_and_gpu(const Transformer &tf, const std::vector<float> &x,
@@ -110,11 +93,6 @@ std::pair<std::vector<float>, std::vector<float>> cpu_and_gpu(const Transformer 
     return {std::move(want), std::move(got)};
 }
 
-// The bytes of a float vector, to serve as an F32 table for embed().
-std::vector<uint8_t> float_bytes(const std::vector<float> &v) {
-    const auto *b = reinterpret_cast<const uint8_t *>(v.data());
-    return std::vector<uint8_t>(b, b + v.size() * sizeof(float));
-}
 
 std::unique_ptr<Model> stories_on_vulkan() {
     ModelParams mp;
