@@ -734,12 +734,53 @@ TEST_CASE("Vulkan errors are clear", "[vulkan]") {
         CHECK(std::string(e.what()).find("device_index 99") != std::string::npos);
     }
     mp.device_index = -1;
-    mp.n_gpu_layers = 1;
+    mp.n_gpu_layers = -2;
     try {
         Model::load(testsupport::shared_path("models/stories260K.gguf"), mp);
-        FAIL("a partial offload was accepted");
+        FAIL("n_gpu_layers -2 was accepted");
     } catch (const Failure &e) {
-        CHECK(e.status() == TERN_ERR_UNSUPPORTED);
+        CHECK(e.status() == TERN_ERR_INVALID_ARGUMENT);
+    }
+}
+
+TEST_CASE("A model split between the CPU and Vulkan computes what the CPU does", "[vulkan]") {
+    if (!testsupport::vulkan_device_or_fail()) return;
+    ModelParams cpu_params;
+    cpu_params.n_threads = 2;
+    const auto cpu_model = Model::load(testsupport::shared_path("models/stories260K.gguf"), cpu_params);
+    const int n_layer = cpu_model->hparams().n_layer, n_vocab = cpu_model->hparams().n_vocab;
+    REQUIRE(n_layer >= 3);
+    for (int n_gpu : {1, n_layer - 1}) {
+        DYNAMIC_SECTION(n_gpu << " of " << n_layer << " layers on the GPU") {
+            ModelParams mp = cpu_params;
+            mp.backend = TERN_BACKEND_VULKAN;
+            mp.n_gpu_layers = n_gpu;
+            const auto split = Model::load(testsupport::shared_path("models/stories260K.gguf"), mp);
+            REQUIRE(split->first_gpu_layer() == n_layer - n_gpu);
+            CHECK(split->backend_description().find("on the CPU") != std::string::npos);
+            ContextParams cp;
+            cp.n_ctx = 64;
+            Context a(*cpu_model, cp), b(*split, cp);
+            const int32_t prompt[] = {1, 403, 407, 261, 378, 432, 383, 286};
+            a.prefill(prompt, 8);
+            b.prefill(prompt, 8);
+            // Greedy tokens equal, logits within the CPU-Vulkan tolerance;
+            // each decode step one submission (the CPU's layers run first).
+            vk::Device &dev = const_cast<vk::GpuWeights &>(*split->gpu_weights()).device();
+            SamplerParams greedy;
+            greedy.temperature = 0;
+            Sampler sa(greedy), sb(greedy);
+            for (int i = 0; i < 12; ++i) {
+                std::vector<float> la(a.logits(), a.logits() + n_vocab), lb(b.logits(), b.logits() + n_vocab);
+                require_close(lb, la, 1e-4);
+                const int32_t t = a.sample(sa);
+                REQUIRE(b.sample(sb) == t);
+                const uint64_t before = dev.submissions();
+                a.decode_step(t);
+                b.decode_step(t);
+                CHECK(dev.submissions() - before == 1);
+            }
+        }
     }
 }
 #endif

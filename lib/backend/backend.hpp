@@ -136,6 +136,13 @@ public:
     virtual Buf last_row(Buf x) = 0;
     // x's rows are the step's logits (n_vocab columns each).
     virtual void output_logits(Buf x) = 0;
+
+    // For a step split between backends (backend/split_executor.hpp): out's
+    // rows are set from host memory, rows x cols floats (a GPU copies them
+    // in when the step runs); host_rows gives x's rows where they are in
+    // host memory now, else nullptr.
+    virtual void write_rows(Buf out, const float *src) = 0;
+    virtual const float *host_rows(Buf x) { (void)x; return nullptr; }
 };
 
 } // namespace backend

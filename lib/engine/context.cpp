@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "backend/cpu/cpu_executor.hpp"
+#include "backend/split_executor.hpp"
 #include "common/error.hpp"
 #ifdef TERNLM_HAVE_VULKAN
 #include "backend/vulkan/vk_executor.hpp"
@@ -20,13 +21,19 @@ int resolve_n_ctx(const Model &m, int requested) {
 Context::Context(const Model &model, const ContextParams &p)
     : model_(model), params_(p),
       kv_(model.hparams().n_layer, resolve_n_ctx(model, p.n_ctx), model.hparams().kv_dim(),
-          model.backend() == TERN_BACKEND_CPU) {
+          model.backend() == TERN_BACKEND_CPU || model.first_gpu_layer() > 0) {
     if (p.n_batch < 0 || p.n_threads < 0 || p.n_threads > 1024)
         fail(TERN_ERR_INVALID_ARGUMENT, "n_batch/n_threads out of range");
     if (params_.n_batch == 0) params_.n_batch = 512;
 #ifdef TERNLM_HAVE_VULKAN
     if (model.backend() == TERN_BACKEND_VULKAN) {
         exec_ = vk::make_vulkan_executor(model.gpu_weights(), model.hparams().n_layer, kv_.n_ctx(), kv_.kv_dim());
+        if (model.first_gpu_layer() > 0) { // the first layers on the CPU
+            auto gpu = model.gpu_weights();
+            exec_ = backend::make_split_executor(
+                cpu::make_cpu_executor(p.n_threads > 0 ? p.n_threads : model.n_threads()), std::move(exec_),
+                [gpu](const WeightRef &w) { return gpu->has(w); }, model.first_gpu_layer());
+        }
         return;
     }
 #endif

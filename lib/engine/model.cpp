@@ -2,6 +2,7 @@
 
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cstdio>
 
 #include "backend/cpu/thread_pool.hpp"
@@ -22,9 +23,10 @@ void report(const ModelParams &p, float fraction) {
 // as lavapipe) is present, for a model it runs (not a mixture of experts);
 // otherwise the CPU.
 tern_backend resolve_backend(const ModelParams &p, const HParams &hp) {
+    if (p.n_gpu_layers == 0) return TERN_BACKEND_CPU; // no layer on a GPU
     if (p.backend != TERN_BACKEND_AUTO) return p.backend;
 #ifdef TERNLM_HAVE_VULKAN
-    if (p.n_gpu_layers == 0 || hp.n_expert > 0) return TERN_BACKEND_CPU;
+    if (hp.n_expert > 0) return TERN_BACKEND_CPU;
     for (const auto &d : vk::list_devices())
         if (d.type == VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU || d.type == VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU)
             return TERN_BACKEND_VULKAN;
@@ -60,18 +62,25 @@ std::unique_ptr<Model> Model::load(const std::string &path, const ModelParams &p
         if (hp.n_expert > 0)
             fail(TERN_ERR_UNSUPPORTED, "mixture-of-experts models (%d experts) run on the CPU backend only, for now",
                  hp.n_expert);
-        if (p.n_gpu_layers >= 0 && p.n_gpu_layers < hp.n_layer)
-            fail(TERN_ERR_UNSUPPORTED, "n_gpu_layers %d < %d layers: splitting a model between Vulkan and the CPU "
-                 "is not implemented yet (use -1 for all layers, or the CPU backend)", p.n_gpu_layers, hp.n_layer);
+        // The last n_gpu_layers layers and the output on the GPU, the
+        // first ones on the CPU (llama.cpp's choice: the output's read
+        // every token, so the GPU keeps it).
+        if (p.n_gpu_layers < -1) fail(TERN_ERR_INVALID_ARGUMENT, "n_gpu_layers %d is out of range", p.n_gpu_layers);
+        m->first_gpu_layer_ = p.n_gpu_layers < 0 ? 0 : std::max(0, hp.n_layer - p.n_gpu_layers);
         auto dev = vk::Device::open(p.device_index);
         m->backend_desc_ = std::string("vulkan: ") + dev->info().name + " (" + vk::type_name(dev->info().type) +
                            (dev->use_int_dot() ? ", integer dot products" : "") +
                            (dev->use_coopmat() ? ", f16 matrix units" : "") + ")";
-        m->gpu_ = vk::GpuWeights::upload(std::move(dev), m->tf_, [&](float f) { report(p, 0.4f + 0.6f * f); });
+        if (m->first_gpu_layer_ > 0)
+            m->backend_desc_ += "; layers 0-" + std::to_string(m->first_gpu_layer_ - 1) + " on the CPU (" +
+                                std::to_string(m->n_threads_) + " threads)";
+        m->gpu_ = vk::GpuWeights::upload(
+            std::move(dev), m->tf_, [&](float f) { report(p, 0.4f + 0.6f * f); }, m->first_gpu_layer_);
     }
 #endif
-    if (m->backend_ == TERN_BACKEND_CPU) {
-        m->cpu_repacked_ = cpu::repack_for_cpu(m->tf_, [&](float f) { report(p, 0.4f + 0.5f * f); });
+    if (m->backend_ == TERN_BACKEND_CPU || m->first_gpu_layer_ > 0) {
+        const int end = m->backend_ == TERN_BACKEND_CPU ? hp.n_layer : m->first_gpu_layer_;
+        m->cpu_repacked_ = cpu::repack_for_cpu(m->tf_, [&](float f) { report(p, 0.4f + 0.5f * f); }, end);
         if (m->cpu_repacked_.n_matrices > 0) {
             char line[128];
             std::snprintf(line, sizeof line, "; %d ternary matrices (%.1f MB) repacked into 4-row interleaved blocks",

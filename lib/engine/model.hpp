@@ -39,6 +39,9 @@ public:
     size_t weight_bytes() const { return weight_bytes_; }
     // The weights resident on the Vulkan device (backend() == VULKAN), else null.
     const std::shared_ptr<const vk::GpuWeights> &gpu_weights() const { return gpu_; }
+    // On Vulkan with n_gpu_layers below all: the first layer on the GPU (the
+    // ones before run on the CPU); else 0.
+    int first_gpu_layer() const { return first_gpu_layer_; }
     // A line for load-time output: "cpu, 2 threads" or "vulkan: <device>".
     const std::string &backend_description() const { return backend_desc_; }
 
@@ -55,6 +58,7 @@ private:
     tern_backend backend_ = TERN_BACKEND_CPU;
     size_t weight_bytes_ = 0;
     std::shared_ptr<const vk::GpuWeights> gpu_;
+    int first_gpu_layer_ = 0;
     cpu::RepackedWeights cpu_repacked_; // matrices the CPU kernels read in their own layout
     std::string backend_desc_;
     std::vector<std::pair<std::string, std::string>> meta_text_;

@@ -97,6 +97,12 @@ public:
         return r;
     }
 
+    void write_rows(backend::Buf out, const float *src) override {
+        Buffer &o = buf(out);
+        std::memcpy(o.data.data(), src, size_t(o.rows) * size_t(o.cols) * sizeof(float));
+    }
+    const float *host_rows(backend::Buf x) override { return buf(x).data.data(); }
+
     void output_logits(backend::Buf x) override {
         Buffer &a = buf(x);
         logits_->assign(a.data.begin(), a.data.begin() + size_t(a.rows) * size_t(a.cols));

@@ -44,9 +44,11 @@ void release_mapped(const uint8_t *p, size_t n) {
 
 } // namespace
 
-RepackedWeights repack_for_cpu(Transformer &tf, const std::function<void(float)> &progress) {
+RepackedWeights repack_for_cpu(Transformer &tf, const std::function<void(float)> &progress, int end_layer) {
     std::vector<WeightRef *> todo;
-    for (auto &l : tf.layers) {
+    const bool all_layers = end_layer >= int(tf.layers.size());
+    for (int i = 0; i < int(tf.layers.size()) && i < end_layer; ++i) {
+        LayerWeights &l = tf.layers[size_t(i)];
         for (WeightRef *w : {&l.wq, &l.wk, &l.wv, &l.wo, &l.ffn_gate, &l.ffn_up, &l.ffn_down})
             if (wants_interleave4(*w)) todo.push_back(w);
         for (auto *experts : {&l.moe.gate, &l.moe.up, &l.moe.down})
@@ -54,7 +56,7 @@ RepackedWeights repack_for_cpu(Transformer &tf, const std::function<void(float)>
                 if (wants_interleave4(w)) todo.push_back(&w);
     }
     // A tied output is the token embedding, read row by row: left plain.
-    if (tf.output.data != tf.tok_embd.data && wants_interleave4(tf.output)) todo.push_back(&tf.output);
+    if (all_layers && tf.output.data != tf.tok_embd.data && wants_interleave4(tf.output)) todo.push_back(&tf.output);
 
     RepackedWeights out;
     for (size_t k = 0; k < todo.size(); ++k) {

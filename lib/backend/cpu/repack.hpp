@@ -42,6 +42,8 @@ struct RepackedWeights {
 // Repacks the matrices of `tf` the CPU kernels want interleaved (not the
 // token embedding, which is also read row by row) and points them at the
 // copies. progress(fraction) is called as it goes.
-RepackedWeights repack_for_cpu(Transformer &tf, const std::function<void(float)> &progress);
+// Layers from end_layer on, and then the output too, are left alone:
+// another backend (a GPU holding the last layers) runs them.
+RepackedWeights repack_for_cpu(Transformer &tf, const std::function<void(float)> &progress, int end_layer = 1 << 30);
 
 } // namespace ternlm::cpu

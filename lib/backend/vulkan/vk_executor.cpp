@@ -268,18 +268,15 @@ public:
     }
 
     // Rows of the table are dequantized on the host (it stays in the mapping)
-    // and copied in as part of the step. Each embed of a step has a staging
-    // buffer of its own: the copies run at submission, after all host writes.
+    // and copied in as part of the step (stage_rows).
     void embed(const WeightRef &table, backend::Buf out) override {
-        settle(out);
-        StepBuf &o = buf(out);
-        if (embeds_used_ == embed_stage_.size()) embed_stage_.emplace_back();
-        Buffer &stage = embed_stage_[embeds_used_++];
-        ensure_host(stage, o.bytes(), "the embedding staging buffer");
-        float *dst = static_cast<float *>(stage.mapped());
+        const StepBuf &o = buf(out);
+        float *dst = stage_rows(out);
         for (int t = 0; t < n_; ++t) dequantize_weight_row(table, tokens_[t], dst + size_t(t) * size_t(o.cols));
-        copy(stage.handle(), 0, o.mem.handle(), 0, o.bytes());
-        wrote(out);
+    }
+
+    void write_rows(backend::Buf out, const float *src) override {
+        std::memcpy(stage_rows(out), src, buf(out).bytes());
     }
 
     // A one-row norm waits: every norm feeds matmuls, and the integer GEMV
@@ -441,6 +438,20 @@ public:
 
 private:
     StepBuf &buf(backend::Buf b) { return bufs_[size_t(b)]; }
+
+    // Host memory for out's rows, copied into out when the step runs. Each
+    // use in a step has a staging buffer of its own: the copies run at
+    // submission, after all host writes (and a replayed step rewrites them).
+    float *stage_rows(backend::Buf out) {
+        settle(out);
+        StepBuf &o = buf(out);
+        if (embeds_used_ == embed_stage_.size()) embed_stage_.emplace_back();
+        Buffer &stage = embed_stage_[embeds_used_++];
+        ensure_host(stage, o.bytes(), "a staging buffer for rows from the host");
+        copy(stage.handle(), 0, o.mem.handle(), 0, o.bytes());
+        wrote(out);
+        return static_cast<float *>(stage.mapped());
+    }
 
     void read_logits() {
         readback_.invalidate();

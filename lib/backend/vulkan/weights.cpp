@@ -17,14 +17,15 @@ struct Resident {
     bool norm; // a norm vector: kept as f32 whatever its file type
 };
 
-std::vector<Resident> resident_weights(const Transformer &tf) {
+std::vector<Resident> resident_weights(const Transformer &tf, int first_layer) {
     std::vector<Resident> v;
     auto add = [&](const WeightRef &w, bool norm) {
         if (w) v.push_back({&w, norm});
     };
     add(tf.output_norm, true);
     add(tf.output, false);
-    for (const auto &l : tf.layers) {
+    for (size_t i = size_t(std::max(first_layer, 0)); i < tf.layers.size(); ++i) {
+        const LayerWeights &l = tf.layers[i];
         for (const WeightRef *w : {&l.attn_norm, &l.ffn_norm, &l.attn_sub_norm, &l.ffn_sub_norm}) add(*w, true);
         for (const WeightRef *w : {&l.wq, &l.wk, &l.wv, &l.wo, &l.ffn_gate, &l.ffn_up, &l.ffn_down}) add(*w, false);
     }
@@ -64,10 +65,10 @@ std::vector<GpuWeights::Part> GpuWeights::split(Device &dev, const WeightRef &w,
 }
 
 std::shared_ptr<GpuWeights> GpuWeights::upload(std::shared_ptr<Device> dev, const Transformer &tf,
-                                               const std::function<void(float)> &progress) {
+                                               const std::function<void(float)> &progress, int first_layer) {
     auto g = std::make_shared<GpuWeights>();
     g->dev_ = std::move(dev);
-    const auto ws = resident_weights(tf);
+    const auto ws = resident_weights(tf, first_layer);
     size_t total = 0, done = 0;
     for (const Resident &r : ws) total += r.w->row_bytes * size_t(r.w->ne1);
     for (const Resident &r : ws) {

@@ -23,14 +23,17 @@ namespace vk {
 
 class GpuWeights {
 public:
-    // progress(fraction of bytes uploaded); may be empty.
+    // progress(fraction of bytes uploaded); may be empty. Layers before
+    // first_layer stay off the device (their ops run on the CPU).
     static std::shared_ptr<GpuWeights> upload(std::shared_ptr<Device> dev, const Transformer &tf,
-                                              const std::function<void(float)> &progress);
+                                              const std::function<void(float)> &progress, int first_layer = 0);
 
     Device &device() const { return *dev_; }
     const std::shared_ptr<Device> &device_ptr() const { return dev_; }
     // The device buffer of a weight bound by the transformer.
     const Buffer &get(const WeightRef &w) const;
+    // Whether the device holds w (whole or in parts).
+    bool has(const WeightRef &w) const { return buffers_.count(w.data) || parts_.count(w.data); }
     // Rows [row0, row0 + rows) of a matrix held in parts.
     struct Part {
         Buffer buf;
