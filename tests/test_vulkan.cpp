@@ -743,6 +743,40 @@ TEST_CASE("Vulkan errors are clear", "[vulkan]") {
     }
 }
 
+TEST_CASE("Vulkan places as many last layers as the device's memory budget holds", "[vulkan]") {
+    if (!testsupport::vulkan_device_or_fail()) return;
+    ModelParams cpu_params;
+    const auto cpu_model = Model::load(testsupport::shared_path("models/stories260K.gguf"), cpu_params);
+    const Transformer &tf = cpu_model->transformer();
+    const int n_layer = cpu_model->hparams().n_layer;
+    // A budget that holds the output and the last two layers, a byte short
+    // of three; then one short of the output alone.
+    const size_t two = vk::GpuWeights::bytes_needed(tf, n_layer - 2);
+    REQUIRE(vk::GpuWeights::bytes_needed(tf, n_layer - 3) > two);
+    auto load_with_budget = [&](size_t budget) {
+        setenv("TERNLM_VK_MEMORY_BUDGET", std::to_string(budget).c_str(), 1);
+        ModelParams mp;
+        mp.backend = TERN_BACKEND_VULKAN;
+        try {
+            auto m = Model::load(testsupport::shared_path("models/stories260K.gguf"), mp);
+            unsetenv("TERNLM_VK_MEMORY_BUDGET");
+            return m;
+        } catch (...) {
+            unsetenv("TERNLM_VK_MEMORY_BUDGET");
+            throw;
+        }
+    };
+    CHECK(load_with_budget(vk::GpuWeights::bytes_needed(tf, n_layer - 3) - 1)->first_gpu_layer() == n_layer - 2);
+    CHECK(load_with_budget(two)->first_gpu_layer() == n_layer - 2);
+    CHECK(load_with_budget(vk::GpuWeights::bytes_needed(tf, 0))->first_gpu_layer() == 0);
+    try {
+        load_with_budget(vk::GpuWeights::bytes_needed(tf, n_layer) - 1);
+        FAIL("a budget below the output matrix was accepted");
+    } catch (const Failure &e) {
+        CHECK(e.status() == TERN_ERR_OUT_OF_MEMORY);
+    }
+}
+
 TEST_CASE("A model split between the CPU and Vulkan computes what the CPU does", "[vulkan]") {
     if (!testsupport::vulkan_device_or_fail()) return;
     ModelParams cpu_params;

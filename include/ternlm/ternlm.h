@@ -94,7 +94,9 @@ typedef struct tern_model_params {
     uint32_t size;              /* sizeof(tern_model_params), set by the default  */
     tern_backend backend;       /* default TERN_BACKEND_AUTO                      */
     int32_t n_threads;          /* CPU threads; 0 = number of cores               */
-    int32_t n_gpu_layers;       /* layers on the GPU; -1 = all                    */
+    int32_t n_gpu_layers;       /* layers on the GPU (the last ones, with the     */
+                                /* output; the first run on the CPU); -1 = all;  */
+                                /* 0 = the CPU backend                           */
     int32_t device_index;       /* Vulkan device; -1 = pick the best              */
     tern_progress_fn progress;  /* may be NULL                                    */
     void *progress_user_data;

@@ -68,6 +68,12 @@ std::unique_ptr<Model> Model::load(const std::string &path, const ModelParams &p
         if (p.n_gpu_layers < -1) fail(TERN_ERR_INVALID_ARGUMENT, "n_gpu_layers %d is out of range", p.n_gpu_layers);
         m->first_gpu_layer_ = p.n_gpu_layers < 0 ? 0 : std::max(0, hp.n_layer - p.n_gpu_layers);
         auto dev = vk::Device::open(p.device_index);
+        if (p.n_gpu_layers < 0) { // "all": as many as the device's memory holds
+            m->first_gpu_layer_ = vk::GpuWeights::first_layer_within(m->tf_, dev->memory_budget());
+            if (m->first_gpu_layer_ < 0)
+                fail(TERN_ERR_OUT_OF_MEMORY, "Vulkan: not even the output matrix fits the device's memory budget "
+                     "(%.1f MB); use the CPU backend", double(dev->memory_budget()) / 1e6);
+        }
         m->backend_desc_ = std::string("vulkan: ") + dev->info().name + " (" + vk::type_name(dev->info().type) +
                            (dev->use_int_dot() ? ", integer dot products" : "") +
                            (dev->use_coopmat() ? ", f16 matrix units" : "") + ")";

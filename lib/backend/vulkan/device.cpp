@@ -194,6 +194,7 @@ std::shared_ptr<Device> Device::open(int index) {
     if (chosen < 0) fail(TERN_ERR_BACKEND, "Vulkan: no usable device");
     if (const char *e = std::getenv("TERNLM_VK_COOPMAT")) d->coopmat_enabled_.store(std::atoi(e) != 0);
     if (const char *e = std::getenv("TERNLM_VK_MAX_BUFFER")) d->buffer_cap_ = std::strtoull(e, nullptr, 10);
+    if (const char *e = std::getenv("TERNLM_VK_MEMORY_BUDGET")) d->budget_override_ = std::strtoull(e, nullptr, 10);
     d->phys_ = pds[size_t(chosen)];
     d->info_ = infos[size_t(chosen)];
     vkGetPhysicalDeviceMemoryProperties(d->phys_, &d->mem_props_);
@@ -274,6 +275,15 @@ Device::~Device() {
         vkDestroyCommandPool(dev_, pool_, nullptr);
         vkDestroyDevice(dev_, nullptr);
     }
+}
+
+uint64_t Device::memory_budget() const {
+    if (budget_override_) return budget_override_;
+    uint64_t largest = 0;
+    for (uint32_t i = 0; i < mem_props_.memoryHeapCount; ++i)
+        if (mem_props_.memoryHeaps[i].flags & VK_MEMORY_HEAP_DEVICE_LOCAL_BIT)
+            largest = std::max<uint64_t>(largest, mem_props_.memoryHeaps[i].size);
+    return largest / 10 * 9;
 }
 
 uint32_t Device::memory_type(uint32_t type_bits, Memory kind) const {

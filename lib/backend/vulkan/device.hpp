@@ -144,6 +144,10 @@ public:
     // upload makes): the device's limit, or less where TERNLM_VK_MAX_BUFFER
     // (bytes, read when the device is opened) asks for less, as tests do to
     // see how a small GPU's limit is met.
+    // Bytes of device memory weights may take: 90% of the largest
+    // device-local heap (the rest for KV caches and activations), or
+    // TERNLM_VK_MEMORY_BUDGET (bytes, read when the device is opened).
+    uint64_t memory_budget() const;
     uint64_t max_buffer_bytes() const {
         return buffer_cap_ && buffer_cap_ < info_.max_storage_range ? buffer_cap_ : info_.max_storage_range;
     }
@@ -175,7 +179,7 @@ private:
     std::atomic<uint64_t> submissions_{0}, dispatches_{0}, recorded_steps_{0};
     std::atomic<bool> int_dot_enabled_{true};
     std::atomic<bool> coopmat_enabled_{true};
-    uint64_t buffer_cap_ = 0;
+    uint64_t buffer_cap_ = 0, budget_override_ = 0;
     std::atomic<bool> profiling_{false};
     float timestamp_period_ns_ = 1;
     mutable std::mutex profile_mu_;

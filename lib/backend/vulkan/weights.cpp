@@ -64,6 +64,24 @@ std::vector<GpuWeights::Part> GpuWeights::split(Device &dev, const WeightRef &w,
     return parts;
 }
 
+size_t GpuWeights::bytes_needed(const Transformer &tf, int first_layer) {
+    size_t total = 0;
+    std::vector<const uint8_t *> seen; // a tied output is the table, counted once
+    for (const Resident &r : resident_weights(tf, first_layer)) {
+        if (std::find(seen.begin(), seen.end(), r.w->data) != seen.end()) continue;
+        seen.push_back(r.w->data);
+        total += r.norm ? size_t(r.w->ne0) * 4 : device_view(*r.w).row_bytes * size_t(r.w->ne1);
+    }
+    return total;
+}
+
+int GpuWeights::first_layer_within(const Transformer &tf, uint64_t budget) {
+    const int n_layer = int(tf.layers.size());
+    for (int first = 0; first <= n_layer; ++first)
+        if (bytes_needed(tf, first) <= budget) return first;
+    return -1;
+}
+
 std::shared_ptr<GpuWeights> GpuWeights::upload(std::shared_ptr<Device> dev, const Transformer &tf,
                                                const std::function<void(float)> &progress, int first_layer) {
     auto g = std::make_shared<GpuWeights>();

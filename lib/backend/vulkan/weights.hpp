@@ -30,6 +30,13 @@ public:
 
     Device &device() const { return *dev_; }
     const std::shared_ptr<Device> &device_ptr() const { return dev_; }
+    // Bytes upload(.., first_layer) would take on the device.
+    static size_t bytes_needed(const Transformer &tf, int first_layer);
+    // The first layer on the device such that it and the layers after it,
+    // with the output, fit in `budget` bytes: 0 when the whole model fits,
+    // n_layer when only the output does, -1 when not even that.
+    static int first_layer_within(const Transformer &tf, uint64_t budget);
+
     // The device buffer of a weight bound by the transformer.
     const Buffer &get(const WeightRef &w) const;
     // Whether the device holds w (whole or in parts).
