@@ -40,6 +40,7 @@ struct Options {
     std::string model, synthetic, type = "q4_k", out;
     int n_prompt = 128, n_gen = 64, threads = 0, reps = 3;
     int depth = 0; // tokens already in the KV cache when pp and tg start (llama-bench's -d)
+    int n_gpu_layers = -1; // -ngl: layers on the GPU (the last ones); -1 all that fit
     tern_backend backend = TERN_BACKEND_CPU;
     bool json = false;
     bool profile = false; // Vulkan: GPU time per kernel over one prefill and one decode run
@@ -170,6 +171,7 @@ int run_bench(const Options &o) {
     ModelParams mp;
     mp.backend = o.backend;
     mp.n_threads = o.threads;
+    mp.n_gpu_layers = o.n_gpu_layers;
     const double t_load = now_s();
     auto model = Model::load(o.model, mp);
     std::fprintf(stderr, "loaded %s in %.1f s on %s\n", o.model.c_str(), now_s() - t_load,
@@ -266,7 +268,7 @@ int run_bench(const Options &o) {
 void usage() {
     std::fprintf(stderr,
                  "usage: ternlm-bench -m MODEL [-p N] [-n N] [-d DEPTH] [-t THREADS] [-r REPS] [-b cpu|vulkan|auto] [--json]\n"
-                 "                    [--profile]\n"
+                 "                    [-ngl N] [--profile]\n"
                  "       ternlm-bench --synthetic SHAPE --type TYPE -o OUT.gguf\n"
                  "shapes: mid1024 llama1b llama8b bitnet2b bitnet-moe; types: f32 f16 bf16 q8_0 q4_0 q5_0 q4_k q5_k q6_k tq1_0 tq2_0 i2_s\n");
 }
@@ -287,6 +289,7 @@ int main(int argc, char **argv) {
         if (a == "-m") o.model = val();
         else if (a == "-p") o.n_prompt = std::atoi(val().c_str());
         else if (a == "-n") o.n_gen = std::atoi(val().c_str());
+        else if (a == "-ngl") o.n_gpu_layers = std::atoi(val().c_str());
         else if (a == "-d") o.depth = std::max(0, std::atoi(val().c_str()));
         else if (a == "-t") o.threads = std::atoi(val().c_str());
         else if (a == "-r") o.reps = std::max(1, std::atoi(val().c_str()));
