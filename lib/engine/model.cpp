@@ -20,13 +20,11 @@ void report(const ModelParams &p, float fraction) {
 }
 
 // AUTO is Vulkan when the build has it and a real GPU (not a CPU device such
-// as lavapipe) is present, for a model it runs (not a mixture of experts);
-// otherwise the CPU.
-tern_backend resolve_backend(const ModelParams &p, const HParams &hp) {
+// as lavapipe) is present; otherwise the CPU.
+tern_backend resolve_backend(const ModelParams &p) {
     if (p.n_gpu_layers == 0) return TERN_BACKEND_CPU; // no layer on a GPU
     if (p.backend != TERN_BACKEND_AUTO) return p.backend;
 #ifdef TERNLM_HAVE_VULKAN
-    if (hp.n_expert > 0) return TERN_BACKEND_CPU;
     for (const auto &d : vk::list_devices())
         if (d.type == VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU || d.type == VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU)
             return TERN_BACKEND_VULKAN;
@@ -54,14 +52,13 @@ std::unique_ptr<Model> Model::load(const std::string &path, const ModelParams &p
         fail(TERN_ERR_FORMAT, "model: tokenizer has %d tokens, the model %d", m->vocab_.n_tokens(), hp.n_vocab);
     report(p, 0.4f);
     m->tf_ = bind_transformer(*m->file_, hp);
-    m->backend_ = resolve_backend(p, hp);
+    m->backend_ = resolve_backend(p);
     m->n_threads_ = p.n_threads > 0 ? p.n_threads : cpu::default_thread_count();
     m->backend_desc_ = "cpu, " + std::to_string(m->n_threads_) + " threads";
 #ifdef TERNLM_HAVE_VULKAN
     if (m->backend_ == TERN_BACKEND_VULKAN) {
-        if (hp.n_expert > 0)
-            fail(TERN_ERR_UNSUPPORTED, "mixture-of-experts models (%d experts) run on the CPU backend only, for now",
-                 hp.n_expert);
+        if (hp.n_expert > 256)
+            fail(TERN_ERR_UNSUPPORTED, "Vulkan: %d experts; the routing kernel takes at most 256", hp.n_expert);
         // The last n_gpu_layers layers and the output on the GPU, the
         // first ones on the CPU (llama.cpp's choice: the output's read
         // every token, so the GPU keeps it).

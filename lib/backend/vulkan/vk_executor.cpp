@@ -65,6 +65,12 @@ struct GluQuantPush {
 struct KvStorePush {
     uint32_t n_words, layer_word, row_words;
 };
+struct MoeRoutePush {
+    uint32_t n_expert, n_used;
+};
+struct MoeAddPush {
+    uint32_t n, cols, n_expert, expert;
+};
 struct TopLogitsPush {
     uint32_t n, pass;
 };
@@ -399,6 +405,39 @@ public:
     }
 
     void add(backend::Buf x, backend::Buf y) override { elementwise(x, y, 0); }
+
+    // Every expert runs over every row, and moe_add.comp adds each row's
+    // output with its routing weight (0 where the row did not choose the
+    // expert): a recorded step cannot branch on the routing, and this needs
+    // no expert-indexed GEMV. It reads n_expert / n_used times the FFN
+    // weights the CPU's routed batches read.
+    void moe_ffn(const MoeFfn &moe, backend::Buf xn, backend::Buf x) override {
+        const int rows = buf(xn).rows;
+        const uint32_t n_expert = uint32_t(moe.router.ne1);
+        const int64_t n_embd = buf(x).cols, n_ff = moe.gate.front().ne1;
+        const backend::Buf logits = new_buf(rows, n_expert), g = new_buf(rows, n_ff), u = new_buf(rows, n_ff),
+                           d = new_buf(rows, n_embd);
+        matmul(moe.router, xn, logits, 1.0f);
+        grow(moe_weights_, size_t(rows) * n_expert * sizeof(float), Memory::DeviceLocal, "routing weights");
+        const MoeRoutePush rp{n_expert, uint32_t(moe.n_used)};
+        dispatch(dev_.kernel("moe_route", 2, sizeof rp), {buf(logits).mem.handle(), moe_weights_.handle()}, &rp,
+                 sizeof rp, uint32_t(rows), 1, 1, 0b10);
+        for (uint32_t e = 0; e < n_expert; ++e) {
+            matmul(moe.gate[e], xn, g, moe.gate_scale);
+            matmul(moe.up[e], xn, u, moe.up_scale);
+            glu(g, u, moe.act);
+            if (moe.sub_norm) rms_norm(g, moe.sub_norm, moe.eps, g);
+            matmul(moe.down[e], g, d, moe.down_scale);
+            settle(x);
+            settle(d);
+            const MoeAddPush ap{uint32_t(size_t(rows) * size_t(n_embd)), uint32_t(n_embd), n_expert, e};
+            const Grid gr = grid((ap.n + 255) / 256);
+            dispatch(dev_.kernel("moe_add", 3, sizeof ap),
+                     {buf(x).mem.handle(), buf(d).mem.handle(), moe_weights_.handle()}, &ap, sizeof ap, gr.x, gr.y,
+                     1, 0b1);
+            wrote(x);
+        }
+    }
     // Waits like a one-row norm: the integer GEMV that reads the result
     // (ffn_down) fuses it with its activation quantization (glu_quant.comp);
     // any other op touching gate or up dispatches it as it is first.
@@ -670,7 +709,7 @@ private:
     Device &dev_;
     int n_ctx_, kv_dim_;
     uint32_t n_split_; // workgroups per head of a decode step's attention
-    Buffer k_cache_, v_cache_, readback_, act_scales_, attn_parts_;
+    Buffer k_cache_, v_cache_, readback_, act_scales_, attn_parts_, moe_weights_;
     Buffer act_q_, act_d_, act_s_; // act_quant.comp's output, for gemv.comp
     struct Quantized {             // which buffer contents act_q_ holds
         size_t buf = 0;

@@ -28,6 +28,9 @@ std::vector<Resident> resident_weights(const Transformer &tf, int first_layer) {
         const LayerWeights &l = tf.layers[i];
         for (const WeightRef *w : {&l.attn_norm, &l.ffn_norm, &l.attn_sub_norm, &l.ffn_sub_norm}) add(*w, true);
         for (const WeightRef *w : {&l.wq, &l.wk, &l.wv, &l.wo, &l.ffn_gate, &l.ffn_up, &l.ffn_down}) add(*w, false);
+        add(l.moe.router, false);
+        for (const auto *experts : {&l.moe.gate, &l.moe.up, &l.moe.down})
+            for (const WeightRef &w : *experts) add(w, false); // each expert a buffer of its own
     }
     return v;
 }
