@@ -94,6 +94,17 @@ std::pair<std::vector<float>, std::vector<float>> cpu_and_gpu(const Transformer 
 }
 
 
+// make() with the environment variable `name` set to `value` (devices read
+// their overrides when opened), unset again whatever happens.
+template <typename Make> auto with_env(const char *name, const std::string &value, Make make) {
+    struct Unset {
+        const char *name;
+        ~Unset() { unsetenv(name); }
+    } unset{name};
+    setenv(name, value.c_str(), 1);
+    return make();
+}
+
 std::unique_ptr<Model> stories_on_vulkan() {
     ModelParams mp;
     mp.backend = TERN_BACKEND_VULKAN;
@@ -641,15 +652,7 @@ TEST_CASE("Vulkan holds an output matrix beyond the device's buffer limit in par
     // capped at 50000 bytes it is held as parts of 192, 192 and 128 rows
     // (the largest matrix besides it is 44 KB). Its logits must not change.
     const auto whole = stories_on_vulkan();
-    setenv("TERNLM_VK_MAX_BUFFER", "50000", 1);
-    std::unique_ptr<Model> parted;
-    try {
-        parted = stories_on_vulkan();
-    } catch (...) {
-        unsetenv("TERNLM_VK_MAX_BUFFER");
-        throw;
-    }
-    unsetenv("TERNLM_VK_MAX_BUFFER");
+    const auto parted = with_env("TERNLM_VK_MAX_BUFFER", "50000", stories_on_vulkan);
     REQUIRE(parted->gpu_weights()->parts(parted->transformer().output) != nullptr);
     CHECK(parted->gpu_weights()->parts(parted->transformer().output)->size() == 3);
     const int n_vocab = whole->hparams().n_vocab;
@@ -692,15 +695,7 @@ TEST_CASE("Vulkan products with an output matrix in parts equal those with it wh
             Transformer tf;
             tf.output = weight_ref(wb, t, cols, rows, "output.weight");
             const std::string cap = std::to_string(128 * vk::device_view(tf.output).row_bytes + 5);
-            setenv("TERNLM_VK_MAX_BUFFER", cap.c_str(), 1);
-            std::shared_ptr<vk::Device> small;
-            try {
-                small = vk::Device::open(-1);
-            } catch (...) {
-                unsetenv("TERNLM_VK_MAX_BUFFER");
-                throw;
-            }
-            unsetenv("TERNLM_VK_MAX_BUFFER");
+            const auto small = with_env("TERNLM_VK_MAX_BUFFER", cap, [] { return vk::Device::open(-1); });
             const auto parted = vk::GpuWeights::upload(small, tf, {});
             REQUIRE(parted->parts(tf.output) != nullptr);
             REQUIRE(parted->parts(tf.output)->size() == 3);
@@ -754,17 +749,7 @@ TEST_CASE("Vulkan places as many last layers as the device's memory budget holds
     const size_t two = vk::GpuWeights::bytes_needed(tf, n_layer - 2);
     REQUIRE(vk::GpuWeights::bytes_needed(tf, n_layer - 3) > two);
     auto load_with_budget = [&](size_t budget) {
-        setenv("TERNLM_VK_MEMORY_BUDGET", std::to_string(budget).c_str(), 1);
-        ModelParams mp;
-        mp.backend = TERN_BACKEND_VULKAN;
-        try {
-            auto m = Model::load(testsupport::shared_path("models/stories260K.gguf"), mp);
-            unsetenv("TERNLM_VK_MEMORY_BUDGET");
-            return m;
-        } catch (...) {
-            unsetenv("TERNLM_VK_MEMORY_BUDGET");
-            throw;
-        }
+        return with_env("TERNLM_VK_MEMORY_BUDGET", std::to_string(budget), stories_on_vulkan);
     };
     CHECK(load_with_budget(vk::GpuWeights::bytes_needed(tf, n_layer - 3) - 1)->first_gpu_layer() == n_layer - 2);
     CHECK(load_with_budget(two)->first_gpu_layer() == n_layer - 2);
