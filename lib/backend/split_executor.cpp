@@ -2,8 +2,6 @@
 
 #include <vector>
 
-#include "common/error.hpp"
-
 namespace ternlm::backend {
 
 namespace {
