@@ -10,6 +10,7 @@
 #include "common/error.hpp"
 #include "engine/context.hpp"
 #include "engine/model.hpp"
+#include "support/errors.hpp"
 #include "support/files.hpp"
 
 using namespace ternlm;
@@ -17,13 +18,9 @@ using namespace ternlm;
 namespace {
 
 tern_status load_status(const std::string &path, ModelParams p = {}, std::string *msg = nullptr) {
-    try {
-        Model::load(path, p);
-        return TERN_OK;
-    } catch (const Failure &e) {
-        if (msg) *msg = e.what();
-        return e.status();
-    }
+    const auto o = testsupport::outcome_of([&] { Model::load(path, p); });
+    if (msg && o.status != TERN_OK) *msg = o.message;
+    return o.status;
 }
 
 struct TempFile {
