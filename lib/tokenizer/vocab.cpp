@@ -61,8 +61,10 @@ Vocab Vocab::from_gguf(const gguf::File &f) {
     Vocab v;
     const std::string model = f.get_string("tokenizer.ggml.model", "");
     if (model.empty()) fail(TERN_ERR_FORMAT, "GGUF: tokenizer.ggml.model is missing");
-    if (model != "llama")
-        fail(TERN_ERR_UNSUPPORTED, "tokenizer '%s' is not supported yet (SentencePiece 'llama' is)", model.c_str());
+    if (model != "llama" && model != "gpt2")
+        fail(TERN_ERR_UNSUPPORTED, "tokenizer '%s' is not supported (supported: 'llama' SentencePiece, 'gpt2' BPE)",
+             model.c_str());
+    v.bpe_ = model == "gpt2";
     const gguf::Value *tokens = f.find("tokenizer.ggml.tokens");
     if (!tokens || tokens->type != gguf::ValueType::ARRAY || tokens->elem_type != gguf::ValueType::STRING)
         fail(TERN_ERR_FORMAT, "GGUF: tokenizer.ggml.tokens must be an array of strings");
@@ -90,8 +92,17 @@ Vocab Vocab::from_gguf(const gguf::File &f) {
     v.eos_ = token_id_or_none(f, "tokenizer.ggml.eos_token_id", nt);
     v.eot_ = token_id_or_none(f, "tokenizer.ggml.eot_token_id", nt);
     v.unk_ = token_id_or_none(f, "tokenizer.ggml.unknown_token_id", nt);
-    v.add_bos_ = f.get_bool("tokenizer.ggml.add_bos_token", true);
-    v.add_space_prefix_ = f.get_bool("tokenizer.ggml.add_space_prefix", true);
+    if (v.bpe_) v.read_bpe_metadata(f);
+    // llama.cpp's defaults: SentencePiece adds BOS and a leading space;
+    // BPE adds BOS for Llama 3 only and never a space.
+    v.add_bos_ = f.get_bool("tokenizer.ggml.add_bos_token", !v.bpe_ || v.pre_ == PreTokenizer::Llama3);
+    v.add_space_prefix_ = f.get_bool("tokenizer.ggml.add_space_prefix", !v.bpe_);
+    if (v.eot_ < 0) // chat templates' end-of-turn tokens, found by text as llama.cpp does
+        for (const char *t : {"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>"})
+            if (const int id = v.find(t); id >= 0 && v.type_[size_t(id)] == TokenType::Control) {
+                v.eot_ = id;
+                break;
+            }
 
     for (int i = 0; i < nt; ++i) {
         const TokenType ty = v.type_[size_t(i)];
@@ -107,6 +118,29 @@ Vocab Vocab::from_gguf(const gguf::File &f) {
         v.byte_ids_[b] = v.find(buf);
     }
     return v;
+}
+
+void Vocab::read_bpe_metadata(const gguf::File &f) {
+    const gguf::Value *merges = f.find("tokenizer.ggml.merges");
+    if (!merges || merges->type != gguf::ValueType::ARRAY || merges->elem_type != gguf::ValueType::STRING)
+        fail(TERN_ERR_FORMAT, "GGUF: a 'gpt2' tokenizer needs tokenizer.ggml.merges, an array of strings");
+    for (size_t i = 0; i < merges->strs.size(); ++i) {
+        const std::string &m = merges->strs[i];
+        const size_t sp = m.find(' ', 1); // "left right"; left may itself be a space
+        if (sp == std::string::npos || sp + 1 >= m.size())
+            fail(TERN_ERR_FORMAT, "GGUF: tokenizer.ggml.merges[%zu] = '%s' is not two symbols", i, m.c_str());
+        merge_rank_.emplace(m, int(i)); // the first listing of a pair ranks it
+    }
+    const std::string pre = f.get_string("tokenizer.ggml.pre", "");
+    if (pre == "llama-bpe" || pre == "llama3") {
+        pre_ = PreTokenizer::Llama3;
+        ignore_merges_ = true;
+    } else if (pre == "gpt2") {
+        pre_ = PreTokenizer::Gpt2;
+    } else {
+        fail(TERN_ERR_UNSUPPORTED, "BPE pre-tokenizer '%s' is not supported (supported: llama-bpe, gpt2)",
+             pre.empty() ? "(tokenizer.ggml.pre missing)" : pre.c_str());
+    }
 }
 
 int Vocab::find(const std::string &s) const {
@@ -161,7 +195,8 @@ std::vector<int32_t> Vocab::tokenize(const std::string &text, bool add_bos, bool
         }
         std::string raw = (add_space_prefix_ && prev_special) ? " " : "";
         raw.append(text, fr.begin, fr.end - fr.begin);
-        tokenize_spm(escape_spaces(raw), out);
+        if (bpe_) tokenize_bpe(raw, out);
+        else tokenize_spm(escape_spaces(raw), out);
         prev_special = false;
     }
     return out;
@@ -172,7 +207,7 @@ std::string Vocab::piece(int id, bool special) const {
     const std::string &t = text_[size_t(id)];
     switch (type_[size_t(id)]) {
     case TokenType::Normal:
-    case TokenType::Undefined: return unescape_spaces(t);
+    case TokenType::Undefined: return bpe_ ? unspell(t) : unescape_spaces(t);
     case TokenType::Byte: {
         const int b = parse_byte_token(t);
         return b >= 0 ? std::string(1, char(b)) : std::string();

@@ -1,13 +1,15 @@
 // The vocabulary of a model (tokenizer.ggml.* metadata) and the tokenizers
-// over it. SentencePiece ("llama") is implemented as llama.cpp does it;
-// the BPE family ("gpt2": llama3, qwen2) will be a second Tokenizer over the
-// same Vocab (merges come from tokenizer.ggml.merges).
+// over it, as llama.cpp implements them: SentencePiece ("llama": spm.cpp)
+// and byte-level BPE ("gpt2" with the Llama 3 or GPT-2 pre-tokenizer:
+// bpe.cpp, pretokenize.cpp; merges from tokenizer.ggml.merges).
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <unordered_map>
 #include <vector>
+
+#include "tokenizer/pretokenize.hpp"
 
 namespace ternlm {
 namespace gguf { class File; }
@@ -41,9 +43,18 @@ public:
     // Tokens to text: control tokens skipped, the SentencePiece leading space removed.
     std::string detokenize(const int32_t *ids, size_t n) const;
 
+    bool is_bpe() const { return bpe_; }
+
 private:
+    void read_bpe_metadata(const gguf::File &f);
     void tokenize_spm(const std::string &text, std::vector<int32_t> &out) const;
     int byte_token(uint8_t b) const;
+    void tokenize_bpe(const std::string &text, std::vector<int32_t> &out) const;
+    void tokenize_bpe_word(const std::string &spelled, std::vector<int32_t> &out) const;
+    int merge_rank(const std::string &left, const std::string &right) const;
+    // Bytes in GPT-2's byte alphabet (a BPE vocabulary's spelling) and back.
+    static std::string spell_bytes(const std::string &bytes);
+    static std::string unspell(const std::string &spelled);
 
     std::vector<std::string> text_;
     std::vector<float> score_;
@@ -53,6 +64,10 @@ private:
     int byte_ids_[256];
     int bos_ = -1, eos_ = -1, eot_ = -1, unk_ = -1;
     bool add_bos_ = true, add_space_prefix_ = true;
+    // BPE only
+    bool bpe_ = false, ignore_merges_ = false;
+    PreTokenizer pre_ = PreTokenizer::Llama3;
+    std::unordered_map<std::string, int> merge_rank_; // "left right" -> rank
 };
 
 // UTF-8 helpers for streaming.
