@@ -18,14 +18,16 @@ int get_dim(const gguf::File &f, const std::string &key, int def, int max) {
 }
 } // namespace
 
-bool architecture_supported(const std::string &arch) { return arch == "llama" || arch == "bitnet"; }
+bool architecture_supported(const std::string &arch) {
+    return arch == "llama" || arch == "bitnet" || arch == "bitnet-b1.58";
+}
 
 HParams read_hparams(const gguf::File &f) {
     HParams hp;
     hp.arch = f.get_string("general.architecture");
     if (hp.arch.empty()) fail(TERN_ERR_FORMAT, "GGUF: general.architecture is missing");
     if (!architecture_supported(hp.arch))
-        fail(TERN_ERR_UNSUPPORTED, "architecture '%s' is not supported (supported: llama, bitnet)", hp.arch.c_str());
+        fail(TERN_ERR_UNSUPPORTED, "architecture '%s' is not supported (supported: llama, bitnet, bitnet-b1.58)", hp.arch.c_str());
     const std::string a = hp.arch + ".";
     if (!f.find(a + "embedding_length")) fail(TERN_ERR_FORMAT, "GGUF: %sembedding_length is missing", a.c_str());
     hp.n_embd = get_dim(f, a + "embedding_length", 0, kMaxDim);
@@ -55,11 +57,13 @@ HParams read_hparams(const gguf::File &f) {
         fail(TERN_ERR_UNSUPPORTED, "RoPE scaling '%s' is not supported", scaling.c_str());
     if (!(factor > 0)) fail(TERN_ERR_FORMAT, "GGUF: RoPE scaling factor must be positive");
     hp.rope.freq_scale = float(1.0 / factor);
-    // llama rotates adjacent pairs (2i, 2i+1); llama.cpp runs bitnet with the
-    // NEOX layout, pairs (i, i + n_rot/2).
-    hp.rope.neox = hp.arch == "bitnet";
+    // llama rotates adjacent pairs (2i, 2i+1); llama.cpp and bitnet.cpp run
+    // both bitnet architectures with the NEOX layout, pairs (i, i + n_rot/2).
+    hp.rope.neox = hp.bitnet_family();
 
-    const std::string act = f.get_string(a + "hidden_act", "silu");
+    // BitNet b1.58's FFN is relu(gate)^2 * up (bitnet.cpp's LLM_FFN_RELU_SQR);
+    // its files do not say so in metadata.
+    const std::string act = f.get_string(a + "hidden_act", hp.arch == "bitnet-b1.58" ? "relu2" : "silu");
     if (act == "relu2" || act == "relu_squared") hp.ffn_act = FfnActivation::Relu2;
     else if (act != "silu") fail(TERN_ERR_UNSUPPORTED, "FFN activation '%s' is not supported", act.c_str());
 

@@ -26,6 +26,10 @@ struct HParams {
     int n_expert = 0, n_expert_used = 0;
 
     int kv_dim() const { return n_head_kv * head_dim; }
+    // llama.cpp's "bitnet" (1bitLLM's layout) and bitnet.cpp's "bitnet-b1.58"
+    // (BitNet b1.58 2B4T): sub-norms before attn_output and ffn_down,
+    // optional per-tensor scales, NEOX RoPE.
+    bool bitnet_family() const { return arch == "bitnet" || arch == "bitnet-b1.58"; }
     int q_dim() const { return n_head * head_dim; }
 };
 

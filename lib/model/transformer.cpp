@@ -109,8 +109,10 @@ Transformer bind_transformer(const gguf::File &f, const HParams &hp) {
     m.tok_embd = b.need("token_embd.weight", E, V);
     m.output_norm = b.need("output_norm.weight", E, 1);
     m.output = b.maybe("output.weight", E, V);
-    if (!m.output) m.output = m.tok_embd; // tied embeddings
-    const bool bitnet = hp.arch == "bitnet";
+    // Tied embeddings; bitnet.cpp's BitNet b1.58 graph projects with
+    // token_embd even where the file also holds an output.weight.
+    if (!m.output || hp.arch == "bitnet-b1.58") m.output = m.tok_embd;
+    const bool bitnet = hp.bitnet_family();
     for (const char *bias : {"attn_q.bias", "attn_k.bias", "attn_v.bias", "attn_output.bias"})
         if (b.has(blk(0, bias)))
             fail(TERN_ERR_UNSUPPORTED, "model: bias tensors (%s) are not supported yet", blk(0, bias).c_str());
