@@ -15,6 +15,7 @@
 #include "gguf/gguf.hpp"
 #include "support/files.hpp"
 #include "support/vulkan.hpp"
+#include "tokenizer/unicode.hpp"
 
 using namespace ternlm;
 
@@ -28,18 +29,52 @@ struct TempPath {
     ~TempPath() { std::remove(path.c_str()); }
 };
 
+std::string spelled(const std::string &bytes) {
+    std::string s;
+    for (char c : bytes) unicode::append_utf8(unicode::byte_to_cp(uint8_t(c)), s);
+    return s;
+}
+
+// A Llama 3 style vocabulary of 512 tokens (the shared model's size): the
+// 256 bytes, 254 two-character merges, <|begin_of_text|> and <|eot_id|>.
+void set_bpe_vocab(gguf::Writer &w) {
+    std::vector<std::string> tokens, merges;
+    for (int b = 0; b < 256; ++b) tokens.push_back(spelled(std::string(1, char(b))));
+    const std::string chars = " etaoinshrdlucmfwypvbgkHW";
+    for (char a : chars)
+        for (char b : chars)
+            if (tokens.size() < 510 && b != ' ') {
+                tokens.push_back(spelled({a, b}));
+                merges.push_back(spelled({a}) + " " + spelled({b}));
+            }
+    tokens.push_back("<|begin_of_text|>");
+    tokens.push_back("<|eot_id|>");
+    std::vector<int32_t> types(tokens.size(), 1);
+    types[510] = types[511] = 3;
+    w.set_str("tokenizer.ggml.model", "gpt2");
+    w.set_str("tokenizer.ggml.pre", "llama-bpe");
+    w.set_str_array("tokenizer.ggml.tokens", tokens);
+    w.set_i32_array("tokenizer.ggml.token_type", types);
+    w.set_str_array("tokenizer.ggml.merges", merges);
+    w.set_u32("tokenizer.ggml.bos_token_id", 510);
+    w.set_u32("tokenizer.ggml.eos_token_id", 511);
+}
+
 // The shared bitnet model with its metadata moved to `arch` (keys renamed),
-// `extra` keys added, and optionally an output.weight of random values.
+// `extra` keys added, optionally an output.weight of random values and a
+// BPE vocabulary in place of its SentencePiece one.
 void rewrite(const std::string &arch, const std::vector<std::pair<std::string, gguf::Value>> &extra,
-             bool add_output, const std::string &out) {
+             bool add_output, const std::string &out, bool bpe = false) {
     const auto in = gguf::File::open(testsupport::shared_path("models/tiny256-bitnet-f32.gguf"));
     gguf::Writer w;
     for (const auto &kv : in->metadata()) {
         std::string key = kv.first;
+        if (bpe && key.rfind("tokenizer.", 0) == 0) continue;
         if (key == "general.architecture") w.set_str(key, arch);
         else if (key.rfind("bitnet.", 0) == 0) w.set(arch + key.substr(6), kv.second);
         else w.set(key, kv.second);
     }
+    if (bpe) set_bpe_vocab(w);
     for (const auto &kv : extra) w.set(kv.first, kv.second);
     for (const auto &t : in->tensors())
         w.add_tensor_bytes(t.name, t.type, std::vector<int64_t>(t.ne, t.ne + t.n_dims),
@@ -120,4 +155,31 @@ TEST_CASE("bitnet-b1.58 on Vulkan matches the CPU", "[bitnet][vulkan]") {
         scale = std::max(scale, double(std::fabs(cpu[i])));
     }
     CHECK(worst <= 5e-4 * scale); // as the placement tests allow (lavapipe: 1.1e-4)
+}
+
+TEST_CASE("a bitnet-b1.58 model with a Llama 3 BPE vocabulary tokenizes and generates text", "[bitnet][bpe]") {
+    TempPath path("b158-bpe.gguf");
+    rewrite("bitnet-b1.58", {}, false, path.path, true);
+    const auto model = Model::load(path.path, {});
+    const Vocab &v = model->vocab();
+    REQUIRE(v.is_bpe());
+    const std::vector<int32_t> ids = v.tokenize("Hello world, the rain in Spain", true, false);
+    REQUIRE(ids.size() > 3);
+    CHECK(ids.front() == 510);
+    CHECK(v.piece(ids[1], false) == "H"); // "He" is no merge here: "H" then "el"...
+    CHECK(v.detokenize(ids.data(), ids.size()) == "Hello world, the rain in Spain");
+    ContextParams cp;
+    cp.n_ctx = 64;
+    Context ctx(*model, cp);
+    ctx.prefill(ids.data(), ids.size());
+    std::string text;
+    for (int i = 0; i < 8; ++i) {
+        const float *l = ctx.logits();
+        int32_t best = 0;
+        for (int t = 1; t < model->hparams().n_vocab; ++t)
+            if (l[t] > l[best]) best = t;
+        text += v.piece(best, false);
+        ctx.decode_step(best);
+    }
+    CHECK(!text.empty());
 }

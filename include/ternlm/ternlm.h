@@ -149,7 +149,7 @@ TERN_API bool tern_token_is_eog(const tern_model *m, tern_token t);
 
 /* Text (len bytes, UTF-8; need not be NUL-terminated) to token ids.
  * add_bos       : prepend BOS when the model asks for it (tokenizer.ggml.add_bos_token,
- *                 default true for SentencePiece models).
+ *                 default true for SentencePiece and Llama 3 BPE models).
  * parse_special : text like "<s>" becomes the control token, not its characters.
  * Writes at most cap ids to out and the full count to *n_out. When cap is too
  * small, fails with TERN_ERR_INVALID_ARGUMENT and *n_out says how many are
@@ -157,7 +157,8 @@ TERN_API bool tern_token_is_eog(const tern_model *m, tern_token t);
 TERN_API tern_status tern_tokenize(const tern_model *m, const char *text, size_t len, bool add_bos,
                                    bool parse_special, tern_token *out, size_t cap, size_t *n_out);
 
-/* The bytes of one token (may be part of a UTF-8 character for byte tokens).
+/* The bytes of one token (may be part of a UTF-8 character: SentencePiece byte
+ * tokens and byte-level BPE tokens can split one).
  * special: render control tokens as their text ("</s>") instead of nothing.
  * Same buffer protocol as tern_tokenize. buf is not NUL-terminated. */
 TERN_API tern_status tern_token_to_piece(const tern_model *m, tern_token t, bool special, char *buf,
