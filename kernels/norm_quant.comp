@@ -6,6 +6,12 @@
 // trip through memory before every integer GEMV. Writes the float row too
 // unless it normalises in place (then another workgroup may still be
 // reading it; the executor materialises it later if anyone needs it).
+//
+// Built a second time with -DGLU (glu_norm_quant): the row normalised is
+// act(gate) * up, computed as elementwise.comp computes it, for BitNet's
+// ffn_sub_norm between the gated activation and ffn_down: one dispatch
+// where elementwise.comp and norm_quant.comp took two. It always normalises
+// in place (binding 0 is the gate row), so it writes no float row.
 #extension GL_GOOGLE_include_directive : require
 // 256 threads: the sum of squares of a 4096-wide row is one round of 16-byte
 // loads, four per thread, all in flight (with 32 threads it was eight
@@ -17,17 +23,39 @@ layout(local_size_x = 256) in;
 layout(std430, binding = 0) readonly buffer Input { float X[]; };
 layout(std430, binding = 0) readonly buffer Input4 { vec4 X4[]; };
 layout(std430, binding = 1) readonly buffer Weight { float G[]; };
+#ifdef GLU
+layout(std430, binding = 2) readonly buffer Up { float U[]; };
+layout(std430, binding = 2) readonly buffer Up4 { vec4 U4[]; };
+#else
 layout(std430, binding = 2) writeonly buffer Output { float Y[]; };
+#endif
 layout(std430, binding = 3) writeonly buffer Quants { uint XQ[]; };
 layout(std430, binding = 4) writeonly buffer Scales { float XD[]; };
 layout(std430, binding = 5) writeonly buffer Sums { int XS[]; };
 layout(push_constant) uniform Params {
     uint n_blocks, qk, ncols;
     float eps;
-    uint write_out;
+    uint write_out; // 0 in the GLU build
+    uint act;       // GLU build: 1 silu, 2 relu^2
 } p;
 
 #include "exact.glsl"
+
+#ifdef GLU
+float act_mul(float x, float y) {
+    if (p.act == 1u) return div_rn(x, 1.0 + exp_acc(-x)) * y;
+    const float r = max(x, 0.0);
+    return r * r * y;
+}
+vec4 row4(uint i) {
+    const vec4 x = X4[i], y = U4[i];
+    return vec4(act_mul(x.x, y.x), act_mul(x.y, y.y), act_mul(x.z, y.z), act_mul(x.w, y.w));
+}
+float row(uint i) { return act_mul(X[i], U[i]); }
+#else
+vec4 row4(uint i) { return X4[i]; }
+float row(uint i) { return X[i]; }
+#endif
 
 shared float s_red[WG];
 shared float s_amax[WG];
@@ -45,13 +73,16 @@ void main() {
     vec4 a0 = vec4(0.0), a1 = vec4(0.0), a2 = vec4(0.0), a3 = vec4(0.0);
     uint i = tid;
     for (; i + 3u * WG < n4; i += 4u * WG) {
-        const vec4 u0 = X4[i], u1 = X4[i + WG], u2 = X4[i + 2u * WG], u3 = X4[i + 3u * WG];
+        const vec4 u0 = row4(i), u1 = row4(i + WG), u2 = row4(i + 2u * WG), u3 = row4(i + 3u * WG);
         a0 += u0 * u0;
         a1 += u1 * u1;
         a2 += u2 * u2;
         a3 += u3 * u3;
     }
-    for (; i < n4; i += WG) a0 += X4[i] * X4[i];
+    for (; i < n4; i += WG) {
+        const vec4 u = row4(i);
+        a0 += u * u;
+    }
     const vec4 t = (a0 + a1) + (a2 + a3);
     const float ss = (t.x + t.y) + (t.z + t.w);
     s_red[tid] = ss;
@@ -67,8 +98,10 @@ void main() {
     const uint x0 = blk * p.qk + (tid % tpb) * 8u;
     const bool live = blk < p.n_blocks;
     float v[8];
-    for (uint j = 0u; j < 8u; ++j) v[j] = live ? X[x0 + j] * k * G[x0 + j] : 0.0;
+    for (uint j = 0u; j < 8u; ++j) v[j] = live ? row(x0 + j) * k * G[x0 + j] : 0.0;
+#ifndef GLU
     if (live && p.write_out != 0u)
         for (uint j = 0u; j < 8u; ++j) Y[x0 + j] = v[j];
+#endif
     quantize_values(v, blk, x0, live);
 }

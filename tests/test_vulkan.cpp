@@ -336,17 +336,22 @@ TEST_CASE("Vulkan gated activation fused into the GEMV's quantization matches th
     std::mt19937 rng(15);
     const int64_t cols = 3 * 256; // 3 blocks of 256, 24 of 32
     const int rows = 40;
-    for (GgmlType t : {GgmlType::Q4_K, GgmlType::Q8_0}) {
+    const auto normw = float_bytes(random_floats(size_t(cols), rng));
+    for (GgmlType t : {GgmlType::Q4_K, GgmlType::Q8_0, GgmlType::TQ2_0}) {
         const std::vector<uint8_t> wb = random_matrix_bytes(t, rows, cols, rng);
         Transformer tf;
         tf.output = weight_ref(wb, t, cols, rows, "w");
-        // The GEMV takes the activation fused (glu_quant.comp); the float
-        // result must still be there when read afterwards.
+        tf.output_norm = weight_ref(normw, GgmlType::F32, cols, 1, "sub_norm");
+        // The GEMV takes the activation fused (glu_quant.comp), or with
+        // BitNet's in-place sub-norm after it (glu_norm_quant.comp); the
+        // float result must still be there when read afterwards.
         for (FfnActivation act : {FfnActivation::Silu, FfnActivation::Relu2}) {
             for (int ntok : {1, 3}) {
-                for (bool read_gate : {false, true}) {
+                for (int variant = 0; variant < 4; ++variant) {
+                    const bool read_gate = variant & 1, sub_norm = variant & 2;
+                    if (t == GgmlType::TQ2_0 && !sub_norm) continue; // BitNet's case only
                     DYNAMIC_SECTION(type_name(t) << ", activation " << int(act) << ", " << ntok << " tokens"
-                                                 << (read_gate ? ", gate read" : "")) {
+                                                 << (sub_norm ? ", sub-norm" : "") << (read_gate ? ", gate read" : "")) {
                         const auto x = random_floats(size_t(ntok) * size_t(cols), rng);
                         const auto u = random_floats(size_t(ntok) * size_t(cols), rng);
                         const auto ub = float_bytes(u);
@@ -355,11 +360,15 @@ TEST_CASE("Vulkan gated activation fused into the GEMV's quantization matches th
                             const backend::Buf up = s.new_buf(ntok, cols), y = s.new_buf(ntok, rows);
                             s.embed(ut, up);
                             s.glu(gate, up, act);
+                            if (sub_norm) s.rms_norm(gate, tf.output_norm, 1e-5f, gate);
                             s.matmul(tf.output, gate, y, 0.5f);
                             s.output_logits(read_gate ? gate : y);
                         };
-                        const auto [want, got] = cpu_and_gpu(tf, x, ntok, cols, 0, ops);
-                        require_close(got, want, read_gate ? 1e-5 : 1e-4);
+                        std::pair<std::vector<float>, std::vector<float>> r;
+                        const auto names = kernels_run(*device(), [&] { r = cpu_and_gpu(tf, x, ntok, cols, 0, ops); });
+                        require_close(r.second, r.first, read_gate ? 1e-5 : 1e-4);
+                        const bool fused = std::find(names.begin(), names.end(), "glu_norm_quant") != names.end();
+                        CHECK(fused == (sub_norm && ntok == 1));
                     }
                 }
             }

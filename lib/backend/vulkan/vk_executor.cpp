@@ -57,6 +57,7 @@ struct NormQuantPush {
     uint32_t n_blocks, qk, ncols;
     float eps;
     uint32_t write_out;
+    uint32_t act; // glu_norm_quant: elementwise.comp's op
 };
 using ActQuantPush = ActScalePush;
 struct GluQuantPush {
@@ -288,10 +289,20 @@ public:
     // A one-row norm waits: every norm feeds matmuls, and the integer GEMV
     // that takes it fuses it with its activation quantization (see
     // PendingNorm). Batches run it at once.
+    // BitNet's ffn_sub_norm normalises the gated activation in place: then
+    // the activation waits with the norm (glu_norm_quant.comp runs both).
     void rms_norm(backend::Buf x, const WeightRef &weight, float eps, backend::Buf out) override {
-        settle(x);
-        settle(out);
-        pending_norm_ = {true, x, out, w_->get(weight).handle(), eps};
+        PendingNorm n{true, x, out, w_->get(weight).handle(), eps};
+        if (pending_glu_.active && x == pending_glu_.gate && out == x && buf(x).rows == 1) {
+            n.glu = true;
+            n.glu_up = pending_glu_.up;
+            n.glu_op = pending_glu_.op;
+            pending_glu_.active = false;
+        } else {
+            settle(x);
+            settle(out);
+        }
+        pending_norm_ = n;
         wrote(out);
         if (buf(x).rows != 1) flush_norm();
     }
@@ -566,6 +577,10 @@ private:
         backend::Buf x = 0, out = 0;
         VkBuffer weight = VK_NULL_HANDLE;
         float eps = 0;
+        // x still holds the gate: the norm is of act(x) * glu_up (see rms_norm)
+        bool glu = false;
+        backend::Buf glu_up = 0;
+        uint32_t glu_op = 0;
     } pending_norm_;
 
     // A gated activation not dispatched yet (see glu()).
@@ -586,6 +601,7 @@ private:
     void flush_norm() {
         const PendingNorm p = pending_norm_;
         pending_norm_.active = false;
+        if (p.glu) elementwise(p.x, p.glu_up, p.glu_op);
         StepBuf &a = buf(p.x);
         NormPush pc{uint32_t(a.cols), p.eps};
         dispatch(dev_.kernel("rms_norm", 3, sizeof pc), {a.mem.handle(), p.weight, buf(p.out).mem.handle()}, &pc,
@@ -657,10 +673,10 @@ private:
         } else if (fuse) {
             const PendingNorm &p = pending_norm_;
             const bool in_place = p.x == p.out;
-            NormQuantPush pc{n_blocks, qk, uint32_t(a.cols), p.eps, in_place ? 0u : 1u};
-            dispatch(dev_.kernel("norm_quant", 6, sizeof pc),
-                     {buf(p.x).mem.handle(), p.weight, a.mem.handle(), act_q_.handle(), act_d_.handle(),
-                      act_s_.handle()},
+            NormQuantPush pc{n_blocks, qk, uint32_t(a.cols), p.eps, in_place ? 0u : 1u, p.glu_op};
+            dispatch(dev_.kernel(p.glu ? "glu_norm_quant" : "norm_quant", 6, sizeof pc),
+                     {buf(p.x).mem.handle(), p.weight, p.glu ? buf(p.glu_up).mem.handle() : a.mem.handle(),
+                      act_q_.handle(), act_d_.handle(), act_s_.handle()},
                      &pc, sizeof pc, g.x, g.y, 1, in_place ? 0b111000u : 0b111100u);
             if (!in_place) pending_norm_.active = false; // the float row is written too
         } else {
