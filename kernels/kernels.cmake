@@ -5,7 +5,7 @@
 # per type it has a fast path for.
 set(TERNLM_WEIGHT_TYPES F32 F16 BF16 Q8_0 Q4_0 Q5_0 Q4_K Q5_K Q6_K TQ1_0 TQ2_0)
 set(TERNLM_PLAIN_KERNELS rms_norm rope rope_kv elementwise glu_quant attention read_bandwidth act_scales act_quant norm_quant kv_store
-  top_logits attn_combine moe_route moe_add)
+  top_logits attn_combine moe_route moe_add gemv_f16)
 # Types with an integer decode GEMV (gemv.comp), built with and without
 # OpSDot (used where the device has VK_KHR_shader_integer_dot_product).
 set(TERNLM_GEMV_TYPES Q4_K Q6_K Q8_0 TQ2_0)

@@ -261,6 +261,25 @@ TEST_CASE("Vulkan decode GEMV of tall matrices (several rows per thread group)",
     }
 }
 
+TEST_CASE("Vulkan F16 one-row products (gemv_f16.comp) match the reference", "[vulkan]") {
+    if (!testsupport::vulkan_device_or_fail()) return;
+    std::mt19937 rng(21);
+    vk::Device &dev = *device();
+    // Rows of whole 16-element chunks up to 8192 take gemv_f16.comp (32 rows
+    // a workgroup: 33 and 67 leave partial ones); others, and batches, matmul.comp.
+    for (const int64_t cols : {16, 48, 2560, 8192, 8208, 40}) {
+        for (int rows : {1, 33, 67}) {
+            for (int ntok : {1, 2}) {
+                DYNAMIC_SECTION(rows << "x" << cols << ", " << ntok << " tokens") {
+                    const auto names = kernels_run(dev, [&] { check_matmul(GgmlType::F16, rows, cols, ntok, rng); });
+                    const bool fast = std::find(names.begin(), names.end(), "gemv_f16") != names.end();
+                    CHECK(fast == (ntok == 1 && cols % 16 == 0 && cols <= 8192));
+                }
+            }
+        }
+    }
+}
+
 TEST_CASE("Vulkan norms, RoPE, GLU, residual and last row match the CPU backend", "[vulkan]") {
     if (!testsupport::vulkan_device_or_fail()) return;
     std::mt19937 rng(5);

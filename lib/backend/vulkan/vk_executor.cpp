@@ -21,6 +21,10 @@ struct MatmulPush {
     uint32_t ncols, nrows, ntok, row_bytes, rows_per_x;
     float scale;
 };
+struct GemvF16Push {
+    uint32_t ncols, nrows, rows_per_x;
+    float scale;
+};
 struct GemvPush {
     uint32_t ncols, nrows, tpr, row_bytes, rows_per_x;
     float scale;
@@ -138,6 +142,7 @@ uint32_t gemm_min_tokens() {
 }
 
 constexpr uint32_t kMatmulTokens = 8;   // NT in matmul.comp
+constexpr uint32_t kGemvF16Rows = 32, kGemvF16MaxCols = 8192; // rows per workgroup, MAX_COLS in gemv_f16.comp
 constexpr uint32_t kGemvTokens = 8;     // NT in gemv.comp's gemv8 build
 constexpr uint32_t kMaxGroupsX = 65535;      // the minimum maxComputeWorkGroupCount[0]
 constexpr uint32_t kActQuantThreads = 32;   // local_size_x of act_quant.comp and glu_quant.comp
@@ -347,6 +352,8 @@ public:
                       VkDeviceSize out_offset = 0) {
         settle(x);
         StepBuf &a = buf(x);
+        if (w.type == GgmlType::F16 && a.rows == 1 && w.ne0 % 16 == 0 && w.ne0 <= kGemvF16MaxCols)
+            return gemv_f16(w, weights, x, out, scale, out_offset);
         VkBuffer scales = a.mem.handle(); // a placeholder binding for float types
         if (const uint32_t qk = activation_block(w.type)) {
             ActScalePush sp{uint32_t(size_t(a.rows) * size_t(w.ne0) / qk), qk};
@@ -364,6 +371,17 @@ public:
                  {weights, a.mem.handle(), buf(out).mem.handle(), scales}, &pc, sizeof pc, g.x, g.y,
                  (uint32_t(a.rows) + kMatmulTokens - 1) / kMatmulTokens, 0b100, shape_label(w),
                  out_offset ? offsets : nullptr);
+    }
+
+    // gemv_f16.comp: one F16 row product summed in the CPU's order, 16-byte loads.
+    void gemv_f16(const WeightRef &w, VkBuffer weights, backend::Buf x, backend::Buf out, float scale,
+                  VkDeviceSize out_offset) {
+        const uint32_t rows = uint32_t(w.ne1);
+        const Grid g = grid((rows + kGemvF16Rows - 1) / kGemvF16Rows);
+        GemvF16Push pc{uint32_t(w.ne0), rows, g.x, scale};
+        const VkDeviceSize offsets[3] = {0, 0, out_offset};
+        dispatch(dev_.kernel("gemv_f16", 3, sizeof pc), {weights, buf(x).mem.handle(), buf(out).mem.handle()}, &pc,
+                 sizeof pc, g.x, g.y, 1, 0b100, shape_label(w), out_offset ? offsets : nullptr);
     }
 
     void rope(backend::Buf x, int n_heads, int head_dim, const RopeParams &p) override {
