@@ -10,6 +10,7 @@
 // rounded to f16 as ggml's vec_dot_f16 holds them, are staged in shared
 // memory once per workgroup.
 #extension GL_GOOGLE_include_directive : require
+#extension GL_EXT_control_flow_attributes : require
 layout(local_size_x = 64) in;
 #define WG 64u
 #define MAX_COLS 8192u // the executor sends wider rows to matmul.comp
@@ -30,6 +31,20 @@ layout(push_constant) uniform Params {
 shared float xs[MAX_COLS];
 shared float lanes_hi[WG / 2u][8]; // lanes 8-15 of each row
 
+// acc[l] += weight l of w * activation x0 + l, l = 0..7.
+void fma8(uvec4 w, uint x0, inout float acc[8]) {
+    const vec2 w0 = unpackHalf2x16(w.x), w1 = unpackHalf2x16(w.y);
+    const vec2 w2 = unpackHalf2x16(w.z), w3 = unpackHalf2x16(w.w);
+    acc[0] = fma(w0.x, xs[x0], acc[0]);
+    acc[1] = fma(w0.y, xs[x0 + 1u], acc[1]);
+    acc[2] = fma(w1.x, xs[x0 + 2u], acc[2]);
+    acc[3] = fma(w1.y, xs[x0 + 3u], acc[3]);
+    acc[4] = fma(w2.x, xs[x0 + 4u], acc[4]);
+    acc[5] = fma(w2.y, xs[x0 + 5u], acc[5]);
+    acc[6] = fma(w3.x, xs[x0 + 6u], acc[6]);
+    acc[7] = fma(w3.y, xs[x0 + 7u], acc[7]);
+}
+
 void main() {
     const uint tid = gl_LocalInvocationID.x, h = tid & 1u;
     const uint row = (gl_WorkGroupID.x + gl_WorkGroupID.y * p.rows_per_x) * (WG / 2u) + tid / 2u;
@@ -39,20 +54,15 @@ void main() {
     for (uint l = 0u; l < 8u; ++l) acc[l] = 0.0;
     if (row < p.nrows) {
         const uint n16 = p.ncols / 16u, base = row * (p.ncols / 8u) + h;
-        for (uint c = 0u; c < n16; ++c) {
-            const uvec4 w = W4[base + 2u * c];
-            const uint x0 = 16u * c + 8u * h;
-            const vec2 w0 = unpackHalf2x16(w.x), w1 = unpackHalf2x16(w.y);
-            const vec2 w2 = unpackHalf2x16(w.z), w3 = unpackHalf2x16(w.w);
-            acc[0] = fma(w0.x, xs[x0], acc[0]);
-            acc[1] = fma(w0.y, xs[x0 + 1u], acc[1]);
-            acc[2] = fma(w1.x, xs[x0 + 2u], acc[2]);
-            acc[3] = fma(w1.y, xs[x0 + 3u], acc[3]);
-            acc[4] = fma(w2.x, xs[x0 + 4u], acc[4]);
-            acc[5] = fma(w2.y, xs[x0 + 5u], acc[5]);
-            acc[6] = fma(w3.x, xs[x0 + 6u], acc[6]);
-            acc[7] = fma(w3.y, xs[x0 + 7u], acc[7]);
+        uint c = 0u;
+        // Four chunks' loads issued before their multiply-adds: one thread
+        // walks the whole row, so its loads must overlap.
+        for (; c + 4u <= n16; c += 4u) {
+            uvec4 w[4];
+            [[unroll]] for (uint k = 0u; k < 4u; ++k) w[k] = W4[base + 2u * (c + k)];
+            [[unroll]] for (uint k = 0u; k < 4u; ++k) fma8(w[k], 16u * (c + k) + 8u * h, acc);
         }
+        for (; c < n16; ++c) fma8(W4[base + 2u * c], 16u * c + 8u * h, acc);
     }
     if (h == 1u)
         for (uint l = 0u; l < 8u; ++l) lanes_hi[tid / 2u][l] = acc[l];
