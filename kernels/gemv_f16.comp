@@ -8,12 +8,15 @@
 // matmul.comp's F16 build loads a word per weight and ran an F16 output
 // matrix (a 128K vocabulary) at 0.8 TB/s on the H100. The activations,
 // rounded to f16 as ggml's vec_dot_f16 holds them, are staged in shared
-// memory once per workgroup.
+// memory once per workgroup; built for rows of up to 4096 and of up to 8192
+// (MAX_COLS), since the shared array limits how many workgroups an SM holds.
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_control_flow_attributes : require
-layout(local_size_x = 64) in;
-#define WG 64u
+layout(local_size_x = 128) in;
+#define WG 128u
+#ifndef MAX_COLS
 #define MAX_COLS 8192u // the executor sends wider rows to matmul.comp
+#endif
 
 layout(std430, binding = 0) readonly buffer Weights { uvec4 W4[]; };
 layout(std430, binding = 1) readonly buffer Input { float X[]; };

@@ -6,6 +6,7 @@
 set(TERNLM_WEIGHT_TYPES F32 F16 BF16 Q8_0 Q4_0 Q5_0 Q4_K Q5_K Q6_K TQ1_0 TQ2_0)
 set(TERNLM_PLAIN_KERNELS rms_norm rope rope_kv elementwise glu_quant attention read_bandwidth act_scales act_quant norm_quant kv_store
   top_logits attn_combine moe_route moe_add gemv_f16)
+# gemv_f16_4k: gemv_f16.comp for rows of up to 4096 (half the shared memory)
 # Types with an integer decode GEMV (gemv.comp), built with and without
 # OpSDot (used where the device has VK_KHR_shader_integer_dot_product).
 set(TERNLM_GEMV_TYPES Q4_K Q6_K Q8_0 TQ2_0)
@@ -30,6 +31,8 @@ foreach(k ${TERNLM_PLAIN_KERNELS})
   ternlm_spirv(${spv_dir}/${k}.spv ${CMAKE_CURRENT_LIST_DIR}/${k}.comp)
   list(APPEND spv_files ${spv_dir}/${k}.spv)
 endforeach()
+ternlm_spirv(${spv_dir}/gemv_f16_4k.spv ${CMAKE_CURRENT_LIST_DIR}/gemv_f16.comp -DMAX_COLS=4096u)
+list(APPEND spv_files ${spv_dir}/gemv_f16_4k.spv)
 # norm_quant with the gated activation computed on the fly (BitNet's ffn_sub_norm)
 ternlm_spirv(${spv_dir}/glu_norm_quant.spv ${CMAKE_CURRENT_LIST_DIR}/norm_quant.comp -DGLU)
 list(APPEND spv_files ${spv_dir}/glu_norm_quant.spv)

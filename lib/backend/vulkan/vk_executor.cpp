@@ -142,7 +142,7 @@ uint32_t gemm_min_tokens() {
 }
 
 constexpr uint32_t kMatmulTokens = 8;   // NT in matmul.comp
-constexpr uint32_t kGemvF16Rows = 32, kGemvF16MaxCols = 8192; // rows per workgroup, MAX_COLS in gemv_f16.comp
+constexpr uint32_t kGemvF16Rows = 64, kGemvF16MaxCols = 8192; // rows per workgroup, MAX_COLS in gemv_f16.comp
 constexpr uint32_t kGemvTokens = 8;     // NT in gemv.comp's gemv8 build
 constexpr uint32_t kMaxGroupsX = 65535;      // the minimum maxComputeWorkGroupCount[0]
 constexpr uint32_t kActQuantThreads = 32;   // local_size_x of act_quant.comp and glu_quant.comp
@@ -380,7 +380,8 @@ public:
         const Grid g = grid((rows + kGemvF16Rows - 1) / kGemvF16Rows);
         GemvF16Push pc{uint32_t(w.ne0), rows, g.x, scale};
         const VkDeviceSize offsets[3] = {0, 0, out_offset};
-        dispatch(dev_.kernel("gemv_f16", 3, sizeof pc), {weights, buf(x).mem.handle(), buf(out).mem.handle()}, &pc,
+        dispatch(dev_.kernel(w.ne0 <= 4096 ? "gemv_f16_4k" : "gemv_f16", 3, sizeof pc),
+                 {weights, buf(x).mem.handle(), buf(out).mem.handle()}, &pc,
                  sizeof pc, g.x, g.y, 1, 0b100, shape_label(w), out_offset ? offsets : nullptr);
     }
 
