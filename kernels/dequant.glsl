@@ -152,32 +152,6 @@ float qval(uint b, uint j) {
     const uint q = w_u8(b + (j >> 7) * 32u + (j & 31u));
     return float((q >> (2u * ((j & 127u) >> 5))) & 3u);
 }
-#elif defined(TYPE_TQ1_0)
-#define ACT ACT_Q8_K
-#define QK 256u
-#define BLOCK_BYTES 54u
-#define SUB 32u
-// Digit n of a byte of base-3 digits scaled into [0, 256): ((byte * 3^n) mod 256 * 3) >> 8.
-float qval(uint b, uint j) {
-    uint byte, n;
-    if (j < 160u) {
-        byte = w_u8(b + (j & 31u));
-        n = j >> 5;
-    } else if (j < 240u) {
-        byte = w_u8(b + 32u + ((j - 160u) & 15u));
-        n = (j - 160u) >> 4;
-    } else {
-        byte = w_u8(b + 48u + ((j - 240u) & 3u));
-        n = (j - 240u) >> 2;
-    }
-    const uint pow3[5] = uint[5](1u, 3u, 9u, 27u, 81u);
-    return float(((byte * pow3[n]) & 255u) * 3u >> 8);
-}
-#define QOFF 1.0
-#define PLANAR
-#define PAYLOAD 52u // qs[48], qh[4]
-vec2 affine(uint b, uint j) { const float d = block_d(b); return vec2(d, d); }
-
 #else
 #error "no TYPE_* defined"
 #endif

@@ -55,7 +55,7 @@ layout(push_constant) uniform Params {
 #define BK 32u
 #endif
 
-#if defined(COOPMAT) && (defined(TYPE_TQ1_0) || defined(TYPE_TQ2_0))
+#if defined(COOPMAT) && defined(TYPE_TQ2_0)
 // Ternary on matrix units: the tiles hold integers, q - 1 of the weights
 // and the 8-bit q of the activations (exact in f16), and the matrix units'
 // sums over a 256-block are exact integers in f32; each block's sum is then

@@ -3,7 +3,8 @@
 # subdirectory: the generated source must be built in the core's directory.
 # matmul.comp is compiled once per weight type (-DTYPE_<T>), gemv.comp once
 # per type it has a fast path for.
-set(TERNLM_WEIGHT_TYPES F32 F16 BF16 Q8_0 Q4_0 Q5_0 Q4_K Q5_K Q6_K TQ1_0 TQ2_0)
+# TQ1_0 and I2_S are held on the device as TQ2_0 (lib/backend/vulkan/layout.hpp).
+set(TERNLM_WEIGHT_TYPES F32 F16 BF16 Q8_0 Q4_0 Q5_0 Q4_K Q5_K Q6_K TQ2_0)
 set(TERNLM_PLAIN_KERNELS rms_norm rope rope_kv elementwise glu_quant attention read_bandwidth act_scales act_quant norm_quant kv_store
   top_logits attn_combine moe_route moe_add gemv_f16)
 # gemv_f16_4k: gemv_f16.comp for rows of up to 4096 (half the shared memory)
@@ -12,7 +13,7 @@ set(TERNLM_PLAIN_KERNELS rms_norm rope rope_kv elementwise glu_quant attention r
 set(TERNLM_GEMV_TYPES Q4_K Q6_K Q8_0 TQ2_0)
 # Quantized types with 8-bit activations: the prefill GEMM (gemm.comp), built
 # with plain FMAs and with NV cooperative matrices (used where the device has them).
-set(TERNLM_GEMM_TYPES Q8_0 Q4_0 Q5_0 Q4_K Q5_K Q6_K TQ1_0 TQ2_0)
+set(TERNLM_GEMM_TYPES Q8_0 Q4_0 Q5_0 Q4_K Q5_K Q6_K TQ2_0)
 set(TERNLM_KERNEL_BIN ${CMAKE_BINARY_DIR}/kernels)
 set(spv_dir ${TERNLM_KERNEL_BIN}/spv)
 file(MAKE_DIRECTORY ${spv_dir})

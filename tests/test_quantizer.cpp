@@ -126,15 +126,20 @@ TEST_CASE("The same ternary weights as TQ1_0, TQ2_0 and I2_S give identical logi
     }
 }
 
-TEST_CASE("I2_S on Vulkan gives the logits of TQ2_0 on Vulkan", "[quantize][vulkan]") {
+TEST_CASE("I2_S and TQ1_0 on Vulkan give the logits of TQ2_0 on Vulkan", "[quantize][vulkan]") {
     if (!testsupport::vulkan_device_or_fail()) return;
     const std::string f32 = testsupport::shared_path("models/tiny256-bitnet-f32.gguf");
-    TempFile tq2("bitnet-vk-tq2_0.gguf"), i2s("bitnet-vk-i2_s.gguf");
+    TempFile tq2("bitnet-vk-tq2_0.gguf"), i2s("bitnet-vk-i2_s.gguf"), tq1("bitnet-vk-tq1_0.gguf");
     quantized(f32, GgmlType::TQ2_0, tq2);
     quantized(f32, GgmlType::I2_S, i2s);
+    quantized(f32, GgmlType::TQ1_0, tq1);
+    // Both are held on the device as TQ2_0 (lib/backend/vulkan/layout.hpp).
     const Run a = run_model(tq2.path, TERN_BACKEND_VULKAN), c = run_model(i2s.path, TERN_BACKEND_VULKAN);
+    const Run b = run_model(tq1.path, TERN_BACKEND_VULKAN);
     CHECK(a.logits == c.logits);
     CHECK(a.tokens == c.tokens);
+    CHECK(a.logits == b.logits);
+    CHECK(a.tokens == b.tokens);
     // And the GPU agrees with the CPU on the I2_S file within float rounding.
     const Run cpu = run_model(i2s.path, TERN_BACKEND_CPU);
     CHECK(cpu.tokens == c.tokens);

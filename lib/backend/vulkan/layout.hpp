@@ -20,8 +20,10 @@
 namespace ternlm::vk {
 
 // The matrix as the device holds it: I2_S is uploaded as planar TQ2_0 (the
-// same codes, fields swapped, d = the tensor scale rounded to f16); every
-// other type as its file type.
+// same codes, fields swapped, d = the tensor scale rounded to f16), and so is
+// TQ1_0 (the same trits and d, 66 bytes a block instead of 54: its base-3
+// digits cost the GEMV more to decode than the 22% more bytes, and TQ2_0 has
+// the integer GEMV and GEMM); every other type as its file type.
 WeightRef device_view(const WeightRef &w);
 
 // The bytes to upload for a matrix (device_view(w).row_bytes * w.ne1 of
