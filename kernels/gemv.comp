@@ -61,9 +61,9 @@ int dot4(uint a, uint b) {
 
 int dot16(uvec4 a, uvec4 b) { return dot4(a.x, b.x) + dot4(a.y, b.y) + dot4(a.z, b.z) + dot4(a.w, b.w); }
 
-#if defined(TYPE_Q4_K)
+#if defined(TYPE_Q4_K) || defined(TYPE_Q5_K)
 #define RPG 2u
-#define IPB 4u // items per block: 64 weights, one 32-byte run of qs
+#define IPB 4u // items per block: 64 weights, one 32-byte run of qs (Q5_K: and a bit of each qh byte)
 uint byte_of(uvec3 w, uint i) { return (w[i >> 2] >> (8u * (i & 3u))) & 0xFFu; }
 float item(uint row, uint blk, uint k, uvec4 x[8], ivec4 s) {
     const uint b = block_offset(row, blk);
@@ -84,11 +84,23 @@ float item(uint row, uint blk, uint k, uvec4 x[8], ivec4 s) {
         sc1 = (byte_of(sc, j1 + 4u) & 15u) | ((byte_of(sc, j1 - 4u) >> 6) << 4);
         m1 = (byte_of(sc, j1 + 4u) >> 4) | ((byte_of(sc, j1) >> 6) << 4);
     }
+    const uint lo = 0x0F0F0F0Fu;
+#if defined(TYPE_Q5_K)
+    // Bit 2k of qh[l] is the fifth bit of sub-block 2k's weight l, bit 2k+1 of 2k+1's.
+    const uint q = (b + 48u + 32u * k) >> 4, h = (b + 16u) >> 4;
+    const uvec4 qa = W4[q], qb = W4[q + 1u], ha = W4[h], hb = W4[h + 1u];
+    const uint one = 0x01010101u;
+    const uvec4 la = (qa & lo) | (((ha >> (2u * k)) & one) << 4), lb = (qb & lo) | (((hb >> (2u * k)) & one) << 4);
+    const uvec4 ua = ((qa >> 4) & lo) | (((ha >> (2u * k + 1u)) & one) << 4);
+    const uvec4 ub = ((qb >> 4) & lo) | (((hb >> (2u * k + 1u)) & one) << 4);
+    const int slo = dot16(la, x[0]) + dot16(lb, x[1]);
+    const int shi = dot16(ua, x[2]) + dot16(ub, x[3]);
+#else
     const uint q = (b + 16u + 32u * k) >> 4;
     const uvec4 qa = W4[q], qb = W4[q + 1u];
-    const uint lo = 0x0F0F0F0Fu;
     const int slo = dot16(qa & lo, x[0]) + dot16(qb & lo, x[1]);
     const int shi = dot16((qa >> 4) & lo, x[2]) + dot16((qb >> 4) & lo, x[3]);
+#endif
     const int isum = int(sc0) * slo + int(sc1) * shi;
     const int imin = int(m0) * (s.x + s.y) + int(m1) * (s.z + s.w);
     return dm.x * float(isum) - dm.y * float(imin);
@@ -156,6 +168,22 @@ void load_x(uint blk, uint k, uint xo, out uvec4 x[8], out ivec4 s) { // xo: the
     x[0] = XQ4[xo + 2u * blk];
     x[1] = XQ4[xo + 2u * blk + 1u];
     s = ivec4(0);
+}
+#elif defined(TYPE_Q4_0)
+#define RPG 2u
+#define IPB 1u // a whole block of 32: the low nibbles are weights 0-15, the high 16-31
+float item(uint row, uint blk, uint k, uvec4 x[8], ivec4 s) {
+    const uint b = block_offset(row, blk);
+    const uvec4 q = W4[b >> 4];
+    const uint lo = 0x0F0F0F0Fu;
+    // sum (q - 8) * x, exactly
+    const int isum = dot16(q & lo, x[0]) + dot16((q >> 4) & lo, x[1]) - 8 * (s.x + s.y);
+    return block_d(b) * float(isum);
+}
+void load_x(uint blk, uint k, uint xo, out uvec4 x[8], out ivec4 s) { // xo: the row's first run of 16
+    x[0] = XQ4[xo + 2u * blk];
+    x[1] = XQ4[xo + 2u * blk + 1u];
+    s = ivec4(XS[xo + 2u * blk], XS[xo + 2u * blk + 1u], 0, 0);
 }
 #else
 #error "gemv.comp: no fast path for this TYPE_*"
