@@ -185,6 +185,26 @@ void load_x(uint blk, uint k, uint xo, out uvec4 x[8], out ivec4 s) { // xo: the
     x[1] = XQ4[xo + 2u * blk + 1u];
     s = ivec4(XS[xo + 2u * blk], XS[xo + 2u * blk + 1u], 0, 0);
 }
+#elif defined(TYPE_Q5_0)
+#define RPG 2u
+#define IPB 1u // a whole block of 32: nibbles as Q4_0's, bit j of qh the fifth bit of weight j
+// Bits 0-3 of h as bit 4 of bytes 0-3.
+uint spread4(uint h) { return ((h & 1u) << 4) | ((h & 2u) << 11) | ((h & 4u) << 18) | ((h & 8u) << 25); }
+float item(uint row, uint blk, uint k, uvec4 x[8], ivec4 s) {
+    const uint w = block_offset(row, blk) >> 2; // 20-byte payloads: word loads
+    const uint qh = W[w];
+    const uvec4 q = uvec4(W[w + 1u], W[w + 2u], W[w + 3u], W[w + 4u]);
+    const uint lo = 0x0F0F0F0Fu;
+    const uvec4 l5 = (q & lo) | uvec4(spread4(qh), spread4(qh >> 4), spread4(qh >> 8), spread4(qh >> 12));
+    const uvec4 h5 = ((q >> 4) & lo) | uvec4(spread4(qh >> 16), spread4(qh >> 20), spread4(qh >> 24), spread4(qh >> 28));
+    const int isum = dot16(l5, x[0]) + dot16(h5, x[1]) - 16 * (s.x + s.y); // sum (q - 16) * x
+    return block_d(w << 2) * float(isum);
+}
+void load_x(uint blk, uint k, uint xo, out uvec4 x[8], out ivec4 s) { // xo: the row's first run of 16
+    x[0] = XQ4[xo + 2u * blk];
+    x[1] = XQ4[xo + 2u * blk + 1u];
+    s = ivec4(XS[xo + 2u * blk], XS[xo + 2u * blk + 1u], 0, 0);
+}
 #else
 #error "gemv.comp: no fast path for this TYPE_*"
 #endif

@@ -10,7 +10,7 @@ set(TERNLM_PLAIN_KERNELS rms_norm rope rope_kv elementwise glu_quant attention r
 # gemv_f16_4k: gemv_f16.comp for rows of up to 4096 (half the shared memory)
 # Types with an integer decode GEMV (gemv.comp), built with and without
 # OpSDot (used where the device has VK_KHR_shader_integer_dot_product).
-set(TERNLM_GEMV_TYPES Q4_0 Q4_K Q5_K Q6_K Q8_0 TQ2_0)
+set(TERNLM_GEMV_TYPES Q4_0 Q5_0 Q4_K Q5_K Q6_K Q8_0 TQ2_0)
 # Quantized types with 8-bit activations: the prefill GEMM (gemm.comp), built
 # with plain FMAs and with NV cooperative matrices (used where the device has them).
 set(TERNLM_GEMM_TYPES Q8_0 Q4_0 Q5_0 Q4_K Q5_K Q6_K TQ2_0)

@@ -257,7 +257,8 @@ TEST_CASE("Vulkan decode GEMV of tall matrices (several rows per thread group)",
     std::mt19937 rng(12);
     // gemv.comp gives a thread group 2 or 4 rows once a matrix has enough
     // rows to keep 128K threads busy: 32771 rows of a few blocks get there.
-    for (GgmlType t : {GgmlType::Q4_0, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K, GgmlType::Q8_0, GgmlType::TQ2_0}) {
+    for (GgmlType t : {GgmlType::Q4_0, GgmlType::Q5_0, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K, GgmlType::Q8_0,
+                       GgmlType::TQ2_0}) {
         const int64_t cols = type_traits(t).block_size == 32 ? 5 * 32 : 2 * 256;
         DYNAMIC_SECTION(type_name(t)) { check_matmul(t, 32771, cols, 1, rng); }
     }

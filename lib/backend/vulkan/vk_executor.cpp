@@ -97,8 +97,8 @@ uint32_t activation_block(GgmlType t) {
 
 // Types gemv.comp has an integer decode path for (TERNLM_GEMV_TYPES in kernels.cmake).
 bool has_fast_gemv(GgmlType t) {
-    return t == GgmlType::Q4_0 || t == GgmlType::Q4_K || t == GgmlType::Q5_K || t == GgmlType::Q6_K ||
-           t == GgmlType::Q8_0 || t == GgmlType::TQ2_0;
+    return t == GgmlType::Q4_0 || t == GgmlType::Q5_0 || t == GgmlType::Q4_K || t == GgmlType::Q5_K ||
+           t == GgmlType::Q6_K || t == GgmlType::Q8_0 || t == GgmlType::TQ2_0;
 }
 // Types gemm.comp is built for (TERNLM_GEMM_TYPES): the quantized ones.
 bool has_gemm(GgmlType t) { return activation_block(t) != 0; }
@@ -111,7 +111,7 @@ constexpr uint32_t kGemmTile = 64; // BM = BN in gemm.comp
 uint32_t gemm_min_tokens();
 constexpr uint32_t kGemvMaxRowsPerGroup(GgmlType t) { return t == GgmlType::TQ2_0 ? 4 : 2; } // RPG in gemv.comp
 constexpr uint32_t kGemvItemsPerBlock(GgmlType t) { // IPB in gemv.comp
-    return t == GgmlType::Q8_0 || t == GgmlType::Q4_0 ? 1 : 4;
+    return t == GgmlType::Q8_0 || t == GgmlType::Q4_0 || t == GgmlType::Q5_0 ? 1 : 4;
 }
 // Threads per row group: enough that each walks about two items of a row,
 // so long rows (ffn_down) are not walked by a few threads in sequence.
