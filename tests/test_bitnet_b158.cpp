@@ -7,7 +7,6 @@
 
 #include <cstring>
 #include <random>
-#include <unistd.h>
 
 #include "backend/cpu/ops.hpp"
 #include "engine/context.hpp"
@@ -21,13 +20,7 @@ using namespace ternlm;
 
 namespace {
 
-struct TempPath {
-    std::string path;
-    explicit TempPath(const std::string &name)
-        : path(std::string(std::getenv("TMPDIR") ? std::getenv("TMPDIR") : "/tmp") + "/ternlm-b158-" +
-               std::to_string(getpid()) + "-" + name) {}
-    ~TempPath() { std::remove(path.c_str()); }
-};
+using testsupport::TempPath;
 
 std::string spelled(const std::string &bytes) {
     std::string s;

@@ -15,6 +15,7 @@
 #include "engine/model.hpp"
 #include "gguf/gguf.hpp"
 #include "quant/reference.hpp"
+#include "support/files.hpp"
 #include "support/random_blocks.hpp"
 #include "support/vulkan.hpp"
 #include "support/weights.hpp"
@@ -192,11 +193,7 @@ std::string write_model(const std::string &path, int n_expert, int n_used) {
     return path;
 }
 
-struct TempPath {
-    std::string path;
-    explicit TempPath(const char *stem) : path(std::string("/tmp/ternlm_") + stem + "_" + std::to_string(getpid()) + ".gguf") {}
-    ~TempPath() { std::remove(path.c_str()); }
-};
+using testsupport::TempPath;
 
 std::vector<float> run(const Model &m, const std::vector<int32_t> &prompt, int n_decode, bool all_rows = false) {
     ContextParams cp;

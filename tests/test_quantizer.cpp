@@ -21,14 +21,7 @@ using namespace ternlm;
 
 namespace {
 
-// A file in the temporary directory, removed at scope exit.
-struct TempFile {
-    std::string path;
-    explicit TempFile(const std::string &name)
-        : path(std::string(std::getenv("TMPDIR") ? std::getenv("TMPDIR") : "/tmp") + "/ternlm-test-" +
-               std::to_string(getpid()) + "-" + name) {}
-    ~TempFile() { std::remove(path.c_str()); }
-};
+using TempFile = testsupport::TempPath;
 
 std::string quantized(const std::string &in, GgmlType t, const TempFile &out) {
     QuantizeParams p;
