@@ -619,7 +619,9 @@ private:
     static constexpr uint32_t kGluSilu = 1, kGluRelu2 = 2;
 
     void settle(backend::Buf b) {
-        if (pending_norm_.active && (b == pending_norm_.x || b == pending_norm_.out)) flush_norm();
+        if (pending_norm_.active && (b == pending_norm_.x || b == pending_norm_.out ||
+                                     (pending_norm_.glu && b == pending_norm_.glu_up)))
+            flush_norm();
         if (pending_glu_.active && (b == pending_glu_.gate || b == pending_glu_.up)) {
             pending_glu_.active = false;
             elementwise(pending_glu_.gate, pending_glu_.up, pending_glu_.op);
