@@ -22,11 +22,7 @@ namespace {
 
 using testsupport::TempPath;
 
-std::string spelled(const std::string &bytes) {
-    std::string s;
-    for (char c : bytes) unicode::append_utf8(unicode::byte_to_cp(uint8_t(c)), s);
-    return s;
-}
+const auto spelled = unicode::spell_bytes;
 
 // A Llama 3 style vocabulary of 512 tokens (the shared model's size): the
 // 256 bytes, 254 two-character merges, <|begin_of_text|> and <|eot_id|>.

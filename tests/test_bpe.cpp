@@ -25,11 +25,7 @@ std::vector<std::string> words_of(const std::string &text, PreTokenizer pre) {
 using Words = std::vector<std::string>;
 
 // Text in GPT-2's byte alphabet, as BPE vocabularies write tokens.
-std::string spelled(const std::string &bytes) {
-    std::string s;
-    for (char c : bytes) unicode::append_utf8(unicode::byte_to_cp(uint8_t(c)), s);
-    return s;
-}
+const auto spelled = unicode::spell_bytes;
 
 struct BpeVocab {
     std::vector<uint8_t> bytes;

@@ -118,11 +118,7 @@ void set_spm_vocab(gguf::Writer &w, int n_vocab) {
 // n_vocab - 256 the special tokens (<|begin_of_text|>, <|end_of_text|>,
 // reserved ones, <|eot_id|> at +9).
 void set_bpe_vocab(gguf::Writer &w, int n_vocab) {
-    auto spelled = [](const std::string &bytes) {
-        std::string t;
-        for (char c : bytes) unicode::append_utf8(unicode::byte_to_cp(uint8_t(c)), t);
-        return t;
-    };
+    const auto spelled = unicode::spell_bytes;
     const int first_special = n_vocab - 256;
     std::vector<std::string> tokens, merges;
     for (int b = 0; b < 256; ++b) tokens.push_back(spelled(std::string(1, char(b))));

@@ -33,13 +33,6 @@ size_t utf8_len(uint8_t c) { return c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 :
 
 } // namespace
 
-std::string Vocab::spell_bytes(const std::string &bytes) {
-    std::string s;
-    s.reserve(bytes.size() * 2);
-    for (char c : bytes) unicode::append_utf8(unicode::byte_to_cp(uint8_t(c)), s);
-    return s;
-}
-
 int Vocab::merge_rank(const std::string &left, const std::string &right) const {
     auto it = merge_rank_.find(left + ' ' + right);
     return it == merge_rank_.end() ? -1 : it->second;
@@ -98,18 +91,7 @@ void Vocab::tokenize_bpe_word(const std::string &word, std::vector<int32_t> &out
 
 void Vocab::tokenize_bpe(const std::string &text, std::vector<int32_t> &out) const {
     for (const auto &w : pretokenize(text, pre_))
-        tokenize_bpe_word(spell_bytes(text.substr(w.first, w.second - w.first)), out);
-}
-
-std::string Vocab::unspell(const std::string &spelled) {
-    const unicode::Decoded d = unicode::decode_utf8(spelled);
-    std::string out;
-    for (size_t i = 0; i < d.cps.size(); ++i) {
-        const int b = unicode::cp_to_byte(d.cps[i]);
-        if (b >= 0) out += char(b);
-        else out.append(spelled, d.offsets[i], d.offsets[i + 1] - d.offsets[i]); // not of the alphabet: as written
-    }
-    return out;
+        tokenize_bpe_word(unicode::spell_bytes(text.substr(w.first, w.second - w.first)), out);
 }
 
 } // namespace ternlm

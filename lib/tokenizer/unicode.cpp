@@ -108,4 +108,22 @@ uint32_t byte_to_cp(uint8_t b) { return alphabet().to_cp[b]; }
 
 int cp_to_byte(uint32_t cp) { return cp < alphabet().to_byte.size() ? alphabet().to_byte[cp] : -1; }
 
+std::string spell_bytes(const std::string &bytes) {
+    std::string s;
+    s.reserve(bytes.size() * 2);
+    for (char c : bytes) append_utf8(byte_to_cp(uint8_t(c)), s);
+    return s;
+}
+
+std::string unspell(const std::string &spelled) {
+    const Decoded d = decode_utf8(spelled);
+    std::string out;
+    for (size_t i = 0; i < d.cps.size(); ++i) {
+        const int b = cp_to_byte(d.cps[i]);
+        if (b >= 0) out += char(b);
+        else out.append(spelled, d.offsets[i], d.offsets[i + 1] - d.offsets[i]);
+    }
+    return out;
+}
+
 } // namespace ternlm::unicode

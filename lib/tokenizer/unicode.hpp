@@ -38,5 +38,9 @@ void append_utf8(uint32_t cp, std::string &out);
 uint32_t byte_to_cp(uint8_t b);
 // The byte a code point of that alphabet stands for; -1 if none.
 int cp_to_byte(uint32_t cp);
+// Bytes spelled in that alphabet (as BPE vocabularies write tokens), and back;
+// code points outside the alphabet come back as written.
+std::string spell_bytes(const std::string &bytes);
+std::string unspell(const std::string &spelled);
 
 } // namespace ternlm::unicode

@@ -6,6 +6,7 @@
 
 #include "common/error.hpp"
 #include "gguf/gguf.hpp"
+#include "tokenizer/unicode.hpp"
 
 namespace ternlm {
 
@@ -207,7 +208,7 @@ std::string Vocab::piece(int id, bool special) const {
     const std::string &t = text_[size_t(id)];
     switch (type_[size_t(id)]) {
     case TokenType::Normal:
-    case TokenType::Undefined: return bpe_ ? unspell(t) : unescape_spaces(t);
+    case TokenType::Undefined: return bpe_ ? unicode::unspell(t) : unescape_spaces(t);
     case TokenType::Byte: {
         const int b = parse_byte_token(t);
         return b >= 0 ? std::string(1, char(b)) : std::string();

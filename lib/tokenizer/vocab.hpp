@@ -52,9 +52,6 @@ private:
     void tokenize_bpe(const std::string &text, std::vector<int32_t> &out) const;
     void tokenize_bpe_word(const std::string &spelled, std::vector<int32_t> &out) const;
     int merge_rank(const std::string &left, const std::string &right) const;
-    // Bytes in GPT-2's byte alphabet (a BPE vocabulary's spelling) and back.
-    static std::string spell_bytes(const std::string &bytes);
-    static std::string unspell(const std::string &spelled);
 
     std::vector<std::string> text_;
     std::vector<float> score_;
