@@ -6,14 +6,22 @@
 // value of largest magnitude) would: values packed four to a word (XQ),
 // d (XD) and the sums of runs of 16 (XS, ggml's bsums).
 // The including kernel declares XQ, XD, XS, p.qk and the shared arrays
-// s_amax, s_max and s_sum of one entry per invocation. Call from uniform
-// control flow.
+// s_amax, s_max and s_sum of one entry per invocation, or names others by
+// defining QOUT_Q, QOUT_D, QOUT_S and QOUT_QK first (gemv.comp's tails, whose
+// XD and XS are their inputs). Call from uniform control flow.
 
 #include "exact.glsl"
 
+#ifndef QOUT_Q
+#define QOUT_Q XQ
+#define QOUT_D XD
+#define QOUT_S XS
+#define QOUT_QK p.qk
+#endif
+
 void quantize_values(float v[8], uint blk, uint x0, bool live) {
     const uint tid = gl_LocalInvocationID.x;
-    const uint tpb = p.qk / 8u;
+    const uint tpb = QOUT_QK / 8u;
     const uint lane = tid % tpb;
     float amax = 0.0, vmax = 0.0;
     for (uint j = 0u; j < 8u; ++j) {
@@ -47,7 +55,7 @@ void quantize_values(float v[8], uint blk, uint x0, bool live) {
 
     float d = 0.0, id = 0.0;
     if (amax != 0.0) {
-        if (p.qk == 32u) {
+        if (QOUT_QK == 32u) {
             d = f16_round(div_rn(amax, 127.0));
             id = div_rn(127.0, amax);
         } else {
@@ -65,8 +73,8 @@ void quantize_values(float v[8], uint blk, uint x0, bool live) {
     s_sum[tid] = sum;
     barrier();
     if (!live) return;
-    XQ[x0 / 4u] = words[0];
-    XQ[x0 / 4u + 1u] = words[1];
-    if (lane == 0u) XD[blk] = d;
-    if ((lane & 1u) == 0u) XS[x0 / 16u] = sum + s_sum[tid + 1u];
+    QOUT_Q[x0 / 4u] = words[0];
+    QOUT_Q[x0 / 4u + 1u] = words[1];
+    if (lane == 0u) QOUT_D[blk] = d;
+    if ((lane & 1u) == 0u) QOUT_S[x0 / 16u] = sum + s_sum[tid + 1u];
 }

@@ -7,18 +7,11 @@ layout(std430, binding = 0) buffer Data { float X[]; };
 layout(std430, binding = 1) readonly buffer Other { float Y[]; };
 layout(push_constant) uniform Params { uint n; uint op; } p;
 
-#include "exact.glsl"
+#include "glu_act.glsl"
 
 void main() {
     const uint i = gl_GlobalInvocationID.x + gl_GlobalInvocationID.y * gl_NumWorkGroups.x * 256u;
     if (i >= p.n) return;
     const float x = X[i], y = Y[i];
-    if (p.op == 0u) {
-        X[i] = x + y;
-    } else if (p.op == 1u) {
-        X[i] = div_rn(x, 1.0 + exp_acc(-x)) * y;
-    } else {
-        const float r = max(x, 0.0);
-        X[i] = r * r * y;
-    }
+    X[i] = p.op == 0u ? x + y : glu_act_mul(x, y, p.op);
 }

@@ -18,6 +18,11 @@ vec2 split12(float x) {
 // Dekker's product, corrects q.
 float div_rn(float a, float b) {
     precise const float q = a / b;
+    // Veltkamp's split overflows beyond ~8e34 (4097 * x), and an infinite
+    // quotient or divisor has no residual: there q is returned as it is
+    // (silu(x) of x < -80 divides x by exp(-x) > 1e35, or by inf below
+    // -88.7; the result must be the CPU's ~0, not NaN).
+    if (!(abs(q) < 1e30) || !(abs(b) < 1e30)) return q;
     const vec2 qs = split12(q), bs = split12(b);
     precise const float r = (((a - qs.x * bs.x) - qs.x * bs.y) - qs.y * bs.x) - qs.y * bs.y;
     precise const float c = q + r / b;

@@ -14,7 +14,7 @@ layout(std430, binding = 3) writeonly buffer Scales { float XD[]; };
 layout(std430, binding = 4) writeonly buffer Sums { int XS[]; };
 layout(push_constant) uniform Params { uint n_blocks, qk, act; } p;
 
-#include "exact.glsl"
+#include "glu_act.glsl"
 
 shared float s_amax[32];
 shared float s_max[32];
@@ -32,13 +32,7 @@ void main() {
     for (uint j = 0u; j < 8u; ++j) {
         v[j] = 0.0;
         if (!live) continue;
-        const float x = X[x0 + j], y = U[x0 + j];
-        if (p.act == 1u) {
-            v[j] = div_rn(x, 1.0 + exp_acc(-x)) * y;
-        } else {
-            const float r = max(x, 0.0);
-            v[j] = r * r * y;
-        }
+        v[j] = glu_act_mul(X[x0 + j], U[x0 + j], p.act);
         X[x0 + j] = v[j];
     }
     quantize_values(v, blk, x0, live);

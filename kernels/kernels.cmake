@@ -18,7 +18,8 @@ set(TERNLM_KERNEL_BIN ${CMAKE_BINARY_DIR}/kernels)
 set(spv_dir ${TERNLM_KERNEL_BIN}/spv)
 file(MAKE_DIRECTORY ${spv_dir})
 set(includes ${CMAKE_CURRENT_LIST_DIR}/common.glsl ${CMAKE_CURRENT_LIST_DIR}/dequant.glsl
-  ${CMAKE_CURRENT_LIST_DIR}/act_quant_body.glsl ${CMAKE_CURRENT_LIST_DIR}/exact.glsl)
+  ${CMAKE_CURRENT_LIST_DIR}/act_quant_body.glsl ${CMAKE_CURRENT_LIST_DIR}/exact.glsl
+  ${CMAKE_CURRENT_LIST_DIR}/glu_act.glsl)
 set(spv_files "")
 
 function(ternlm_spirv out src)
@@ -50,8 +51,12 @@ foreach(t ${TERNLM_GEMV_TYPES})
   # gemv8: 8 activation rows per workgroup, for prefill
   ternlm_spirv(${spv_dir}/gemv8_${lt}.spv ${CMAKE_CURRENT_LIST_DIR}/gemv.comp -DTYPE_${t} -DNT=8u)
   ternlm_spirv(${spv_dir}/gemv8_${lt}_dot.spv ${CMAKE_CURRENT_LIST_DIR}/gemv.comp -DTYPE_${t} -DDOT4 -DNT=8u)
+  # gemvglu: the FFN's gate and up products with their activation's quantization (decode)
+  ternlm_spirv(${spv_dir}/gemvglu_${lt}.spv ${CMAKE_CURRENT_LIST_DIR}/gemv.comp -DTYPE_${t} -DGLU)
+  ternlm_spirv(${spv_dir}/gemvglu_${lt}_dot.spv ${CMAKE_CURRENT_LIST_DIR}/gemv.comp -DTYPE_${t} -DDOT4 -DGLU)
   list(APPEND spv_files ${spv_dir}/gemv_${lt}.spv ${spv_dir}/gemv_${lt}_dot.spv
-       ${spv_dir}/gemv8_${lt}.spv ${spv_dir}/gemv8_${lt}_dot.spv)
+       ${spv_dir}/gemv8_${lt}.spv ${spv_dir}/gemv8_${lt}_dot.spv
+       ${spv_dir}/gemvglu_${lt}.spv ${spv_dir}/gemvglu_${lt}_dot.spv)
 endforeach()
 
 foreach(t ${TERNLM_GEMM_TYPES})

@@ -42,11 +42,8 @@ layout(push_constant) uniform Params {
 #include "exact.glsl"
 
 #ifdef GLU
-float act_mul(float x, float y) {
-    if (p.act == 1u) return div_rn(x, 1.0 + exp_acc(-x)) * y;
-    const float r = max(x, 0.0);
-    return r * r * y;
-}
+#include "glu_act.glsl"
+float act_mul(float x, float y) { return glu_act_mul(x, y, p.act); }
 vec4 row4(uint i) {
     const vec4 x = X4[i], y = U4[i];
     return vec4(act_mul(x.x, y.x), act_mul(x.y, y.y), act_mul(x.z, y.z), act_mul(x.w, y.w));

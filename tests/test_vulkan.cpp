@@ -174,6 +174,13 @@ struct CoopmatOff {
     ~CoopmatOff() { d.set_coopmat(true); }
 };
 
+// "q4_k": a type's name as kernel names spell it.
+std::string lower_type_name(GgmlType t) {
+    std::string n = type_name(t);
+    for (char &c : n) c = char(std::tolower(static_cast<unsigned char>(c)));
+    return n;
+}
+
 // The kernels `run` dispatched, by the names the profiler records.
 std::vector<std::string> kernels_run(vk::Device &dev, const std::function<void()> &run) {
     dev.clear_kernel_times();
@@ -242,8 +249,7 @@ TEST_CASE("Vulkan prefill GEMM of every quantized type matches the scalar refere
                         const auto names = kernels_run(dev, [&] { check_matmul(t, rows, cols, ntok, rng, coop ? 3e-3 : 1e-4); });
                         // TQ1_0 is held on the device as TQ2_0 (layout.hpp)
                         const GgmlType held = t == GgmlType::TQ1_0 ? GgmlType::TQ2_0 : t;
-                        std::string kernel = std::string(coop ? "gemm_coop_" : "gemm_") + type_name(held);
-                        for (char &c : kernel) c = char(std::tolower(static_cast<unsigned char>(c)));
+                        const std::string kernel = (coop ? "gemm_coop_" : "gemm_") + lower_type_name(held);
                         CHECK(std::find(names.begin(), names.end(), kernel) != names.end());
                     }
                 }
@@ -393,6 +399,58 @@ TEST_CASE("Vulkan gated activation fused into the GEMV's quantization matches th
                         require_close(r.second, r.first, read_gate ? 1e-5 : 1e-4);
                         const bool fused = std::find(names.begin(), names.end(), "glu_norm_quant") != names.end();
                         CHECK(fused == (sub_norm && ntok == 1 && act == FfnActivation::Relu2));
+                    }
+                }
+            }
+        }
+    }
+}
+
+TEST_CASE("Vulkan gate and up products fused with their activation's quantization (gemvglu)", "[vulkan]") {
+    if (!testsupport::vulkan_device_or_fail()) return;
+    std::mt19937 rng(16);
+    // 768 rows: 3 blocks of 256 (24 of 32), each completed by several
+    // workgroups of both products; 512 columns.
+    const int64_t cols = 512, n_ff = 768, n_out = 40;
+    vk::Device &dev = *device();
+    for (GgmlType t : {GgmlType::Q4_K, GgmlType::Q8_0, GgmlType::TQ2_0, GgmlType::Q5_0, GgmlType::Q6_K}) {
+        const auto gb = random_matrix_bytes(t, n_ff, cols, rng), ub = random_matrix_bytes(t, n_ff, cols, rng);
+        const auto db = random_matrix_bytes(t, n_out, n_ff, rng);
+        Transformer tf;
+        tf.layers.resize(1);
+        tf.layers[0].ffn_gate = weight_ref(gb, t, cols, n_ff, "gate");
+        tf.layers[0].ffn_up = weight_ref(ub, t, cols, n_ff, "up");
+        tf.layers[0].ffn_down = weight_ref(db, t, n_ff, n_out, "down");
+        const LayerWeights &L = tf.layers[0];
+        for (FfnActivation act : {FfnActivation::Silu, FfnActivation::Relu2}) {
+            for (int ntok : {1, 3}) {
+                for (bool read_gate : {false, true}) {
+                    DYNAMIC_SECTION(type_name(t) << ", activation " << int(act) << ", " << ntok << " tokens"
+                                                 << (read_gate ? ", gate read" : "")) {
+                        const auto x = random_floats(size_t(ntok) * size_t(cols), rng);
+                        // The gated activation is read as floats (materialised from
+                        // the two products) or only by ffn_down (quantized by gemvglu).
+                        const Ops ops = [&](backend::Step &s, backend::Buf in) {
+                            const backend::Buf g = s.new_buf(ntok, n_ff), u = s.new_buf(ntok, n_ff),
+                                               y = s.new_buf(ntok, n_out);
+                            s.glu_matmul(L.ffn_gate, L.ffn_up, in, g, u, act, 0.5f, 0.75f);
+                            s.matmul(L.ffn_down, g, y);
+                            s.output_logits(read_gate ? g : y);
+                        };
+                        std::pair<std::vector<float>, std::vector<float>> fused;
+                        const auto names = kernels_run(dev, [&] { fused = cpu_and_gpu(tf, x, ntok, cols, 0, ops); });
+                        require_close(fused.second, fused.first, read_gate ? 1e-5 : 1e-4);
+                        CHECK((std::find(names.begin(), names.end(), "gemvglu_" + lower_type_name(t) +
+                                                                         (dev.use_int_dot() ? "_dot" : "")) !=
+                               names.end()) == (ntok == 1 && dev.use_fusion()));
+                        // Unprofiled (the products may run together), and against
+                        // the unfused kernels: the same numbers exactly.
+                        const auto concurrent = cpu_and_gpu(tf, x, ntok, cols, 0, ops).second;
+                        dev.set_fusion(false);
+                        const auto unfused = cpu_and_gpu(tf, x, ntok, cols, 0, ops).second;
+                        dev.set_fusion(true);
+                        CHECK(concurrent == fused.second);
+                        CHECK(unfused == fused.second);
                     }
                 }
             }

@@ -26,6 +26,7 @@ struct DeviceInfo {
     bool coopmat_nv = false; // f16 matrix products of gemm.comp's COOPMAT build (see device.cpp)
     uint64_t device_local_bytes = 0;
     uint64_t max_storage_range = 0; // largest buffer a kernel may bind
+    uint32_t max_storage_buffers = 0; // bound to one kernel (maxPerStageDescriptorStorageBuffers)
 };
 
 // The devices Vulkan reports, in enumeration order (empty when there is no
@@ -140,6 +141,11 @@ public:
     // COOPMAT build); TERNLM_VK_COOPMAT=0 turns it off for comparisons.
     bool use_coopmat() const { return info_.coopmat_nv && coopmat_enabled_.load(); }
     void set_coopmat(bool on) { coopmat_enabled_.store(on); }
+    // Whether decode runs products fused with what follows them (gemvglu:
+    // the gated activation's quantization); TERNLM_VK_FUSE=0 turns that off,
+    // and tests compare both ways, which must give identical results.
+    bool use_fusion() const { return info_.max_storage_buffers >= 11 && fusion_enabled_.load(); }
+    void set_fusion(bool on) { fusion_enabled_.store(on); }
     // The largest buffer a kernel may bind (and the largest weight buffer an
     // upload makes): the device's limit, or less where TERNLM_VK_MAX_BUFFER
     // (bytes, read when the device is opened) asks for less, as tests do to
@@ -179,6 +185,7 @@ private:
     std::atomic<uint64_t> submissions_{0}, dispatches_{0}, recorded_steps_{0};
     std::atomic<bool> int_dot_enabled_{true};
     std::atomic<bool> coopmat_enabled_{true};
+    std::atomic<bool> fusion_enabled_{true};
     uint64_t buffer_cap_ = 0, budget_override_ = 0;
     std::atomic<bool> profiling_{false};
     float timestamp_period_ns_ = 1;

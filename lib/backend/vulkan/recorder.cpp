@@ -34,7 +34,8 @@ void Recorder::begin(bool decode, bool logits) {
     decode_step_ = decode && !dev_.profiling();
     logits_ = logits;
     if (decode_step_ && decode_key_.valid && decode_key_.buffers == buffers_generation_ &&
-        decode_key_.logits == logits && decode_key_.int_dot == dev_.use_int_dot()) {
+        decode_key_.logits == logits && decode_key_.int_dot == dev_.use_int_dot() &&
+        decode_key_.fusion == dev_.use_fusion()) {
         replaying_ = true; // commands are only hashed until finish() resubmits the recording
         rec_ = &decode_;
         return;
@@ -70,7 +71,7 @@ void Recorder::finish() {
     // that grew during the recording (its early commands bound the old
     // buffer, now freed) is recorded again next time.
     if (!replaying_ && decode_step_ && buffers_generation_ == generation_at_begin_)
-        decode_key_ = {true, buffers_generation_, logits_, dev_.use_int_dot(), signature_};
+        decode_key_ = {true, buffers_generation_, logits_, dev_.use_int_dot(), dev_.use_fusion(), signature_};
     collect_profile();
 }
 

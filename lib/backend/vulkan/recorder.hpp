@@ -67,7 +67,7 @@ private:
     struct DecodeKey { // what decode_ was recorded for
         bool valid = false;
         uint64_t buffers = 0;
-        bool logits = false, int_dot = false;
+        bool logits = false, int_dot = false, fusion = false;
         uint64_t signature = 0;
     };
     static constexpr uint32_t kMaxProfiled = 4096; // timed dispatches per step

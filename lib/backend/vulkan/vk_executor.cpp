@@ -30,6 +30,11 @@ struct GemvPush {
     float scale;
     uint32_t rpg, ntok, accumulate;
 };
+struct GemvGluPush {
+    GemvPush gemv;
+    float scale_b;
+    uint32_t groups_a, qk, act;
+};
 struct GemmPush {
     uint32_t ncols, nrows, ntok, row_bytes;
     float scale;
@@ -199,6 +204,19 @@ struct StepBuf {
     size_t bytes() const { return size_t(rows) * size_t(cols) * sizeof(float); }
 };
 
+// 8-bit activations for gemv.comp and gemm.comp (act_quant.comp's output),
+// and which buffer contents they are.
+struct Quantized {
+    size_t buf = 0;
+    uint64_t version = 0;
+    uint32_t qk = 0;
+    bool operator==(const Quantized &o) const { return buf == o.buf && version == o.version && qk == o.qk; }
+};
+struct ActSlot {
+    Buffer q, d, s;
+    Quantized holds;
+};
+
 class VkStep final : public backend::Step {
 public:
     VkStep(std::shared_ptr<const GpuWeights> w, int n_layer, int n_ctx, int kv_dim)
@@ -220,7 +238,8 @@ public:
         logit_rows_ = 0;
         logits_on_device_ = pending_ = ranked_ = false;
         used_ = 0;
-        quantized_ = {};
+        for (ActSlot &a : act_) a.holds = {};
+        last_read_ = 0; // a replayed step must pick the slots its recording picked
         pending_norm_ = {};
         pending_glu_ = {};
         embeds_used_ = 0;
@@ -321,7 +340,7 @@ public:
     }
 
     void matmul(const WeightRef &file_w, backend::Buf x, backend::Buf out, float scale) override {
-        settle(out);
+        overwrite(out);
         wrote(out);
         const WeightRef w = device_view(file_w); // the type the device holds it in
         if (const auto *parts = w_->parts(file_w)) return matmul_parts(w, *parts, x, out, scale);
@@ -479,6 +498,16 @@ public:
     // Waits like a one-row norm: the integer GEMV that reads the result
     // (ffn_down) fuses it with its activation quantization (glu_quant.comp);
     // any other op touching gate or up dispatches it as it is first.
+    void glu_matmul(const WeightRef &file_wg, const WeightRef &file_wu, backend::Buf x, backend::Buf gate,
+                    backend::Buf up, FfnActivation act, float gate_scale, float up_scale) override {
+        const WeightRef wg = device_view(file_wg), wu = device_view(file_wu);
+        if (!glu_fusable(wg, wu, x)) return Step::glu_matmul(file_wg, file_wu, x, gate, up, act, gate_scale, up_scale);
+        overwrite(gate);
+        overwrite(up);
+        wrote(gate);
+        gemv_glu(wg, wu, x, gate, up, act, gate_scale, up_scale);
+    }
+
     void glu(backend::Buf gate, backend::Buf up, FfnActivation act) override {
         settle(gate);
         settle(up);
@@ -628,6 +657,13 @@ private:
         }
     }
 
+    // Before an op replaces all of b: a gated activation pending in b is
+    // dropped (nothing read it), anything else pending on b is settled.
+    void overwrite(backend::Buf b) {
+        if (pending_glu_.active && b == pending_glu_.gate) pending_glu_.active = false;
+        settle(b);
+    }
+
     void flush_norm() {
         const PendingNorm p = pending_norm_;
         pending_norm_.active = false;
@@ -644,21 +680,78 @@ private:
     // accumulate: out += the product (the residual add, fused) instead of out =.
     void gemv(const WeightRef &w, VkBuffer weights, backend::Buf x, backend::Buf out, float scale, bool accumulate,
               VkDeviceSize out_offset = 0) {
-        const uint32_t qk = activation_block(w.type);
-        quantize_activations(x, qk);
-        const uint32_t rows = uint32_t(w.ne1);
-        const uint32_t tpr = gemv_threads_per_row(w);
-        const uint32_t rpg = gemv_rows_per_group(w, tpr);
-        const uint32_t per_wg = (64 / tpr) * rpg;
-        const Grid g = grid((rows + per_wg - 1) / per_wg);
+        const ActSlot &in = act_[quantize_activations(x, activation_block(w.type))];
         const uint32_t ntok = uint32_t(buf(x).rows);
-        GemvPush pc{uint32_t(w.ne0), rows, tpr, uint32_t(w.row_bytes), g.x, scale, rpg, ntok, accumulate ? 1u : 0u};
+        const GemvShape sh = gemv_shape(w, 1);
+        const Grid g = grid(sh.groups);
+        GemvPush pc{uint32_t(w.ne0), uint32_t(w.ne1), sh.tpr, uint32_t(w.row_bytes), g.x, scale, sh.rpg, ntok,
+                    accumulate ? 1u : 0u};
         const std::string name =
             type_kernel_name(ntok > 1 ? "gemv8" : "gemv", w.type) + (dev_.use_int_dot() ? "_dot" : "");
         const VkDeviceSize offsets[5] = {0, 0, 0, 0, out_offset};
         dispatch(dev_.kernel(name, 5, sizeof pc),
-                 {weights, act_q_.handle(), act_d_.handle(), act_s_.handle(), buf(out).mem.handle()}, &pc, sizeof pc,
+                 {weights, in.q.handle(), in.d.handle(), in.s.handle(), buf(out).mem.handle()}, &pc, sizeof pc,
                  g.x, g.y, (ntok + kGemvTokens - 1) / kGemvTokens, 0b10000, shape_label(w), out_offset ? offsets : nullptr);
+    }
+
+    // gemv.comp's threads per row group and rows per group for w, and the
+    // workgroups `matrices` such matrices take.
+    struct GemvShape {
+        uint32_t tpr, rpg, per_wg, groups;
+    };
+    static GemvShape gemv_shape(const WeightRef &w, uint32_t matrices) {
+        GemvShape s;
+        s.tpr = gemv_threads_per_row(w);
+        s.rpg = gemv_rows_per_group(w, s.tpr);
+        s.per_wg = (64 / s.tpr) * s.rpg;
+        s.groups = (uint32_t(w.ne1) + s.per_wg - 1) / s.per_wg * matrices;
+        return s;
+    }
+
+    // Whether glu_matmul runs as one gemvglu dispatch: a one-row step, the
+    // two matrices alike and whole, with an integer GEMV, and rows in whole
+    // quantization blocks.
+    bool glu_fusable(const WeightRef &wg, const WeightRef &wu, backend::Buf x) const {
+        return dev_.use_fusion() && bufs_[size_t(x)].rows == 1 && fast_gemv(wg.type) && wu.type == wg.type &&
+               wu.ne0 == wg.ne0 && wu.ne1 == wg.ne1 && uint64_t(wg.ne1) % activation_block(wg.type) == 0 &&
+               !w_->parts(wg) && !w_->parts(wu);
+    }
+
+    // gemv.comp's GLU build: the gate and up products in one dispatch, whose
+    // workgroups also quantize act(gate) * up, block by block as each block
+    // completes, into the slot the product does not read, for ffn_down. The
+    // float act(gate) * up stays pending (PendingGlu): ffn_down reads the
+    // quantized one, and nothing else usually reads it.
+    void gemv_glu(const WeightRef &wg, const WeightRef &wu, backend::Buf x, backend::Buf gate, backend::Buf up,
+                  FfnActivation act, float gate_scale, float up_scale) {
+        const uint32_t qk = activation_block(wg.type), rows = uint32_t(wg.ne1);
+        const ActSlot &in = act_[quantize_activations(x, qk)];
+        ActSlot &o = act_[1 - last_read_];
+        grow_slot(o, rows, qk);
+        ensure_counters(rows / qk);
+        const GemvShape sh = gemv_shape(wg, 2);
+        const Grid g = grid(sh.groups);
+        const uint32_t op = act == FfnActivation::Silu ? kGluSilu : kGluRelu2;
+        GemvGluPush pc{{uint32_t(wg.ne0), rows, sh.tpr, uint32_t(wg.row_bytes), g.x, gate_scale, sh.rpg, 1, 0},
+                       up_scale, sh.groups / 2, qk, op};
+        const std::string name = type_kernel_name("gemvglu", wg.type) + (dev_.use_int_dot() ? "_dot" : "");
+        dispatch(dev_.kernel(name, 11, sizeof pc),
+                 {w_->get(wg).handle(), in.q.handle(), in.d.handle(), in.s.handle(), buf(gate).mem.handle(),
+                  w_->get(wu).handle(), buf(up).mem.handle(), glu_counters_.handle(), o.q.handle(), o.d.handle(),
+                  o.s.handle()},
+                 &pc, sizeof pc, g.x, g.y, 1, 0b11111010000, shape_label(wg) + " x2");
+        wrote(up);
+        glu(gate, up, act);
+        o.holds = {size_t(gate), buf(gate).version, qk};
+    }
+
+    // gemvglu's counters, one per quantization block, zero between dispatches
+    // (each block's last workgroup resets its own).
+    void ensure_counters(size_t n) {
+        if (glu_counters_.size() >= n * 4) return;
+        grow(glu_counters_, n * 4, Memory::DeviceLocal, "the gated products' block counters");
+        const std::vector<uint32_t> zeros(glu_counters_.size() / 4, 0u);
+        dev_.upload(glu_counters_, 0, zeros.data(), zeros.size() * 4);
     }
 
     bool use_gemm(const WeightRef &w, backend::Buf x) {
@@ -669,35 +762,40 @@ private:
     // gemm.comp in tiles of weight rows by activation rows: on the device's
     // matrix units where it has them (f16 tiles), else with FMAs.
     void gemm(const WeightRef &w, backend::Buf x, backend::Buf out, float scale, bool accumulate) {
-        quantize_activations(x, activation_block(w.type));
+        const ActSlot &in = act_[quantize_activations(x, activation_block(w.type))];
         const uint32_t rows = uint32_t(w.ne1), ntok = uint32_t(buf(x).rows);
         GemmPush pc{uint32_t(w.ne0), rows, ntok, uint32_t(w.row_bytes), scale, accumulate ? 1u : 0u};
         const uint32_t gx = (rows + kGemmTile - 1) / kGemmTile, gy = (ntok + kGemmTile - 1) / kGemmTile;
         if (gx > kMaxGroupsX || gy > kMaxGroupsX) fail(TERN_ERR_UNSUPPORTED, "Vulkan: a %u x %u product is too large", rows, ntok);
         dispatch(dev_.kernel(type_kernel_name(dev_.use_coopmat() ? "gemm_coop" : "gemm", w.type), 4, sizeof pc),
-                 {w_->get(w).handle(), act_q_.handle(), act_d_.handle(), buf(out).mem.handle()}, &pc, sizeof pc, gx,
+                 {w_->get(w).handle(), in.q.handle(), in.d.handle(), buf(out).mem.handle()}, &pc, sizeof pc, gx,
                  gy, 1, 0b1000, shape_label(w));
     }
 
-    void quantize_activations(backend::Buf x, uint32_t qk) {
+    // The activation rows x quantized in blocks of qk for the integer
+    // kernels: the slot of act_ that holds them, quantizing them into the
+    // other slot (the one the last product did not read) unless one already
+    // does (q/k/v and gate/up share their input; a fused GEMV may have
+    // quantized its result in advance).
+    size_t quantize_activations(backend::Buf x, uint32_t qk) {
         const StepBuf &a = buf(x);
         const Quantized key{size_t(x), a.version, qk};
-        if (quantized_.version && quantized_ == key) return;
+        for (size_t i = 0; i < 2; ++i)
+            if (act_[i].holds.version && act_[i].holds == key) return read_slot(i);
         const bool fuse = pending_norm_.active && pending_norm_.out == x;
         const bool fuse_glu = pending_glu_.active && pending_glu_.gate == x;
         if (!fuse && !fuse_glu) settle(x);
         const size_t n = size_t(a.rows) * size_t(a.cols);
         const uint32_t n_blocks = uint32_t(n / qk);
-        grow(act_q_, n, Memory::DeviceLocal, "quantized activations");
-        grow(act_d_, size_t(n_blocks) * 4, Memory::DeviceLocal, "activation scales");
-        grow(act_s_, n / 16 * 4, Memory::DeviceLocal, "activation sums");
+        const size_t slot = 1 - last_read_;
+        ActSlot &o = act_[slot];
+        grow_slot(o, n, qk);
         const uint32_t wg_threads = fuse ? kNormQuantThreads : kActQuantThreads;
         const Grid g = grid((n_blocks * (qk / 8) + wg_threads - 1) / wg_threads);
         if (fuse_glu) {
             GluQuantPush pc{n_blocks, qk, pending_glu_.op};
             dispatch(dev_.kernel("glu_quant", 5, sizeof pc),
-                     {a.mem.handle(), buf(pending_glu_.up).mem.handle(), act_q_.handle(), act_d_.handle(),
-                      act_s_.handle()},
+                     {a.mem.handle(), buf(pending_glu_.up).mem.handle(), o.q.handle(), o.d.handle(), o.s.handle()},
                      &pc, sizeof pc, g.x, g.y, 1, 0b11101);
             pending_glu_.active = false;
         } else if (fuse) {
@@ -706,16 +804,23 @@ private:
             NormQuantPush pc{n_blocks, qk, uint32_t(a.cols), p.eps, in_place ? 0u : 1u, p.glu_op};
             dispatch(dev_.kernel(p.glu ? "glu_norm_quant" : "norm_quant", 6, sizeof pc),
                      {buf(p.x).mem.handle(), p.weight, p.glu ? buf(p.glu_up).mem.handle() : a.mem.handle(),
-                      act_q_.handle(), act_d_.handle(), act_s_.handle()},
+                      o.q.handle(), o.d.handle(), o.s.handle()},
                      &pc, sizeof pc, g.x, g.y, 1, in_place ? 0b111000u : 0b111100u);
             if (!in_place) pending_norm_.active = false; // the float row is written too
         } else {
             ActQuantPush pc{n_blocks, qk};
             dispatch(dev_.kernel("act_quant", 4, sizeof pc),
-                     {a.mem.handle(), act_q_.handle(), act_d_.handle(), act_s_.handle()}, &pc, sizeof pc, g.x, g.y,
-                     1, 0b1110);
+                     {a.mem.handle(), o.q.handle(), o.d.handle(), o.s.handle()}, &pc, sizeof pc, g.x, g.y, 1, 0b1110);
         }
-        quantized_ = key;
+        o.holds = key;
+        return read_slot(slot);
+    }
+    size_t read_slot(size_t i) { return last_read_ = i; }
+    // Room in a slot for n values in blocks of qk.
+    void grow_slot(ActSlot &o, size_t n, uint32_t qk) {
+        grow(o.q, n, Memory::DeviceLocal, "quantized activations");
+        grow(o.d, n / qk * 4, Memory::DeviceLocal, "activation scales");
+        grow(o.s, n / 16 * 4, Memory::DeviceLocal, "activation sums");
     }
 
     void ensure_host(Buffer &b, size_t bytes, const char *what) { grow(b, bytes, Memory::HostVisible, what); }
@@ -756,13 +861,11 @@ private:
     int n_ctx_, kv_dim_;
     uint32_t n_split_; // workgroups per head of a decode step's attention
     Buffer k_cache_, v_cache_, readback_, act_scales_, attn_parts_, moe_weights_;
-    Buffer act_q_, act_d_, act_s_; // act_quant.comp's output, for gemv.comp
-    struct Quantized {             // which buffer contents act_q_ holds
-        size_t buf = 0;
-        uint64_t version = 0;
-        uint32_t qk = 0;
-        bool operator==(const Quantized &o) const { return buf == o.buf && version == o.version && qk == o.qk; }
-    } quantized_;
+    // Two slots, so that a GEMV can quantize its result into one while it
+    // reads the other (gemvglu).
+    ActSlot act_[2];
+    size_t last_read_ = 0; // the slot the last product read
+    Buffer glu_counters_;  // gemvglu's per-block counters, zero between dispatches
     uint64_t versions_ = 0;
     std::vector<Buffer> retired_; // replaced during the step, freed after it
     std::vector<Buffer> embed_stage_;
