@@ -300,31 +300,15 @@ void store_rows(float acc[RPG], uint tok, uint tid, uint lane, uint row0) {
 shared float s_amax[64];
 shared float s_max[64];
 shared int s_sum[64];
-#include "act_quant_body.glsl"
+float tail_value(uint i) { return glu_act_mul(Y[i], YB[i], p.act); }
+#include "block_tail.glsl"
 
-shared bool s_last;
-
-// After the workgroup's rows are stored: count them into their block (the
-// rows of a workgroup, a power of two up to 32, lie in one block of 32 or
-// 256), and quantize the block if this completed it.
-void glu_tail(uint wg, uint tid) {
+// After the workgroup's rows are stored: they lie in one quantization block
+// (a power of two up to 32 rows, blocks of 32 or 256), which is complete
+// when both products wrote all its rows.
+void glu_tail(uint wg) {
     const uint per_wg = (64u / p.tpr) * p.rpg, first = wg * per_wg, blk = first / p.qk;
-    memoryBarrierBuffer(); // this invocation's stores, before the count that publishes them
-    barrier();
-    if (tid == 0u) {
-        const uint rows = min(per_wg, p.nrows - first);
-        s_last = atomicAdd(C[blk], rows) + rows == 2u * p.qk;
-    }
-    barrier();
-    if (!s_last) return; // uniform
-    memoryBarrierBuffer();
-    if (tid == 0u) C[blk] = 0u; // ready for the next product
-    const uint tpb = p.qk / 8u; // quantize_values' threads per block
-    const bool live = tid < tpb;
-    const uint x0 = blk * p.qk + (tid % tpb) * 8u;
-    float v[8];
-    for (uint j = 0u; j < 8u; ++j) v[j] = live ? glu_act_mul(Y[x0 + j], YB[x0 + j], p.act) : 0.0;
-    quantize_values(v, blk, x0, live);
+    if (block_completed(blk, min(per_wg, p.nrows - first), 2u * p.qk)) quantize_blocks(blk, 1u);
 }
 #endif
 
@@ -358,6 +342,6 @@ void main() {
         store_rows(acc[t], tok0 + t, tid, lane, row0);
     }
 #ifdef GLU
-    glu_tail(wg, tid);
+    glu_tail(wg);
 #endif
 }

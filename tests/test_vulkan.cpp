@@ -611,6 +611,88 @@ TEST_CASE("Vulkan split-K decode attention matches the CPU over a long cache", "
     }
 }
 
+namespace {
+
+// Steps of random q, k, v through split attention (n_ctx 1100) and then a
+// product by tf.output, on `ex`: each step's product rows, all steps'
+// outputs one after the other.
+std::vector<float> attention_then_matmul(backend::Executor &ex, KvCache &kv, const Transformer &tf,
+                                         const AttnShape &sh, std::initializer_list<int> steps, uint32_t seed) {
+    std::mt19937 rng(seed);
+    const int64_t q_cols = sh.n_head * sh.head_dim, kv_cols = sh.n_head_kv * sh.head_dim;
+    std::vector<float> all;
+    int pos = 0;
+    for (int n : steps) {
+        const auto qb = float_bytes(random_floats(size_t(n) * size_t(q_cols), rng));
+        const auto kb = float_bytes(random_floats(size_t(n) * size_t(kv_cols), rng));
+        const auto vb = float_bytes(random_floats(size_t(n) * size_t(kv_cols), rng));
+        const WeightRef qt = weight_ref(qb, GgmlType::F32, q_cols, n, "q"),
+                        kt = weight_ref(kb, GgmlType::F32, kv_cols, n, "k"),
+                        vt = weight_ref(vb, GgmlType::F32, kv_cols, n, "v");
+        const Ops ops = [&](backend::Step &s, backend::Buf) {
+            const backend::Buf bq = s.new_buf(n, q_cols), bk = s.new_buf(n, kv_cols), bv = s.new_buf(n, kv_cols),
+                               out = s.new_buf(n, q_cols), y = s.new_buf(n, tf.output.ne1);
+            s.embed(qt, bq);
+            s.embed(kt, bk);
+            s.embed(vt, bv);
+            s.attention(0, bq, bk, bv, out, sh);
+            s.matmul(tf.output, out, y);
+            s.output_logits(y);
+        };
+        const auto got = run_step(ex, kv, std::vector<float>(size_t(n) * size_t(q_cols)), n, q_cols, pos, ops);
+        all.insert(all.end(), got.begin(), got.end());
+        kv.advance(n);
+        pos += n;
+    }
+    return all;
+}
+
+} // namespace
+
+TEST_CASE("Vulkan split attention's join quantizes its row for the next GEMV (attn_combine_quant)", "[vulkan]") {
+    if (!testsupport::vulkan_device_or_fail()) return;
+    vk::Device &dev = *device();
+    std::mt19937 rng(17);
+    // head_dim 64 fills whole blocks of 32 and shares blocks of 256 four
+    // heads a block; 128 shares them two a block.
+    for (const int head_dim : {64, 128}) {
+        for (GgmlType t : {GgmlType::Q4_K, GgmlType::Q8_0, GgmlType::TQ2_0}) {
+            DYNAMIC_SECTION("head_dim " << head_dim << ", " << type_name(t)) {
+                AttnShape sh;
+                sh.n_head = 512 / head_dim;
+                sh.n_head_kv = 2;
+                sh.head_dim = head_dim;
+                sh.scale = 1.0f / std::sqrt(float(head_dim));
+                const int64_t q_cols = 512, kv_cols = 2 * head_dim, n_ctx = 1100;
+                const auto wb = random_matrix_bytes(t, 40, q_cols, rng);
+                Transformer tf;
+                tf.output = weight_ref(wb, t, q_cols, 40, "wo");
+                auto run = [&](backend::Executor &ex, bool on_gpu) {
+                    KvCache kv(1, n_ctx, int(kv_cols), !on_gpu);
+                    return attention_then_matmul(ex, kv, tf, sh, {5, 1, 1}, 99);
+                };
+                auto cpu = cpu::make_cpu_executor(2);
+                const auto want = run(*cpu, false);
+                auto gpu_run = [&] {
+                    auto gpu = vk::make_vulkan_executor(vk::GpuWeights::upload(device(), tf, {}), 1, n_ctx, int(kv_cols));
+                    return run(*gpu, true);
+                };
+                std::vector<float> fused;
+                const auto names = kernels_run(dev, [&] { fused = gpu_run(); });
+                CHECK((std::find(names.begin(), names.end(), "attn_combine_quant") != names.end()) ==
+                      dev.use_fusion());
+                require_close(fused, want, 2e-2); // split attention's sums, then 8-bit activations
+                const auto concurrent = gpu_run();
+                dev.set_fusion(false);
+                const auto unfused = gpu_run();
+                dev.set_fusion(true);
+                CHECK(concurrent == fused);
+                CHECK(unfused == fused);
+            }
+        }
+    }
+}
+
 TEST_CASE("Vulkan GEMV with the residual add fused matches the CPU's matmul then add", "[vulkan]") {
     if (!testsupport::vulkan_device_or_fail()) return;
     std::mt19937 rng(14);

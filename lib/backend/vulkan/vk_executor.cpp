@@ -56,6 +56,10 @@ struct AttnPush {
 struct CombinePush {
     uint32_t n_head, head_dim, n_split;
 };
+struct CombineQuantPush {
+    CombinePush combine;
+    uint32_t qk;
+};
 struct EltPush {
     uint32_t n, op;
 };
@@ -242,6 +246,7 @@ public:
         last_read_ = 0; // a replayed step must pick the slots its recording picked
         pending_norm_ = {};
         pending_glu_ = {};
+        pending_combine_ = {};
         embeds_used_ = 0;
         // Kernels read the position from here, so a recorded decode step
         // replays at any position.
@@ -255,6 +260,7 @@ public:
     void finish() {
         pending_norm_.active = false; // a norm no float reader asked for (see PendingNorm)
         pending_glu_.active = false;  // likewise a gated activation
+        pending_combine_.active = false; // and an attention output
         rec_.finish();
         retired_.clear();
         if (logits_on_device_)
@@ -611,14 +617,48 @@ private:
             wrote(out);
             return;
         }
+        if (pending_combine_.active) flush_combine(); // it reads attn_parts_, which this rewrites
         const size_t parts = size_t(s.n_head) * n_split_ * (size_t(s.head_dim) + 2);
         grow(attn_parts_, parts * sizeof(float), Memory::DeviceLocal, "split attention's partial results");
         dispatch(k, {buf(q).mem.handle(), k_cache_.handle(), v_cache_.handle(), attn_parts_.handle(), step_dev_.handle()},
                  &pc, sizeof pc, uint32_t(s.n_head), 1, n_split_, 0b1000);
-        const CombinePush cp{uint32_t(s.n_head), uint32_t(s.head_dim), n_split_};
-        dispatch(dev_.kernel("attn_combine", 2, sizeof cp), {attn_parts_.handle(), buf(out).mem.handle()}, &cp,
-                 sizeof cp, uint32_t(s.n_head), 1, 1, 0b10);
+        pending_combine_ = {true, out, {uint32_t(s.n_head), uint32_t(s.head_dim), n_split_}};
         wrote(out);
+    }
+
+    // Split attention's join, not dispatched yet: the integer GEMV that reads
+    // its row (attn_output) has it quantize the row too (attn_combine_quant);
+    // anything else touching the row dispatches the plain join first.
+    struct PendingCombine {
+        bool active = false;
+        backend::Buf out = 0;
+        CombinePush push;
+    } pending_combine_;
+
+    void flush_combine() {
+        pending_combine_.active = false;
+        const CombinePush &cp = pending_combine_.push;
+        dispatch(dev_.kernel("attn_combine", 2, sizeof cp), {attn_parts_.handle(), buf(pending_combine_.out).mem.handle()},
+                 &cp, sizeof cp, cp.n_head, 1, 1, 0b10);
+    }
+
+    // The pending join with its row quantized in blocks of qk into slot o,
+    // where its heads fill whole blocks or share one.
+    bool combine_quantized(backend::Buf x, uint32_t qk, ActSlot &o) {
+        const PendingCombine &c = pending_combine_;
+        if (!c.active || c.out != x || !dev_.use_fusion() || buf(x).rows != 1) return false;
+        const uint32_t hd = c.push.head_dim;
+        if (hd % qk != 0 && qk % hd != 0) return false;
+        const size_t n = size_t(c.push.n_head) * hd;
+        grow_slot(o, n, qk);
+        ensure_counters(n / qk);
+        const CombineQuantPush cp{c.push, qk};
+        dispatch(dev_.kernel("attn_combine_quant", 6, sizeof cp),
+                 {attn_parts_.handle(), buf(x).mem.handle(), tail_counters_.handle(), o.q.handle(), o.d.handle(),
+                  o.s.handle()},
+                 &cp, sizeof cp, c.push.n_head, 1, 1, 0b111110);
+        pending_combine_.active = false;
+        return true;
     }
 
     // A one-row rms_norm not dispatched yet. The integer GEMV that consumes
@@ -648,6 +688,7 @@ private:
     static constexpr uint32_t kGluSilu = 1, kGluRelu2 = 2;
 
     void settle(backend::Buf b) {
+        if (pending_combine_.active && b == pending_combine_.out) flush_combine();
         if (pending_norm_.active && (b == pending_norm_.x || b == pending_norm_.out ||
                                      (pending_norm_.glu && b == pending_norm_.glu_up)))
             flush_norm();
@@ -737,7 +778,7 @@ private:
         const std::string name = type_kernel_name("gemvglu", wg.type) + (dev_.use_int_dot() ? "_dot" : "");
         dispatch(dev_.kernel(name, 11, sizeof pc),
                  {w_->get(wg).handle(), in.q.handle(), in.d.handle(), in.s.handle(), buf(gate).mem.handle(),
-                  w_->get(wu).handle(), buf(up).mem.handle(), glu_counters_.handle(), o.q.handle(), o.d.handle(),
+                  w_->get(wu).handle(), buf(up).mem.handle(), tail_counters_.handle(), o.q.handle(), o.d.handle(),
                   o.s.handle()},
                  &pc, sizeof pc, g.x, g.y, 1, 0b11111010000, shape_label(wg) + " x2");
         wrote(up);
@@ -745,13 +786,14 @@ private:
         o.holds = {size_t(gate), buf(gate).version, qk};
     }
 
-    // gemvglu's counters, one per quantization block, zero between dispatches
-    // (each block's last workgroup resets its own).
+    // The counters of kernels that quantize their result as blocks complete
+    // (gemvglu, attn_combine_quant; block_tail.glsl), one per block, zero
+    // between dispatches (each block's last workgroup resets its own).
     void ensure_counters(size_t n) {
-        if (glu_counters_.size() >= n * 4) return;
-        grow(glu_counters_, n * 4, Memory::DeviceLocal, "the gated products' block counters");
-        const std::vector<uint32_t> zeros(glu_counters_.size() / 4, 0u);
-        dev_.upload(glu_counters_, 0, zeros.data(), zeros.size() * 4);
+        if (tail_counters_.size() >= n * 4) return;
+        grow(tail_counters_, n * 4, Memory::DeviceLocal, "the block counters");
+        const std::vector<uint32_t> zeros(tail_counters_.size() / 4, 0u);
+        dev_.upload(tail_counters_, 0, zeros.data(), zeros.size() * 4);
     }
 
     bool use_gemm(const WeightRef &w, backend::Buf x) {
@@ -782,13 +824,17 @@ private:
         const Quantized key{size_t(x), a.version, qk};
         for (size_t i = 0; i < 2; ++i)
             if (act_[i].holds.version && act_[i].holds == key) return read_slot(i);
+        const size_t slot = 1 - last_read_;
+        ActSlot &o = act_[slot];
+        if (combine_quantized(x, qk, o)) {
+            o.holds = key;
+            return read_slot(slot);
+        }
         const bool fuse = pending_norm_.active && pending_norm_.out == x;
         const bool fuse_glu = pending_glu_.active && pending_glu_.gate == x;
         if (!fuse && !fuse_glu) settle(x);
         const size_t n = size_t(a.rows) * size_t(a.cols);
         const uint32_t n_blocks = uint32_t(n / qk);
-        const size_t slot = 1 - last_read_;
-        ActSlot &o = act_[slot];
         grow_slot(o, n, qk);
         const uint32_t wg_threads = fuse ? kNormQuantThreads : kActQuantThreads;
         const Grid g = grid((n_blocks * (qk / 8) + wg_threads - 1) / wg_threads);
@@ -865,7 +911,7 @@ private:
     // reads the other (gemvglu).
     ActSlot act_[2];
     size_t last_read_ = 0; // the slot the last product read
-    Buffer glu_counters_;  // gemvglu's per-block counters, zero between dispatches
+    Buffer tail_counters_; // per-block counters of the kernels that quantize their result as blocks complete
     uint64_t versions_ = 0;
     std::vector<Buffer> retired_; // replaced during the step, freed after it
     std::vector<Buffer> embed_stage_;
