@@ -4,14 +4,8 @@
 // blocks are not 4-byte aligned (a Q8_0 block is 34 bytes) and this needs no
 // 8/16-bit storage feature, so the kernels run on any Vulkan 1.1 device.
 
-// W_AT(i): word i of the weights; a kernel that binds two matrices (gemv.comp's
-// GLU build) defines it to read the one its workgroup multiplies.
-#ifndef W_AT
-#define W_AT(i) W[i]
-#endif
-
 uint w_u8(uint byte_off) {
-    return (W_AT(byte_off >> 2) >> ((byte_off & 3u) * 8u)) & 0xFFu;
+    return (W[byte_off >> 2] >> ((byte_off & 3u) * 8u)) & 0xFFu;
 }
 
 int w_i8(uint byte_off) {
@@ -23,7 +17,7 @@ uint w_u16(uint byte_off) {
 }
 
 uint w_u32(uint byte_off) {
-    if ((byte_off & 3u) == 0u) return W_AT(byte_off >> 2);
+    if ((byte_off & 3u) == 0u) return W[byte_off >> 2];
     return w_u16(byte_off) | (w_u16(byte_off + 2u) << 16);
 }
 

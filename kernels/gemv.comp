@@ -30,25 +30,17 @@ layout(std430, binding = 1) readonly buffer Quants { uvec4 XQ4[]; };
 layout(std430, binding = 2) readonly buffer Scales { float XD[]; };
 layout(std430, binding = 3) readonly buffer Sums { int XS[]; };
 #ifdef GLU
-// Built with -DGLU (gemvglu_*, decode only): the FFN's gate and up products
-// in one dispatch, and their gated activation quantized for ffn_down as it
-// completes. Workgroups [0, p.groups_a) multiply the gate matrix (W) into Y,
-// the others the up matrix (WB, the same shape and type) into YB. Each adds
-// the rows it wrote to its quantization block's counter in C; the workgroup
-// that completes a block (all its gate and up rows written) computes
-// act(gate) * up for the block's p.qk values and quantizes them into OQ, OD
-// and OS as glu_quant.comp would (act_quant_body.glsl), then resets the
-// counter. Only that workgroup reads rows others wrote, after the atomic
-// add that follows their writes and a barrier: hence the coherent outputs.
-// No workgroup waits for another, so nothing depends on which run together.
+// Built with -DGLU (gemvglu_*, decode only): one of the FFN's gate and up
+// products, dispatched together with the other one (no barrier between
+// them), each also quantizing act(gate) * up for ffn_down as its blocks
+// complete (block_tail.glsl): a block is complete when both products wrote
+// all its rows. Y is this product's output, YO the other's.
 layout(std430, binding = 4) coherent buffer Output { float Y[]; };
-layout(std430, binding = 5) readonly buffer WeightsB { uint WB[]; };
-layout(std430, binding = 5) readonly buffer WeightsB4 { uvec4 WB4[]; };
-layout(std430, binding = 6) coherent buffer OutputB { float YB[]; };
-layout(std430, binding = 7) coherent buffer Counters { uint C[]; };
-layout(std430, binding = 8) writeonly buffer OutQuants { uint OQ[]; };
-layout(std430, binding = 9) writeonly buffer OutScales { float OD[]; };
-layout(std430, binding = 10) writeonly buffer OutSums { int OS[]; };
+layout(std430, binding = 5) coherent buffer OtherOutput { float YO[]; };
+layout(std430, binding = 6) coherent buffer Counters { uint C[]; };
+layout(std430, binding = 7) writeonly buffer OutQuants { uint OQ[]; };
+layout(std430, binding = 8) writeonly buffer OutScales { float OD[]; };
+layout(std430, binding = 9) writeonly buffer OutSums { int OS[]; };
 #else
 layout(std430, binding = 4) buffer Output { float Y[]; };
 #endif
@@ -60,10 +52,9 @@ layout(push_constant) uniform Params {
     uint ntok; // activation rows (tokens)
     uint accumulate; // 1: Y += result (the residual add, fused), 0: Y = result
 #ifdef GLU
-    float scale_b;   // of the up product
-    uint groups_a;   // workgroups of the gate product
-    uint qk;         // values per quantization block of the result (32 or 256)
-    uint act;        // glu_act.glsl's act
+    uint is_up; // 1: this is the up product (YO holds the gate's)
+    uint qk;    // values per quantization block of the result (32 or 256)
+    uint act;   // glu_act.glsl's act
 #endif
 } p;
 
@@ -71,14 +62,6 @@ layout(push_constant) uniform Params {
 #define NT 1u
 #endif
 
-#ifdef GLU
-bool second = false; // this workgroup multiplies the up matrix
-#define W4_AT(i) (second ? WB4[i] : W4[i])
-#define W_AT(i) (second ? WB[i] : W[i])
-#else
-#define W4_AT(i) W4[i]
-#define W_AT(i) W[i]
-#endif
 
 #include "common.glsl"
 #include "dequant.glsl"
@@ -104,7 +87,7 @@ int dot16(uvec4 a, uvec4 b) { return dot4(a.x, b.x) + dot4(a.y, b.y) + dot4(a.z,
 uint byte_of(uvec3 w, uint i) { return (w[i >> 2] >> (8u * (i & 3u))) & 0xFFu; }
 float item(uint row, uint blk, uint k, uvec4 x[8], ivec4 s) {
     const uint b = block_offset(row, blk);
-    const uvec4 head = W4_AT(b >> 4); // d, dmin and the 12 scale bytes: one 16-byte load
+    const uvec4 head = W4[b >> 4]; // d, dmin and the 12 scale bytes: one 16-byte load
     const vec2 dm = unpackHalf2x16(head.x);
     const uvec3 sc = head.yzw;
     // ggml's get_scale_min_k4 for sub-blocks 2k and 2k+1.
@@ -125,7 +108,7 @@ float item(uint row, uint blk, uint k, uvec4 x[8], ivec4 s) {
 #if defined(TYPE_Q5_K)
     // Bit 2k of qh[l] is the fifth bit of sub-block 2k's weight l, bit 2k+1 of 2k+1's.
     const uint q = (b + 48u + 32u * k) >> 4, h = (b + 16u) >> 4;
-    const uvec4 qa = W4_AT(q), qb = W4_AT(q + 1u), ha = W4_AT(h), hb = W4_AT(h + 1u);
+    const uvec4 qa = W4[q], qb = W4[q + 1u], ha = W4[h], hb = W4[h + 1u];
     const uint one = 0x01010101u;
     const uvec4 la = (qa & lo) | (((ha >> (2u * k)) & one) << 4), lb = (qb & lo) | (((hb >> (2u * k)) & one) << 4);
     const uvec4 ua = ((qa >> 4) & lo) | (((ha >> (2u * k + 1u)) & one) << 4);
@@ -134,7 +117,7 @@ float item(uint row, uint blk, uint k, uvec4 x[8], ivec4 s) {
     const int shi = dot16(ua, x[2]) + dot16(ub, x[3]);
 #else
     const uint q = (b + 16u + 32u * k) >> 4;
-    const uvec4 qa = W4_AT(q), qb = W4_AT(q + 1u);
+    const uvec4 qa = W4[q], qb = W4[q + 1u];
     const int slo = dot16(qa & lo, x[0]) + dot16(qb & lo, x[1]);
     const int shi = dot16((qa >> 4) & lo, x[2]) + dot16((qb >> 4) & lo, x[3]);
 #endif
@@ -153,7 +136,7 @@ void load_x(uint blk, uint k, uint xo, out uvec4 x[8], out ivec4 s) { // xo: the
 #define IPB 4u // 64 weights: 16 bytes of qs, 4 runs of 16
 float item(uint row, uint blk, uint k, uvec4 x[8], ivec4 s) {
     const uint b = block_offset(row, blk);
-    const uvec4 q = W4_AT((b >> 4) + k);
+    const uvec4 q = W4[(b >> 4) + k];
     const uint m = 0x03030303u;
     const int isum = dot16(q & m, x[0]) + dot16((q >> 2) & m, x[1]) + dot16((q >> 4) & m, x[2]) +
                      dot16((q >> 6) & m, x[3]);
@@ -172,9 +155,9 @@ void load_x(uint blk, uint k, uint xo, out uvec4 x[8], out ivec4 s) { // xo: the
 float item(uint row, uint blk, uint k, uvec4 x[8], ivec4 s) {
     const uint b = block_offset(row, blk);
     const uint n = k >> 1, l0 = (k & 1u) * 16u;
-    const uvec4 qla = W4_AT((b + n * 64u + l0) >> 4), qlb = W4_AT((b + n * 64u + 32u + l0) >> 4);
-    const uvec4 qh = W4_AT((b + 128u + n * 32u + l0) >> 4);
-    const uint sw0 = W_AT((b + 192u + n * 8u) >> 2), sw1 = W_AT((b + 196u + n * 8u) >> 2);
+    const uvec4 qla = W4[(b + n * 64u + l0) >> 4], qlb = W4[(b + n * 64u + 32u + l0) >> 4];
+    const uvec4 qh = W4[(b + 128u + n * 32u + l0) >> 4];
+    const uint sw0 = W[(b + 192u + n * 8u) >> 2], sw1 = W[(b + 196u + n * 8u) >> 2];
     // Scales of the four runs: bytes is, is+2, is+4, is+6 with is = l0 / 16.
     const uint sh = 8u * (l0 >> 4);
     const ivec4 sc = ivec4(int(sw0 << (24u - sh)), int(sw0 << (8u - sh)), int(sw1 << (24u - sh)),
@@ -199,7 +182,7 @@ void load_x(uint blk, uint k, uint xo, out uvec4 x[8], out ivec4 s) { // xo: the
 #define IPB 1u // a whole block of 32
 float item(uint row, uint blk, uint k, uvec4 x[8], ivec4 s) {
     const uint b = block_offset(row, blk);
-    return block_d(b) * float(dot16(W4_AT(b >> 4), x[0]) + dot16(W4_AT((b >> 4) + 1u), x[1]));
+    return block_d(b) * float(dot16(W4[b >> 4], x[0]) + dot16(W4[(b >> 4) + 1u], x[1]));
 }
 void load_x(uint blk, uint k, uint xo, out uvec4 x[8], out ivec4 s) { // xo: the row's first run of 16
     x[0] = XQ4[xo + 2u * blk];
@@ -211,7 +194,7 @@ void load_x(uint blk, uint k, uint xo, out uvec4 x[8], out ivec4 s) { // xo: the
 #define IPB 1u // a whole block of 32: the low nibbles are weights 0-15, the high 16-31
 float item(uint row, uint blk, uint k, uvec4 x[8], ivec4 s) {
     const uint b = block_offset(row, blk);
-    const uvec4 q = W4_AT(b >> 4);
+    const uvec4 q = W4[b >> 4];
     const uint lo = 0x0F0F0F0Fu;
     // sum (q - 8) * x, exactly
     const int isum = dot16(q & lo, x[0]) + dot16((q >> 4) & lo, x[1]) - 8 * (s.x + s.y);
@@ -229,8 +212,8 @@ void load_x(uint blk, uint k, uint xo, out uvec4 x[8], out ivec4 s) { // xo: the
 uint spread4(uint h) { return ((h & 1u) << 4) | ((h & 2u) << 11) | ((h & 4u) << 18) | ((h & 8u) << 25); }
 float item(uint row, uint blk, uint k, uvec4 x[8], ivec4 s) {
     const uint w = block_offset(row, blk) >> 2; // 20-byte payloads: word loads
-    const uint qh = W_AT(w);
-    const uvec4 q = uvec4(W_AT(w + 1u), W_AT(w + 2u), W_AT(w + 3u), W_AT(w + 4u));
+    const uint qh = W[w];
+    const uvec4 q = uvec4(W[w + 1u], W[w + 2u], W[w + 3u], W[w + 4u]);
     const uint lo = 0x0F0F0F0Fu;
     const uvec4 l5 = (q & lo) | uvec4(spread4(qh), spread4(qh >> 4), spread4(qh >> 8), spread4(qh >> 12));
     const uvec4 h5 = ((q >> 4) & lo) | uvec4(spread4(qh >> 16), spread4(qh >> 20), spread4(qh >> 24), spread4(qh >> 28));
@@ -256,17 +239,9 @@ shared float partial[RPG * 64u];
 // several subgroups, their sums meet in shared memory. The order is fixed,
 // so results do not depend on timing.
 void store(uint i, float total) {
-#ifdef GLU
-    precise const float y = total * (second ? p.scale_b : p.scale);
-    if (second)
-        YB[i] = y;
-    else
-        Y[i] = y;
-#else
     // precise: the product is rounded before the add, as a separate add does
     precise const float y = total * p.scale;
     Y[i] = p.accumulate != 0u ? Y[i] + y : y;
-#endif
 }
 
 void store_rows(float acc[RPG], uint tok, uint tid, uint lane, uint row0) {
@@ -300,7 +275,7 @@ void store_rows(float acc[RPG], uint tok, uint tid, uint lane, uint row0) {
 shared float s_amax[64];
 shared float s_max[64];
 shared int s_sum[64];
-float tail_value(uint i) { return glu_act_mul(Y[i], YB[i], p.act); }
+float tail_value(uint i) { return p.is_up != 0u ? glu_act_mul(YO[i], Y[i], p.act) : glu_act_mul(Y[i], YO[i], p.act); }
 #include "block_tail.glsl"
 
 // After the workgroup's rows are stored: they lie in one quantization block
@@ -314,11 +289,7 @@ void glu_tail(uint wg) {
 
 void main() {
     const uint tid = gl_LocalInvocationID.x, lane = tid % p.tpr;
-    uint wg = gl_WorkGroupID.x + gl_WorkGroupID.y * p.rows_per_x;
-#ifdef GLU
-    second = wg >= p.groups_a;
-    if (second) wg -= p.groups_a;
-#endif
+    const uint wg = gl_WorkGroupID.x + gl_WorkGroupID.y * p.rows_per_x;
     const uint row0 = (wg * (64u / p.tpr) + tid / p.tpr) * p.rpg;
     const uint tok0 = gl_WorkGroupID.z * NT;
     const uint nblk = p.ncols / QK;

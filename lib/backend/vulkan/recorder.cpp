@@ -137,17 +137,27 @@ void Recorder::barrier(VkCommandBuffer cmd) {
     vkCmdPipelineBarrier(cmd, stages, stages | VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &mb, 0, nullptr, 0, nullptr);
 }
 
+void Recorder::begin_group() {
+    in_group_ = true;
+    group_written_ = written_.size();
+    group_read_ = read_.size();
+}
+
 void Recorder::order(const VkBuffer *bufs, size_t n, uint32_t writes) {
-    auto touched = [](const std::vector<VkBuffer> &set, VkBuffer b) {
-        return std::find(set.begin(), set.end(), b) != set.end();
+    // In a group, only what came before it counts.
+    const size_t n_written = in_group_ ? group_written_ : written_.size();
+    const size_t n_read = in_group_ ? group_read_ : read_.size();
+    auto touched = [](const std::vector<VkBuffer> &set, size_t count, VkBuffer b) {
+        return std::find(set.begin(), set.begin() + std::ptrdiff_t(count), b) != set.begin() + std::ptrdiff_t(count);
     };
     bool hazard = dev_.profiling();
     for (size_t i = 0; i < n && !hazard; ++i)
-        hazard = touched(written_, bufs[i]) || (((writes >> i) & 1) && touched(read_, bufs[i]));
+        hazard = touched(written_, n_written, bufs[i]) || (((writes >> i) & 1) && touched(read_, n_read, bufs[i]));
     if (hazard) {
         barrier();
         written_.clear();
         read_.clear();
+        group_written_ = group_read_ = 0;
     }
     for (size_t i = 0; i < n; ++i) ((writes >> i) & 1 ? written_ : read_).push_back(bufs[i]);
 }

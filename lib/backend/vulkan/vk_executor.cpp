@@ -32,8 +32,7 @@ struct GemvPush {
 };
 struct GemvGluPush {
     GemvPush gemv;
-    float scale_b;
-    uint32_t groups_a, qk, act;
+    uint32_t is_up, qk, act;
 };
 struct GemmPush {
     uint32_t ncols, nrows, ntok, row_bytes;
@@ -758,11 +757,11 @@ private:
                !w_->parts(wg) && !w_->parts(wu);
     }
 
-    // gemv.comp's GLU build: the gate and up products in one dispatch, whose
-    // workgroups also quantize act(gate) * up, block by block as each block
-    // completes, into the slot the product does not read, for ffn_down. The
-    // float act(gate) * up stays pending (PendingGlu): ffn_down reads the
-    // quantized one, and nothing else usually reads it.
+    // gemv.comp's GLU build: the gate and up products, dispatched together,
+    // whose workgroups also quantize act(gate) * up, block by block as each
+    // block completes, into the slot the products do not read, for ffn_down.
+    // The float act(gate) * up stays pending (PendingGlu): ffn_down reads
+    // the quantized one, and nothing else usually reads it.
     void gemv_glu(const WeightRef &wg, const WeightRef &wu, backend::Buf x, backend::Buf gate, backend::Buf up,
                   FfnActivation act, float gate_scale, float up_scale) {
         const uint32_t qk = activation_block(wg.type), rows = uint32_t(wg.ne1);
@@ -770,17 +769,25 @@ private:
         ActSlot &o = act_[1 - last_read_];
         grow_slot(o, rows, qk);
         ensure_counters(rows / qk);
-        const GemvShape sh = gemv_shape(wg, 2);
+        const GemvShape sh = gemv_shape(wg, 1);
         const Grid g = grid(sh.groups);
-        const uint32_t op = act == FfnActivation::Silu ? kGluSilu : kGluRelu2;
-        GemvGluPush pc{{uint32_t(wg.ne0), rows, sh.tpr, uint32_t(wg.row_bytes), g.x, gate_scale, sh.rpg, 1, 0},
-                       up_scale, sh.groups / 2, qk, op};
         const std::string name = type_kernel_name("gemvglu", wg.type) + (dev_.use_int_dot() ? "_dot" : "");
-        dispatch(dev_.kernel(name, 11, sizeof pc),
-                 {w_->get(wg).handle(), in.q.handle(), in.d.handle(), in.s.handle(), buf(gate).mem.handle(),
-                  w_->get(wu).handle(), buf(up).mem.handle(), tail_counters_.handle(), o.q.handle(), o.d.handle(),
-                  o.s.handle()},
-                 &pc, sizeof pc, g.x, g.y, 1, 0b11111010000, shape_label(wg) + " x2");
+        const Kernel &k = dev_.kernel(name, 10, sizeof(GemvGluPush));
+        // Both write the block counters and each reads the other's rows, but
+        // only through the counters' atomics (block_tail.glsl): no barrier
+        // between them.
+        rec_.begin_group();
+        for (const uint32_t is_up : {0u, 1u}) {
+            const WeightRef &w = is_up ? wu : wg;
+            const GemvGluPush pc{{uint32_t(w.ne0), rows, sh.tpr, uint32_t(w.row_bytes), g.x,
+                                  is_up ? up_scale : gate_scale, sh.rpg, 1, 0},
+                                 is_up, qk, act == FfnActivation::Silu ? kGluSilu : kGluRelu2};
+            dispatch(k, {w_->get(w).handle(), in.q.handle(), in.d.handle(), in.s.handle(),
+                         buf(is_up ? up : gate).mem.handle(), buf(is_up ? gate : up).mem.handle(),
+                         tail_counters_.handle(), o.q.handle(), o.d.handle(), o.s.handle()},
+                     &pc, sizeof pc, g.x, g.y, 1, 0b1111010000, shape_label(w));
+        }
+        rec_.end_group();
         wrote(up);
         glu(gate, up, act);
         o.holds = {size_t(gate), buf(gate).version, qk};
