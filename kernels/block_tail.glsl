@@ -20,16 +20,23 @@ shared bool s_block_done;
 // done). True, in the whole workgroup, where that completed the block:
 // `target` values. Call from uniform control flow.
 bool block_completed(uint blk, uint n, uint target) {
-    memoryBarrierBuffer(); // the writes, before the count that publishes them
+    // As a grid-wide barrier does it: the workgroup's writes are ordered
+    // before the barrier, and one invocation's device-scope fence after it
+    // orders them all before the count that publishes them (fences are
+    // cumulative); a fence on every invocation made each wait for its own
+    // stores, which cost the GEMV more than the dispatch it saves.
     barrier();
-    if (gl_LocalInvocationID.x == 0u) s_block_done = atomicAdd(C[blk], n) + n == target;
-    barrier();
-    const bool done = s_block_done;
-    if (done) {
-        memoryBarrierBuffer(); // the others' writes, before reading them
-        if (gl_LocalInvocationID.x == 0u) C[blk] = 0u;
+    if (gl_LocalInvocationID.x == 0u) {
+        memoryBarrierBuffer();
+        const bool done = atomicAdd(C[blk], n) + n == target;
+        if (done) {
+            memoryBarrierBuffer(); // the others' writes, before this workgroup reads them
+            C[blk] = 0u;           // ready for the next use
+        }
+        s_block_done = done;
     }
-    return done;
+    barrier();
+    return s_block_done;
 }
 
 // Quantizes blocks [b0, b0 + nb) of the row: QOUT_QK / 8 invocations a

@@ -29,21 +29,7 @@ layout(std430, binding = 0) readonly buffer Weights4 { uvec4 W4[]; };
 layout(std430, binding = 1) readonly buffer Quants { uvec4 XQ4[]; };
 layout(std430, binding = 2) readonly buffer Scales { float XD[]; };
 layout(std430, binding = 3) readonly buffer Sums { int XS[]; };
-#ifdef GLU
-// Built with -DGLU (gemvglu_*, decode only): one of the FFN's gate and up
-// products, dispatched together with the other one (no barrier between
-// them), each also quantizing act(gate) * up for ffn_down as its blocks
-// complete (block_tail.glsl): a block is complete when both products wrote
-// all its rows. Y is this product's output, YO the other's.
-layout(std430, binding = 4) coherent buffer Output { float Y[]; };
-layout(std430, binding = 5) coherent buffer OtherOutput { float YO[]; };
-layout(std430, binding = 6) coherent buffer Counters { uint C[]; };
-layout(std430, binding = 7) writeonly buffer OutQuants { uint OQ[]; };
-layout(std430, binding = 8) writeonly buffer OutScales { float OD[]; };
-layout(std430, binding = 9) writeonly buffer OutSums { int OS[]; };
-#else
 layout(std430, binding = 4) buffer Output { float Y[]; };
-#endif
 
 layout(push_constant) uniform Params {
     uint ncols, nrows, tpr, row_bytes, rows_per_x; // tpr: threads per row group
@@ -51,17 +37,11 @@ layout(push_constant) uniform Params {
     uint rpg; // rows per group
     uint ntok; // activation rows (tokens)
     uint accumulate; // 1: Y += result (the residual add, fused), 0: Y = result
-#ifdef GLU
-    uint is_up; // 1: this is the up product (YO holds the gate's)
-    uint qk;    // values per quantization block of the result (32 or 256)
-    uint act;   // glu_act.glsl's act
-#endif
 } p;
 
 #ifndef NT
 #define NT 1u
 #endif
-
 
 #include "common.glsl"
 #include "dequant.glsl"
@@ -266,27 +246,6 @@ void store_rows(float acc[RPG], uint tok, uint tid, uint lane, uint row0) {
     barrier(); // partial is rewritten for the next token
 }
 
-#ifdef GLU
-#include "glu_act.glsl"
-#define QOUT_Q OQ
-#define QOUT_D OD
-#define QOUT_S OS
-#define QOUT_QK p.qk
-shared float s_amax[64];
-shared float s_max[64];
-shared int s_sum[64];
-float tail_value(uint i) { return p.is_up != 0u ? glu_act_mul(YO[i], Y[i], p.act) : glu_act_mul(Y[i], YO[i], p.act); }
-#include "block_tail.glsl"
-
-// After the workgroup's rows are stored: they lie in one quantization block
-// (a power of two up to 32 rows, blocks of 32 or 256), which is complete
-// when both products wrote all its rows.
-void glu_tail(uint wg) {
-    const uint per_wg = (64u / p.tpr) * p.rpg, first = wg * per_wg, blk = first / p.qk;
-    if (block_completed(blk, min(per_wg, p.nrows - first), 2u * p.qk)) quantize_blocks(blk, 1u);
-}
-#endif
-
 void main() {
     const uint tid = gl_LocalInvocationID.x, lane = tid % p.tpr;
     const uint wg = gl_WorkGroupID.x + gl_WorkGroupID.y * p.rows_per_x;
@@ -312,7 +271,4 @@ void main() {
         if (tok0 + t >= p.ntok) break; // uniform: the whole workgroup shares tok0
         store_rows(acc[t], tok0 + t, tid, lane, row0);
     }
-#ifdef GLU
-    glu_tail(wg);
-#endif
 }

@@ -54,12 +54,8 @@ foreach(t ${TERNLM_GEMV_TYPES})
   # gemv8: 8 activation rows per workgroup, for prefill
   ternlm_spirv(${spv_dir}/gemv8_${lt}.spv ${CMAKE_CURRENT_LIST_DIR}/gemv.comp -DTYPE_${t} -DNT=8u)
   ternlm_spirv(${spv_dir}/gemv8_${lt}_dot.spv ${CMAKE_CURRENT_LIST_DIR}/gemv.comp -DTYPE_${t} -DDOT4 -DNT=8u)
-  # gemvglu: the FFN's gate and up products with their activation's quantization (decode)
-  ternlm_spirv(${spv_dir}/gemvglu_${lt}.spv ${CMAKE_CURRENT_LIST_DIR}/gemv.comp -DTYPE_${t} -DGLU)
-  ternlm_spirv(${spv_dir}/gemvglu_${lt}_dot.spv ${CMAKE_CURRENT_LIST_DIR}/gemv.comp -DTYPE_${t} -DDOT4 -DGLU)
   list(APPEND spv_files ${spv_dir}/gemv_${lt}.spv ${spv_dir}/gemv_${lt}_dot.spv
-       ${spv_dir}/gemv8_${lt}.spv ${spv_dir}/gemv8_${lt}_dot.spv
-       ${spv_dir}/gemvglu_${lt}.spv ${spv_dir}/gemvglu_${lt}_dot.spv)
+       ${spv_dir}/gemv8_${lt}.spv ${spv_dir}/gemv8_${lt}_dot.spv)
 endforeach()
 
 foreach(t ${TERNLM_GEMM_TYPES})

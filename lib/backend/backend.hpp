@@ -123,14 +123,6 @@ public:
         matmul(w, a, tmp, scale);
         add(x, tmp);
     }
-    // The gated FFN's input: gate = act(gate_scale * (x . Wg^T)) *
-    // (up_scale * (x . Wu^T)), up left holding the second product.
-    virtual void glu_matmul(const WeightRef &wg, const WeightRef &wu, Buf x, Buf gate, Buf up, FfnActivation act,
-                            float gate_scale = 1.0f, float up_scale = 1.0f) {
-        matmul(wg, x, gate, gate_scale);
-        matmul(wu, x, up, up_scale);
-        glu(gate, up, act);
-    }
     // rope(q), rope(k), then attention(). Afterwards q and k hold
     // unspecified values (a fused version need not rotate them in place).
     virtual void rope_attention(int layer, Buf q, Buf k, Buf v, Buf out, const AttnShape &shape,

@@ -43,11 +43,6 @@ public:
         if (side(on_gpu_(w))) return gpu_->matmul_add(w, up(a), up(x), up(tmp), scale);
         cpu_->matmul_add(w, cpu(a), down(x), down(tmp), scale);
     }
-    void glu_matmul(const WeightRef &wg, const WeightRef &wu, Buf x, Buf gate, Buf upb, FfnActivation act,
-                    float gate_scale, float up_scale) override {
-        if (side(on_gpu_(wg))) return gpu_->glu_matmul(wg, wu, up(x), up(gate), up(upb), act, gate_scale, up_scale);
-        cpu_->glu_matmul(wg, wu, cpu(x), down(gate), down(upb), act, gate_scale, up_scale);
-    }
     void moe_ffn(const MoeFfn &moe, Buf xn, Buf x) override {
         if (side(on_gpu_(moe.router))) return gpu_->moe_ffn(moe, up(xn), up(x));
         cpu_->moe_ffn(moe, cpu(xn), down(x));

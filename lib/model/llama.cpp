@@ -39,7 +39,9 @@ void build_forward(const Transformer &m, backend::Step &s, LogitRows logit_rows)
             s.moe_ffn(L.moe, xn, x);
             continue;
         }
-        s.glu_matmul(L.ffn_gate, L.ffn_up, xn, gate, up, hp.ffn_act, L.gate_scale, L.up_scale);
+        s.matmul(L.ffn_gate, xn, gate, L.gate_scale);
+        s.matmul(L.ffn_up, xn, up, L.up_scale);
+        s.glu(gate, up, hp.ffn_act);
         if (L.ffn_sub_norm) s.rms_norm(gate, L.ffn_sub_norm, eps, gate);
         s.matmul_add(L.ffn_down, gate, x, proj, L.down_scale);
     }

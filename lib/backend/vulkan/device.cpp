@@ -131,7 +131,6 @@ DeviceInfo describe(VkInstance inst, VkPhysicalDevice pd) {
                    has_coopmat_nv(inst, pd, feats);
     d.int_dot = has_idot && idot.shaderIntegerDotProduct;
     d.max_storage_range = props.properties.limits.maxStorageBufferRange;
-    d.max_storage_buffers = props.properties.limits.maxPerStageDescriptorStorageBuffers;
     for (uint32_t i = 0; i < mem.memoryHeapCount; ++i)
         if (mem.memoryHeaps[i].flags & VK_MEMORY_HEAP_DEVICE_LOCAL_BIT) d.device_local_bytes += mem.memoryHeaps[i].size;
     return d;
@@ -418,7 +417,7 @@ VkFence Device::create_fence() const {
 }
 
 void Device::bind_buffers(VkDescriptorSet set, const VkBuffer *buffers, uint32_t n, const VkDeviceSize *offsets) const {
-    constexpr uint32_t kMax = 12; // no kernel binds more (gemvglu: 11); fixed arrays keep the hot path allocation-free
+    constexpr uint32_t kMax = 8; // no kernel binds more; fixed arrays keep the hot path allocation-free
     if (n > kMax) fail(TERN_ERR_BACKEND, "Vulkan: %u buffers bound, at most %u", n, kMax);
     VkDescriptorBufferInfo infos[kMax];
     VkWriteDescriptorSet writes[kMax];

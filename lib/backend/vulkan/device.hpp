@@ -26,7 +26,6 @@ struct DeviceInfo {
     bool coopmat_nv = false; // f16 matrix products of gemm.comp's COOPMAT build (see device.cpp)
     uint64_t device_local_bytes = 0;
     uint64_t max_storage_range = 0; // largest buffer a kernel may bind
-    uint32_t max_storage_buffers = 0; // bound to one kernel (maxPerStageDescriptorStorageBuffers)
 };
 
 // The devices Vulkan reports, in enumeration order (empty when there is no
@@ -141,10 +140,11 @@ public:
     // COOPMAT build); TERNLM_VK_COOPMAT=0 turns it off for comparisons.
     bool use_coopmat() const { return info_.coopmat_nv && coopmat_enabled_.load(); }
     void set_coopmat(bool on) { coopmat_enabled_.store(on); }
-    // Whether decode runs products fused with what follows them (gemvglu:
-    // the gated activation's quantization); TERNLM_VK_FUSE=0 turns that off,
-    // and tests compare both ways, which must give identical results.
-    bool use_fusion() const { return info_.max_storage_buffers >= 11 && fusion_enabled_.load(); }
+    // Whether decode steps quantize a kernel's result as it completes for
+    // the product that reads it (attn_combine_quant) instead of in a
+    // dispatch of its own; TERNLM_VK_FUSE=0 turns that off, and tests
+    // compare both ways, which must give identical results.
+    bool use_fusion() const { return fusion_enabled_.load(); }
     void set_fusion(bool on) { fusion_enabled_.store(on); }
     // The largest buffer a kernel may bind (and the largest weight buffer an
     // upload makes): the device's limit, or less where TERNLM_VK_MAX_BUFFER

@@ -34,8 +34,7 @@ void Recorder::begin(bool decode, bool logits) {
     decode_step_ = decode && !dev_.profiling();
     logits_ = logits;
     if (decode_step_ && decode_key_.valid && decode_key_.buffers == buffers_generation_ &&
-        decode_key_.logits == logits && decode_key_.int_dot == dev_.use_int_dot() &&
-        decode_key_.fusion == dev_.use_fusion()) {
+        decode_key_.logits == logits && decode_key_.int_dot == dev_.use_int_dot()) {
         replaying_ = true; // commands are only hashed until finish() resubmits the recording
         rec_ = &decode_;
         return;
@@ -71,7 +70,7 @@ void Recorder::finish() {
     // that grew during the recording (its early commands bound the old
     // buffer, now freed) is recorded again next time.
     if (!replaying_ && decode_step_ && buffers_generation_ == generation_at_begin_)
-        decode_key_ = {true, buffers_generation_, logits_, dev_.use_int_dot(), dev_.use_fusion(), signature_};
+        decode_key_ = {true, buffers_generation_, logits_, dev_.use_int_dot(), signature_};
     collect_profile();
 }
 
@@ -137,27 +136,17 @@ void Recorder::barrier(VkCommandBuffer cmd) {
     vkCmdPipelineBarrier(cmd, stages, stages | VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &mb, 0, nullptr, 0, nullptr);
 }
 
-void Recorder::begin_group() {
-    in_group_ = true;
-    group_written_ = written_.size();
-    group_read_ = read_.size();
-}
-
 void Recorder::order(const VkBuffer *bufs, size_t n, uint32_t writes) {
-    // In a group, only what came before it counts.
-    const size_t n_written = in_group_ ? group_written_ : written_.size();
-    const size_t n_read = in_group_ ? group_read_ : read_.size();
-    auto touched = [](const std::vector<VkBuffer> &set, size_t count, VkBuffer b) {
-        return std::find(set.begin(), set.begin() + std::ptrdiff_t(count), b) != set.begin() + std::ptrdiff_t(count);
+    auto touched = [](const std::vector<VkBuffer> &set, VkBuffer b) {
+        return std::find(set.begin(), set.end(), b) != set.end();
     };
     bool hazard = dev_.profiling();
     for (size_t i = 0; i < n && !hazard; ++i)
-        hazard = touched(written_, n_written, bufs[i]) || (((writes >> i) & 1) && touched(read_, n_read, bufs[i]));
+        hazard = touched(written_, bufs[i]) || (((writes >> i) & 1) && touched(read_, bufs[i]));
     if (hazard) {
         barrier();
         written_.clear();
         read_.clear();
-        group_written_ = group_read_ = 0;
     }
     for (size_t i = 0; i < n; ++i) ((writes >> i) & 1 ? written_ : read_).push_back(bufs[i]);
 }

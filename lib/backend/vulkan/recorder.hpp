@@ -45,14 +45,6 @@ public:
                   const VkDeviceSize *offsets = nullptr);
     void copy(VkBuffer src, size_t src_off, VkBuffer dst, size_t dst_off, size_t bytes);
 
-    // Commands recorded between begin_group() and end_group() run together:
-    // each is ordered after the commands before the group as usual, but not
-    // after the group's others, whatever they touch. For commands that share
-    // buffers only in ways they synchronise themselves (gemvglu's two
-    // products: atomic block counters).
-    void begin_group();
-    void end_group() { in_group_ = false; }
-
     // A buffer that commands may bind was (re)allocated: recordings that
     // bound the old one are void.
     void buffers_changed() { ++buffers_generation_; }
@@ -75,7 +67,7 @@ private:
     struct DecodeKey { // what decode_ was recorded for
         bool valid = false;
         uint64_t buffers = 0;
-        bool logits = false, int_dot = false, fusion = false;
+        bool logits = false, int_dot = false;
         uint64_t signature = 0;
     };
     static constexpr uint32_t kMaxProfiled = 4096; // timed dispatches per step
@@ -102,8 +94,6 @@ private:
     uint64_t buffers_generation_ = 0, generation_at_begin_ = 0;
     uint64_t signature_ = kHashSeed;
     std::vector<VkBuffer> written_, read_; // by commands since the last barrier
-    bool in_group_ = false;
-    size_t group_written_ = 0, group_read_ = 0; // entries of written_ and read_ from before the group
     VkQueryPool queries_ = VK_NULL_HANDLE; // timestamps, when profiling
     std::vector<std::string> profile_labels_;
 };

@@ -30,10 +30,6 @@ struct GemvPush {
     float scale;
     uint32_t rpg, ntok, accumulate;
 };
-struct GemvGluPush {
-    GemvPush gemv;
-    uint32_t is_up, qk, act;
-};
 struct GemmPush {
     uint32_t ncols, nrows, ntok, row_bytes;
     float scale;
@@ -345,7 +341,7 @@ public:
     }
 
     void matmul(const WeightRef &file_w, backend::Buf x, backend::Buf out, float scale) override {
-        overwrite(out);
+        settle(out);
         wrote(out);
         const WeightRef w = device_view(file_w); // the type the device holds it in
         if (const auto *parts = w_->parts(file_w)) return matmul_parts(w, *parts, x, out, scale);
@@ -503,16 +499,6 @@ public:
     // Waits like a one-row norm: the integer GEMV that reads the result
     // (ffn_down) fuses it with its activation quantization (glu_quant.comp);
     // any other op touching gate or up dispatches it as it is first.
-    void glu_matmul(const WeightRef &file_wg, const WeightRef &file_wu, backend::Buf x, backend::Buf gate,
-                    backend::Buf up, FfnActivation act, float gate_scale, float up_scale) override {
-        const WeightRef wg = device_view(file_wg), wu = device_view(file_wu);
-        if (!glu_fusable(wg, wu, x)) return Step::glu_matmul(file_wg, file_wu, x, gate, up, act, gate_scale, up_scale);
-        overwrite(gate);
-        overwrite(up);
-        wrote(gate);
-        gemv_glu(wg, wu, x, gate, up, act, gate_scale, up_scale);
-    }
-
     void glu(backend::Buf gate, backend::Buf up, FfnActivation act) override {
         settle(gate);
         settle(up);
@@ -697,13 +683,6 @@ private:
         }
     }
 
-    // Before an op replaces all of b: a gated activation pending in b is
-    // dropped (nothing read it), anything else pending on b is settled.
-    void overwrite(backend::Buf b) {
-        if (pending_glu_.active && b == pending_glu_.gate) pending_glu_.active = false;
-        settle(b);
-    }
-
     void flush_norm() {
         const PendingNorm p = pending_norm_;
         pending_norm_.active = false;
@@ -721,11 +700,13 @@ private:
     void gemv(const WeightRef &w, VkBuffer weights, backend::Buf x, backend::Buf out, float scale, bool accumulate,
               VkDeviceSize out_offset = 0) {
         const ActSlot &in = act_[quantize_activations(x, activation_block(w.type))];
+        const uint32_t rows = uint32_t(w.ne1);
+        const uint32_t tpr = gemv_threads_per_row(w);
+        const uint32_t rpg = gemv_rows_per_group(w, tpr);
+        const uint32_t per_wg = (64 / tpr) * rpg;
+        const Grid g = grid((rows + per_wg - 1) / per_wg);
         const uint32_t ntok = uint32_t(buf(x).rows);
-        const GemvShape sh = gemv_shape(w, 1);
-        const Grid g = grid(sh.groups);
-        GemvPush pc{uint32_t(w.ne0), uint32_t(w.ne1), sh.tpr, uint32_t(w.row_bytes), g.x, scale, sh.rpg, ntok,
-                    accumulate ? 1u : 0u};
+        GemvPush pc{uint32_t(w.ne0), rows, tpr, uint32_t(w.row_bytes), g.x, scale, rpg, ntok, accumulate ? 1u : 0u};
         const std::string name =
             type_kernel_name(ntok > 1 ? "gemv8" : "gemv", w.type) + (dev_.use_int_dot() ? "_dot" : "");
         const VkDeviceSize offsets[5] = {0, 0, 0, 0, out_offset};
@@ -734,67 +715,8 @@ private:
                  g.x, g.y, (ntok + kGemvTokens - 1) / kGemvTokens, 0b10000, shape_label(w), out_offset ? offsets : nullptr);
     }
 
-    // gemv.comp's threads per row group and rows per group for w, and the
-    // workgroups `matrices` such matrices take.
-    struct GemvShape {
-        uint32_t tpr, rpg, per_wg, groups;
-    };
-    static GemvShape gemv_shape(const WeightRef &w, uint32_t matrices) {
-        GemvShape s;
-        s.tpr = gemv_threads_per_row(w);
-        s.rpg = gemv_rows_per_group(w, s.tpr);
-        s.per_wg = (64 / s.tpr) * s.rpg;
-        s.groups = (uint32_t(w.ne1) + s.per_wg - 1) / s.per_wg * matrices;
-        return s;
-    }
-
-    // Whether glu_matmul runs as one gemvglu dispatch: a one-row step, the
-    // two matrices alike and whole, with an integer GEMV, and rows in whole
-    // quantization blocks.
-    bool glu_fusable(const WeightRef &wg, const WeightRef &wu, backend::Buf x) const {
-        return dev_.use_fusion() && bufs_[size_t(x)].rows == 1 && fast_gemv(wg.type) && wu.type == wg.type &&
-               wu.ne0 == wg.ne0 && wu.ne1 == wg.ne1 && uint64_t(wg.ne1) % activation_block(wg.type) == 0 &&
-               !w_->parts(wg) && !w_->parts(wu);
-    }
-
-    // gemv.comp's GLU build: the gate and up products, dispatched together,
-    // whose workgroups also quantize act(gate) * up, block by block as each
-    // block completes, into the slot the products do not read, for ffn_down.
-    // The float act(gate) * up stays pending (PendingGlu): ffn_down reads
-    // the quantized one, and nothing else usually reads it.
-    void gemv_glu(const WeightRef &wg, const WeightRef &wu, backend::Buf x, backend::Buf gate, backend::Buf up,
-                  FfnActivation act, float gate_scale, float up_scale) {
-        const uint32_t qk = activation_block(wg.type), rows = uint32_t(wg.ne1);
-        const ActSlot &in = act_[quantize_activations(x, qk)];
-        ActSlot &o = act_[1 - last_read_];
-        grow_slot(o, rows, qk);
-        ensure_counters(rows / qk);
-        const GemvShape sh = gemv_shape(wg, 1);
-        const Grid g = grid(sh.groups);
-        const std::string name = type_kernel_name("gemvglu", wg.type) + (dev_.use_int_dot() ? "_dot" : "");
-        const Kernel &k = dev_.kernel(name, 10, sizeof(GemvGluPush));
-        // Both write the block counters and each reads the other's rows, but
-        // only through the counters' atomics (block_tail.glsl): no barrier
-        // between them.
-        rec_.begin_group();
-        for (const uint32_t is_up : {0u, 1u}) {
-            const WeightRef &w = is_up ? wu : wg;
-            const GemvGluPush pc{{uint32_t(w.ne0), rows, sh.tpr, uint32_t(w.row_bytes), g.x,
-                                  is_up ? up_scale : gate_scale, sh.rpg, 1, 0},
-                                 is_up, qk, act == FfnActivation::Silu ? kGluSilu : kGluRelu2};
-            dispatch(k, {w_->get(w).handle(), in.q.handle(), in.d.handle(), in.s.handle(),
-                         buf(is_up ? up : gate).mem.handle(), buf(is_up ? gate : up).mem.handle(),
-                         tail_counters_.handle(), o.q.handle(), o.d.handle(), o.s.handle()},
-                     &pc, sizeof pc, g.x, g.y, 1, 0b1111010000, shape_label(w));
-        }
-        rec_.end_group();
-        wrote(up);
-        glu(gate, up, act);
-        o.holds = {size_t(gate), buf(gate).version, qk};
-    }
-
     // The counters of kernels that quantize their result as blocks complete
-    // (gemvglu, attn_combine_quant; block_tail.glsl), one per block, zero
+    // (attn_combine_quant; block_tail.glsl), one per block, zero
     // between dispatches (each block's last workgroup resets its own).
     void ensure_counters(size_t n) {
         if (tail_counters_.size() >= n * 4) return;
@@ -914,8 +836,8 @@ private:
     int n_ctx_, kv_dim_;
     uint32_t n_split_; // workgroups per head of a decode step's attention
     Buffer k_cache_, v_cache_, readback_, act_scales_, attn_parts_, moe_weights_;
-    // Two slots, so that a GEMV can quantize its result into one while it
-    // reads the other (gemvglu).
+    // Two slots, so that a kernel can quantize its result into one while a
+    // product may still read the other.
     ActSlot act_[2];
     size_t last_read_ = 0; // the slot the last product read
     Buffer tail_counters_; // per-block counters of the kernels that quantize their result as blocks complete
