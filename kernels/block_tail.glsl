@@ -23,8 +23,7 @@ bool block_completed(uint blk, uint n, uint target) {
     // As a grid-wide barrier does it: the workgroup's writes are ordered
     // before the barrier, and one invocation's device-scope fence after it
     // orders them all before the count that publishes them (fences are
-    // cumulative); a fence on every invocation made each wait for its own
-    // stores, which cost the GEMV more than the dispatch it saves.
+    // cumulative), so the other invocations need not wait for their stores.
     barrier();
     if (gl_LocalInvocationID.x == 0u) {
         memoryBarrierBuffer();
