@@ -7,8 +7,8 @@
 // d (XD) and the sums of runs of 16 (XS, ggml's bsums).
 // The including kernel declares XQ, XD, XS, p.qk and the shared arrays
 // s_amax, s_max and s_sum of one entry per invocation, or names others by
-// defining QOUT_Q, QOUT_D, QOUT_S and QOUT_QK first (gemv.comp's tails, whose
-// XD and XS are their inputs). Call from uniform control flow.
+// defining QOUT_Q, QOUT_D, QOUT_S and QOUT_QK first (block_tail.glsl's
+// kernels). Call from uniform control flow.
 
 #include "exact.glsl"
 
