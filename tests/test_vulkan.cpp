@@ -472,6 +472,24 @@ std::vector<double> exact_decode_attention(const AttnShape &sh, const std::vecto
     return out;
 }
 
+// Random q, k and v rows of a step (drawn in that order), as F32 tables
+// that its ops embed.
+struct RandomQkv {
+    int n;
+    int64_t q_cols, kv_cols;
+    std::vector<float> q, k, v;
+    std::vector<uint8_t> qb, kb, vb;
+    RandomQkv(int rows, int64_t qc, int64_t kvc, std::mt19937 &rng)
+        : n(rows), q_cols(qc), kv_cols(kvc), q(random_floats(size_t(rows) * size_t(qc), rng)),
+          k(random_floats(size_t(rows) * size_t(kvc), rng)), v(random_floats(size_t(rows) * size_t(kvc), rng)),
+          qb(float_bytes(q)), kb(float_bytes(k)), vb(float_bytes(v)) {}
+    void embed(backend::Step &s, backend::Buf bq, backend::Buf bk, backend::Buf bv) const {
+        s.embed(weight_ref(qb, GgmlType::F32, q_cols, n, "q"), bq);
+        s.embed(weight_ref(kb, GgmlType::F32, kv_cols, n, "k"), bk);
+        s.embed(weight_ref(vb, GgmlType::F32, kv_cols, n, "v"), bv);
+    }
+};
+
 // split_k: decode steps are checked against exact_decode_attention instead
 // of the CPU: each error at most the CPU's largest plus a little. (Split-K
 // rounds its f16 accumulators over other runs than the CPU's one fold, so
@@ -486,21 +504,13 @@ void check_attention_steps(const AttnShape &sh, const RopeParams *rope, int n_la
     int pos = 0;
     std::vector<float> all_k, all_v; // every key and value so far
     for (int n : steps) {
-        const auto qf = random_floats(size_t(n) * size_t(q_cols), rng);
-        const auto kf = random_floats(size_t(n) * size_t(kv_cols), rng);
-        const auto vf = random_floats(size_t(n) * size_t(kv_cols), rng);
-        const auto qb = float_bytes(qf), kb = float_bytes(kf), vb = float_bytes(vf);
-        all_k.insert(all_k.end(), kf.begin(), kf.end());
-        all_v.insert(all_v.end(), vf.begin(), vf.end());
-        const WeightRef qt = weight_ref(qb, GgmlType::F32, q_cols, n, "q"),
-                        kt = weight_ref(kb, GgmlType::F32, kv_cols, n, "k"),
-                        vt = weight_ref(vb, GgmlType::F32, kv_cols, n, "v");
+        const RandomQkv in(n, q_cols, kv_cols, rng);
+        all_k.insert(all_k.end(), in.k.begin(), in.k.end());
+        all_v.insert(all_v.end(), in.v.begin(), in.v.end());
         const Ops ops = [&](backend::Step &s, backend::Buf) {
             const backend::Buf bq = s.new_buf(n, q_cols), bk = s.new_buf(n, kv_cols), bv = s.new_buf(n, kv_cols),
                                out = s.new_buf(n, q_cols);
-            s.embed(qt, bq);
-            s.embed(kt, bk);
-            s.embed(vt, bv);
+            in.embed(s, bq, bk, bv);
             for (int layer = 0; layer < n_layer; ++layer) {
                 if (rope)
                     s.rope_attention(layer, bq, bk, bv, out, sh, *rope);
@@ -514,7 +524,7 @@ void check_attention_steps(const AttnShape &sh, const RopeParams *rope, int n_la
         const auto got = run_step(*gpu, kv_gpu, dummy, n, q_cols, pos, ops);
         INFO(n << " rows at position " << pos);
         if (split_k && n == 1) {
-            const auto exact = exact_decode_attention(sh, qf, all_k, all_v);
+            const auto exact = exact_decode_attention(sh, in.q, all_k, all_v);
             double cpu_err = 0, gpu_err = 0;
             for (size_t i = 0; i < exact.size(); ++i) {
                 cpu_err = std::max(cpu_err, std::fabs(want[i] - exact[i]));
@@ -604,18 +614,11 @@ std::vector<float> attention_then_matmul(backend::Executor &ex, KvCache &kv, con
     std::vector<float> all;
     int pos = 0;
     for (int n : steps) {
-        const auto qb = float_bytes(random_floats(size_t(n) * size_t(q_cols), rng));
-        const auto kb = float_bytes(random_floats(size_t(n) * size_t(kv_cols), rng));
-        const auto vb = float_bytes(random_floats(size_t(n) * size_t(kv_cols), rng));
-        const WeightRef qt = weight_ref(qb, GgmlType::F32, q_cols, n, "q"),
-                        kt = weight_ref(kb, GgmlType::F32, kv_cols, n, "k"),
-                        vt = weight_ref(vb, GgmlType::F32, kv_cols, n, "v");
+        const RandomQkv in(n, q_cols, kv_cols, rng);
         const Ops ops = [&](backend::Step &s, backend::Buf) {
             const backend::Buf bq = s.new_buf(n, q_cols), bk = s.new_buf(n, kv_cols), bv = s.new_buf(n, kv_cols),
                                out = s.new_buf(n, q_cols), y = s.new_buf(n, tf.output.ne1);
-            s.embed(qt, bq);
-            s.embed(kt, bk);
-            s.embed(vt, bv);
+            in.embed(s, bq, bk, bv);
             s.attention(0, bq, bk, bv, out, sh);
             s.matmul(tf.output, out, y);
             s.output_logits(y);
