@@ -152,71 +152,61 @@ void fold_key(float ms, float vs, float v[MAX_DIMS_PER_THREAD], inout float acc[
     }
 }
 
-// V rows of one stage in registers, a thread's share of the 16-byte words
-// (16 words each: STAGE_WORDS / 4 / WG). All its loads are issued before
-// any is stored to shared memory, so a stage waits on global memory once
-// rather than once per word a thread copies.
-#define STAGE_QUADS (STAGE_WORDS / 4u / WG)
-uvec4 v_regs[STAGE_QUADS];
-
-// Loads stage keys c0 .. c0+ng-1 into v_regs (rows of whole 16-byte words).
-void v_load(uint c0, uint ng, uint kv_dim, uint kv_head) {
-    const uint quads = p.head_dim / 8u;
-    const uint base = (p.kv_off + c0 * kv_dim + kv_head * p.head_dim) / 8u;
-    [[unroll]] for (uint i = 0u; i < STAGE_QUADS; ++i) {
-        const uint w = gl_LocalInvocationID.x + i * WG;
-        if (w < ng * quads) v_regs[i] = V4[base + (w / quads) * (kv_dim / 8u) + w % quads];
-    }
-}
-
-void v_store(uint ng) {
-    const uint quads = p.head_dim / 8u;
-    [[unroll]] for (uint i = 0u; i < STAGE_QUADS; ++i) {
-        const uint w = gl_LocalInvocationID.x + i * WG;
-        if (w < ng * quads) {
-            const uint o = 4u * w; // key w / quads, word 4 (w % quads) of its row
-            v_stage[o] = v_regs[i].x;
-            v_stage[o + 1u] = v_regs[i].y;
-            v_stage[o + 2u] = v_regs[i].z;
-            v_stage[o + 3u] = v_regs[i].w;
+// Folds the ng staged keys (factors from fold_ms/fold_vs at g) in order.
+// The shared-memory reads of four keys are issued before their folds, so
+// only the fold's own arithmetic is on the sequential path.
+void fold_staged(uint g, uint ng, inout float sum, inout float acc[MAX_DIMS_PER_THREAD]) {
+    const uint words = p.head_dim / 2u;
+    uint word[MAX_DIMS_PER_THREAD]; // this thread's dimensions in a staged row
+    [[unroll]] for (uint k = 0u; k < MAX_DIMS_PER_THREAD; ++k)
+        word[k] = min(gl_LocalInvocationID.x + k * WG, p.head_dim - 1u) >> 1;
+    for (uint j = 0u; j < ng; j += 4u) {
+        float v[4][MAX_DIMS_PER_THREAD], ms[4], vs[4];
+        [[unroll]] for (uint i = 0u; i < 4u; ++i) {
+            const uint key = min(j + i, ng - 1u);
+            ms[i] = fold_ms[g + key];
+            vs[i] = fold_vs[g + key];
+            [[unroll]] for (uint k = 0u; k < MAX_DIMS_PER_THREAD; ++k) {
+                const vec2 h = unpackHalf2x16(v_stage[key * words + word[k]]);
+                v[i][k] = ((gl_LocalInvocationID.x + k * WG) & 1u) != 0u ? h.y : h.x;
+            }
+        }
+        [[unroll]] for (uint i = 0u; i < 4u; ++i) {
+            if (j + i >= ng) break;
+            fold_key(ms[i], vs[i], v[i], acc);
+            sum = sum * ms[i] + vs[i];
         }
     }
 }
 
-// Keys per stage of fold_f16 (a chunk of WG keys when head_dim <= 128).
-uint stage_keys() { return min(WG, STAGE_WORDS / (p.head_dim / 2u)); }
-
 // Keys c0 .. c0+n-1 in order, V staged in shared memory (head_dim even).
-// With `preloaded`, v_regs already holds the first stage (keys_by_8 rows).
 // Called by the whole workgroup (it has barriers).
-void fold_f16(uint c0, uint n, uint kv_dim, uint kv_head, bool preloaded, inout float sum,
-              inout float acc[MAX_DIMS_PER_THREAD]) {
+void fold_f16(uint c0, uint n, uint kv_dim, uint kv_head, inout float sum, inout float acc[MAX_DIMS_PER_THREAD]) {
     const uint words = p.head_dim / 2u; // head_dim is even (the host checks)
-    const uint per_stage = stage_keys();
+    const uint per_stage = min(WG, STAGE_WORDS / words);
     for (uint g = 0u; g < n; g += per_stage) {
         const uint ng = min(per_stage, n - g);
         barrier(); // the previous stage's reads of v_stage are done
-        if (p.keys_by_8 != 0u) { // rows of whole 16-byte words
-            if (g != 0u || !preloaded) v_load(c0 + g, ng, kv_dim, kv_head);
-            v_store(ng);
+        const uint base = (p.kv_off + (c0 + g) * kv_dim + kv_head * p.head_dim) / 2u;
+        if (p.keys_by_8 != 0u) { // rows of whole 16-byte words: four at a time
+            const uint quads = words / 4u;
+            for (uint w = gl_LocalInvocationID.x; w < ng * quads; w += WG) {
+                const uint key = w / quads, wi = w % quads;
+                const uvec4 u = V4[(base + key * (kv_dim / 2u)) / 4u + wi];
+                const uint o = key * words + 4u * wi;
+                v_stage[o] = u.x;
+                v_stage[o + 1u] = u.y;
+                v_stage[o + 2u] = u.z;
+                v_stage[o + 3u] = u.w;
+            }
         } else {
-            const uint base = (p.kv_off + (c0 + g) * kv_dim + kv_head * p.head_dim) / 2u;
             for (uint w = gl_LocalInvocationID.x; w < ng * words; w += WG) {
                 const uint key = w / words, wi = w % words;
                 v_stage[key * words + wi] = V[base + key * (kv_dim / 2u) + wi];
             }
         }
         barrier();
-        for (uint j = 0u; j < ng; ++j) {
-            float v[MAX_DIMS_PER_THREAD];
-            [[unroll]] for (uint k = 0u; k < MAX_DIMS_PER_THREAD; ++k) {
-                const uint d = min(gl_LocalInvocationID.x + k * WG, p.head_dim - 1u);
-                v[k] = unpackHalf2x16(v_stage[j * words + (d >> 1)])[d & 1u];
-            }
-            const float ms = fold_ms[g + j], vs = fold_vs[g + j];
-            fold_key(ms, vs, v, acc);
-            sum = sum * ms + vs;
-        }
+        fold_staged(g, ng, sum, acc);
     }
 }
 
@@ -251,11 +241,7 @@ void main() {
     float acc[MAX_DIMS_PER_THREAD];
     for (uint k = 0u; k < MAX_DIMS_PER_THREAD; ++k) acc[k] = 0.0;
 
-    // The f16 fold with 16-byte rows issues its first stage's V loads
-    // before the scores, so they are in flight while q . K is computed.
-    const bool preload = p.f16_acc != 0u && p.keys_by_8 != 0u && (p.head_dim & 1u) == 0u;
     for (uint c0 = first; c0 < end; c0 += WG) {
-        if (preload) v_load(c0, min(stage_keys(), end - c0), kv_dim, kv_head);
         const uint key = c0 + tid;
         float s = -1.0 / 0.0;
         if (key < end) {
@@ -268,7 +254,7 @@ void main() {
         if (p.f16_acc != 0u) { // uniform: every invocation takes the same branch
             m = fold_factors(m, tid);
             if ((p.head_dim & 1u) == 0u)
-                fold_f16(c0, min(WG, end - c0), kv_dim, kv_head, preload, sum, acc);
+                fold_f16(c0, min(WG, end - c0), kv_dim, kv_head, sum, acc);
             else
                 fold_f16_direct(c0, min(WG, end - c0), kv_dim, kv_head, sum, acc);
             barrier();

@@ -11,6 +11,7 @@
 // took a dispatch of its own. Needs head_dim a multiple of p.qk or p.qk a
 // multiple of head_dim (a head's values fill whole blocks or part of one).
 #extension GL_GOOGLE_include_directive : require
+#extension GL_EXT_control_flow_attributes : require
 layout(local_size_x = 64) in;
 
 layout(std430, binding = 0) readonly buffer Partials { float P[]; }; // per (head, split): max, sum, acc[head_dim]
@@ -54,21 +55,42 @@ void quantize_tail(uint head) {
 }
 #endif
 
+// Each split's weight e^(m_s - M) (0 for a split without keys) and sum,
+// read and computed once per workgroup, in parallel: a loop over splits
+// that loaded them one after the other waited on memory n_split times.
+// n_split <= 64 (the host caps it at kMaxAttnSplits = 32).
+shared float split_weight[64], split_sum[64];
+
 void main() {
-    const uint head = gl_WorkGroupID.x;
+    const uint head = gl_WorkGroupID.x, tid = gl_LocalInvocationID.x;
     const uint stride = p.head_dim + 2u, base = head * p.n_split * stride;
+    float m_s = -1.0 / 0.0;
+    if (tid < p.n_split) {
+        m_s = P[base + tid * stride];
+        split_sum[tid] = P[base + tid * stride + 1u];
+        split_weight[tid] = m_s;
+    }
+    barrier();
     float mx = -1.0 / 0.0;
     for (uint s = 0u; s < p.n_split; ++s)
-        if (P[base + s * stride + 1u] > 0.0) mx = max(mx, P[base + s * stride]);
-    for (uint d = gl_LocalInvocationID.x; d < p.head_dim; d += gl_WorkGroupSize.x) {
+        if (split_sum[s] > 0.0) mx = max(mx, split_weight[s]);
+    barrier(); // every invocation has read the maxima before they become weights
+    if (tid < p.n_split) split_weight[tid] = split_sum[tid] == 0.0 ? 0.0 : exp_acc(m_s - mx);
+    barrier();
+    for (uint d = tid; d < p.head_dim; d += gl_WorkGroupSize.x) {
         float num = 0.0, den = 0.0;
-        for (uint s = 0u; s < p.n_split; ++s) {
-            const uint part = base + s * stride;
-            const float sum = P[part + 1u];
-            if (sum == 0.0) continue;
-            const float w = exp_acc(P[part] - mx);
-            num += P[part + 2u + d] * w;
-            den += sum * w;
+        // Eight splits' values loaded before any is added: the loads are in
+        // flight together, the sums keep the splits' order.
+        for (uint s0 = 0u; s0 < p.n_split; s0 += 8u) {
+            float v[8];
+            [[unroll]] for (uint i = 0u; i < 8u; ++i)
+                v[i] = s0 + i < p.n_split ? P[base + (s0 + i) * stride + 2u + d] : 0.0;
+            [[unroll]] for (uint i = 0u; i < 8u; ++i) {
+                const uint s = s0 + i;
+                if (s >= p.n_split || split_sum[s] == 0.0) continue;
+                num += v[i] * split_weight[s];
+                den += split_sum[s] * split_weight[s];
+            }
         }
         O[head * p.head_dim + d] = num / den;
     }

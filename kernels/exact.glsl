@@ -36,13 +36,18 @@ float div_rn(float a, float b) {
 // ulp). f16_round gives the value as a float: for normal f16 magnitudes
 // the f32 mantissa rounded to 10 bits in the bit pattern (a carry moves
 // into the exponent as it should), for subnormal ones a multiple of 2^-24.
+// Every case is computed and the result selected, without branches: in
+// attention's sequential f16 fold the data-dependent branches diverged
+// the warp at every key.
 float f16_round(float v) {
-    const float a = abs(v);
-    if (a < 6.103515625e-05) return roundEven(v * 16777216.0) * 5.9604644775390625e-08; // 2^-14, 2^24, 2^-24
-    if (isnan(v)) return v;
     const uint x = floatBitsToUint(v);
-    if (a >= 65520.0) return uintBitsToFloat((x & 0x80000000u) | 0x7F800000u); // rounds to infinity
-    return uintBitsToFloat((x + 0x0FFFu + ((x >> 13) & 1u)) & 0xFFFFE000u);
+    const float a = abs(v);
+    const float normal = uintBitsToFloat((x + 0x0FFFu + ((x >> 13) & 1u)) & 0xFFFFE000u);
+    const float subnormal = roundEven(v * 16777216.0) * 5.9604644775390625e-08; // 2^24, 2^-24
+    const float overflow = uintBitsToFloat((x & 0x80000000u) | 0x7F800000u); // rounds to infinity
+    float r = mix(normal, overflow, a >= 65520.0);
+    r = mix(r, subnormal, a < 6.103515625e-05); // 2^-14
+    return mix(r, v, isnan(v));
 }
 // Two values so rounded, packed as f16 bits (the conversion of an exact
 // value is exact whatever the implementation's rounding).
