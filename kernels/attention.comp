@@ -224,6 +224,111 @@ void fold_f16_direct(uint c0, uint n, uint kv_dim, uint kv_head, inout float sum
     }
 }
 
+// Long decode contexts: a split's keys once n_keys > kMinSplitKeys, where
+// split-K already departs from the CPU's one f16 fold. The softmax runs in
+// f32 and V is summed across keys in parallel, where the f16 fold's chain
+// of roundings cost ~0.2 us a key (llama8b, H100). Thread (kg, dg) of
+// kgroups x head_dim / 8 sums the 8 dimensions of 16-byte word dg of V rows
+// kg, kg + kgroups, ...; the key groups' sums are added at the end. A
+// chunk is KPT keys a thread, with one max and one sum reduction.
+// Needs keys_by_8 (head_dim and the rows' starts multiples of 8).
+#define KPT 4u
+shared float prob_f32[KPT * WG];
+
+float kq_dot_f32(uint kb) {
+    float s0 = 0.0, s1 = 0.0;
+    for (uint i = 0u; i < p.head_dim; i += 8u) {
+        const uvec4 w = K8[(kb + i) >> 3];
+        const vec2 a = unpackHalf2x16(w.x), b = unpackHalf2x16(w.y), c = unpackHalf2x16(w.z), d = unpackHalf2x16(w.w);
+        s0 = fma(a.x, q[i], fma(a.y, q[i + 1u], fma(b.x, q[i + 2u], fma(b.y, q[i + 3u], s0))));
+        s1 = fma(c.x, q[i + 4u], fma(c.y, q[i + 5u], fma(d.x, q[i + 6u], fma(d.y, q[i + 7u], s1))));
+    }
+    return s0 + s1;
+}
+
+// red[] (one value per invocation, stored and barriered by the caller)
+// reduced by max or by sum; called by the whole workgroup.
+float reduce_red(bool by_max) {
+    const uint tid = gl_LocalInvocationID.x;
+    for (uint st = WG / 2u; st > 0u; st >>= 1) {
+        if (tid < st) red[tid] = by_max ? max(red[tid], red[tid + st]) : red[tid] + red[tid + st];
+        barrier();
+    }
+    const float r = red[0];
+    barrier();
+    return r;
+}
+
+// V rows c0 + j (j = kg, kg + kgroups, .. < n) weighted by prob_f32[j],
+// added into a[] (word dg of each row); four rows' loads in flight at once.
+void sum_values(uint c0, uint n, uint kg, uint kgroups, uint dg, uint kv_dim, uint kv_head, inout float a[8]) {
+    const uint row0 = (p.kv_off + kv_head * p.head_dim) / 8u + dg, row_quads = kv_dim / 8u;
+    for (uint j0 = kg; j0 < n; j0 += 4u * kgroups) {
+        uvec4 w[4];
+        float pj[4];
+        [[unroll]] for (uint u = 0u; u < 4u; ++u) {
+            const uint j = min(j0 + u * kgroups, n - 1u);
+            w[u] = V4[row0 + (c0 + j) * row_quads];
+            pj[u] = j0 + u * kgroups < n ? prob_f32[j] : 0.0;
+        }
+        [[unroll]] for (uint u = 0u; u < 4u; ++u) {
+            [[unroll]] for (uint h = 0u; h < 4u; ++h) {
+                const vec2 x = unpackHalf2x16(w[u][h]);
+                a[2u * h] = fma(pj[u], x.x, a[2u * h]);
+                a[2u * h + 1u] = fma(pj[u], x.y, a[2u * h + 1u]);
+            }
+        }
+    }
+}
+
+// Keys [first, end) of a split: its running max m, sum and unnormalized
+// accumulators acc (dimension tid + k * WG), as the f16 fold leaves them.
+void fold_split_f32(uint first, uint end, uint kv_dim, uint kv_head, out float m, out float sum,
+                    out float acc[MAX_DIMS_PER_THREAD]) {
+    const uint tid = gl_LocalInvocationID.x;
+    const uint dgroups = p.head_dim / 8u, kgroups = WG / dgroups;
+    const uint kg = tid / dgroups, dg = tid % dgroups;
+    float a[8];
+    [[unroll]] for (uint i = 0u; i < 8u; ++i) a[i] = 0.0;
+    m = -1.0 / 0.0;
+    sum = 0.0;
+    for (uint c0 = first; c0 < end; c0 += KPT * WG) {
+        float s[KPT], cmax = -1.0 / 0.0;
+        [[unroll]] for (uint i = 0u; i < KPT; ++i) {
+            const uint key = c0 + i * WG + tid;
+            s[i] = key < end ? kq_dot_f32(p.kv_off + key * kv_dim + kv_head * p.head_dim) * p.scale : -1.0 / 0.0;
+            cmax = max(cmax, s[i]);
+        }
+        red[tid] = cmax;
+        barrier();
+        const float m_new = max(m, reduce_red(true));
+        float csum = 0.0;
+        [[unroll]] for (uint i = 0u; i < KPT; ++i) {
+            const float pr = exp_acc(s[i] - m_new); // 0 for keys past the end (s = -inf)
+            prob_f32[i * WG + tid] = pr;
+            csum += pr;
+        }
+        red[tid] = csum;
+        barrier(); // also makes prob_f32 visible
+        const float corr = exp_acc(m - m_new); // 0 on the first chunk (m = -inf)
+        sum = sum * corr + reduce_red(false);
+        m = m_new;
+        [[unroll]] for (uint i = 0u; i < 8u; ++i) a[i] *= corr;
+        if (kg < kgroups) sum_values(c0, min(KPT * WG, end - c0), kg, kgroups, dg, kv_dim, kv_head, a);
+        barrier(); // prob_f32 is read before the next chunk rewrites it
+    }
+    // The key groups' sums, through v_stage (unused here), added in group order.
+    if (kg < kgroups)
+        [[unroll]] for (uint i = 0u; i < 8u; ++i) v_stage[kg * p.head_dim + 8u * dg + i] = floatBitsToUint(a[i]);
+    barrier();
+    [[unroll]] for (uint k = 0u; k < MAX_DIMS_PER_THREAD; ++k) {
+        const uint d = tid + k * WG;
+        acc[k] = 0.0;
+        if (d < p.head_dim)
+            for (uint g = 0u; g < kgroups; ++g) acc[k] += uintBitsToFloat(v_stage[g * p.head_dim + d]);
+    }
+}
+
 void main() {
     const uint head = gl_WorkGroupID.x, row = gl_WorkGroupID.y, tid = gl_LocalInvocationID.x;
     const uint kv_dim = p.n_head_kv * p.head_dim;
@@ -241,7 +346,10 @@ void main() {
     float acc[MAX_DIMS_PER_THREAD];
     for (uint k = 0u; k < MAX_DIMS_PER_THREAD; ++k) acc[k] = 0.0;
 
-    for (uint c0 = first; c0 < end; c0 += WG) {
+    // Uniform: the step's key count and the push constants.
+    if (p.n_split > 1u && n_keys > kMinSplitKeys && p.keys_by_8 != 0u)
+        fold_split_f32(first, end, kv_dim, kv_head, m, sum, acc);
+    else for (uint c0 = first; c0 < end; c0 += WG) {
         const uint key = c0 + tid;
         float s = -1.0 / 0.0;
         if (key < end) {
