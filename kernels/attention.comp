@@ -235,15 +235,41 @@ void fold_f16_direct(uint c0, uint n, uint kv_dim, uint kv_head, inout float sum
 #define KPT 4u
 shared float prob_f32[KPT * WG];
 
-float kq_dot_f32(uint kb) {
-    float s0 = 0.0, s1 = 0.0;
-    for (uint i = 0u; i < p.head_dim; i += 8u) {
-        const uvec4 w = K8[(kb + i) >> 3];
-        const vec2 a = unpackHalf2x16(w.x), b = unpackHalf2x16(w.y), c = unpackHalf2x16(w.z), d = unpackHalf2x16(w.w);
-        s0 = fma(a.x, q[i], fma(a.y, q[i + 1u], fma(b.x, q[i + 2u], fma(b.y, q[i + 3u], s0))));
-        s1 = fma(c.x, q[i + 4u], fma(c.y, q[i + 5u], fma(d.x, q[i + 6u], fma(d.y, q[i + 7u], s1))));
+// Scores of the keys c0 + i * WG + tid (i < KPT; -inf past end): the KPT
+// rows are read together, two 16-byte words of each per step, so eight
+// loads are in flight where one key's loop waited on each of its words.
+void kq_dots_f32(uint c0, uint end, uint kv_dim, uint kv_head, out float s[KPT]) {
+    const uint tid = gl_LocalInvocationID.x, words = p.head_dim / 8u;
+    uint kb[KPT];
+    float a[KPT], b[KPT];
+    [[unroll]] for (uint i = 0u; i < KPT; ++i) {
+        const uint key = min(c0 + i * WG + tid, end - 1u); // past the end: a valid row, not used
+        kb[i] = (p.kv_off + key * kv_dim + kv_head * p.head_dim) / 8u;
+        a[i] = 0.0;
+        b[i] = 0.0;
     }
-    return s0 + s1;
+    for (uint w = 0u; w < words; w += 2u) {
+        const bool pair = w + 1u < words; // uniform; an odd last word comes alone
+        uvec4 x[KPT], y[KPT];
+        [[unroll]] for (uint i = 0u; i < KPT; ++i) {
+            x[i] = K8[kb[i] + w];
+            if (pair) y[i] = K8[kb[i] + w + 1u];
+        }
+        [[unroll]] for (uint i = 0u; i < KPT; ++i) {
+            [[unroll]] for (uint h = 0u; h < 4u; ++h) {
+                const vec2 u = unpackHalf2x16(x[i][h]);
+                a[i] = fma(u.x, q[8u * w + 2u * h], fma(u.y, q[8u * w + 2u * h + 1u], a[i]));
+            }
+            if (pair) {
+                [[unroll]] for (uint h = 0u; h < 4u; ++h) {
+                    const vec2 v = unpackHalf2x16(y[i][h]);
+                    b[i] = fma(v.x, q[8u * w + 8u + 2u * h], fma(v.y, q[8u * w + 9u + 2u * h], b[i]));
+                }
+            }
+        }
+    }
+    [[unroll]] for (uint i = 0u; i < KPT; ++i)
+        s[i] = c0 + i * WG + tid < end ? (a[i] + b[i]) * p.scale : -1.0 / 0.0;
 }
 
 // red[] (one value per invocation, stored and barriered by the caller)
@@ -260,18 +286,18 @@ float reduce_red(bool by_max) {
 }
 
 // V rows c0 + j (j = kg, kg + kgroups, .. < n) weighted by prob_f32[j],
-// added into a[] (word dg of each row); four rows' loads in flight at once.
+// added into a[] (word dg of each row); eight rows' loads in flight at once.
 void sum_values(uint c0, uint n, uint kg, uint kgroups, uint dg, uint kv_dim, uint kv_head, inout float a[8]) {
     const uint row0 = (p.kv_off + kv_head * p.head_dim) / 8u + dg, row_quads = kv_dim / 8u;
-    for (uint j0 = kg; j0 < n; j0 += 4u * kgroups) {
-        uvec4 w[4];
-        float pj[4];
-        [[unroll]] for (uint u = 0u; u < 4u; ++u) {
+    for (uint j0 = kg; j0 < n; j0 += 8u * kgroups) {
+        uvec4 w[8];
+        float pj[8];
+        [[unroll]] for (uint u = 0u; u < 8u; ++u) {
             const uint j = min(j0 + u * kgroups, n - 1u);
             w[u] = V4[row0 + (c0 + j) * row_quads];
             pj[u] = j0 + u * kgroups < n ? prob_f32[j] : 0.0;
         }
-        [[unroll]] for (uint u = 0u; u < 4u; ++u) {
+        [[unroll]] for (uint u = 0u; u < 8u; ++u) {
             [[unroll]] for (uint h = 0u; h < 4u; ++h) {
                 const vec2 x = unpackHalf2x16(w[u][h]);
                 a[2u * h] = fma(pj[u], x.x, a[2u * h]);
@@ -294,11 +320,8 @@ void fold_split_f32(uint first, uint end, uint kv_dim, uint kv_head, out float m
     sum = 0.0;
     for (uint c0 = first; c0 < end; c0 += KPT * WG) {
         float s[KPT], cmax = -1.0 / 0.0;
-        [[unroll]] for (uint i = 0u; i < KPT; ++i) {
-            const uint key = c0 + i * WG + tid;
-            s[i] = key < end ? kq_dot_f32(p.kv_off + key * kv_dim + kv_head * p.head_dim) * p.scale : -1.0 / 0.0;
-            cmax = max(cmax, s[i]);
-        }
+        kq_dots_f32(c0, end, kv_dim, kv_head, s);
+        [[unroll]] for (uint i = 0u; i < KPT; ++i) cmax = max(cmax, s[i]);
         red[tid] = cmax;
         barrier();
         const float m_new = max(m, reduce_red(true));

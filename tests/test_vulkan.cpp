@@ -491,9 +491,10 @@ struct RandomQkv {
 };
 
 // split_k: decode steps are checked against exact_decode_attention instead
-// of the CPU: each error at most the CPU's largest plus a little. (Split-K
+// of the CPU: each error at most the CPU's largest plus a little (split-K
 // rounds its f16 accumulators over other runs than the CPU's one fold, so
-// the two differ by more than either differs from the exact result.)
+// the two differ by more than either differs from the exact result), or
+// 1e-6 where the kernel folds in f32.
 void check_attention_steps(const AttnShape &sh, const RopeParams *rope, int n_layer, int n_ctx,
                            std::initializer_list<int> steps, std::mt19937 &rng, bool split_k = false) {
     const int64_t q_cols = sh.n_head * sh.head_dim, kv_cols = sh.n_head_kv * sh.head_dim;
@@ -531,7 +532,11 @@ void check_attention_steps(const AttnShape &sh, const RopeParams *rope, int n_la
                 gpu_err = std::max(gpu_err, std::fabs(got[i] - exact[i]));
             }
             INFO("largest error: CPU " << cpu_err << ", Vulkan " << gpu_err);
-            CHECK(gpu_err <= 1.25 * cpu_err + 1e-5);
+            // Past 256 keys, rows of whole 16-byte words fold in f32:
+            // errors of f32 roundings (~4e-8 here), not of the f16
+            // accumulator's (~1e-3).
+            const bool f32_fold = sh.head_dim % 8 == 0 && all_k.size() / size_t(kv_cols) > 256;
+            CHECK(gpu_err <= (f32_fold ? 1e-6 : 1.25 * cpu_err + 1e-5));
         } else {
             require_close(got, want, 2e-3); // both round q, K, V to f16; sums run in other orders
         }
@@ -591,8 +596,9 @@ TEST_CASE("Vulkan split-K decode attention matches the CPU over a long cache", "
     // n_ctx 1100: five workgroups per head. Decode steps at 701 keys give
     // three of them 256, 256 and 189, at 1003 keys four 256, 256, 256 and
     // 235; a step at 5 keys gives them all to the first (the unsplit fold).
-    // Odd head_dim folds V from global memory.
-    for (const int head_dim : {64, 17}) {
+    // Past 256 keys an even head_dim folds in f32 (72: an odd count of
+    // 16-byte words); an odd one folds V in f16 from global memory.
+    for (const int head_dim : {64, 72, 17}) {
         DYNAMIC_SECTION("head_dim " << head_dim) {
             const auto names = kernels_run(*device(), [&] {
                 check_attention_steps(gqa_shape(head_dim), nullptr, 2, 1100, {4, 1, 695, 1, 1, 300, 1}, rng, true);
