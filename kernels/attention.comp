@@ -9,8 +9,9 @@
 // Split-K ("flash decoding", n_split > 1, one query row): workgroup z of a
 // head folds only its share of the keys, from the step's key count, and
 // writes its partial result (running max, sum, unnormalized accumulator) for
-// attn_combine.comp. Shares are at least kMinSplitKeys, so up to that many
-// keys only split 0 has any and the result is the unsplit fold's, exactly.
+// attn_combine.comp. Up to kMinSplitKeys keys, split 0 takes them all and
+// the result is the unsplit fold's, exactly; past that the keys are shared
+// evenly and folded in f32 (fold_split_f32).
 //
 // f16_acc = 1 (decode and short batches) reproduces llama.cpp's one-chunk CPU
 // flash attention: keys are folded in one at a time with the running max, and
@@ -362,15 +363,16 @@ void main() {
 
     const uint n_keys = step.pos0 + row + 1u;
     // This workgroup's keys [first, end): all of them, or its split's share.
-    const uint share = max(kMinSplitKeys, (n_keys + p.n_split * WG - 1u) / (p.n_split * WG) * WG);
+    const bool f32_fold = p.n_split > 1u && n_keys > kMinSplitKeys && p.keys_by_8 != 0u; // uniform
+    const uint even_share = (n_keys + p.n_split * WG - 1u) / (p.n_split * WG) * WG;
+    const uint share = f32_fold ? even_share : max(kMinSplitKeys, even_share);
     const uint first = min(n_keys, gl_WorkGroupID.z * share);
     const uint end = p.n_split > 1u ? min(n_keys, first + share) : n_keys;
     float m = -1.0 / 0.0, sum = 0.0;
     float acc[MAX_DIMS_PER_THREAD];
     for (uint k = 0u; k < MAX_DIMS_PER_THREAD; ++k) acc[k] = 0.0;
 
-    // Uniform: the step's key count and the push constants.
-    if (p.n_split > 1u && n_keys > kMinSplitKeys && p.keys_by_8 != 0u)
+    if (f32_fold)
         fold_split_f32(first, end, kv_dim, kv_head, m, sum, acc);
     else for (uint c0 = first; c0 < end; c0 += WG) {
         const uint key = c0 + tid;

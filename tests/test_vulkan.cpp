@@ -593,9 +593,9 @@ TEST_CASE("Vulkan fused rope + KV append + attention matches the CPU's separate 
 TEST_CASE("Vulkan split-K decode attention matches the CPU over a long cache", "[vulkan]") {
     if (!testsupport::vulkan_device_or_fail()) return;
     std::mt19937 rng(15);
-    // n_ctx 1100: five workgroups per head. Decode steps at 701 keys give
-    // three of them 256, 256 and 189, at 1003 keys four 256, 256, 256 and
-    // 235; a step at 5 keys gives them all to the first (the unsplit fold).
+    // n_ctx 1100: nine workgroups per head. Decode steps at 701 keys give
+    // six of them 128 keys and the last 61, at 1003 keys eight 128 and 107;
+    // a step at 5 keys gives them all to the first (the unsplit fold).
     // Past 256 keys an even head_dim folds in f32 (72: an odd count of
     // 16-byte words); an odd one folds V in f16 from global memory.
     for (const int head_dim : {64, 72, 17}) {
