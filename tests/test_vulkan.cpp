@@ -594,7 +594,8 @@ TEST_CASE("Vulkan split-K decode attention matches the CPU over a long cache", "
     if (!testsupport::vulkan_device_or_fail()) return;
     std::mt19937 rng(15);
     // n_ctx 1100: nine workgroups per head. Decode steps at 701 keys give
-    // six of them 128 keys and the last 61, at 1003 keys eight 128 and 107;
+    // five of them 128 keys and a sixth 61, at 1003 keys seven 128 and an
+    // eighth 107;
     // a step at 5 keys gives them all to the first (the unsplit fold).
     // Past 256 keys an even head_dim folds in f32 (72: an odd count of
     // 16-byte words); an odd one folds V in f16 from global memory.
