@@ -1,7 +1,7 @@
 # Compiles the compute kernels to SPIR-V with glslangValidator and embeds them
 # in the library (TERNLM_SPIRV_SOURCE, added to the core). Included, not a
 # subdirectory: the generated source must be built in the core's directory.
-# matmul.comp is compiled once per weight type (-DTYPE_<T>), gemv.comp once
+# matmul.comp and embed.comp are compiled once per weight type (-DTYPE_<T>), gemv.comp once
 # per type it has a fast path for.
 # TQ1_0 and I2_S are held on the device as TQ2_0 (lib/backend/vulkan/layout.hpp).
 set(TERNLM_WEIGHT_TYPES F32 F16 BF16 Q8_0 Q4_0 Q5_0 Q4_K Q5_K Q6_K TQ2_0)
@@ -44,7 +44,8 @@ list(APPEND spv_files ${spv_dir}/attn_combine_quant.spv)
 foreach(t ${TERNLM_WEIGHT_TYPES})
   string(TOLOWER ${t} lt)
   ternlm_spirv(${spv_dir}/matmul_${lt}.spv ${CMAKE_CURRENT_LIST_DIR}/matmul.comp -DTYPE_${t})
-  list(APPEND spv_files ${spv_dir}/matmul_${lt}.spv)
+  ternlm_spirv(${spv_dir}/embed_${lt}.spv ${CMAKE_CURRENT_LIST_DIR}/embed.comp -DTYPE_${t})
+  list(APPEND spv_files ${spv_dir}/matmul_${lt}.spv ${spv_dir}/embed_${lt}.spv)
 endforeach()
 
 foreach(t ${TERNLM_GEMV_TYPES})

@@ -270,6 +270,53 @@ TEST_CASE("Vulkan decode GEMV of tall matrices (several rows per thread group)",
     }
 }
 
+TEST_CASE("Vulkan looks up embedding rows in a table it holds (embed.comp)", "[vulkan]") {
+    if (!testsupport::vulkan_device_or_fail()) return;
+    std::mt19937 rng(23);
+    vk::Device &dev = *device();
+    const GgmlType types[] = {GgmlType::F32,  GgmlType::F16,  GgmlType::BF16, GgmlType::Q8_0,  GgmlType::Q4_0,
+                              GgmlType::Q5_0, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K,  GgmlType::TQ1_0,
+                              GgmlType::TQ2_0, GgmlType::I2_S};
+    for (GgmlType t : types) {
+        DYNAMIC_SECTION(type_name(t)) {
+            const int64_t bs = type_traits(t).block_size, cols = bs == 1 ? 300 : bs == 32 ? 96 : 768;
+            const int rows = 37;
+            const std::vector<uint8_t> bytes = random_matrix_bytes(t, rows, cols, rng);
+            Transformer tf; // the table as a (tied) output matrix: the device holds it
+            tf.output = weight_ref(bytes, t, cols, rows, "table");
+            if (t == GgmlType::I2_S) tf.output.tensor_scale = 0.5f; // exact as the device's f16 d
+            const std::vector<int32_t> ids = {36, 0, 5, 5, 17};
+            std::vector<float> want(ids.size() * size_t(cols));
+            for (size_t i = 0; i < ids.size(); ++i) dequantize_weight_row(tf.output, ids[i], &want[i * size_t(cols)]);
+
+            auto ex = vk::make_vulkan_executor(vk::GpuWeights::upload(device(), tf, {}), 1, 16, 8);
+            KvCache kv(1, 16, 8, false);
+            auto lookup = [&](const int32_t *tokens, int n) {
+                std::vector<float> out;
+                backend::Step &s = ex->begin(kv, tokens, n, 0, &out);
+                const backend::Buf rows_out = s.new_buf(n, cols);
+                s.embed(tf.output, rows_out);
+                s.output_logits(rows_out);
+                ex->finish();
+                if (ex->logits_pending()) ex->fetch_logits();
+                return out;
+            };
+            // Every value of these types is exact in f32, in any order of operations.
+            std::vector<float> got;
+            const auto names = kernels_run(dev, [&] { got = lookup(ids.data(), int(ids.size())); });
+            CHECK(got == want);
+            const GgmlType held = t == GgmlType::TQ1_0 || t == GgmlType::I2_S ? GgmlType::TQ2_0 : t;
+            CHECK(std::find(names.begin(), names.end(), "embed_" + lower_type_name(held)) != names.end());
+            // One-token steps: recorded once, then replayed with each new id.
+            for (size_t i = 0; i < ids.size(); ++i) {
+                INFO("one-token step " << i);
+                const auto row = lookup(&ids[i], 1);
+                CHECK(std::equal(row.begin(), row.end(), want.begin() + std::ptrdiff_t(i * size_t(cols))));
+            }
+        }
+    }
+}
+
 TEST_CASE("Vulkan F16 one-row products (gemv_f16.comp) match the reference", "[vulkan]") {
     if (!testsupport::vulkan_device_or_fail()) return;
     std::mt19937 rng(21);

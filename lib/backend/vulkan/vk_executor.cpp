@@ -21,6 +21,10 @@ struct MatmulPush {
     uint32_t ncols, nrows, ntok, row_bytes, rows_per_x;
     float scale;
 };
+struct EmbedPush {
+    uint32_t ncols, nrows, row_bytes;
+    float scale;
+};
 struct GemvF16Push {
     uint32_t ncols, nrows, rows_per_x;
     float scale;
@@ -305,12 +309,30 @@ public:
         return backend::Buf(used_++);
     }
 
-    // Rows of the table are dequantized on the host (it stays in the mapping)
-    // and copied in as part of the step (stage_rows).
+    // A table the device holds whole (a tied output matrix) is read there
+    // (embed.comp, the step's token ids copied in); any other stays in the
+    // mapping, as llama.cpp keeps it on the host: its rows are dequantized
+    // there and copied in as part of the step (stage_rows).
     void embed(const WeightRef &table, backend::Buf out) override {
+        if (w_->has(table) && !w_->parts(table) && n_ <= int(kMaxGroupsX)) return embed_on_device(table, out);
         const StepBuf &o = buf(out);
         float *dst = stage_rows(out);
         for (int t = 0; t < n_; ++t) dequantize_weight_row(table, tokens_[t], dst + size_t(t) * size_t(o.cols));
+    }
+
+    void embed_on_device(const WeightRef &table, backend::Buf out) {
+        settle(out);
+        const size_t bytes = size_t(n_) * sizeof(int32_t);
+        ensure_host(tokens_host_, bytes, "the step's token ids");
+        grow(tokens_dev_, bytes, Memory::DeviceLocal, "the step's token ids");
+        std::memcpy(tokens_host_.mapped(), tokens_, bytes); // a replayed step rewrites them
+        copy(tokens_host_.handle(), 0, tokens_dev_.handle(), 0, bytes);
+        const WeightRef w = device_view(table);
+        const EmbedPush pc{uint32_t(w.ne0), uint32_t(w.ne1), uint32_t(w.row_bytes), w.tensor_scale};
+        dispatch(dev_.kernel(type_kernel_name("embed", w.type), 3, sizeof pc),
+                 {w_->get(table).handle(), tokens_dev_.handle(), buf(out).mem.handle()}, &pc, sizeof pc,
+                 uint32_t((w.ne0 + 255) / 256), uint32_t(n_), 1, 0b100);
+        wrote(out);
     }
 
     void write_rows(backend::Buf out, const float *src) override {
@@ -848,6 +870,7 @@ private:
     std::vector<Buffer> retired_; // replaced during the step, freed after it
     std::vector<Buffer> embed_stage_;
     size_t embeds_used_ = 0;
+    Buffer tokens_host_, tokens_dev_; // the step's token ids, for embed.comp
     Buffer step_params_; // host-visible: the step's first position, read by rope, kv_store, attention
     Buffer step_dev_;    // its copy in device memory, which the kernels bind
     Buffer top_lists_, top_out_; // top_logits.comp's per-workgroup lists and result

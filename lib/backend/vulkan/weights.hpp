@@ -2,7 +2,9 @@
 // pass multiplies by, uploaded once at load in its file's blocks (kernels
 // dequantize on the fly; unaligned block types are split into planes, see
 // layout.hpp), and every norm vector as f32. The token-embedding
-// table stays in the mapping: one row per token is read on the host.
+// table stays in the mapping (one row per token is read on the host, as
+// llama.cpp keeps it on the CPU) unless it is also the output matrix:
+// then embed.comp reads it here.
 // An output matrix larger than the device lets a kernel bind (a 128K
 // vocabulary's, on lavapipe or a mobile GPU: 128 MB) is held as several
 // buffers of whole rows, multiplied one after the other.
