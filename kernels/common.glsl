@@ -24,3 +24,9 @@ uint w_u32(uint byte_off) {
 float w_f16(uint byte_off) {
     return unpackHalf2x16(w_u16(byte_off)).x;
 }
+
+// An f16 at an even byte offset: one load of the word that holds it
+// (w_f16's two byte reads are two loads of the same word).
+float w_f16_even(uint byte_off) {
+    return unpackHalf2x16(W[byte_off >> 2] >> ((byte_off & 2u) << 3)).x;
+}

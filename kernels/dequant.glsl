@@ -25,7 +25,7 @@
 // offset, and its f16 d sits in the plane after all payloads. Defined before
 // the types that use it; PAYLOAD and QK are macros resolved at the call.
 #define BLOCKS_IN_MATRIX (p.nrows * (p.ncols / QK))
-#define block_d(b) w_f16(BLOCKS_IN_MATRIX * PAYLOAD + ((b) / PAYLOAD) * 2u)
+#define block_d(b) w_f16_even(BLOCKS_IN_MATRIX * PAYLOAD + ((b) / PAYLOAD) * 2u) // payloads are even
 
 #if defined(TYPE_F32)
 #define ACT ACT_NONE
