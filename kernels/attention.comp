@@ -31,7 +31,11 @@ layout(std430, binding = 2) readonly buffer Values { uint V[]; };
 layout(std430, binding = 2) readonly buffer Values4 { uvec4 V4[]; }; // when rows start on 8 halves
 // The output rows; with n_split > 1, partials: per (head, split) the max, the
 // sum, then head_dim accumulators.
+#ifdef JOIN_QUANT
+layout(std430, binding = 3) coherent buffer Output { float O[]; }; // the partials, read by the last split
+#else
 layout(std430, binding = 3) writeonly buffer Output { float O[]; };
+#endif
 layout(std430, binding = 4) readonly buffer StepParams { uint pos0; } step; // the step's first position
 layout(push_constant) uniform Params {
     uint n_head, n_head_kv, head_dim;
@@ -40,11 +44,54 @@ layout(push_constant) uniform Params {
     uint f16_acc;
     uint keys_by_8; // head_dim % 8 == 0: key rows are read 16 bytes at a time
     uint n_split;   // workgroups per head along z (split-K), 1 for none
+#ifdef JOIN_QUANT
+    uint qk;        // the quantization block of the joined row
+#endif
 } p;
 
 const uint kMinSplitKeys = 256u; // keys of a split's share, at least (a multiple of WG)
 
 #include "exact.glsl"
+
+#ifdef JOIN_QUANT
+// Decode, one query row: the last of a head's splits to finish joins their
+// partial results (attn_join.glsl) into the head's output row, and the row
+// is quantized to 8 bits for the attention output's integer GEMV as heads
+// complete its blocks, in this dispatch where attn_combine_quant (or
+// act_quant, unsplit) took one of its own. Each split adds one to its
+// head's counter (after the block counters in C) once its partial is
+// written; the one that brings it to n_split joins and resets it. No
+// workgroup waits for another.
+layout(std430, binding = 5) coherent buffer Joined { float R[]; };
+layout(std430, binding = 6) coherent buffer Counters { uint C[]; };
+layout(std430, binding = 7) writeonly buffer OutQuants { uint OQ[]; };
+layout(std430, binding = 8) writeonly buffer OutScales { float OD[]; };
+layout(std430, binding = 9) writeonly buffer OutSums { int OS[]; };
+#define QUANT
+#define PARTIAL(i) O[i]
+#define JOINED(i) R[i]
+#include "attn_join.glsl"
+
+shared bool s_last_split;
+
+void join_if_last(uint head) {
+    barrier(); // the partial is written (see block_tail.glsl's block_completed)
+    if (gl_LocalInvocationID.x == 0u) {
+        memoryBarrierBuffer();
+        const uint counter = p.n_head * p.head_dim / p.qk + head;
+        const bool last = atomicAdd(C[counter], 1u) + 1u == p.n_split;
+        if (last) {
+            memoryBarrierBuffer(); // the other splits' partials, before they are read
+            C[counter] = 0u;       // ready for the next step
+        }
+        s_last_split = last;
+    }
+    barrier();
+    if (!s_last_split) return; // uniform
+    join_head(head);
+    quantize_tail(head);
+}
+#endif
 
 shared float q[4u * WG];
 
@@ -431,10 +478,21 @@ void main() {
             const uint d = tid + k * WG;
             if (d < p.head_dim) O[part + 2u + d] = acc[k];
         }
+#ifdef JOIN_QUANT
+        join_if_last(head);
+#endif
         return;
     }
+#ifdef JOIN_QUANT
+    for (uint k = 0u; k < MAX_DIMS_PER_THREAD; ++k) {
+        const uint d = tid + k * WG;
+        if (d < p.head_dim) R[q_base + d] = acc[k] / sum;
+    }
+    quantize_tail(head);
+#else
     for (uint k = 0u; k < MAX_DIMS_PER_THREAD; ++k) {
         const uint d = tid + k * WG;
         if (d < p.head_dim) O[q_base + d] = acc[k] / sum;
     }
+#endif
 }

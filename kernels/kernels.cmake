@@ -19,7 +19,7 @@ set(spv_dir ${TERNLM_KERNEL_BIN}/spv)
 file(MAKE_DIRECTORY ${spv_dir})
 set(includes ${CMAKE_CURRENT_LIST_DIR}/common.glsl ${CMAKE_CURRENT_LIST_DIR}/dequant.glsl
   ${CMAKE_CURRENT_LIST_DIR}/act_quant_body.glsl ${CMAKE_CURRENT_LIST_DIR}/exact.glsl
-  ${CMAKE_CURRENT_LIST_DIR}/glu_act.glsl ${CMAKE_CURRENT_LIST_DIR}/block_tail.glsl)
+  ${CMAKE_CURRENT_LIST_DIR}/glu_act.glsl ${CMAKE_CURRENT_LIST_DIR}/block_tail.glsl ${CMAKE_CURRENT_LIST_DIR}/attn_join.glsl)
 set(spv_files "")
 
 function(ternlm_spirv out src)
@@ -38,6 +38,9 @@ list(APPEND spv_files ${spv_dir}/gemv_f16_4k.spv)
 # norm_quant with the gated activation computed on the fly (BitNet's ffn_sub_norm)
 ternlm_spirv(${spv_dir}/glu_norm_quant.spv ${CMAKE_CURRENT_LIST_DIR}/norm_quant.comp -DGLU)
 list(APPEND spv_files ${spv_dir}/glu_norm_quant.spv)
+# attention whose last split joins the head and quantizes the row (decode)
+ternlm_spirv(${spv_dir}/attention_quant.spv ${CMAKE_CURRENT_LIST_DIR}/attention.comp -DJOIN_QUANT)
+list(APPEND spv_files ${spv_dir}/attention_quant.spv)
 # attn_combine with the 8-bit quantization of its row for the next GEMV
 ternlm_spirv(${spv_dir}/attn_combine_quant.spv ${CMAKE_CURRENT_LIST_DIR}/attn_combine.comp -DQUANT)
 list(APPEND spv_files ${spv_dir}/attn_combine_quant.spv)

@@ -662,7 +662,7 @@ namespace {
 // product by tf.output, on `ex`: each step's product rows, all steps'
 // outputs one after the other.
 std::vector<float> attention_then_matmul(backend::Executor &ex, KvCache &kv, const Transformer &tf,
-                                         const AttnShape &sh, std::initializer_list<int> steps, uint32_t seed) {
+                                         const AttnShape &sh, const std::vector<int> &steps, uint32_t seed) {
     std::mt19937 rng(seed);
     const int64_t q_cols = sh.n_head * sh.head_dim, kv_cols = sh.n_head_kv * sh.head_dim;
     std::vector<float> all;
@@ -687,45 +687,60 @@ std::vector<float> attention_then_matmul(backend::Executor &ex, KvCache &kv, con
 
 } // namespace
 
-TEST_CASE("Vulkan split attention's join quantizes its row for the next GEMV (attn_combine_quant)", "[vulkan]") {
+TEST_CASE("Vulkan decode attention quantizes its row for the next GEMV as heads complete blocks", "[vulkan]") {
     if (!testsupport::vulkan_device_or_fail()) return;
     vk::Device &dev = *device();
+    INFO("storage buffers a kernel may bind: " << dev.info().max_storage_buffers);
     std::mt19937 rng(17);
     // head_dim 64 fills whole blocks of 32 and shares blocks of 256 four
-    // heads a block; 128 shares them two a block.
+    // heads a block; 128 shares them two a block. n_ctx 1100 splits the
+    // keys among nine workgroups a head (at 306 keys three have some), 100
+    // leaves them to one.
     for (const int head_dim : {64, 128}) {
         for (GgmlType t : {GgmlType::Q4_K, GgmlType::Q8_0, GgmlType::TQ2_0}) {
-            DYNAMIC_SECTION("head_dim " << head_dim << ", " << type_name(t)) {
-                AttnShape sh;
-                sh.n_head = 512 / head_dim;
-                sh.n_head_kv = 2;
-                sh.head_dim = head_dim;
-                sh.scale = 1.0f / std::sqrt(float(head_dim));
-                const int64_t q_cols = 512, kv_cols = 2 * head_dim, n_ctx = 1100;
-                const auto wb = random_matrix_bytes(t, 40, q_cols, rng);
-                Transformer tf;
-                tf.output = weight_ref(wb, t, q_cols, 40, "wo");
-                auto run = [&](backend::Executor &ex, bool on_gpu) {
-                    KvCache kv(1, n_ctx, int(kv_cols), !on_gpu);
-                    return attention_then_matmul(ex, kv, tf, sh, {5, 1, 1}, 99);
-                };
-                auto cpu = cpu::make_cpu_executor(2);
-                const auto want = run(*cpu, false);
-                auto gpu_run = [&] {
-                    auto gpu = vk::make_vulkan_executor(vk::GpuWeights::upload(device(), tf, {}), 1, n_ctx, int(kv_cols));
-                    return run(*gpu, true);
-                };
-                std::vector<float> fused;
-                const auto names = kernels_run(dev, [&] { fused = gpu_run(); });
-                CHECK((std::find(names.begin(), names.end(), "attn_combine_quant") != names.end()) ==
-                      dev.use_fusion());
-                require_close(fused, want, 2e-2); // split attention's sums, then 8-bit activations
-                const auto concurrent = gpu_run();
-                dev.set_fusion(false);
-                const auto unfused = gpu_run();
-                dev.set_fusion(true);
-                CHECK(concurrent == fused);
-                CHECK(unfused == fused);
+            for (const int n_ctx : {1100, 100}) {
+                DYNAMIC_SECTION("head_dim " << head_dim << ", " << type_name(t) << ", n_ctx " << n_ctx) {
+                    AttnShape sh;
+                    sh.n_head = 512 / head_dim;
+                    sh.n_head_kv = 2;
+                    sh.head_dim = head_dim;
+                    sh.scale = 1.0f / std::sqrt(float(head_dim));
+                    const int64_t q_cols = 512, kv_cols = 2 * head_dim;
+                    const auto wb = random_matrix_bytes(t, 40, q_cols, rng);
+                    Transformer tf;
+                    tf.output = weight_ref(wb, t, q_cols, 40, "wo");
+                    const std::vector<int> steps = n_ctx > 300 ? std::vector<int>{5, 1, 1, 298, 1}
+                                                               : std::vector<int>{5, 1, 1};
+                    auto run = [&](backend::Executor &ex, bool on_gpu) {
+                        KvCache kv(1, n_ctx, int(kv_cols), !on_gpu);
+                        return attention_then_matmul(ex, kv, tf, sh, steps, 99);
+                    };
+                    auto cpu = cpu::make_cpu_executor(2);
+                    const auto want = run(*cpu, false);
+                    auto gpu_run = [&](int level) {
+                        dev.set_fusion_level(level);
+                        auto gpu =
+                            vk::make_vulkan_executor(vk::GpuWeights::upload(device(), tf, {}), 1, n_ctx, int(kv_cols));
+                        auto out = run(*gpu, true);
+                        dev.set_fusion_level(2);
+                        return out;
+                    };
+                    std::vector<float> fused;
+                    const auto names = kernels_run(dev, [&] { fused = gpu_run(2); });
+                    auto ran = [&](const char *k) { return std::find(names.begin(), names.end(), k) != names.end(); };
+                    CHECK(ran("attention_quant") == dev.fuse_attention_join());
+                    // a 16-bit f16 accumulator's split sums (past 256 keys, f32), then 8-bit activations
+                    require_close(fused, want, 2e-2);
+                    CHECK(gpu_run(2) == fused); // concurrent, not profiled
+                    std::vector<float> in_join;
+                    const auto join_names = kernels_run(dev, [&] { in_join = gpu_run(1); });
+                    const bool split = n_ctx > 300;
+                    const bool joined = std::find(join_names.begin(), join_names.end(), "attn_combine_quant") !=
+                                        join_names.end();
+                    CHECK(joined == split);
+                    CHECK(in_join == fused);
+                    CHECK(gpu_run(0) == fused);
+                }
             }
         }
     }

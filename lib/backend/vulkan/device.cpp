@@ -131,6 +131,8 @@ DeviceInfo describe(VkInstance inst, VkPhysicalDevice pd) {
                    has_coopmat_nv(inst, pd, feats);
     d.int_dot = has_idot && idot.shaderIntegerDotProduct;
     d.max_storage_range = props.properties.limits.maxStorageBufferRange;
+    d.max_storage_buffers = std::min(props.properties.limits.maxPerStageDescriptorStorageBuffers,
+                                     props.properties.limits.maxDescriptorSetStorageBuffers);
     for (uint32_t i = 0; i < mem.memoryHeapCount; ++i)
         if (mem.memoryHeaps[i].flags & VK_MEMORY_HEAP_DEVICE_LOCAL_BIT) d.device_local_bytes += mem.memoryHeaps[i].size;
     return d;
@@ -193,7 +195,7 @@ std::shared_ptr<Device> Device::open(int index) {
     const int chosen = index >= 0 ? index : best_device(infos);
     if (chosen < 0) fail(TERN_ERR_BACKEND, "Vulkan: no usable device");
     if (const char *e = std::getenv("TERNLM_VK_COOPMAT")) d->coopmat_enabled_.store(std::atoi(e) != 0);
-    if (const char *e = std::getenv("TERNLM_VK_FUSE")) d->fusion_enabled_.store(std::atoi(e) != 0);
+    if (const char *e = std::getenv("TERNLM_VK_FUSE")) d->fusion_level_.store(std::atoi(e));
     if (const char *e = std::getenv("TERNLM_VK_MAX_BUFFER")) d->buffer_cap_ = std::strtoull(e, nullptr, 10);
     if (const char *e = std::getenv("TERNLM_VK_MEMORY_BUDGET")) d->budget_override_ = std::strtoull(e, nullptr, 10);
     d->phys_ = pds[size_t(chosen)];
@@ -417,7 +419,7 @@ VkFence Device::create_fence() const {
 }
 
 void Device::bind_buffers(VkDescriptorSet set, const VkBuffer *buffers, uint32_t n, const VkDeviceSize *offsets) const {
-    constexpr uint32_t kMax = 8; // no kernel binds more; fixed arrays keep the hot path allocation-free
+    constexpr uint32_t kMax = 10; // no kernel binds more; fixed arrays keep the hot path allocation-free
     if (n > kMax) fail(TERN_ERR_BACKEND, "Vulkan: %u buffers bound, at most %u", n, kMax);
     VkDescriptorBufferInfo infos[kMax];
     VkWriteDescriptorSet writes[kMax];

@@ -26,6 +26,7 @@ struct DeviceInfo {
     bool coopmat_nv = false; // f16 matrix products of gemm.comp's COOPMAT build (see device.cpp)
     uint64_t device_local_bytes = 0;
     uint64_t max_storage_range = 0; // largest buffer a kernel may bind
+    uint32_t max_storage_buffers = 0; // storage buffers a kernel may bind (maxPerStageDescriptorStorageBuffers)
 };
 
 // The devices Vulkan reports, in enumeration order (empty when there is no
@@ -141,11 +142,15 @@ public:
     bool use_coopmat() const { return info_.coopmat_nv && coopmat_enabled_.load(); }
     void set_coopmat(bool on) { coopmat_enabled_.store(on); }
     // Whether decode steps quantize a kernel's result as it completes for
-    // the product that reads it (attn_combine_quant) instead of in a
-    // dispatch of its own; TERNLM_VK_FUSE=0 turns that off, and tests
-    // compare both ways, which must give identical results.
-    bool use_fusion() const { return fusion_enabled_.load(); }
-    void set_fusion(bool on) { fusion_enabled_.store(on); }
+    // the product that reads it instead of in a dispatch of its own: level
+    // 1 in split attention's join (attn_combine_quant), 2 (the default) in
+    // the attention itself, whose last split joins (attention_quant, where
+    // the device binds 10 buffers a kernel). TERNLM_VK_FUSE=0/1/2 sets it;
+    // tests compare the levels, which must give identical results.
+    bool use_fusion() const { return fusion_level_.load() >= 1; }
+    bool fuse_attention_join() const { return fusion_level_.load() >= 2 && info_.max_storage_buffers >= 10; }
+    void set_fusion(bool on) { fusion_level_.store(on ? 2 : 0); }
+    void set_fusion_level(int level) { fusion_level_.store(level); }
     // The largest buffer a kernel may bind (and the largest weight buffer an
     // upload makes): the device's limit, or less where TERNLM_VK_MAX_BUFFER
     // (bytes, read when the device is opened) asks for less, as tests do to
@@ -185,7 +190,7 @@ private:
     std::atomic<uint64_t> submissions_{0}, dispatches_{0}, recorded_steps_{0};
     std::atomic<bool> int_dot_enabled_{true};
     std::atomic<bool> coopmat_enabled_{true};
-    std::atomic<bool> fusion_enabled_{true};
+    std::atomic<int> fusion_level_{2};
     uint64_t buffer_cap_ = 0, budget_override_ = 0;
     std::atomic<bool> profiling_{false};
     float timestamp_period_ns_ = 1;

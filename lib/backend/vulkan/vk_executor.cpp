@@ -59,6 +59,10 @@ struct CombineQuantPush {
     CombinePush combine;
     uint32_t qk;
 };
+struct AttnQuantPush {
+    AttnPush attn;
+    uint32_t qk;
+};
 struct EltPush {
     uint32_t n, op;
 };
@@ -248,7 +252,7 @@ public:
         last_read_ = 0; // a replayed step must pick the slots its recording picked
         pending_norm_ = {};
         pending_glu_ = {};
-        pending_combine_ = {};
+        pending_attn_ = {};
         embeds_used_ = 0;
         // Kernels read the position from here, so a recorded decode step
         // replays at any position.
@@ -262,7 +266,7 @@ public:
     void finish() {
         pending_norm_.active = false; // a norm no float reader asked for (see PendingNorm)
         pending_glu_.active = false;  // likewise a gated activation
-        pending_combine_.active = false; // and an attention output
+        pending_attn_.active = false; // and an attention output
         rec_.finish();
         retired_.clear();
         if (logits_on_device_)
@@ -613,61 +617,86 @@ private:
     // Attention of q over the cache of `layer`, which already holds this step's
     // keys and values. A decode step splits each head's keys among n_split_
     // workgroups (a recorded step replays at any length, so the count comes
-    // from n_ctx), then joins their partial results.
+    // from n_ctx), then joins their partial results; it waits for its
+    // reader (see PendingAttention). Batches run at once, unsplit.
     void attend(int layer, backend::Buf q, backend::Buf out, const AttnShape &s) {
-        const bool split = n_ == 1 && n_split_ > 1;
+        if (pending_attn_.active) flush_attention(); // it reads attn_parts_, which this one rewrites
+        const bool decode = n_ == 1;
         AttnPush pc{uint32_t(s.n_head), uint32_t(s.n_head_kv), uint32_t(s.head_dim), 2 * layer_word(layer), s.scale,
                     n_ < cpu::kTiledAttentionMinRows ? 1u : 0u, s.head_dim % 8 == 0 && kv_dim_ % 8 == 0 ? 1u : 0u,
-                    split ? n_split_ : 1u};
-        const Kernel &k = dev_.kernel("attention", 5, sizeof pc);
-        if (!split) {
-            dispatch(k, {buf(q).mem.handle(), k_cache_.handle(), v_cache_.handle(), buf(out).mem.handle(),
-                         step_dev_.handle()},
+                    decode ? n_split_ : 1u};
+        if (decode) {
+            const size_t parts = size_t(s.n_head) * n_split_ * (size_t(s.head_dim) + 2);
+            if (n_split_ > 1) grow(attn_parts_, parts * sizeof(float), Memory::DeviceLocal, "split attention's partial results");
+            pending_attn_ = {true, q, out, pc};
+        } else {
+            dispatch(dev_.kernel("attention", 5, sizeof pc),
+                     {buf(q).mem.handle(), k_cache_.handle(), v_cache_.handle(), buf(out).mem.handle(),
+                      step_dev_.handle()},
                      &pc, sizeof pc, uint32_t(s.n_head), uint32_t(n_), 1, 0b1000);
-            wrote(out);
-            return;
         }
-        if (pending_combine_.active) flush_combine(); // it reads attn_parts_, which this rewrites
-        const size_t parts = size_t(s.n_head) * n_split_ * (size_t(s.head_dim) + 2);
-        grow(attn_parts_, parts * sizeof(float), Memory::DeviceLocal, "split attention's partial results");
-        dispatch(k, {buf(q).mem.handle(), k_cache_.handle(), v_cache_.handle(), attn_parts_.handle(), step_dev_.handle()},
-                 &pc, sizeof pc, uint32_t(s.n_head), 1, n_split_, 0b1000);
-        pending_combine_ = {true, out, {uint32_t(s.n_head), uint32_t(s.head_dim), n_split_}};
         wrote(out);
     }
 
-    // Split attention's join, not dispatched yet: the integer GEMV that reads
-    // its row (attn_output) has it quantize the row too (attn_combine_quant);
-    // anything else touching the row dispatches the plain join first.
-    struct PendingCombine {
+    // A decode step's attention, not dispatched yet: the integer GEMV that
+    // reads its row (attn_output) has it join and quantize the row in the
+    // same dispatch (attention_quant); anything else touching q or the row
+    // dispatches the plain attention (and, split, attn_combine) first.
+    struct PendingAttention {
         bool active = false;
-        backend::Buf out = 0;
-        CombinePush push;
-    } pending_combine_;
+        backend::Buf q = 0, out = 0;
+        AttnPush push;
+    } pending_attn_;
 
-    void flush_combine() {
-        pending_combine_.active = false;
-        const CombinePush &cp = pending_combine_.push;
-        dispatch(dev_.kernel("attn_combine", 2, sizeof cp), {attn_parts_.handle(), buf(pending_combine_.out).mem.handle()},
-                 &cp, sizeof cp, cp.n_head, 1, 1, 0b10);
+    void flush_attention() {
+        pending_attn_.active = false;
+        const AttnPush &pc = pending_attn_.push;
+        const bool split = pc.n_split > 1;
+        const VkBuffer out = buf(pending_attn_.out).mem.handle();
+        dispatch(dev_.kernel("attention", 5, sizeof pc),
+                 {buf(pending_attn_.q).mem.handle(), k_cache_.handle(), v_cache_.handle(),
+                  split ? attn_parts_.handle() : out, step_dev_.handle()},
+                 &pc, sizeof pc, pc.n_head, 1, pc.n_split, 0b1000);
+        if (!split) return;
+        const CombinePush cp{pc.n_head, pc.head_dim, pc.n_split};
+        dispatch(dev_.kernel("attn_combine", 2, sizeof cp), {attn_parts_.handle(), out}, &cp, sizeof cp, cp.n_head, 1,
+                 1, 0b10);
     }
 
-    // The pending join with its row quantized in blocks of qk into slot o,
-    // where its heads fill whole blocks or share one.
-    bool combine_quantized(backend::Buf x, uint32_t qk, ActSlot &o) {
-        const PendingCombine &c = pending_combine_;
-        if (!c.active || c.out != x || !dev_.use_fusion() || buf(x).rows != 1) return false;
-        const uint32_t hd = c.push.head_dim;
+    // The pending attention with its row joined and quantized in blocks of
+    // qk into slot o, where its heads fill whole blocks or share one: in
+    // the attention's dispatch (attention_quant, Device::fuse_attention_join),
+    // else in the join's (attn_combine_quant; unsplit, false: act_quant's
+    // dispatch quantizes it).
+    bool attention_quantized(backend::Buf x, uint32_t qk, ActSlot &o) {
+        const PendingAttention &a = pending_attn_;
+        if (!a.active || a.out != x || !dev_.use_fusion()) return false;
+        const uint32_t hd = a.push.head_dim;
         if (hd % qk != 0 && qk % hd != 0) return false;
-        const size_t n = size_t(c.push.n_head) * hd;
+        const bool in_attention = dev_.fuse_attention_join();
+        if (!in_attention && a.push.n_split == 1) return false;
+        const size_t n = size_t(a.push.n_head) * hd;
         grow_slot(o, n, qk);
-        ensure_counters(n / qk);
-        const CombineQuantPush cp{c.push, qk};
+        ensure_counters(n / qk + a.push.n_head); // the blocks', then the heads' (attention_quant)
+        const VkBuffer out = buf(x).mem.handle();
+        pending_attn_.active = false;
+        if (in_attention) {
+            const AttnQuantPush pc{a.push, qk};
+            dispatch(dev_.kernel("attention_quant", 10, sizeof pc),
+                     {buf(a.q).mem.handle(), k_cache_.handle(), v_cache_.handle(),
+                      a.push.n_split > 1 ? attn_parts_.handle() : out, step_dev_.handle(), out,
+                      tail_counters_.handle(), o.q.handle(), o.d.handle(), o.s.handle()},
+                     &pc, sizeof pc, a.push.n_head, 1, a.push.n_split, 0b1111101000);
+            return true;
+        }
+        const AttnPush &ap = a.push;
+        dispatch(dev_.kernel("attention", 5, sizeof ap),
+                 {buf(a.q).mem.handle(), k_cache_.handle(), v_cache_.handle(), attn_parts_.handle(), step_dev_.handle()},
+                 &ap, sizeof ap, ap.n_head, 1, ap.n_split, 0b1000);
+        const CombineQuantPush cp{{ap.n_head, ap.head_dim, ap.n_split}, qk};
         dispatch(dev_.kernel("attn_combine_quant", 6, sizeof cp),
-                 {attn_parts_.handle(), buf(x).mem.handle(), tail_counters_.handle(), o.q.handle(), o.d.handle(),
-                  o.s.handle()},
-                 &cp, sizeof cp, c.push.n_head, 1, 1, 0b111110);
-        pending_combine_.active = false;
+                 {attn_parts_.handle(), out, tail_counters_.handle(), o.q.handle(), o.d.handle(), o.s.handle()}, &cp,
+                 sizeof cp, cp.combine.n_head, 1, 1, 0b111110);
         return true;
     }
 
@@ -698,7 +727,7 @@ private:
     static constexpr uint32_t kGluSilu = 1, kGluRelu2 = 2;
 
     void settle(backend::Buf b) {
-        if (pending_combine_.active && b == pending_combine_.out) flush_combine();
+        if (pending_attn_.active && (b == pending_attn_.out || b == pending_attn_.q)) flush_attention();
         if (pending_norm_.active && (b == pending_norm_.x || b == pending_norm_.out ||
                                      (pending_norm_.glu && b == pending_norm_.glu_up)))
             flush_norm();
@@ -780,7 +809,7 @@ private:
             if (act_[i].holds.version && act_[i].holds == key) return read_slot(i);
         const size_t slot = 1 - last_read_;
         ActSlot &o = act_[slot];
-        if (combine_quantized(x, qk, o)) {
+        if (attention_quantized(x, qk, o)) {
             o.holds = key;
             return read_slot(slot);
         }
