@@ -112,11 +112,7 @@ void load_x(uint blk, uint k, uint xo, out uvec4 x[8], out ivec4 s) { // xo: the
 }
 
 #elif defined(TYPE_TQ2_0)
-#ifdef TALL
-#define RPG 8u // gemv_tall: matrices of many rows (vk_executor.cpp, kGemvTallRows)
-#else
 #define RPG 4u
-#endif
 #define IPB 4u // 64 weights: 16 bytes of qs, 4 runs of 16
 float item(uint row, uint blk, uint k, uvec4 x[8], ivec4 s) {
     const uint b = block_offset(row, blk);

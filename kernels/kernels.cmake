@@ -14,7 +14,6 @@ set(TERNLM_GEMV_TYPES Q4_0 Q5_0 Q4_K Q5_K Q6_K Q8_0 TQ2_0)
 # Quantized types with 8-bit activations: the prefill GEMM (gemm.comp), built
 # with plain FMAs and with NV cooperative matrices (used where the device has them).
 set(TERNLM_GEMM_TYPES Q8_0 Q4_0 Q5_0 Q4_K Q5_K Q6_K TQ2_0)
-# gemv_tall: gemv.comp with 8 rows a thread group, for tall TQ2_0 matrices
 set(TERNLM_KERNEL_BIN ${CMAKE_BINARY_DIR}/kernels)
 set(spv_dir ${TERNLM_KERNEL_BIN}/spv)
 file(MAKE_DIRECTORY ${spv_dir})
@@ -62,10 +61,6 @@ foreach(t ${TERNLM_GEMV_TYPES})
   list(APPEND spv_files ${spv_dir}/gemv_${lt}.spv ${spv_dir}/gemv_${lt}_dot.spv
        ${spv_dir}/gemv8_${lt}.spv ${spv_dir}/gemv8_${lt}_dot.spv)
 endforeach()
-
-ternlm_spirv(${spv_dir}/gemv_tall_tq2_0.spv ${CMAKE_CURRENT_LIST_DIR}/gemv.comp -DTYPE_TQ2_0 -DTALL)
-ternlm_spirv(${spv_dir}/gemv_tall_tq2_0_dot.spv ${CMAKE_CURRENT_LIST_DIR}/gemv.comp -DTYPE_TQ2_0 -DTALL -DDOT4)
-list(APPEND spv_files ${spv_dir}/gemv_tall_tq2_0.spv ${spv_dir}/gemv_tall_tq2_0_dot.spv)
 
 foreach(t ${TERNLM_GEMM_TYPES})
   string(TOLOWER ${t} lt)

@@ -268,13 +268,6 @@ TEST_CASE("Vulkan decode GEMV of tall matrices (several rows per thread group)",
         const int64_t cols = type_traits(t).block_size == 32 ? 5 * 32 : 2 * 256;
         DYNAMIC_SECTION(type_name(t)) { check_matmul(t, 32771, cols, 1, rng); }
     }
-    // TQ2_0 takes 8 rows a group (gemv_tall) where that still keeps 96K
-    // threads busy: 12301 rows of 17 blocks (64 threads a row group).
-    SECTION("TQ2_0, 8 rows a group") {
-        const auto names = kernels_run(*device(), [&] { check_matmul(GgmlType::TQ2_0, 12301, 17 * 256, 1, rng); });
-        const std::string tall = device()->use_int_dot() ? "gemv_tall_tq2_0_dot" : "gemv_tall_tq2_0";
-        CHECK(std::find(names.begin(), names.end(), tall) != names.end());
-    }
 }
 
 TEST_CASE("Vulkan looks up embedding rows in a table it holds (embed.comp)", "[vulkan]") {

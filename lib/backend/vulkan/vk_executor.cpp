@@ -143,18 +143,9 @@ uint32_t gemv_threads_per_row(const WeightRef &w) {
 // them all) while the matrix still spreads over kGemvMinThreads threads;
 // small matrices take one row per group, their time being mostly latency.
 constexpr uint64_t kGemvMinThreads = 128 * 1024;
-// TQ2_0 matrices tall enough to spread over kGemvTallMinThreads with 8 rows
-// a group take gemv.comp's TALL build (RPG 8): the H100's 14336x4096 GEMV
-// went 14.5 -> 12.5 us, but the 8-row arrays in the one build made the
-// smaller products slower (4096x4096 7.8 -> 8.4 us), hence two builds.
-constexpr uint64_t kGemvTallMinThreads = 96 * 1024;
-constexpr uint32_t kGemvTallRows = 8;
-uint32_t gemv_rows_per_group(const WeightRef &w, uint32_t tpr, bool one_row) {
+uint32_t gemv_rows_per_group(const WeightRef &w, uint32_t tpr) {
     static const uint32_t forced = env_u32("TERNLM_GEMV_RPG");
-    const bool tall_build = w.type == GgmlType::TQ2_0 && one_row;
-    if (forced >= 1 && (forced <= kGemvMaxRowsPerGroup(w.type) || (tall_build && forced == kGemvTallRows)))
-        return forced;
-    if (tall_build && uint64_t(w.ne1) / kGemvTallRows * tpr >= kGemvTallMinThreads) return kGemvTallRows;
+    if (forced >= 1 && forced <= kGemvMaxRowsPerGroup(w.type)) return forced;
     uint32_t rpg = kGemvMaxRowsPerGroup(w.type);
     while (rpg > 1 && uint64_t(w.ne1) / rpg * tpr < kGemvMinThreads) rpg /= 2;
     return rpg;
@@ -765,13 +756,13 @@ private:
         const ActSlot &in = act_[quantize_activations(x, activation_block(w.type))];
         const uint32_t rows = uint32_t(w.ne1);
         const uint32_t tpr = gemv_threads_per_row(w);
-        const uint32_t ntok = uint32_t(buf(x).rows);
-        const uint32_t rpg = gemv_rows_per_group(w, tpr, ntok == 1);
+        const uint32_t rpg = gemv_rows_per_group(w, tpr);
         const uint32_t per_wg = (64 / tpr) * rpg;
         const Grid g = grid((rows + per_wg - 1) / per_wg);
+        const uint32_t ntok = uint32_t(buf(x).rows);
         GemvPush pc{uint32_t(w.ne0), rows, tpr, uint32_t(w.row_bytes), g.x, scale, rpg, ntok, accumulate ? 1u : 0u};
-        const char *build = ntok > 1 ? "gemv8" : rpg > kGemvMaxRowsPerGroup(w.type) ? "gemv_tall" : "gemv";
-        const std::string name = type_kernel_name(build, w.type) + (dev_.use_int_dot() ? "_dot" : "");
+        const std::string name =
+            type_kernel_name(ntok > 1 ? "gemv8" : "gemv", w.type) + (dev_.use_int_dot() ? "_dot" : "");
         const VkDeviceSize offsets[5] = {0, 0, 0, 0, out_offset};
         dispatch(dev_.kernel(name, 5, sizeof pc),
                  {weights, in.q.handle(), in.d.handle(), in.s.handle(), buf(out).mem.handle()}, &pc, sizeof pc,
