@@ -272,64 +272,29 @@ void fold_f16_direct(uint c0, uint n, uint kv_dim, uint kv_head, inout float sum
     }
 }
 
-// A split's partial result (running max, sum, unnormalized accumulators
-// of dimensions tid + k * WG) for attn_combine.comp, or, JOIN_QUANT, for
-// the split that completes the head. Called by the whole workgroup.
-void finish_split(uint head, float m, float sum, float acc[MAX_DIMS_PER_THREAD]) {
-    const uint tid = gl_LocalInvocationID.x;
-    const uint part = (head * p.n_split + gl_WorkGroupID.z) * (p.head_dim + 2u);
-    if (tid == 0u) {
-        O[part] = m;
-        O[part + 1u] = sum;
-    }
-    for (uint k = 0u; k < MAX_DIMS_PER_THREAD; ++k) {
-        const uint d = tid + k * WG;
-        if (d < p.head_dim) O[part + 2u + d] = acc[k];
-    }
-#ifdef JOIN_QUANT
-    join_if_last(head);
-#endif
-}
-
 // Long decode contexts: a split's keys once n_keys > kMinSplitKeys, where
 // split-K already departs from the CPU's one f16 fold. The softmax runs in
 // f32 and V is summed across keys in parallel, where the f16 fold's chain
-// of roundings cost ~0.2 us a key (llama8b, H100). One workgroup folds the
-// split for up to GMAX query heads of one KV head (GQA), reading each K and
-// V row once for all of them: one query head a workgroup read the cache
-// once per head, and at depth 8192 that was bandwidth-bound (llama8b: 52 us
-// a layer for 4 x 33 MB). Lane g of the vec4s is query head head0 + g.
-// Thread (kg, dg) of kgroups x head_dim / 8 sums the 8 dimensions of
-// 16-byte word dg of V rows kg, kg + kgroups, ...; the key groups' sums
-// are added at the end. A chunk is KPT keys a thread, with one max and one
-// sum reduction. Needs keys_by_8 (head_dim and rows' starts multiples of 8).
+// of roundings cost ~0.2 us a key (llama8b, H100). Thread (kg, dg) of
+// kgroups x head_dim / 8 sums the 8 dimensions of 16-byte word dg of V rows
+// kg, kg + kgroups, ...; the key groups' sums are added at the end. A
+// chunk is KPT keys a thread, with one max and one sum reduction.
+// Needs keys_by_8 (head_dim and the rows' starts multiples of 8).
 #define KPT 4u
-#define GMAX 4u
-shared vec4 prob4[KPT * WG];
-shared vec4 red4[WG];
-shared float q_heads[GMAX * 256u]; // head g's q at g * head_dim; zeros past the group's heads
+shared float prob_f32[KPT * WG];
 
-// Query heads a workgroup folds together: the largest divisor of the group
-// size up to GMAX, so that a workgroup's heads share their KV head.
-uint heads_per_workgroup() {
-    const uint group = p.n_head / p.n_head_kv;
-    for (uint h = GMAX; h > 1u; --h)
-        if (group % h == 0u) return h;
-    return 1u;
-}
-
-// Scores of the keys c0 + i * WG + tid (i < KPT; -inf past end) for each
-// head: the KPT rows are read together, two 16-byte words of each per step,
-// so eight loads are in flight where one key's loop waited on each word.
-void kq_dots_f32(uint c0, uint end, uint kv_dim, uint kv_head, out vec4 s[KPT]) {
-    const uint tid = gl_LocalInvocationID.x, words = p.head_dim / 8u, hd = p.head_dim;
+// Scores of the keys c0 + i * WG + tid (i < KPT; -inf past end): the KPT
+// rows are read together, two 16-byte words of each per step, so eight
+// loads are in flight where one key's loop waited on each of its words.
+void kq_dots_f32(uint c0, uint end, uint kv_dim, uint kv_head, out float s[KPT]) {
+    const uint tid = gl_LocalInvocationID.x, words = p.head_dim / 8u;
     uint kb[KPT];
-    vec4 a[KPT], b[KPT];
+    float a[KPT], b[KPT];
     [[unroll]] for (uint i = 0u; i < KPT; ++i) {
         const uint key = min(c0 + i * WG + tid, end - 1u); // past the end: a valid row, not used
         kb[i] = (p.kv_off + key * kv_dim + kv_head * p.head_dim) / 8u;
-        a[i] = vec4(0.0);
-        b[i] = vec4(0.0);
+        a[i] = 0.0;
+        b[i] = 0.0;
     }
     for (uint w = 0u; w < words; w += 2u) {
         const bool pair = w + 1u < words; // uniform; an odd last word comes alone
@@ -338,125 +303,100 @@ void kq_dots_f32(uint c0, uint end, uint kv_dim, uint kv_head, out vec4 s[KPT]) 
             x[i] = K8[kb[i] + w];
             if (pair) y[i] = K8[kb[i] + w + 1u];
         }
-        [[unroll]] for (uint h = 0u; h < 4u; ++h) {
-            const uint e = 8u * w + 2u * h;
-            const vec4 q0 = vec4(q_heads[e], q_heads[hd + e], q_heads[2u * hd + e], q_heads[3u * hd + e]);
-            const vec4 q1 = vec4(q_heads[e + 1u], q_heads[hd + e + 1u], q_heads[2u * hd + e + 1u], q_heads[3u * hd + e + 1u]);
-            [[unroll]] for (uint i = 0u; i < KPT; ++i) {
-                const vec2 u = unpackHalf2x16(x[i][h]);
-                a[i] = fma(vec4(u.x), q0, fma(vec4(u.y), q1, a[i]));
-            }
-        }
-        if (pair) {
+        [[unroll]] for (uint i = 0u; i < KPT; ++i) {
             [[unroll]] for (uint h = 0u; h < 4u; ++h) {
-                const uint e = 8u * w + 8u + 2u * h;
-                const vec4 q0 = vec4(q_heads[e], q_heads[hd + e], q_heads[2u * hd + e], q_heads[3u * hd + e]);
-                const vec4 q1 = vec4(q_heads[e + 1u], q_heads[hd + e + 1u], q_heads[2u * hd + e + 1u], q_heads[3u * hd + e + 1u]);
-                [[unroll]] for (uint i = 0u; i < KPT; ++i) {
+                const vec2 u = unpackHalf2x16(x[i][h]);
+                a[i] = fma(u.x, q[8u * w + 2u * h], fma(u.y, q[8u * w + 2u * h + 1u], a[i]));
+            }
+            if (pair) {
+                [[unroll]] for (uint h = 0u; h < 4u; ++h) {
                     const vec2 v = unpackHalf2x16(y[i][h]);
-                    b[i] = fma(vec4(v.x), q0, fma(vec4(v.y), q1, b[i]));
+                    b[i] = fma(v.x, q[8u * w + 8u + 2u * h], fma(v.y, q[8u * w + 9u + 2u * h], b[i]));
                 }
             }
         }
     }
     [[unroll]] for (uint i = 0u; i < KPT; ++i)
-        s[i] = c0 + i * WG + tid < end ? (a[i] + b[i]) * p.scale : vec4(-1.0 / 0.0);
+        s[i] = c0 + i * WG + tid < end ? (a[i] + b[i]) * p.scale : -1.0 / 0.0;
 }
 
-// red4[] (one value per invocation, stored and barriered by the caller)
-// reduced by max or by sum, lane by lane; called by the whole workgroup.
-vec4 reduce_red4(bool by_max) {
+// red[] (one value per invocation, stored and barriered by the caller)
+// reduced by max or by sum; called by the whole workgroup.
+float reduce_red(bool by_max) {
     const uint tid = gl_LocalInvocationID.x;
     for (uint st = WG / 2u; st > 0u; st >>= 1) {
-        if (tid < st) red4[tid] = by_max ? max(red4[tid], red4[tid + st]) : red4[tid] + red4[tid + st];
+        if (tid < st) red[tid] = by_max ? max(red[tid], red[tid + st]) : red[tid] + red[tid + st];
         barrier();
     }
-    const vec4 r = red4[0];
+    const float r = red[0];
     barrier();
     return r;
 }
 
-vec4 exp4(vec4 x) { return vec4(exp_acc(x.x), exp_acc(x.y), exp_acc(x.z), exp_acc(x.w)); }
-
-// V rows c0 + j (j = kg, kg + kgroups, .. < n) weighted by prob4[j], added
-// into a[g][] (word dg of each row) for each head g; eight rows' loads in
-// flight at once.
-void sum_values(uint c0, uint n, uint kg, uint kgroups, uint dg, uint kv_dim, uint kv_head, inout float a[GMAX][8]) {
+// V rows c0 + j (j = kg, kg + kgroups, .. < n) weighted by prob_f32[j],
+// added into a[] (word dg of each row); eight rows' loads in flight at once.
+void sum_values(uint c0, uint n, uint kg, uint kgroups, uint dg, uint kv_dim, uint kv_head, inout float a[8]) {
     const uint row0 = (p.kv_off + kv_head * p.head_dim) / 8u + dg, row_quads = kv_dim / 8u;
     for (uint j0 = kg; j0 < n; j0 += 8u * kgroups) {
         uvec4 w[8];
-        vec4 pj[8];
+        float pj[8];
         [[unroll]] for (uint u = 0u; u < 8u; ++u) {
             const uint j = min(j0 + u * kgroups, n - 1u);
             w[u] = V4[row0 + (c0 + j) * row_quads];
-            pj[u] = j0 + u * kgroups < n ? prob4[j] : vec4(0.0);
+            pj[u] = j0 + u * kgroups < n ? prob_f32[j] : 0.0;
         }
         [[unroll]] for (uint u = 0u; u < 8u; ++u) {
             [[unroll]] for (uint h = 0u; h < 4u; ++h) {
                 const vec2 x = unpackHalf2x16(w[u][h]);
-                [[unroll]] for (uint g = 0u; g < GMAX; ++g) {
-                    a[g][2u * h] = fma(pj[u][g], x.x, a[g][2u * h]);
-                    a[g][2u * h + 1u] = fma(pj[u][g], x.y, a[g][2u * h + 1u]);
-                }
+                a[2u * h] = fma(pj[u], x.x, a[2u * h]);
+                a[2u * h + 1u] = fma(pj[u], x.y, a[2u * h + 1u]);
             }
         }
     }
 }
 
-// Keys [first, end) of a split for query heads head0 .. head0 + hpw - 1
-// (one KV head): each head's partial result, as the f16 fold leaves it,
-// through finish_split.
-void fold_split_f32(uint head0, uint hpw, uint first, uint end, uint kv_dim, uint kv_head) {
+// Keys [first, end) of a split: its running max m, sum and unnormalized
+// accumulators acc (dimension tid + k * WG), as the f16 fold leaves them.
+void fold_split_f32(uint first, uint end, uint kv_dim, uint kv_head, out float m, out float sum,
+                    out float acc[MAX_DIMS_PER_THREAD]) {
     const uint tid = gl_LocalInvocationID.x;
-    for (uint i = tid; i < GMAX * p.head_dim; i += WG) {
-        const uint g = i / p.head_dim; // q rounded to f16 as in the f16 fold (decode)
-        q_heads[i] = g < hpw ? f16_round(Q[(head0 + g) * p.head_dim + i % p.head_dim]) : 0.0;
-    }
-    barrier();
     const uint dgroups = p.head_dim / 8u, kgroups = WG / dgroups;
     const uint kg = tid / dgroups, dg = tid % dgroups;
-    float a[GMAX][8];
-    [[unroll]] for (uint g = 0u; g < GMAX; ++g)
-        [[unroll]] for (uint i = 0u; i < 8u; ++i) a[g][i] = 0.0;
-    vec4 m = vec4(-1.0 / 0.0), sum = vec4(0.0);
+    float a[8];
+    [[unroll]] for (uint i = 0u; i < 8u; ++i) a[i] = 0.0;
+    m = -1.0 / 0.0;
+    sum = 0.0;
     for (uint c0 = first; c0 < end; c0 += KPT * WG) {
-        vec4 s[KPT], cmax = vec4(-1.0 / 0.0);
+        float s[KPT], cmax = -1.0 / 0.0;
         kq_dots_f32(c0, end, kv_dim, kv_head, s);
         [[unroll]] for (uint i = 0u; i < KPT; ++i) cmax = max(cmax, s[i]);
-        red4[tid] = cmax;
+        red[tid] = cmax;
         barrier();
-        const vec4 m_new = max(m, reduce_red4(true));
-        vec4 csum = vec4(0.0);
+        const float m_new = max(m, reduce_red(true));
+        float csum = 0.0;
         [[unroll]] for (uint i = 0u; i < KPT; ++i) {
-            const vec4 pr = exp4(s[i] - m_new); // 0 for keys past the end (s = -inf)
-            prob4[i * WG + tid] = pr;
+            const float pr = exp_acc(s[i] - m_new); // 0 for keys past the end (s = -inf)
+            prob_f32[i * WG + tid] = pr;
             csum += pr;
         }
-        red4[tid] = csum;
-        barrier(); // also makes prob4 visible
-        const vec4 corr = exp4(m - m_new); // 0 on the first chunk (m = -inf)
-        sum = sum * corr + reduce_red4(false);
+        red[tid] = csum;
+        barrier(); // also makes prob_f32 visible
+        const float corr = exp_acc(m - m_new); // 0 on the first chunk (m = -inf)
+        sum = sum * corr + reduce_red(false);
         m = m_new;
-        [[unroll]] for (uint g = 0u; g < GMAX; ++g)
-            [[unroll]] for (uint i = 0u; i < 8u; ++i) a[g][i] *= corr[g];
+        [[unroll]] for (uint i = 0u; i < 8u; ++i) a[i] *= corr;
         if (kg < kgroups) sum_values(c0, min(KPT * WG, end - c0), kg, kgroups, dg, kv_dim, kv_head, a);
-        barrier(); // prob4 is read before the next chunk rewrites it
+        barrier(); // prob_f32 is read before the next chunk rewrites it
     }
-    // Each head's key-group sums, through v_stage (unused here), added in group order.
-    [[unroll]] for (uint g = 0u; g < GMAX; ++g) {
-        if (g >= hpw) break; // uniform
-        if (kg < kgroups)
-            [[unroll]] for (uint i = 0u; i < 8u; ++i) v_stage[kg * p.head_dim + 8u * dg + i] = floatBitsToUint(a[g][i]);
-        barrier();
-        float acc[MAX_DIMS_PER_THREAD];
-        [[unroll]] for (uint k = 0u; k < MAX_DIMS_PER_THREAD; ++k) {
-            const uint d = tid + k * WG;
-            acc[k] = 0.0;
-            if (d < p.head_dim)
-                for (uint j = 0u; j < kgroups; ++j) acc[k] += uintBitsToFloat(v_stage[j * p.head_dim + d]);
-        }
-        barrier(); // v_stage is read before the next head rewrites it
-        finish_split(head0 + g, m[g], sum[g], acc);
+    // The key groups' sums, through v_stage (unused here), added in group order.
+    if (kg < kgroups)
+        [[unroll]] for (uint i = 0u; i < 8u; ++i) v_stage[kg * p.head_dim + 8u * dg + i] = floatBitsToUint(a[i]);
+    barrier();
+    [[unroll]] for (uint k = 0u; k < MAX_DIMS_PER_THREAD; ++k) {
+        const uint d = tid + k * WG;
+        acc[k] = 0.0;
+        if (d < p.head_dim)
+            for (uint g = 0u; g < kgroups; ++g) acc[k] += uintBitsToFloat(v_stage[g * p.head_dim + d]);
     }
 }
 
@@ -479,15 +419,9 @@ void main() {
     float acc[MAX_DIMS_PER_THREAD];
     for (uint k = 0u; k < MAX_DIMS_PER_THREAD; ++k) acc[k] = 0.0;
 
-    if (f32_fold) {
-        // The first workgroup of each run of hpw heads folds them all; the
-        // others have nothing to do (the grid has one per head for the
-        // shorter contexts, whose steps replay the same recording).
-        const uint hpw = heads_per_workgroup();
-        if (head % hpw == 0u) fold_split_f32(head, hpw, first, end, kv_dim, kv_head);
-        return;
-    }
-    for (uint c0 = first; c0 < end; c0 += WG) {
+    if (f32_fold)
+        fold_split_f32(first, end, kv_dim, kv_head, m, sum, acc);
+    else for (uint c0 = first; c0 < end; c0 += WG) {
         const uint key = c0 + tid;
         float s = -1.0 / 0.0;
         if (key < end) {
@@ -535,7 +469,18 @@ void main() {
         barrier();
     }
     if (p.n_split > 1u) {
-        finish_split(head, m, sum, acc);
+        const uint part = (head * p.n_split + gl_WorkGroupID.z) * (p.head_dim + 2u);
+        if (tid == 0u) {
+            O[part] = m;
+            O[part + 1u] = sum;
+        }
+        for (uint k = 0u; k < MAX_DIMS_PER_THREAD; ++k) {
+            const uint d = tid + k * WG;
+            if (d < p.head_dim) O[part + 2u + d] = acc[k];
+        }
+#ifdef JOIN_QUANT
+        join_if_last(head);
+#endif
         return;
     }
 #ifdef JOIN_QUANT
