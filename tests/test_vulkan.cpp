@@ -645,13 +645,18 @@ TEST_CASE("Vulkan split-K decode attention matches the CPU over a long cache", "
     // eighth 107;
     // a step at 5 keys gives them all to the first (the unsplit fold).
     // Past 256 keys an even head_dim folds in f32 (72: an odd count of
-    // 16-byte words); an odd one folds V in f16 from global memory.
+    // 16-byte words); an odd one folds V in f16 from global memory. With
+    // and without GQA.
     for (const int head_dim : {64, 72, 17}) {
-        DYNAMIC_SECTION("head_dim " << head_dim) {
-            const auto names = kernels_run(*device(), [&] {
-                check_attention_steps(gqa_shape(head_dim), nullptr, 2, 1100, {4, 1, 695, 1, 1, 300, 1}, rng, true);
-            });
-            CHECK(std::find(names.begin(), names.end(), "attn_combine") != names.end());
+        for (const int n_head_kv : {2, 6}) {
+            DYNAMIC_SECTION("head_dim " << head_dim << ", " << n_head_kv << " KV heads") {
+                AttnShape sh = gqa_shape(head_dim);
+                sh.n_head_kv = n_head_kv;
+                const auto names = kernels_run(*device(), [&] {
+                    check_attention_steps(sh, nullptr, 2, 1100, {4, 1, 695, 1, 1, 300, 1}, rng, true);
+                });
+                CHECK(std::find(names.begin(), names.end(), "attn_combine") != names.end());
+            }
         }
     }
 }
