@@ -630,12 +630,17 @@ private:
             if (n_split_ > 1) grow(attn_parts_, parts * sizeof(float), Memory::DeviceLocal, "split attention's partial results");
             pending_attn_ = {true, q, out, pc};
         } else {
-            dispatch(dev_.kernel("attention", 5, sizeof pc),
-                     {buf(q).mem.handle(), k_cache_.handle(), v_cache_.handle(), buf(out).mem.handle(),
-                      step_dev_.handle()},
-                     &pc, sizeof pc, uint32_t(s.n_head), uint32_t(n_), 1, 0b1000);
+            dispatch_attention(q, buf(out).mem.handle(), pc);
         }
         wrote(out);
+    }
+
+    // attention.comp for q's rows, its result (or, split, the partial
+    // results) into dst.
+    void dispatch_attention(backend::Buf q, VkBuffer dst, const AttnPush &pc) {
+        dispatch(dev_.kernel("attention", 5, sizeof pc),
+                 {buf(q).mem.handle(), k_cache_.handle(), v_cache_.handle(), dst, step_dev_.handle()}, &pc, sizeof pc,
+                 pc.n_head, uint32_t(n_), pc.n_split, 0b1000);
     }
 
     // A decode step's attention, not dispatched yet: the integer GEMV that
@@ -653,10 +658,7 @@ private:
         const AttnPush &pc = pending_attn_.push;
         const bool split = pc.n_split > 1;
         const VkBuffer out = buf(pending_attn_.out).mem.handle();
-        dispatch(dev_.kernel("attention", 5, sizeof pc),
-                 {buf(pending_attn_.q).mem.handle(), k_cache_.handle(), v_cache_.handle(),
-                  split ? attn_parts_.handle() : out, step_dev_.handle()},
-                 &pc, sizeof pc, pc.n_head, 1, pc.n_split, 0b1000);
+        dispatch_attention(pending_attn_.q, split ? attn_parts_.handle() : out, pc);
         if (!split) return;
         const CombinePush cp{pc.n_head, pc.head_dim, pc.n_split};
         dispatch(dev_.kernel("attn_combine", 2, sizeof cp), {attn_parts_.handle(), out}, &cp, sizeof cp, cp.n_head, 1,
@@ -690,9 +692,7 @@ private:
             return true;
         }
         const AttnPush &ap = a.push;
-        dispatch(dev_.kernel("attention", 5, sizeof ap),
-                 {buf(a.q).mem.handle(), k_cache_.handle(), v_cache_.handle(), attn_parts_.handle(), step_dev_.handle()},
-                 &ap, sizeof ap, ap.n_head, 1, ap.n_split, 0b1000);
+        dispatch_attention(a.q, attn_parts_.handle(), ap);
         const CombineQuantPush cp{{ap.n_head, ap.head_dim, ap.n_split}, qk};
         dispatch(dev_.kernel("attn_combine_quant", 6, sizeof cp),
                  {attn_parts_.handle(), out, tail_counters_.handle(), o.q.handle(), o.d.handle(), o.s.handle()}, &cp,
