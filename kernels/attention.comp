@@ -440,22 +440,13 @@ void main() {
             barrier();
             continue;
         }
-        for (uint st = WG / 2u; st > 0u; st >>= 1) {
-            if (tid < st) red[tid] = max(red[tid], red[tid + st]);
-            barrier();
-        }
-        const float m_new = max(m, red[0]);
-        barrier();
+        const float m_new = max(m, reduce_red(true));
         const float pr = key < end ? exp_acc(s - m_new) : 0.0;
         prob[tid] = pr;
         red[tid] = pr;
         barrier();
-        for (uint st = WG / 2u; st > 0u; st >>= 1) {
-            if (tid < st) red[tid] += red[tid + st];
-            barrier();
-        }
         const float corr = exp_acc(m - m_new);
-        sum = sum * corr + red[0];
+        sum = sum * corr + reduce_red(false);
         m = m_new;
         const uint n_here = min(WG, end - c0);
         for (uint k = 0u; k < MAX_DIMS_PER_THREAD; ++k) {
