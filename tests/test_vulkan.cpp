@@ -699,7 +699,7 @@ TEST_CASE("Vulkan decode attention quantizes its row for the next GEMV as heads 
     std::mt19937 rng(17);
     // head_dim 64 fills whole blocks of 32 and shares blocks of 256 four
     // heads a block; 128 shares them two a block. n_ctx 1100 splits the
-    // keys among nine workgroups a head (at 306 keys three have some), 100
+    // keys among nine workgroups a head (at 306 keys five have some), 100
     // leaves them to one.
     for (const int head_dim : {64, 128}) {
         for (GgmlType t : {GgmlType::Q4_K, GgmlType::Q8_0, GgmlType::TQ2_0}) {
