@@ -219,6 +219,17 @@ void fold_staged(uint g, uint ng, inout float sum, inout float acc[MAX_DIMS_PER_
                 v[i][k] = ((gl_LocalInvocationID.x + k * WG) & 1u) != 0u ? h.y : h.x;
             }
         }
+        // Four keys that move no maximum (uniform: the factors are shared):
+        // each dimension's chain without the rescale's test, dimension by
+        // dimension. The same operations in the same order as fold_key's.
+        if (j + 3u < ng && ms[0] == 1.0 && ms[1] == 1.0 && ms[2] == 1.0 && ms[3] == 1.0) {
+            [[unroll]] for (uint k = 0u; k < MAX_DIMS_PER_THREAD; ++k) {
+                if (gl_LocalInvocationID.x + k * WG >= p.head_dim) break;
+                [[unroll]] for (uint i = 0u; i < 4u; ++i) acc[k] = f16_round(fma(v[i][k], vs[i], acc[k]));
+            }
+            sum = (((sum + vs[0]) + vs[1]) + vs[2]) + vs[3]; // sum * 1 + vs, key by key
+            continue;
+        }
         [[unroll]] for (uint i = 0u; i < 4u; ++i) {
             if (j + i >= ng) break;
             fold_key(ms[i], vs[i], v[i], acc);
