@@ -49,7 +49,7 @@ layout(push_constant) uniform Params {
 #endif
 } p;
 
-const uint kMinSplitKeys = 256u; // keys of a split's share, at least (a multiple of WG)
+const uint kMinSplitKeys = 256u; // up to this many keys, split 0 takes them all (the f16 fold); a multiple of WG
 
 #include "exact.glsl"
 

@@ -149,7 +149,6 @@ public:
     // tests compare the levels, which must give identical results.
     bool use_fusion() const { return fusion_level_.load() >= 1; }
     bool fuse_attention_join() const { return fusion_level_.load() >= 2 && info_.max_storage_buffers >= 10; }
-    void set_fusion(bool on) { fusion_level_.store(on ? 2 : 0); }
     void set_fusion_level(int level) { fusion_level_.store(level); }
     // The largest buffer a kernel may bind (and the largest weight buffer an
     // upload makes): the device's limit, or less where TERNLM_VK_MAX_BUFFER
