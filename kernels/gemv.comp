@@ -15,6 +15,13 @@
 // Built twice: NT = 1 for decode, and NT = 8 for prefill, where workgroup
 // z handles activation rows 8z .. 8z+7 (of p.ntok) and each weight item,
 // loaded once from memory, is multiplied with all of them.
+//
+// ROPE_KV (decode): the q, k or v product of a llama layer with what
+// rope_kv.comp did to it fused in (one dependent dispatch fewer a layer).
+// Rows 2i and 2i+1 are a RoPE pair (not NEOX) and one f16 word of a cache
+// row, and a workgroup owns whole pairs (an even number of rows from an even
+// first row): p.mode 0 rotates q's pairs into Y, 1 rotates k's into the K
+// cache at the step's position, 2 packs v's into the V cache.
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_control_flow_attributes : require
 #extension GL_KHR_shader_subgroup_shuffle : require
@@ -30,6 +37,10 @@ layout(std430, binding = 1) readonly buffer Quants { uvec4 XQ4[]; };
 layout(std430, binding = 2) readonly buffer Scales { float XD[]; };
 layout(std430, binding = 3) readonly buffer Sums { int XS[]; };
 layout(std430, binding = 4) buffer Output { float Y[]; };
+#ifdef ROPE_KV
+layout(std430, binding = 5) readonly buffer StepParams { uint pos0; } step;
+layout(std430, binding = 6) writeonly buffer Cache { uint KV[]; };
+#endif
 
 layout(push_constant) uniform Params {
     uint ncols, nrows, tpr, row_bytes, rows_per_x; // tpr: threads per row group
@@ -37,6 +48,12 @@ layout(push_constant) uniform Params {
     uint rpg; // rows per group
     uint ntok; // activation rows (tokens)
     uint accumulate; // 1: Y += result (the residual add, fused), 0: Y = result
+#ifdef ROPE_KV
+    uint mode; // 0: q rotated into Y; 1: k rotated into the K cache; 2: v into the V cache
+    uint head_dim, n_rot;
+    float theta_scale, freq_scale;
+    uint layer_word; // the layer's first word in the cache
+#endif
 } p;
 
 #ifndef NT
@@ -45,6 +62,9 @@ layout(push_constant) uniform Params {
 
 #include "common.glsl"
 #include "dequant.glsl"
+#ifdef ROPE_KV
+#include "exact.glsl"
+#endif
 
 #ifdef DOT4
 // OpSDot (SPV_KHR_integer_dot_product) on four packed signed bytes.
@@ -218,11 +238,43 @@ shared float partial[RPG * 64u];
 // row groups narrower than a subgroup stay apart); where a group spans
 // several subgroups, their sums meet in shared memory. The order is fixed,
 // so results do not depend on timing.
+#ifdef ROPE_KV
+// The workgroup's rows (at most 64 / 8 groups of RPG), staged for rope_pairs.
+shared float rows_y[8u * RPG];
+uint wg_row0() { return (gl_WorkGroupID.x + gl_WorkGroupID.y * p.rows_per_x) * (64u / p.tpr) * p.rpg; }
+void store(uint i, float total) {
+    precise const float y = total * p.scale;
+    rows_y[i - wg_row0()] = y;
+}
+
+// Each pair of the workgroup's rows rotated (rope_kv.comp's arithmetic, as
+// the CPU rounds it) and written where p.mode says.
+void rope_pairs() {
+    barrier(); // rows_y complete
+    const uint pair = gl_LocalInvocationID.x, r = wg_row0() + 2u * pair;
+    if (pair >= (64u / p.tpr) * p.rpg / 2u || r >= p.nrows) return;
+    const float x0 = rows_y[2u * pair], x1 = rows_y[2u * pair + 1u];
+    vec2 y = vec2(x0, x1);
+    const uint j = r % p.head_dim;
+    if (p.mode != 2u && j < p.n_rot) {
+        const vec2 cs = rope_cos_sin(step.pos0, j / 2u, p.theta_scale, p.freq_scale);
+        precise const float a = x0 * cs.x - x1 * cs.y, b = x0 * cs.y + x1 * cs.x; // unfused, as the CPU rounds
+        y = vec2(a, b);
+    }
+    if (p.mode == 0u) {
+        Y[r] = y.x;
+        Y[r + 1u] = y.y;
+    } else {
+        KV[p.layer_word + step.pos0 * (p.nrows / 2u) + r / 2u] = pack_half2_rne(y);
+    }
+}
+#else
 void store(uint i, float total) {
     // precise: the product is rounded before the add, as a separate add does
     precise const float y = total * p.scale;
     Y[i] = p.accumulate != 0u ? Y[i] + y : y;
 }
+#endif
 
 void store_rows(float acc[RPG], uint tok, uint tid, uint lane, uint row0) {
     const uint w = min(p.tpr, gl_SubgroupSize);
@@ -271,4 +323,7 @@ void main() {
         if (tok0 + t >= p.ntok) break; // uniform: the whole workgroup shares tok0
         store_rows(acc[t], tok0 + t, tid, lane, row0);
     }
+#ifdef ROPE_KV
+    rope_pairs();
+#endif
 }

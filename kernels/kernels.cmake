@@ -58,8 +58,12 @@ foreach(t ${TERNLM_GEMV_TYPES})
   # gemv8: 8 activation rows per workgroup, for prefill
   ternlm_spirv(${spv_dir}/gemv8_${lt}.spv ${CMAKE_CURRENT_LIST_DIR}/gemv.comp -DTYPE_${t} -DNT=8u)
   ternlm_spirv(${spv_dir}/gemv8_${lt}_dot.spv ${CMAKE_CURRENT_LIST_DIR}/gemv.comp -DTYPE_${t} -DDOT4 -DNT=8u)
+  # gemv_rope: the decode q/k/v product with RoPE and the KV-cache append fused
+  ternlm_spirv(${spv_dir}/gemv_rope_${lt}.spv ${CMAKE_CURRENT_LIST_DIR}/gemv.comp -DTYPE_${t} -DROPE_KV)
+  ternlm_spirv(${spv_dir}/gemv_rope_${lt}_dot.spv ${CMAKE_CURRENT_LIST_DIR}/gemv.comp -DTYPE_${t} -DDOT4 -DROPE_KV)
   list(APPEND spv_files ${spv_dir}/gemv_${lt}.spv ${spv_dir}/gemv_${lt}_dot.spv
-       ${spv_dir}/gemv8_${lt}.spv ${spv_dir}/gemv8_${lt}_dot.spv)
+       ${spv_dir}/gemv8_${lt}.spv ${spv_dir}/gemv8_${lt}_dot.spv
+       ${spv_dir}/gemv_rope_${lt}.spv ${spv_dir}/gemv_rope_${lt}_dot.spv)
 endforeach()
 
 foreach(t ${TERNLM_GEMM_TYPES})

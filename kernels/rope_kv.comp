@@ -54,8 +54,9 @@ void main() {
         const uint a = (row * p.n_head + head) * p.head_dim + (p.neox != 0u ? i : 2u * i);
         const uint b = a + (p.neox != 0u ? half_rot : 1u);
         const float x0 = Q[a], x1 = Q[b];
-        Q[a] = x0 * cs.x - x1 * cs.y;
-        Q[b] = x0 * cs.y + x1 * cs.x;
+        precise const float y0 = x0 * cs.x - x1 * cs.y, y1 = x0 * cs.y + x1 * cs.x; // unfused, as the CPU rounds
+        Q[a] = y0;
+        Q[b] = y1;
         return;
     }
     const uint w = id - nq; // word of the step's K/V rows

@@ -727,7 +727,7 @@ TEST_CASE("Vulkan decode attention quantizes its row for the next GEMV as heads 
                         auto gpu =
                             vk::make_vulkan_executor(vk::GpuWeights::upload(device(), tf, {}), 1, n_ctx, int(kv_cols));
                         auto out = run(*gpu, true);
-                        dev.set_fusion_level(2);
+                        dev.set_fusion_level(vk::Device::kDefaultFusionLevel);
                         return out;
                     };
                     std::vector<float> fused;
@@ -744,6 +744,99 @@ TEST_CASE("Vulkan decode attention quantizes its row for the next GEMV as heads 
                                         join_names.end();
                     CHECK(joined == split);
                     CHECK(in_join == fused);
+                    CHECK(gpu_run(0) == fused);
+                }
+            }
+        }
+    }
+}
+
+namespace {
+
+// Steps of random input rows through q, k and v products of one layer
+// (weights of type t, cols wide), rope_attention and output_logits on
+// `ex`: all steps' attention outputs one after the other.
+std::vector<float> qkv_rope_attention(backend::Executor &ex, KvCache &kv, const LayerWeights &l, int64_t cols,
+                                      const AttnShape &sh, const RopeParams &rp, const std::vector<int> &steps) {
+    std::mt19937 rng(21);
+    const int64_t q_cols = sh.n_head * sh.head_dim, kv_cols = sh.n_head_kv * sh.head_dim;
+    std::vector<float> all;
+    int pos = 0;
+    for (int n : steps) {
+        const Ops ops = [&](backend::Step &s, backend::Buf x) {
+            const backend::Buf q = s.new_buf(n, q_cols), k = s.new_buf(n, kv_cols), v = s.new_buf(n, kv_cols),
+                               out = s.new_buf(n, q_cols);
+            s.matmul(l.wq, x, q, l.wq_scale);
+            s.matmul(l.wk, x, k, l.wk_scale);
+            s.matmul(l.wv, x, v, l.wv_scale);
+            s.rope_attention(0, q, k, v, out, sh, rp);
+            s.output_logits(out);
+        };
+        const auto got = run_step(ex, kv, random_floats(size_t(n) * size_t(cols), rng), n, cols, pos, ops);
+        all.insert(all.end(), got.begin(), got.end());
+        kv.advance(n);
+        pos += n;
+    }
+    return all;
+}
+
+} // namespace
+
+TEST_CASE("Vulkan q, k and v products with RoPE and the KV append fused match the CPU", "[vulkan]") {
+    if (!testsupport::vulkan_device_or_fail()) return;
+    vk::Device &dev = *device();
+    std::mt19937 rng(19);
+    // A decode step's q, k and v GEMVs rotate their rows and write k and v
+    // into the cache themselves (gemv_rope): GQA; head_dim 64 rotated whole
+    // and 18 rotated in part (12 of 18); rows of 512 (workgroups of several
+    // row groups) and of 3328 (one row group of 64 threads a workgroup, two
+    // rows a group); bitnet's per-tensor scales. A prefill step of 3 rows
+    // first (rope_kv.comp), then decode steps at growing positions.
+    for (GgmlType t : {GgmlType::Q4_K, GgmlType::TQ2_0, GgmlType::Q8_0}) {
+        for (const int head_dim : {64, 18}) {
+            for (const int64_t cols : {int64_t(512), int64_t(3328)}) {
+                if (t == GgmlType::Q8_0 && cols > 512) continue;
+                DYNAMIC_SECTION(type_name(t) << ", head_dim " << head_dim << ", rows of " << cols) {
+                    AttnShape sh = gqa_shape(head_dim);
+                    RopeParams rp;
+                    rp.n_rot = head_dim == 64 ? 64 : 12;
+                    rp.freq_base = 10000;
+                    const int64_t q_cols = sh.n_head * head_dim, kv_cols = sh.n_head_kv * head_dim;
+                    const auto wq = random_matrix_bytes(t, q_cols, cols, rng);
+                    const auto wk = random_matrix_bytes(t, kv_cols, cols, rng);
+                    const auto wv = random_matrix_bytes(t, kv_cols, cols, rng);
+                    Transformer tf;
+                    tf.layers.resize(1);
+                    LayerWeights &l = tf.layers[0];
+                    l.wq = weight_ref(wq, t, cols, q_cols, "wq");
+                    l.wk = weight_ref(wk, t, cols, kv_cols, "wk");
+                    l.wv = weight_ref(wv, t, cols, kv_cols, "wv");
+                    l.wk_scale = 0.75f;
+                    const std::vector<int> steps{3, 1, 1, 1, 1};
+                    const int n_ctx = 40;
+                    auto cpu = cpu::make_cpu_executor(2);
+                    KvCache kv_cpu(1, n_ctx, int(kv_cols));
+                    const auto want = qkv_rope_attention(*cpu, kv_cpu, l, cols, sh, rp, steps);
+                    auto gpu_run = [&](int level) {
+                        dev.set_fusion_level(level);
+                        auto gpu = vk::make_vulkan_executor(vk::GpuWeights::upload(device(), tf, {}), 1, n_ctx,
+                                                            int(kv_cols));
+                        KvCache kv(1, n_ctx, int(kv_cols), false);
+                        auto out = qkv_rope_attention(*gpu, kv, l, cols, sh, rp, steps);
+                        dev.set_fusion_level(vk::Device::kDefaultFusionLevel);
+                        return out;
+                    };
+                    std::vector<float> fused;
+                    const auto names = kernels_run(dev, [&] { fused = gpu_run(3); });
+                    const std::string rope_gemv = "gemv_rope_" + lower_type_name(t) + (dev.use_int_dot() ? "_dot" : "");
+                    CHECK(std::find(names.begin(), names.end(), rope_gemv) != names.end());
+                    require_close(fused, want, 2e-3); // f16 K, V and q; sums in other orders
+                    CHECK(gpu_run(3) == fused); // concurrent, not profiled
+                    // rope_kv.comp after plain GEMVs gives the same bits
+                    std::vector<float> unfused;
+                    const auto unfused_names = kernels_run(dev, [&] { unfused = gpu_run(2); });
+                    CHECK(std::find(unfused_names.begin(), unfused_names.end(), rope_gemv) == unfused_names.end());
+                    CHECK(unfused == fused);
                     CHECK(gpu_run(0) == fused);
                 }
             }

@@ -123,8 +123,9 @@ public:
         matmul(w, a, tmp, scale);
         add(x, tmp);
     }
-    // rope(q), rope(k), then attention(). Afterwards q and k hold
-    // unspecified values (a fused version need not rotate them in place).
+    // rope(q), rope(k), then attention(). Afterwards q, k and v hold
+    // unspecified values (a fused version need not rotate them in place, nor
+    // write k and v anywhere but the cache).
     virtual void rope_attention(int layer, Buf q, Buf k, Buf v, Buf out, const AttnShape &shape,
                                 const RopeParams &rope) {
         this->rope(q, shape.n_head, shape.head_dim, rope);

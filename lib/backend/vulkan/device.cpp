@@ -1,6 +1,7 @@
 #include "backend/vulkan/device.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -200,6 +201,9 @@ std::shared_ptr<Device> Device::open(int index) {
     if (const char *e = std::getenv("TERNLM_VK_MEMORY_BUDGET")) d->budget_override_ = std::strtoull(e, nullptr, 10);
     d->phys_ = pds[size_t(chosen)];
     d->info_ = infos[size_t(chosen)];
+    // A CPU implementation needs every core for the work it waits on.
+    d->spin_us_ = d->info_.type == VK_PHYSICAL_DEVICE_TYPE_CPU ? 0 : kSpinWaitUs;
+    if (const char *e = std::getenv("TERNLM_VK_SPIN_US")) d->spin_us_ = uint32_t(std::strtoul(e, nullptr, 10));
     vkGetPhysicalDeviceMemoryProperties(d->phys_, &d->mem_props_);
     VkPhysicalDeviceProperties props;
     vkGetPhysicalDeviceProperties(d->phys_, &props);
@@ -385,7 +389,12 @@ void Device::submit_and_wait(VkCommandBuffer cmd, VkFence fence) {
         check(vkQueueSubmit(queue_, 1, &si, fence), "vkQueueSubmit");
     }
     submissions_.fetch_add(1);
-    const VkResult r = vkWaitForFences(dev_, 1, &fence, VK_TRUE, UINT64_MAX);
+    VkResult r = VK_NOT_READY;
+    if (spin_us_) {
+        const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(spin_us_);
+        while ((r = vkGetFenceStatus(dev_, fence)) == VK_NOT_READY && std::chrono::steady_clock::now() < until) {}
+    }
+    if (r == VK_NOT_READY) r = vkWaitForFences(dev_, 1, &fence, VK_TRUE, UINT64_MAX);
     if (r == VK_ERROR_DEVICE_LOST) fail(TERN_ERR_BACKEND, "Vulkan: the device was lost (%s)", info_.name.c_str());
     check(r, "vkWaitForFences");
 }

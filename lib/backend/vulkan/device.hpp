@@ -109,7 +109,10 @@ public:
     // Copies bytes into a device buffer (directly when it is mapped, else
     // through a staging buffer and one submission).
     void upload(Buffer &dst, size_t offset, const void *src, size_t bytes);
-    // Submits one command buffer and waits for it; counts submissions.
+    // Submits one command buffer and waits for it; counts submissions. It
+    // polls the fence for up to spin_us_ before it sleeps on it: waking from
+    // vkWaitForFences cost ~70 us a decode step on the H100 (4% of a
+    // llama-1B step), for one core kept busy while a step runs.
     void submit_and_wait(VkCommandBuffer cmd, VkFence fence);
     uint64_t submissions() const { return submissions_.load(); }
     // Dispatches recorded by executors (the bench reports them per token).
@@ -141,14 +144,18 @@ public:
     // COOPMAT build); TERNLM_VK_COOPMAT=0 turns it off for comparisons.
     bool use_coopmat() const { return info_.coopmat_nv && coopmat_enabled_.load(); }
     void set_coopmat(bool on) { coopmat_enabled_.store(on); }
-    // Whether decode steps quantize a kernel's result as it completes for
-    // the product that reads it instead of in a dispatch of its own: level
-    // 1 in split attention's join (attn_combine_quant), 2 (the default) in
-    // the attention itself, whose last split joins (attention_quant, where
-    // the device binds 10 buffers a kernel). TERNLM_VK_FUSE=0/1/2 sets it;
+    // How far decode steps fuse dependent stages, level by level:
+    // 1 quantizes a kernel's result as it completes for the product that
+    // reads it, instead of in a dispatch of its own (split attention's join:
+    // attn_combine_quant); 2 in the attention itself, whose last split joins
+    // (attention_quant, where the device binds 10 buffers a kernel); 3 (the
+    // default) runs RoPE and the KV append in the q, k and v GEMVs
+    // (gemv_rope) instead of rope_kv.comp. TERNLM_VK_FUSE=0..3 sets it;
     // tests compare the levels, which must give identical results.
     bool use_fusion() const { return fusion_level_.load() >= 1; }
     bool fuse_attention_join() const { return fusion_level_.load() >= 2 && info_.max_storage_buffers >= 10; }
+    bool fuse_rope_products() const { return fusion_level_.load() >= 3 && info_.max_storage_buffers >= 7; }
+    static constexpr int kDefaultFusionLevel = 3;
     void set_fusion_level(int level) { fusion_level_.store(level); }
     // The largest buffer a kernel may bind (and the largest weight buffer an
     // upload makes): the device's limit, or less where TERNLM_VK_MAX_BUFFER
@@ -189,8 +196,12 @@ private:
     std::atomic<uint64_t> submissions_{0}, dispatches_{0}, recorded_steps_{0};
     std::atomic<bool> int_dot_enabled_{true};
     std::atomic<bool> coopmat_enabled_{true};
-    std::atomic<int> fusion_level_{2};
+    std::atomic<int> fusion_level_{kDefaultFusionLevel};
     uint64_t buffer_cap_ = 0, budget_override_ = 0;
+    // Polling before sleeping on a fence (submit_and_wait): 0 on a CPU
+    // device, else kSpinWaitUs; TERNLM_VK_SPIN_US overrides.
+    static constexpr uint32_t kSpinWaitUs = 20000;
+    uint32_t spin_us_ = 0;
     std::atomic<bool> profiling_{false};
     float timestamp_period_ns_ = 1;
     mutable std::mutex profile_mu_;

@@ -34,6 +34,12 @@ struct GemvPush {
     float scale;
     uint32_t rpg, ntok, accumulate;
 };
+struct GemvRopePush { // gemv.comp's ROPE_KV build
+    GemvPush gemv;
+    uint32_t mode, head_dim, n_rot;
+    float theta_scale, freq_scale;
+    uint32_t layer_word;
+};
 struct GemmPush {
     uint32_t ncols, nrows, ntok, row_bytes;
     float scale;
@@ -264,6 +270,7 @@ public:
     }
 
     void finish() {
+        flush_products();
         pending_norm_.active = false; // a norm no float reader asked for (see PendingNorm)
         pending_glu_.active = false;  // likewise a gated activation
         pending_attn_.active = false; // and an attention output
@@ -375,7 +382,10 @@ public:
         const WeightRef w = device_view(file_w); // the type the device holds it in
         if (const auto *parts = w_->parts(file_w)) return matmul_parts(w, *parts, x, out, scale);
         if (use_gemm(w, x)) return gemm(w, x, out, scale, false);
-        if (fast_gemv(w.type)) return gemv(w, w_->get(w).handle(), x, out, scale, false);
+        if (fast_gemv(w.type)) {
+            if (defer_product(w, x, out, scale)) return;
+            return gemv(w, w_->get(w).handle(), x, out, scale, false);
+        }
         matmul_float(w, w_->get(w).handle(), x, out, scale);
     }
 
@@ -465,6 +475,10 @@ public:
     void rope_attention(int layer, backend::Buf q, backend::Buf k, backend::Buf v, backend::Buf out,
                         const AttnShape &s, const RopeParams &r) override {
         check_attention(s);
+        if (rope_in_products(layer, q, k, v, s, r)) {
+            settle(out);
+            return attend(layer, q, out, s);
+        }
         for (backend::Buf b : {q, k, v, out}) settle(b);
         RopeKvPush pc{uint32_t(n_), uint32_t(s.n_head), uint32_t(s.n_head_kv), uint32_t(s.head_dim),
                       uint32_t(r.n_rot), r.neox ? 1u : 0u, r.theta_scale(), r.freq_scale, layer_word(layer)};
@@ -499,12 +513,14 @@ public:
     // no expert-indexed GEMV. It reads n_expert / n_used times the FFN
     // weights the CPU's routed batches read.
     void moe_ffn(const MoeFfn &moe, backend::Buf xn, backend::Buf x) override {
+        flush_products();
         const int rows = buf(xn).rows;
         const uint32_t n_expert = uint32_t(moe.router.ne1);
         const int64_t n_embd = buf(x).cols, n_ff = moe.gate.front().ne1;
         const backend::Buf logits = new_buf(rows, n_expert), g = new_buf(rows, n_ff), u = new_buf(rows, n_ff),
                            d = new_buf(rows, n_embd);
         matmul(moe.router, xn, logits, 1.0f);
+        settle(logits);
         grow(moe_weights_, size_t(rows) * n_expert * sizeof(float), Memory::DeviceLocal, "routing weights");
         const MoeRoutePush rp{n_expert, uint32_t(moe.n_used)};
         dispatch(dev_.kernel("moe_route", 2, sizeof rp), {buf(logits).mem.handle(), moe_weights_.handle()}, &rp,
@@ -727,6 +743,11 @@ private:
     static constexpr uint32_t kGluSilu = 1, kGluRelu2 = 2;
 
     void settle(backend::Buf b) {
+        for (const PendingProduct &p : pending_products_)
+            if (p.out == b) {
+                flush_products();
+                break;
+            }
         if (pending_attn_.active && (b == pending_attn_.out || b == pending_attn_.q)) flush_attention();
         if (pending_norm_.active && (b == pending_norm_.x || b == pending_norm_.out ||
                                      (pending_norm_.glu && b == pending_norm_.glu_up)))
@@ -753,20 +774,93 @@ private:
     // accumulate: out += the product (the residual add, fused) instead of out =.
     void gemv(const WeightRef &w, VkBuffer weights, backend::Buf x, backend::Buf out, float scale, bool accumulate,
               VkDeviceSize out_offset = 0) {
-        const ActSlot &in = act_[quantize_activations(x, activation_block(w.type))];
+        const size_t slot = quantize_activations(x, activation_block(w.type));
+        dispatch_gemv(w, weights, act_[slot], uint32_t(buf(x).rows), buf(out).mem.handle(), scale, accumulate,
+                      out_offset);
+    }
+    // gemv.comp's push constants for w and ntok activation rows, and its grid.
+    GemvPush gemv_push(const WeightRef &w, uint32_t ntok, float scale, bool accumulate, Grid &g, bool even_rows = false) {
         const uint32_t rows = uint32_t(w.ne1);
         const uint32_t tpr = gemv_threads_per_row(w);
-        const uint32_t rpg = gemv_rows_per_group(w, tpr);
+        uint32_t rpg = gemv_rows_per_group(w, tpr);
+        if (even_rows && tpr == 64 && rpg % 2) rpg = 2; // a workgroup of one row group: whole pairs of rows
         const uint32_t per_wg = (64 / tpr) * rpg;
-        const Grid g = grid((rows + per_wg - 1) / per_wg);
-        const uint32_t ntok = uint32_t(buf(x).rows);
-        GemvPush pc{uint32_t(w.ne0), rows, tpr, uint32_t(w.row_bytes), g.x, scale, rpg, ntok, accumulate ? 1u : 0u};
+        g = grid((rows + per_wg - 1) / per_wg);
+        return {uint32_t(w.ne0), rows, tpr, uint32_t(w.row_bytes), g.x, scale, rpg, ntok, accumulate ? 1u : 0u};
+    }
+    void dispatch_gemv(const WeightRef &w, VkBuffer weights, const ActSlot &in, uint32_t ntok, VkBuffer out,
+                       float scale, bool accumulate, VkDeviceSize out_offset = 0) {
+        Grid g;
+        const GemvPush pc = gemv_push(w, ntok, scale, accumulate, g);
         const std::string name =
             type_kernel_name(ntok > 1 ? "gemv8" : "gemv", w.type) + (dev_.use_int_dot() ? "_dot" : "");
         const VkDeviceSize offsets[5] = {0, 0, 0, 0, out_offset};
-        dispatch(dev_.kernel(name, 5, sizeof pc),
-                 {weights, in.q.handle(), in.d.handle(), in.s.handle(), buf(out).mem.handle()}, &pc, sizeof pc,
-                 g.x, g.y, (ntok + kGemvTokens - 1) / kGemvTokens, 0b10000, shape_label(w), out_offset ? offsets : nullptr);
+        dispatch(dev_.kernel(name, 5, sizeof pc), {weights, in.q.handle(), in.d.handle(), in.s.handle(), out}, &pc,
+                 sizeof pc, g.x, g.y, (ntok + kGemvTokens - 1) / kGemvTokens, 0b10000, shape_label(w),
+                 out_offset ? offsets : nullptr);
+    }
+
+    // One-row integer products not dispatched yet (at most three: a
+    // layer's q, k and v), their inputs already quantized. When
+    // rope_attention follows with their outputs as q, k and v, they run as
+    // gemv.comp's ROPE_KV build, which rotates q and writes k and v into the
+    // cache (rope_kv.comp's dispatch, a dependent stage, is gone); anything
+    // else touching an output, or quantizing another row, dispatches them as
+    // they are first, in the order they came.
+    struct PendingProduct {
+        WeightRef w; // as the device holds it
+        VkBuffer weights;
+        size_t slot; // of act_
+        backend::Buf out;
+        float scale;
+    };
+    std::vector<PendingProduct> pending_products_;
+    static constexpr size_t kMaxPendingProducts = 3;
+
+    bool defer_product(const WeightRef &w, backend::Buf x, backend::Buf out, float scale) {
+        if (n_ != 1 || !dev_.fuse_rope_products()) return false;
+        if (pending_products_.size() == kMaxPendingProducts) flush_products();
+        const size_t slot = quantize_activations(x, activation_block(w.type));
+        pending_products_.push_back({w, w_->get(w).handle(), slot, out, scale});
+        return true;
+    }
+
+    void flush_products() {
+        std::vector<PendingProduct> p;
+        p.swap(pending_products_);
+        for (const PendingProduct &d : p) dispatch_gemv(d.w, d.weights, act_[d.slot], 1, buf(d.out).mem.handle(), d.scale, false);
+    }
+
+    // q, k and v pending as products: dispatched with RoPE and the KV
+    // append in their epilogue (not for NEOX pairs, which are not
+    // neighbouring rows).
+    bool rope_in_products(int layer, backend::Buf q, backend::Buf k, backend::Buf v, const AttnShape &s,
+                          const RopeParams &r) {
+        if (pending_products_.size() != 3 || r.neox || r.n_rot % 2 || r.n_rot > s.head_dim || s.head_dim % 2)
+            return false;
+        const backend::Buf outs[3] = {q, k, v};
+        const int64_t cols[3] = {int64_t(s.n_head) * s.head_dim, kv_dim_, kv_dim_};
+        const PendingProduct *by_mode[3] = {};
+        for (const PendingProduct &p : pending_products_)
+            for (int m = 0; m < 3; ++m)
+                if (p.out == outs[m] && p.w.ne1 == cols[m]) by_mode[m] = &p;
+        if (!by_mode[0] || !by_mode[1] || !by_mode[2]) return false;
+        const VkBuffer caches[3] = {VK_NULL_HANDLE, k_cache_.handle(), v_cache_.handle()};
+        for (uint32_t m = 0; m < 3; ++m) {
+            const PendingProduct &p = *by_mode[m];
+            const ActSlot &in = act_[p.slot];
+            Grid g;
+            const GemvRopePush pc{gemv_push(p.w, 1, p.scale, false, g, true), m, uint32_t(s.head_dim),
+                                  uint32_t(r.n_rot), r.theta_scale(), r.freq_scale, layer_word(layer)};
+            const VkBuffer y = buf(p.out).mem.handle();
+            dispatch(dev_.kernel(type_kernel_name("gemv_rope", p.w.type) + (dev_.use_int_dot() ? "_dot" : ""), 7,
+                                 sizeof pc),
+                     {p.weights, in.q.handle(), in.d.handle(), in.s.handle(), y, step_dev_.handle(),
+                      m ? caches[m] : y},
+                     &pc, sizeof pc, g.x, g.y, 1, m ? 0b1000000u : 0b10000u, shape_label(p.w));
+        }
+        pending_products_.clear();
+        return true;
     }
 
     // The counters of kernels that quantize their result as blocks complete
@@ -807,6 +901,7 @@ private:
         const Quantized key{size_t(x), a.version, qk};
         for (size_t i = 0; i < 2; ++i)
             if (act_[i].holds.version && act_[i].holds == key) return read_slot(i);
+        flush_products(); // they may read the slot this one writes
         const size_t slot = 1 - last_read_;
         ActSlot &o = act_[slot];
         if (attention_quantized(x, qk, o)) {
