@@ -18,10 +18,13 @@
 //
 // ROPE_KV (decode): the q, k or v product of a llama layer with what
 // rope_kv.comp did to it fused in (one dependent dispatch fewer a layer).
-// Rows 2i and 2i+1 are a RoPE pair (not NEOX) and one f16 word of a cache
-// row, and a workgroup owns whole pairs (an even number of rows from an even
-// first row): p.mode 0 rotates q's pairs into Y, 1 rotates k's into the K
-// cache at the step's position, 2 packs v's into the V cache.
+// Rows 2i and 2i+1 are a RoPE pair and one f16 word of a cache row, and a
+// workgroup owns whole pairs (an even number of rows from an even first
+// row): p.mode 0 rotates q's pairs into Y, 1 rotates k's into the K cache
+// at the step's position, 2 packs v's into the V cache. NEOX pairs
+// (i, i + n_rot/2) are not neighbours: q and k then compute their rows in
+// quads i, i+1, i+half, i+1+half (two pairs, two cache words; weight_row),
+// a workgroup owning whole quads.
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_control_flow_attributes : require
 #extension GL_KHR_shader_subgroup_shuffle : require
@@ -53,6 +56,7 @@ layout(push_constant) uniform Params {
     uint head_dim, n_rot;
     float theta_scale, freq_scale;
     uint layer_word; // the layer's first word in the cache
+    uint neox;
 #endif
 } p;
 
@@ -241,7 +245,17 @@ shared float partial[RPG * 64u];
 #ifdef ROPE_KV
 // The workgroup's rows (at most 64 / 8 groups of RPG), staged for rope_pairs.
 shared float rows_y[8u * RPG];
-uint wg_row0() { return (gl_WorkGroupID.x + gl_WorkGroupID.y * p.rows_per_x) * (64u / p.tpr) * p.rpg; }
+uint wg_rows() { return (64u / p.tpr) * p.rpg; }
+uint wg_row0() { return (gl_WorkGroupID.x + gl_WorkGroupID.y * p.rows_per_x) * wg_rows(); }
+// The matrix row whose product lands in row L of the workgroups' order:
+// with NEOX pairs, q's and k's rotated rows go in quads (see the header).
+uint weight_row(uint L) {
+    if (p.neox == 0u || p.mode == 2u) return L;
+    const uint j = L % p.head_dim;
+    if (j >= p.n_rot) return L;
+    const uint v = j % 4u;
+    return L - j + (j - v) / 2u + (v & 1u) + (v >> 1) * (p.n_rot / 2u);
+}
 void store(uint i, float total) {
     precise const float y = total * p.scale;
     rows_y[i - wg_row0()] = y;
@@ -252,7 +266,7 @@ void store(uint i, float total) {
 void rope_pairs() {
     barrier(); // rows_y complete
     const uint pair = gl_LocalInvocationID.x, r = wg_row0() + 2u * pair;
-    if (pair >= (64u / p.tpr) * p.rpg / 2u || r >= p.nrows) return;
+    if (pair >= wg_rows() / 2u || r >= p.nrows) return;
     const float x0 = rows_y[2u * pair], x1 = rows_y[2u * pair + 1u];
     vec2 y = vec2(x0, x1);
     const uint j = r % p.head_dim;
@@ -268,7 +282,38 @@ void rope_pairs() {
         KV[p.layer_word + step.pos0 * (p.nrows / 2u) + r / 2u] = pack_half2_rne(y);
     }
 }
+
+// NEOX q or k: each quad of the workgroup's rows (matrix rows i, i+1,
+// i+half, i+1+half of a head) as two rotated pairs, (i, i+half) at angle i
+// and (i+1, i+1+half) at i+1; rows past n_rot are four plain neighbours.
+void rope_quads() {
+    barrier(); // rows_y complete
+    const uint quad = gl_LocalInvocationID.x, L = wg_row0() + 4u * quad;
+    if (quad >= wg_rows() / 4u || L >= p.nrows) return;
+    vec4 y = vec4(rows_y[4u * quad], rows_y[4u * quad + 1u], rows_y[4u * quad + 2u], rows_y[4u * quad + 3u]);
+    const uint j = L % p.head_dim;
+    if (j < p.n_rot) {
+        const uint i = j / 2u; // the first pair's: L's matrix row is i of the head
+        const vec2 c0 = rope_cos_sin(step.pos0, i, p.theta_scale, p.freq_scale);
+        const vec2 c1 = rope_cos_sin(step.pos0, i + 1u, p.theta_scale, p.freq_scale);
+        precise const float a0 = y.x * c0.x - y.z * c0.y, a2 = y.x * c0.y + y.z * c0.x; // unfused, as the CPU rounds
+        precise const float a1 = y.y * c1.x - y.w * c1.y, a3 = y.y * c1.y + y.w * c1.x;
+        y = vec4(a0, a1, a2, a3);
+    }
+    const uint r0 = weight_row(L), r2 = weight_row(L + 2u);
+    if (p.mode == 0u) {
+        Y[r0] = y.x;
+        Y[r0 + 1u] = y.y;
+        Y[r2] = y.z;
+        Y[r2 + 1u] = y.w;
+    } else {
+        const uint base = p.layer_word + step.pos0 * (p.nrows / 2u);
+        KV[base + r0 / 2u] = pack_half2_rne(y.xy);
+        KV[base + r2 / 2u] = pack_half2_rne(y.zw);
+    }
+}
 #else
+uint weight_row(uint L) { return L; }
 void store(uint i, float total) {
     // precise: the product is rounded before the add, as a separate add does
     precise const float y = total * p.scale;
@@ -305,6 +350,8 @@ void main() {
     const uint tok0 = gl_WorkGroupID.z * NT;
     const uint nblk = p.ncols / QK;
     float acc[NT][RPG];
+    uint wrow[RPG]; // the matrix rows of row0..: themselves but in ROPE_KV's NEOX quads
+    [[unroll]] for (uint r = 0u; r < RPG; ++r) wrow[r] = weight_row(row0 + r);
     [[unroll]] for (uint t = 0u; t < NT; ++t)
         [[unroll]] for (uint r = 0u; r < RPG; ++r) acc[t][r] = 0.0;
     for (uint it = lane; it < nblk * IPB; it += p.tpr) {
@@ -316,7 +363,7 @@ void main() {
             load_x(blk, k, (tok0 + t) * (p.ncols >> 4), x, s);
             const float dx = XD[(tok0 + t) * (p.ncols / ACT_QK) + (blk * QK) / ACT_QK];
             [[unroll]] for (uint r = 0u; r < RPG; ++r)
-                if (r < p.rpg && row0 + r < p.nrows) acc[t][r] += dx * item(row0 + r, blk, k, x, s);
+                if (r < p.rpg && row0 + r < p.nrows) acc[t][r] += dx * item(wrow[r], blk, k, x, s);
         }
     }
     [[unroll]] for (uint t = 0u; t < NT; ++t) {
@@ -324,6 +371,9 @@ void main() {
         store_rows(acc[t], tok0 + t, tid, lane, row0);
     }
 #ifdef ROPE_KV
-    rope_pairs();
+    if (p.neox != 0u && p.mode != 2u)
+        rope_quads();
+    else
+        rope_pairs();
 #endif
 }

@@ -780,68 +780,77 @@ std::vector<float> qkv_rope_attention(backend::Executor &ex, KvCache &kv, const 
     return all;
 }
 
+// q, k and v of type t (rows `cols` wide) through qkv_rope_attention on the
+// CPU and on Vulkan at fusion levels 3 (gemv_rope where `fusable`), 2 and 0.
+void check_rope_products(GgmlType t, bool neox, int head_dim, int64_t cols, std::mt19937 &rng) {
+    vk::Device &dev = *device();
+    const AttnShape sh = gqa_shape(head_dim);
+    RopeParams rp;
+    rp.n_rot = head_dim == 64 ? 64 : 12;
+    rp.freq_base = 10000;
+    rp.neox = neox;
+    const bool fusable = !(neox && cols > 512 && t == GgmlType::Q4_K);
+    const int64_t q_cols = sh.n_head * head_dim, kv_cols = sh.n_head_kv * head_dim;
+    const auto wq = random_matrix_bytes(t, q_cols, cols, rng);
+    const auto wk = random_matrix_bytes(t, kv_cols, cols, rng);
+    const auto wv = random_matrix_bytes(t, kv_cols, cols, rng);
+    Transformer tf;
+    tf.layers.resize(1);
+    LayerWeights &l = tf.layers[0];
+    l.wq = weight_ref(wq, t, cols, q_cols, "wq");
+    l.wk = weight_ref(wk, t, cols, kv_cols, "wk");
+    l.wv = weight_ref(wv, t, cols, kv_cols, "wv");
+    l.wk_scale = 0.75f;
+    const std::vector<int> steps{3, 1, 1, 1, 1};
+    const int n_ctx = 40;
+    auto cpu = cpu::make_cpu_executor(2);
+    KvCache kv_cpu(1, n_ctx, int(kv_cols));
+    const auto want = qkv_rope_attention(*cpu, kv_cpu, l, cols, sh, rp, steps);
+    auto gpu_run = [&](int level) {
+        dev.set_fusion_level(level);
+        auto gpu = vk::make_vulkan_executor(vk::GpuWeights::upload(device(), tf, {}), 1, n_ctx, int(kv_cols));
+        KvCache kv(1, n_ctx, int(kv_cols), false);
+        auto out = qkv_rope_attention(*gpu, kv, l, cols, sh, rp, steps);
+        dev.set_fusion_level(vk::Device::kDefaultFusionLevel);
+        return out;
+    };
+    std::vector<float> fused;
+    const auto names = kernels_run(dev, [&] { fused = gpu_run(3); });
+    const std::string rope_gemv = "gemv_rope_" + lower_type_name(t) + (dev.use_int_dot() ? "_dot" : "");
+    CHECK((std::find(names.begin(), names.end(), rope_gemv) != names.end()) == fusable);
+    require_close(fused, want, 2e-3); // f16 K, V and q; sums in other orders
+    CHECK(gpu_run(3) == fused);       // concurrent, not profiled
+    // rope_kv.comp after plain GEMVs gives the same bits
+    std::vector<float> unfused;
+    const auto unfused_names = kernels_run(dev, [&] { unfused = gpu_run(2); });
+    CHECK(std::find(unfused_names.begin(), unfused_names.end(), rope_gemv) == unfused_names.end());
+    CHECK(unfused == fused);
+    CHECK(gpu_run(0) == fused);
+}
+
 } // namespace
 
 TEST_CASE("Vulkan q, k and v products with RoPE and the KV append fused match the CPU", "[vulkan]") {
     if (!testsupport::vulkan_device_or_fail()) return;
-    vk::Device &dev = *device();
     std::mt19937 rng(19);
     // A decode step's q, k and v GEMVs rotate their rows and write k and v
-    // into the cache themselves (gemv_rope): GQA; head_dim 64 rotated whole
-    // and 18 rotated in part (12 of 18); rows of 512 (workgroups of several
-    // row groups) and of 3328 (one row group of 64 threads a workgroup, two
-    // rows a group); bitnet's per-tensor scales. A prefill step of 3 rows
-    // first (rope_kv.comp), then decode steps at growing positions.
-    for (GgmlType t : {GgmlType::Q4_K, GgmlType::TQ2_0, GgmlType::Q8_0}) {
-        for (const int head_dim : {64, 18}) {
-            for (const int64_t cols : {int64_t(512), int64_t(3328)}) {
-                if (t == GgmlType::Q8_0 && cols > 512) continue;
-                DYNAMIC_SECTION(type_name(t) << ", head_dim " << head_dim << ", rows of " << cols) {
-                    AttnShape sh = gqa_shape(head_dim);
-                    RopeParams rp;
-                    rp.n_rot = head_dim == 64 ? 64 : 12;
-                    rp.freq_base = 10000;
-                    const int64_t q_cols = sh.n_head * head_dim, kv_cols = sh.n_head_kv * head_dim;
-                    const auto wq = random_matrix_bytes(t, q_cols, cols, rng);
-                    const auto wk = random_matrix_bytes(t, kv_cols, cols, rng);
-                    const auto wv = random_matrix_bytes(t, kv_cols, cols, rng);
-                    Transformer tf;
-                    tf.layers.resize(1);
-                    LayerWeights &l = tf.layers[0];
-                    l.wq = weight_ref(wq, t, cols, q_cols, "wq");
-                    l.wk = weight_ref(wk, t, cols, kv_cols, "wk");
-                    l.wv = weight_ref(wv, t, cols, kv_cols, "wv");
-                    l.wk_scale = 0.75f;
-                    const std::vector<int> steps{3, 1, 1, 1, 1};
-                    const int n_ctx = 40;
-                    auto cpu = cpu::make_cpu_executor(2);
-                    KvCache kv_cpu(1, n_ctx, int(kv_cols));
-                    const auto want = qkv_rope_attention(*cpu, kv_cpu, l, cols, sh, rp, steps);
-                    auto gpu_run = [&](int level) {
-                        dev.set_fusion_level(level);
-                        auto gpu = vk::make_vulkan_executor(vk::GpuWeights::upload(device(), tf, {}), 1, n_ctx,
-                                                            int(kv_cols));
-                        KvCache kv(1, n_ctx, int(kv_cols), false);
-                        auto out = qkv_rope_attention(*gpu, kv, l, cols, sh, rp, steps);
-                        dev.set_fusion_level(vk::Device::kDefaultFusionLevel);
-                        return out;
-                    };
-                    std::vector<float> fused;
-                    const auto names = kernels_run(dev, [&] { fused = gpu_run(3); });
-                    const std::string rope_gemv = "gemv_rope_" + lower_type_name(t) + (dev.use_int_dot() ? "_dot" : "");
-                    CHECK(std::find(names.begin(), names.end(), rope_gemv) != names.end());
-                    require_close(fused, want, 2e-3); // f16 K, V and q; sums in other orders
-                    CHECK(gpu_run(3) == fused); // concurrent, not profiled
-                    // rope_kv.comp after plain GEMVs gives the same bits
-                    std::vector<float> unfused;
-                    const auto unfused_names = kernels_run(dev, [&] { unfused = gpu_run(2); });
-                    CHECK(std::find(unfused_names.begin(), unfused_names.end(), rope_gemv) == unfused_names.end());
-                    CHECK(unfused == fused);
-                    CHECK(gpu_run(0) == fused);
+    // into the cache themselves (gemv_rope): GQA; both pairings (NEOX's
+    // rows computed in quads); head_dim 64 rotated whole and 18 or 20
+    // rotated in part (12 dimensions); rows of 512 (workgroups of several
+    // row groups) and of 3328 (one row group of 64 threads a workgroup,
+    // which cannot hold a NEOX quad of Q4_K rows: rope_kv.comp then);
+    // bitnet's per-tensor scales. A prefill step of 3 rows first
+    // (rope_kv.comp), then decode steps at growing positions.
+    for (GgmlType t : {GgmlType::Q4_K, GgmlType::TQ2_0, GgmlType::Q8_0})
+        for (const bool neox : {false, true})
+            for (const int head_dim : {64, neox ? 20 : 18})
+                for (const int64_t cols : {int64_t(512), int64_t(3328)}) {
+                    if (t == GgmlType::Q8_0 && cols > 512) continue;
+                    DYNAMIC_SECTION(type_name(t) << (neox ? ", NEOX" : "") << ", head_dim " << head_dim
+                                                 << ", rows of " << cols) {
+                        check_rope_products(t, neox, head_dim, cols, rng);
+                    }
                 }
-            }
-        }
-    }
 }
 
 TEST_CASE("Vulkan GEMV with the residual add fused matches the CPU's matmul then add", "[vulkan]") {

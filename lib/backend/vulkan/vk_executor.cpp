@@ -38,7 +38,7 @@ struct GemvRopePush { // gemv.comp's ROPE_KV build
     GemvPush gemv;
     uint32_t mode, head_dim, n_rot;
     float theta_scale, freq_scale;
-    uint32_t layer_word;
+    uint32_t layer_word, neox;
 };
 struct GemmPush {
     uint32_t ncols, nrows, ntok, row_bytes;
@@ -779,11 +779,11 @@ private:
                       out_offset);
     }
     // gemv.comp's push constants for w and ntok activation rows, and its grid.
-    GemvPush gemv_push(const WeightRef &w, uint32_t ntok, float scale, bool accumulate, Grid &g, bool even_rows = false) {
+    // rpg: rows per group, 0 for gemv_rows_per_group's choice.
+    GemvPush gemv_push(const WeightRef &w, uint32_t ntok, float scale, bool accumulate, Grid &g, uint32_t rpg = 0) {
         const uint32_t rows = uint32_t(w.ne1);
         const uint32_t tpr = gemv_threads_per_row(w);
-        uint32_t rpg = gemv_rows_per_group(w, tpr);
-        if (even_rows && tpr == 64 && rpg % 2) rpg = 2; // a workgroup of one row group: whole pairs of rows
+        if (!rpg) rpg = gemv_rows_per_group(w, tpr);
         const uint32_t per_wg = (64 / tpr) * rpg;
         g = grid((rows + per_wg - 1) / per_wg);
         return {uint32_t(w.ne0), rows, tpr, uint32_t(w.row_bytes), g.x, scale, rpg, ntok, accumulate ? 1u : 0u};
@@ -831,12 +831,22 @@ private:
         for (const PendingProduct &d : p) dispatch_gemv(d.w, d.weights, act_[d.slot], 1, buf(d.out).mem.handle(), d.scale, false);
     }
 
+    // Rows per group for gemv_rope, so that a workgroup's rows are a
+    // multiple of `multiple` (whole RoPE pairs, or NEOX quads); 0 where the
+    // type's groups cannot hold enough rows.
+    static uint32_t rope_rows_per_group(const WeightRef &w, uint32_t multiple) {
+        const uint32_t tpr = gemv_threads_per_row(w);
+        for (uint32_t rpg = gemv_rows_per_group(w, tpr); rpg <= kGemvMaxRowsPerGroup(w.type); rpg *= 2)
+            if ((64 / tpr) * rpg % multiple == 0) return rpg;
+        return 0;
+    }
+
     // q, k and v pending as products: dispatched with RoPE and the KV
-    // append in their epilogue (not for NEOX pairs, which are not
-    // neighbouring rows).
+    // append in their epilogue (gemv.comp's ROPE_KV build).
     bool rope_in_products(int layer, backend::Buf q, backend::Buf k, backend::Buf v, const AttnShape &s,
                           const RopeParams &r) {
-        if (pending_products_.size() != 3 || r.neox || r.n_rot % 2 || r.n_rot > s.head_dim || s.head_dim % 2)
+        const uint32_t quad = r.neox ? 4 : 2; // rows a workgroup must hold whole
+        if (pending_products_.size() != 3 || r.n_rot % quad || r.n_rot > s.head_dim || s.head_dim % quad)
             return false;
         const backend::Buf outs[3] = {q, k, v};
         const int64_t cols[3] = {int64_t(s.n_head) * s.head_dim, kv_dim_, kv_dim_};
@@ -845,13 +855,17 @@ private:
             for (int m = 0; m < 3; ++m)
                 if (p.out == outs[m] && p.w.ne1 == cols[m]) by_mode[m] = &p;
         if (!by_mode[0] || !by_mode[1] || !by_mode[2]) return false;
+        uint32_t rpg[3];
+        for (uint32_t m = 0; m < 3; ++m)
+            if (!(rpg[m] = rope_rows_per_group(by_mode[m]->w, m < 2 ? quad : 2))) return false;
         const VkBuffer caches[3] = {VK_NULL_HANDLE, k_cache_.handle(), v_cache_.handle()};
         for (uint32_t m = 0; m < 3; ++m) {
             const PendingProduct &p = *by_mode[m];
             const ActSlot &in = act_[p.slot];
             Grid g;
-            const GemvRopePush pc{gemv_push(p.w, 1, p.scale, false, g, true), m, uint32_t(s.head_dim),
-                                  uint32_t(r.n_rot), r.theta_scale(), r.freq_scale, layer_word(layer)};
+            const GemvRopePush pc{gemv_push(p.w, 1, p.scale, false, g, rpg[m]), m, uint32_t(s.head_dim),
+                                  uint32_t(r.n_rot), r.theta_scale(), r.freq_scale, layer_word(layer),
+                                  r.neox ? 1u : 0u};
             const VkBuffer y = buf(p.out).mem.handle();
             dispatch(dev_.kernel(type_kernel_name("gemv_rope", p.w.type) + (dev_.use_int_dot() ? "_dot" : ""), 7,
                                  sizeof pc),
