@@ -788,14 +788,16 @@ private:
         g = grid((rows + per_wg - 1) / per_wg);
         return {uint32_t(w.ne0), rows, tpr, uint32_t(w.row_bytes), g.x, scale, rpg, ntok, accumulate ? 1u : 0u};
     }
+    // A build of gemv.comp for type t: with OpSDot where the device has it.
+    std::string gemv_kernel(const char *build, GgmlType t) const {
+        return type_kernel_name(build, t) + (dev_.use_int_dot() ? "_dot" : "");
+    }
     void dispatch_gemv(const WeightRef &w, VkBuffer weights, const ActSlot &in, uint32_t ntok, VkBuffer out,
                        float scale, bool accumulate, VkDeviceSize out_offset = 0) {
         Grid g;
         const GemvPush pc = gemv_push(w, ntok, scale, accumulate, g);
-        const std::string name =
-            type_kernel_name(ntok > 1 ? "gemv8" : "gemv", w.type) + (dev_.use_int_dot() ? "_dot" : "");
         const VkDeviceSize offsets[5] = {0, 0, 0, 0, out_offset};
-        dispatch(dev_.kernel(name, 5, sizeof pc), {weights, in.q.handle(), in.d.handle(), in.s.handle(), out}, &pc,
+        dispatch(dev_.kernel(gemv_kernel(ntok > 1 ? "gemv8" : "gemv", w.type), 5, sizeof pc), {weights, in.q.handle(), in.d.handle(), in.s.handle(), out}, &pc,
                  sizeof pc, g.x, g.y, (ntok + kGemvTokens - 1) / kGemvTokens, 0b10000, shape_label(w),
                  out_offset ? offsets : nullptr);
     }
@@ -828,7 +830,8 @@ private:
     void flush_products() {
         std::vector<PendingProduct> p;
         p.swap(pending_products_);
-        for (const PendingProduct &d : p) dispatch_gemv(d.w, d.weights, act_[d.slot], 1, buf(d.out).mem.handle(), d.scale, false);
+        for (const PendingProduct &d : p)
+            dispatch_gemv(d.w, d.weights, act_[d.slot], 1, buf(d.out).mem.handle(), d.scale, false);
     }
 
     // Rows per group for gemv_rope, so that a workgroup's rows are a
@@ -867,8 +870,7 @@ private:
                                   uint32_t(r.n_rot), r.theta_scale(), r.freq_scale, layer_word(layer),
                                   r.neox ? 1u : 0u};
             const VkBuffer y = buf(p.out).mem.handle();
-            dispatch(dev_.kernel(type_kernel_name("gemv_rope", p.w.type) + (dev_.use_int_dot() ? "_dot" : ""), 7,
-                                 sizeof pc),
+            dispatch(dev_.kernel(gemv_kernel("gemv_rope", p.w.type), 7, sizeof pc),
                      {p.weights, in.q.handle(), in.d.handle(), in.s.handle(), y, step_dev_.handle(),
                       m ? caches[m] : y},
                      &pc, sizeof pc, g.x, g.y, 1, m ? 0b1000000u : 0b10000u, shape_label(p.w));
