@@ -99,13 +99,27 @@ vec2 cos_sin_acc(float x) {
     return k == 0u ? vec2(cr, sr) : k == 1u ? vec2(-sr, cr) : k == 2u ? vec2(-cr, -sr) : vec2(sr, -cr);
 }
 
-// (cos, sin) of RoPE pair i at position pos, the angle computed as the CPU
-// and ggml compute it: pos * theta_scale^i one rounded product at a time,
-// then times freq_scale (rope.comp, rope_kv.comp).
-vec2 rope_cos_sin(uint pos, uint i, float theta_scale, float freq_scale) {
+// The angle of RoPE pair i at position pos before freq_scale, as the CPU
+// and ggml compute it: pos * theta_scale^i one rounded product at a time
+// (pair i + 1's is this times theta_scale, bit for bit).
+float rope_theta(uint pos, uint i, float theta_scale) {
     precise float theta = float(pos);
     for (uint k = 0u; k < i; ++k) theta *= theta_scale;
+    return theta;
+}
+// (cos, sin) of the angle theta * freq_scale.
+vec2 rope_cos_sin_at(float theta, float freq_scale) {
     precise const float t = theta * freq_scale;
     return cos_sin_acc(t);
+}
+// (cos, sin) of RoPE pair i at position pos (rope.comp, rope_kv.comp, gemv.comp).
+vec2 rope_cos_sin(uint pos, uint i, float theta_scale, float freq_scale) {
+    return rope_cos_sin_at(rope_theta(pos, i, theta_scale), freq_scale);
+}
+// The pair (x0, x1) rotated by cs = (cos, sin), each product rounded before
+// its add (no fused multiply-adds), as the CPU rounds it.
+vec2 rope_rotate(float x0, float x1, vec2 cs) {
+    precise const float a = x0 * cs.x - x1 * cs.y, b = x0 * cs.y + x1 * cs.x;
+    return vec2(a, b);
 }
 #endif

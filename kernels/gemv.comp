@@ -267,14 +267,10 @@ void rope_pairs() {
     barrier(); // rows_y complete
     const uint pair = gl_LocalInvocationID.x, r = wg_row0() + 2u * pair;
     if (pair >= wg_rows() / 2u || r >= p.nrows) return;
-    const float x0 = rows_y[2u * pair], x1 = rows_y[2u * pair + 1u];
-    vec2 y = vec2(x0, x1);
+    vec2 y = vec2(rows_y[2u * pair], rows_y[2u * pair + 1u]);
     const uint j = r % p.head_dim;
-    if (p.mode != 2u && j < p.n_rot) {
-        const vec2 cs = rope_cos_sin(step.pos0, j / 2u, p.theta_scale, p.freq_scale);
-        precise const float a = x0 * cs.x - x1 * cs.y, b = x0 * cs.y + x1 * cs.x; // unfused, as the CPU rounds
-        y = vec2(a, b);
-    }
+    if (p.mode != 2u && j < p.n_rot)
+        y = rope_rotate(y.x, y.y, rope_cos_sin(step.pos0, j / 2u, p.theta_scale, p.freq_scale));
     if (p.mode == 0u) {
         Y[r] = y.x;
         Y[r + 1u] = y.y;
@@ -293,12 +289,11 @@ void rope_quads() {
     vec4 y = vec4(rows_y[4u * quad], rows_y[4u * quad + 1u], rows_y[4u * quad + 2u], rows_y[4u * quad + 3u]);
     const uint j = L % p.head_dim;
     if (j < p.n_rot) {
-        const uint i = j / 2u; // the first pair's: L's matrix row is i of the head
-        const vec2 c0 = rope_cos_sin(step.pos0, i, p.theta_scale, p.freq_scale);
-        const vec2 c1 = rope_cos_sin(step.pos0, i + 1u, p.theta_scale, p.freq_scale);
-        precise const float a0 = y.x * c0.x - y.z * c0.y, a2 = y.x * c0.y + y.z * c0.x; // unfused, as the CPU rounds
-        precise const float a1 = y.y * c1.x - y.w * c1.y, a3 = y.y * c1.y + y.w * c1.x;
-        y = vec4(a0, a1, a2, a3);
+        // The first pair's angle (L's matrix row is j / 2 of the head), the next one's from it.
+        precise const float theta0 = rope_theta(step.pos0, j / 2u, p.theta_scale), theta1 = theta0 * p.theta_scale;
+        const vec2 y0 = rope_rotate(y.x, y.z, rope_cos_sin_at(theta0, p.freq_scale));
+        const vec2 y1 = rope_rotate(y.y, y.w, rope_cos_sin_at(theta1, p.freq_scale));
+        y = vec4(y0.x, y1.x, y0.y, y1.y);
     }
     const uint r0 = weight_row(L), r2 = weight_row(L + 2u);
     if (p.mode == 0u) {

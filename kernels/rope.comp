@@ -26,12 +26,10 @@ void main() {
     const uint row = id / (half_rot * p.n_heads);
     if (row >= p.n_rows) return;
     const vec2 cs = rope_cos_sin(step.pos0 + row, i, p.theta_scale, p.freq_scale);
-    const float c = cs.x, s = cs.y;
     const uint base = (row * p.n_heads + head) * p.head_dim;
     const uint a = base + (p.neox != 0u ? i : 2u * i);
     const uint b = a + (p.neox != 0u ? half_rot : 1u);
-    const float x0 = X[a], x1 = X[b];
-    precise const float ya = x0 * c - x1 * s, yb = x0 * s + x1 * c; // no fused multiply-adds: as the CPU rounds
-    X[a] = ya;
-    X[b] = yb;
+    const vec2 y = rope_rotate(X[a], X[b], cs);
+    X[a] = y.x;
+    X[b] = y.y;
 }

@@ -38,9 +38,8 @@ float rotated_k(uint row, uint e, uint kv_dim) {
     const uint a = base + (neox ? i : 2u * i), b = a + (neox ? half_rot : 1u);
     const bool first = neox ? j < half_rot : (j & 1u) == 0u;
     const vec2 cs = cos_sin(row, i);
-    const float x0 = KI[a], x1 = KI[b];
-    precise const float y = first ? x0 * cs.x - x1 * cs.y : x0 * cs.y + x1 * cs.x; // unfused, as the CPU rounds
-    return y;
+    const vec2 y = rope_rotate(KI[a], KI[b], cs);
+    return first ? y.x : y.y;
 }
 
 void main() {
@@ -53,10 +52,9 @@ void main() {
         const vec2 cs = cos_sin(row, i);
         const uint a = (row * p.n_head + head) * p.head_dim + (p.neox != 0u ? i : 2u * i);
         const uint b = a + (p.neox != 0u ? half_rot : 1u);
-        const float x0 = Q[a], x1 = Q[b];
-        precise const float y0 = x0 * cs.x - x1 * cs.y, y1 = x0 * cs.y + x1 * cs.x; // unfused, as the CPU rounds
-        Q[a] = y0;
-        Q[b] = y1;
+        const vec2 y = rope_rotate(Q[a], Q[b], cs);
+        Q[a] = y.x;
+        Q[b] = y.y;
         return;
     }
     const uint w = id - nq; // word of the step's K/V rows
