@@ -884,6 +884,100 @@ TEST_CASE("Vulkan GEMV with the residual add fused matches the CPU's matmul then
     }
 }
 
+namespace {
+
+// Two residual products, each followed by the rms_norm of the residual and
+// a product of the norm (a layer's attn_output -> ffn_norm -> gate and
+// ffn_down -> the next attn_norm -> q): fused at level 4, each norm and its
+// quantization runs in its residual product's last workgroup (gemv_norm).
+// The residual is `width` wide; the products' other side 512. `read` picks
+// what the step returns: 0 the last product, 1 the second norm's float row,
+// 2 the residual.
+void check_norm_tail(GgmlType t_res, GgmlType t_next, int64_t width, int read, std::mt19937 &rng) {
+    vk::Device &dev = *device();
+    const int64_t cols = 512;
+    const auto wo = random_matrix_bytes(t_res, width, cols, rng), wd = random_matrix_bytes(t_res, width, cols, rng);
+    const auto w1 = random_matrix_bytes(t_next, cols, width, rng), w3 = random_matrix_bytes(t_res, 40, width, rng);
+    const auto g1 = float_bytes(random_floats(size_t(width), rng)), g2 = float_bytes(random_floats(size_t(width), rng));
+    const auto r0 = float_bytes(random_floats(size_t(width), rng, 3.0f));
+    Transformer tf;
+    tf.layers.resize(1);
+    LayerWeights &l = tf.layers[0];
+    l.wo = weight_ref(wo, t_res, cols, width, "wo");
+    l.ffn_down = weight_ref(wd, t_res, cols, width, "ffn_down");
+    l.ffn_gate = weight_ref(w1, t_next, width, cols, "ffn_gate");
+    l.wq = weight_ref(w3, t_res, width, 40, "wq");
+    l.ffn_norm = weight_ref(g1, GgmlType::F32, width, 1, "ffn_norm");
+    l.attn_norm = weight_ref(g2, GgmlType::F32, width, 1, "attn_norm");
+    l.wo_scale = 0.5f;
+    const WeightRef residual = weight_ref(r0, GgmlType::F32, width, 1, "residual");
+    const Ops ops = [&](backend::Step &s, backend::Buf a) {
+        const backend::Buf x = s.new_buf(1, width), xn = s.new_buf(1, width), h = s.new_buf(1, cols),
+                           tmp = s.new_buf(1, width), y = s.new_buf(1, 40);
+        s.embed(residual, x);
+        s.matmul_add(l.wo, a, x, tmp, l.wo_scale);
+        s.rms_norm(x, l.ffn_norm, 1e-5f, xn);
+        s.matmul(l.ffn_gate, xn, h, 1.0f);
+        s.matmul_add(l.ffn_down, h, x, tmp, 1.0f);
+        s.rms_norm(x, l.attn_norm, 1e-5f, xn);
+        s.matmul(l.wq, xn, y, 1.0f);
+        s.output_logits(read == 0 ? y : read == 1 ? xn : x);
+    };
+    const auto a = random_floats(size_t(cols), rng);
+    auto cpu = cpu::make_cpu_executor(1);
+    KvCache kv_cpu(1, 16, 8);
+    const auto want = run_step(*cpu, kv_cpu, a, 1, cols, 0, ops);
+    // Two steps on one executor: the second replays the recorded first.
+    auto gpu_run = [&](int level) {
+        dev.set_fusion_level(level);
+        auto gpu = vk::make_vulkan_executor(vk::GpuWeights::upload(device(), tf, {}), 1, 16, 8);
+        KvCache kv(1, 16, 8, false);
+        auto out = run_step(*gpu, kv, a, 1, cols, 0, ops);
+        CHECK(run_step(*gpu, kv, a, 1, cols, 0, ops) == out);
+        dev.set_fusion_level(vk::Device::kDefaultFusionLevel);
+        return out;
+    };
+    std::vector<float> fused;
+    const auto names = kernels_run(dev, [&] { fused = gpu_run(4); });
+    const std::string tail = "gemv_norm_" + lower_type_name(t_res) + (dev.use_int_dot() ? "_dot" : "");
+    CHECK((std::find(names.begin(), names.end(), tail) != names.end()) == dev.fuse_norm_products());
+    CHECK(std::find(names.begin(), names.end(), "norm_quant") == names.end());
+    require_close(fused, want, read == 0 ? 2e-3 : 1e-4); // two rounds of 8-bit activations
+    CHECK(gpu_run(4) == fused); // concurrent, not profiled
+    // norm_quant.comp after the plain residual GEMVs gives the same bits
+    std::vector<float> unfused;
+    const auto unfused_names = kernels_run(dev, [&] { unfused = gpu_run(3); });
+    CHECK(std::find(unfused_names.begin(), unfused_names.end(), tail) == unfused_names.end());
+    CHECK(unfused == fused);
+    CHECK(gpu_run(0) == fused);
+}
+
+} // namespace
+
+TEST_CASE("Vulkan residual products with the next RMSNorm and its quantization fused match the CPU", "[vulkan]") {
+    if (!testsupport::vulkan_device_or_fail()) return;
+    INFO("subgroup size " << device()->info().subgroup_size << ", storage buffers a kernel may bind "
+                          << device()->info().max_storage_buffers);
+    std::mt19937 rng(23);
+    // Residuals 512 wide (16 runs of 32 for the tail's 64 threads) and 3328
+    // (104 runs: a second, partial pass; 832 vec4s: the sum of squares'
+    // four-load loop and its remainder); the norm quantized in blocks of 256
+    // (Q4_K, TQ2_0) or of 32 (Q8_0) for the product after it.
+    const std::pair<GgmlType, GgmlType> types[] = {{GgmlType::Q4_K, GgmlType::Q4_K},
+                                                   {GgmlType::TQ2_0, GgmlType::TQ2_0},
+                                                   {GgmlType::Q8_0, GgmlType::Q8_0},
+                                                   {GgmlType::Q4_K, GgmlType::Q8_0}};
+    for (const auto &[t_res, t_next] : types)
+        for (const int64_t width : {int64_t(512), int64_t(3328)})
+            for (int read = 0; read < 3; ++read) {
+                if (width == 3328 && t_res == GgmlType::Q8_0 && read) continue;
+                DYNAMIC_SECTION(type_name(t_res) << " then " << type_name(t_next) << ", residual " << width
+                                                 << ", reads " << (read == 0 ? "the product" : read == 1 ? "the norm" : "the residual")) {
+                    check_norm_tail(t_res, t_next, width, read, rng);
+                }
+            }
+}
+
 TEST_CASE("Vulkan ranks a one-token step's logits as the sampler does", "[vulkan]") {
     if (!testsupport::vulkan_device_or_fail()) return;
     std::mt19937 rng(21);
