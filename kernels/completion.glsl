@@ -31,17 +31,3 @@ bool block_completed(uint blk, uint n, uint target) {
     barrier();
     return s_block_done;
 }
-
-// True, in the whole workgroup, in the last workgroup of the grid to call
-// it. Counted in two levels, since a counter many workgroups add to
-// serializes them (one counter for 1024 workgroups cost ~5 us on the H100):
-// each group of COMPLETION_GROUP workgroups counts in C[1 + group], and the
-// workgroup completing a group counts the group in C[0]. C needs
-// 1 + completion_counters(grid) entries. Call from uniform control flow.
-#define COMPLETION_GROUP 32u
-bool grid_completed() {
-    const uint n = gl_NumWorkGroups.x * gl_NumWorkGroups.y;
-    const uint wg = gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x, group = wg / COMPLETION_GROUP;
-    if (!block_completed(1u + group, 1u, min(COMPLETION_GROUP, n - group * COMPLETION_GROUP))) return false;
-    return block_completed(0u, 1u, (n + COMPLETION_GROUP - 1u) / COMPLETION_GROUP);
-}

@@ -51,8 +51,8 @@ layout(std430, binding = 3) readonly buffer Sums { int XS[]; };
 // Coherent: the last workgroup reads the rows the others wrote.
 layout(std430, binding = 4) coherent buffer Output { float Y[]; };
 layout(std430, binding = 4) coherent buffer Output4 { vec4 Y4[]; };
-layout(std430, binding = 5) readonly buffer NormWeight { vec4 G4[]; };
-layout(std430, binding = 6) writeonly buffer Normed { vec4 XN4[]; };
+layout(std430, binding = 5) readonly buffer NormWeight { float G[]; };
+layout(std430, binding = 6) writeonly buffer Normed { float XN[]; };
 layout(std430, binding = 7) writeonly buffer NormQuants { uint OQ[]; };
 layout(std430, binding = 8) writeonly buffer NormScales { float OD[]; };
 layout(std430, binding = 9) writeonly buffer NormSums { int OS[]; };
@@ -357,15 +357,14 @@ void norm_tail() {
     for (uint r0 = 0u; r0 < runs; r0 += gl_WorkGroupSize.x) { // uniform
         const uint run = r0 + gl_LocalInvocationID.x;
         const bool live = run < runs;
-        vec4 y[8], g[8];
-        for (uint i = 0u; i < 8u; ++i) { // all 16 loads in flight
-            y[i] = live ? Y4[run * 8u + i] : vec4(0.0);
-            g[i] = live ? G4[run * 8u + i] : vec4(0.0);
-        }
         float v[32];
-        for (uint i = 0u; i < 32u; ++i) v[i] = y[i / 4u][i % 4u] * k * g[i / 4u][i % 4u]; // norm_quant's order
+        for (uint i = 0u; i < 8u; ++i) {
+            const vec4 y = live ? Y4[run * 8u + i] : vec4(0.0), g = live ? vec4(G[run * 32u + 4u * i],
+                G[run * 32u + 4u * i + 1u], G[run * 32u + 4u * i + 2u], G[run * 32u + 4u * i + 3u]) : vec4(0.0);
+            for (uint j = 0u; j < 4u; ++j) v[4u * i + j] = y[j] * k * g[j]; // norm_quant's order
+        }
         if (live)
-            for (uint i = 0u; i < 8u; ++i) XN4[run * 8u + i] = vec4(v[4u * i], v[4u * i + 1u], v[4u * i + 2u], v[4u * i + 3u]);
+            for (uint j = 0u; j < 32u; ++j) XN[run * 32u + j] = v[j];
         quantize_run(v, run, p.norm_qk, live);
     }
 }
@@ -421,7 +420,8 @@ void main() {
         store_rows(acc[t], tok0 + t, tid, lane, row0);
     }
 #ifdef NORM_TAIL
-    if (grid_completed()) norm_tail();
+    // One count per workgroup, the grid's size the target.
+    if (block_completed(0u, 1u, gl_NumWorkGroups.x * gl_NumWorkGroups.y)) norm_tail();
 #endif
 #ifdef ROPE_KV
     if (p.neox != 0u && p.mode != 2u)

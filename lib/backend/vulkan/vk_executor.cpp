@@ -870,17 +870,15 @@ private:
         PendingNorm &n = pending_norm_;
         const ActSlot &in = act_[r.slot];
         grow_slot(o, size_t(r.push.nrows), qk);
-        // completion.glsl's grid_completed: one counter, and one per 32 workgroups
-        const size_t counters = 1 + (size_t(r.grid.x) * r.grid.y + 31) / 32;
-        if (norm_counters_.size() < counters * 4) {
-            grow(norm_counters_, counters * 4, Memory::DeviceLocal, "the norm tail's counters");
-            const std::vector<uint32_t> zeros(counters, 0u);
-            dev_.upload(norm_counters_, 0, zeros.data(), counters * 4);
+        if (!norm_counter_) {
+            grow(norm_counter_, 4, Memory::DeviceLocal, "the norm tail's counter");
+            const uint32_t zero = 0;
+            dev_.upload(norm_counter_, 0, &zero, 4);
         }
         const GemvNormPush pc{r.push, qk, n.eps};
         dispatch(dev_.kernel(gemv_kernel("gemv_norm", r.type), 11, sizeof pc),
                  {r.weights, in.q.handle(), in.d.handle(), in.s.handle(), buf(r.x).mem.handle(), n.weight,
-                  buf(n.out).mem.handle(), o.q.handle(), o.d.handle(), o.s.handle(), norm_counters_.handle()},
+                  buf(n.out).mem.handle(), o.q.handle(), o.d.handle(), o.s.handle(), norm_counter_.handle()},
                  &pc, sizeof pc, r.grid.x, r.grid.y, 1, 0b11111010000u, r.label);
         r.active = false;
         n.active = false; // its float row is written too
@@ -1093,7 +1091,7 @@ private:
     ActSlot act_[2];
     size_t last_read_ = 0; // the slot the last product read
     Buffer tail_counters_; // per-block counters of the kernels that quantize their result as blocks complete
-    Buffer norm_counters_; // gemv_norm's counts of finished workgroups (zero between dispatches)
+    Buffer norm_counter_;  // gemv_norm's count of finished workgroups
     uint64_t versions_ = 0;
     std::vector<Buffer> retired_; // replaced during the step, freed after it
     std::vector<Buffer> embed_stage_;
