@@ -25,14 +25,6 @@
 // (i, i + n_rot/2) are not neighbours: q and k then compute their rows in
 // quads i, i+1, i+half, i+1+half (two pairs, two cache words; weight_row),
 // a workgroup owning whole quads.
-//
-// NORM_TAIL (decode): a residual product (accumulate = 1: attn_output or
-// ffn_down adding into the residual stream) with the RMSNorm that follows
-// it fused in, and that norm's 8-bit quantization for the next GEMVs
-// (norm_quant.comp's dependent dispatch is gone). The last workgroup to
-// finish (completion.glsl) normalises the whole row, writes it as floats
-// and quantizes it (run_quant.glsl); its sum of squares is norm_quant's,
-// in the same order (norm_sum.glsl), so the bits are the same.
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_control_flow_attributes : require
 #extension GL_KHR_shader_subgroup_shuffle : require
@@ -47,19 +39,7 @@ layout(std430, binding = 0) readonly buffer Weights4 { uvec4 W4[]; };
 layout(std430, binding = 1) readonly buffer Quants { uvec4 XQ4[]; };
 layout(std430, binding = 2) readonly buffer Scales { float XD[]; };
 layout(std430, binding = 3) readonly buffer Sums { int XS[]; };
-#ifdef NORM_TAIL
-// Coherent: the last workgroup reads the rows the others wrote.
-layout(std430, binding = 4) coherent buffer Output { float Y[]; };
-layout(std430, binding = 4) coherent buffer Output4 { vec4 Y4[]; };
-layout(std430, binding = 5) readonly buffer NormWeight { float G[]; };
-layout(std430, binding = 6) writeonly buffer Normed { float XN[]; };
-layout(std430, binding = 7) writeonly buffer NormQuants { uint OQ[]; };
-layout(std430, binding = 8) writeonly buffer NormScales { float OD[]; };
-layout(std430, binding = 9) writeonly buffer NormSums { int OS[]; };
-layout(std430, binding = 10) coherent buffer Counters { uint C[]; };
-#else
 layout(std430, binding = 4) buffer Output { float Y[]; };
-#endif
 #ifdef ROPE_KV
 layout(std430, binding = 5) readonly buffer StepParams { uint pos0; } step;
 layout(std430, binding = 6) writeonly buffer Cache { uint KV[]; };
@@ -78,10 +58,6 @@ layout(push_constant) uniform Params {
     uint layer_word; // the layer's first word in the cache
     uint neox;
 #endif
-#ifdef NORM_TAIL
-    uint norm_qk; // the quantization's block: 32 or 256
-    float eps;
-#endif
 } p;
 
 #ifndef NT
@@ -90,7 +66,7 @@ layout(push_constant) uniform Params {
 
 #include "common.glsl"
 #include "dequant.glsl"
-#if defined(ROPE_KV) || defined(NORM_TAIL)
+#ifdef ROPE_KV
 #include "exact.glsl"
 #endif
 
@@ -340,36 +316,6 @@ void store(uint i, float total) {
 }
 #endif
 
-#ifdef NORM_TAIL
-#include "completion.glsl"
-vec4 row4(uint i) { return Y4[i]; }
-#include "norm_sum.glsl"
-#define QOUT_Q OQ
-#define QOUT_D OD
-#define QOUT_S OS
-#include "run_quant.glsl"
-
-// The last workgroup's work: the finished row (p.nrows values) normalised
-// into XN and quantized into OQ, OD and OS, a run of 32 values per thread.
-void norm_tail() {
-    const float k = rms_scale(p.nrows / 4u, p.nrows, p.eps);
-    const uint runs = p.nrows / 32u;
-    for (uint r0 = 0u; r0 < runs; r0 += gl_WorkGroupSize.x) { // uniform
-        const uint run = r0 + gl_LocalInvocationID.x;
-        const bool live = run < runs;
-        float v[32];
-        for (uint i = 0u; i < 8u; ++i) {
-            const vec4 y = live ? Y4[run * 8u + i] : vec4(0.0), g = live ? vec4(G[run * 32u + 4u * i],
-                G[run * 32u + 4u * i + 1u], G[run * 32u + 4u * i + 2u], G[run * 32u + 4u * i + 3u]) : vec4(0.0);
-            for (uint j = 0u; j < 4u; ++j) v[4u * i + j] = y[j] * k * g[j]; // norm_quant's order
-        }
-        if (live)
-            for (uint j = 0u; j < 32u; ++j) XN[run * 32u + j] = v[j];
-        quantize_run(v, run, p.norm_qk, live);
-    }
-}
-#endif
-
 void store_rows(float acc[RPG], uint tok, uint tid, uint lane, uint row0) {
     const uint w = min(p.tpr, gl_SubgroupSize);
     [[unroll]] for (uint r = 0u; r < RPG; ++r)
@@ -419,10 +365,6 @@ void main() {
         if (tok0 + t >= p.ntok) break; // uniform: the whole workgroup shares tok0
         store_rows(acc[t], tok0 + t, tid, lane, row0);
     }
-#ifdef NORM_TAIL
-    // One count per workgroup, the grid's size the target.
-    if (block_completed(0u, 1u, gl_NumWorkGroups.x * gl_NumWorkGroups.y)) norm_tail();
-#endif
 #ifdef ROPE_KV
     if (p.neox != 0u && p.mode != 2u)
         rope_quads();

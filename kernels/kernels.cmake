@@ -19,8 +19,7 @@ set(spv_dir ${TERNLM_KERNEL_BIN}/spv)
 file(MAKE_DIRECTORY ${spv_dir})
 set(includes ${CMAKE_CURRENT_LIST_DIR}/common.glsl ${CMAKE_CURRENT_LIST_DIR}/dequant.glsl
   ${CMAKE_CURRENT_LIST_DIR}/act_quant_body.glsl ${CMAKE_CURRENT_LIST_DIR}/exact.glsl
-  ${CMAKE_CURRENT_LIST_DIR}/glu_act.glsl ${CMAKE_CURRENT_LIST_DIR}/block_tail.glsl ${CMAKE_CURRENT_LIST_DIR}/attn_join.glsl
-  ${CMAKE_CURRENT_LIST_DIR}/completion.glsl ${CMAKE_CURRENT_LIST_DIR}/norm_sum.glsl ${CMAKE_CURRENT_LIST_DIR}/run_quant.glsl)
+  ${CMAKE_CURRENT_LIST_DIR}/glu_act.glsl ${CMAKE_CURRENT_LIST_DIR}/block_tail.glsl ${CMAKE_CURRENT_LIST_DIR}/attn_join.glsl)
 set(spv_files "")
 
 function(ternlm_spirv out src)
@@ -62,13 +61,9 @@ foreach(t ${TERNLM_GEMV_TYPES})
   # gemv_rope: the decode q/k/v product with RoPE and the KV-cache append fused
   ternlm_spirv(${spv_dir}/gemv_rope_${lt}.spv ${CMAKE_CURRENT_LIST_DIR}/gemv.comp -DTYPE_${t} -DROPE_KV)
   ternlm_spirv(${spv_dir}/gemv_rope_${lt}_dot.spv ${CMAKE_CURRENT_LIST_DIR}/gemv.comp -DTYPE_${t} -DDOT4 -DROPE_KV)
-  # gemv_norm: the decode residual product with the next RMSNorm and its quantization fused
-  ternlm_spirv(${spv_dir}/gemv_norm_${lt}.spv ${CMAKE_CURRENT_LIST_DIR}/gemv.comp -DTYPE_${t} -DNORM_TAIL)
-  ternlm_spirv(${spv_dir}/gemv_norm_${lt}_dot.spv ${CMAKE_CURRENT_LIST_DIR}/gemv.comp -DTYPE_${t} -DDOT4 -DNORM_TAIL)
   list(APPEND spv_files ${spv_dir}/gemv_${lt}.spv ${spv_dir}/gemv_${lt}_dot.spv
        ${spv_dir}/gemv8_${lt}.spv ${spv_dir}/gemv8_${lt}_dot.spv
-       ${spv_dir}/gemv_rope_${lt}.spv ${spv_dir}/gemv_rope_${lt}_dot.spv
-       ${spv_dir}/gemv_norm_${lt}.spv ${spv_dir}/gemv_norm_${lt}_dot.spv)
+       ${spv_dir}/gemv_rope_${lt}.spv ${spv_dir}/gemv_rope_${lt}_dot.spv)
 endforeach()
 
 foreach(t ${TERNLM_GEMM_TYPES})

@@ -54,18 +54,41 @@ vec4 row4(uint i) { return X4[i]; }
 float row(uint i) { return X[i]; }
 #endif
 
+shared float s_red[WG];
 shared float s_amax[WG];
 shared float s_max[WG];
 shared int s_sum[WG];
 
-#include "norm_sum.glsl"
 #include "act_quant_body.glsl"
 
 void main() {
     const uint tid = gl_LocalInvocationID.x;
-    // Every workgroup sums the squares of the whole row: its loads are this
-    // kernel's latency.
-    const float k = rms_scale(p.ncols / 4u, p.ncols, p.eps);
+    // 16-byte loads, four in flight per thread (rows are whole blocks of 32
+    // or 256, so multiples of 4): every workgroup reads the row, and this
+    // loop is the kernel's latency.
+    const uint n4 = p.ncols / 4u;
+    vec4 a0 = vec4(0.0), a1 = vec4(0.0), a2 = vec4(0.0), a3 = vec4(0.0);
+    uint i = tid;
+    for (; i + 3u * WG < n4; i += 4u * WG) {
+        const vec4 u0 = row4(i), u1 = row4(i + WG), u2 = row4(i + 2u * WG), u3 = row4(i + 3u * WG);
+        a0 += u0 * u0;
+        a1 += u1 * u1;
+        a2 += u2 * u2;
+        a3 += u3 * u3;
+    }
+    for (; i < n4; i += WG) {
+        const vec4 u = row4(i);
+        a0 += u * u;
+    }
+    const vec4 t = (a0 + a1) + (a2 + a3);
+    const float ss = (t.x + t.y) + (t.z + t.w);
+    s_red[tid] = ss;
+    barrier();
+    for (uint s = WG / 2u; s > 0u; s >>= 1) {
+        if (tid < s) s_red[tid] += s_red[tid + s];
+        barrier();
+    }
+    const float k = div_rn(1.0, sqrt_rn(div_rn(s_red[0], float(p.ncols)) + p.eps));
 
     const uint tpb = p.qk / 8u;
     const uint blk = (gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x) * (WG / tpb) + tid / tpb;

@@ -428,7 +428,7 @@ VkFence Device::create_fence() const {
 }
 
 void Device::bind_buffers(VkDescriptorSet set, const VkBuffer *buffers, uint32_t n, const VkDeviceSize *offsets) const {
-    constexpr uint32_t kMax = 12; // no kernel binds more (gemv_norm 11); fixed arrays keep the hot path allocation-free
+    constexpr uint32_t kMax = 10; // no kernel binds more; fixed arrays keep the hot path allocation-free
     if (n > kMax) fail(TERN_ERR_BACKEND, "Vulkan: %u buffers bound, at most %u", n, kMax);
     VkDescriptorBufferInfo infos[kMax];
     VkWriteDescriptorSet writes[kMax];

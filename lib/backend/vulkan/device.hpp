@@ -150,20 +150,12 @@ public:
     // attn_combine_quant); 2 in the attention itself, whose last split joins
     // (attention_quant, where the device binds 10 buffers a kernel); 3 (the
     // default) runs RoPE and the KV append in the q, k and v GEMVs
-    // (gemv_rope) instead of rope_kv.comp; 4 runs the RMSNorm after a
-    // residual product, and its quantization, in that product's last
-    // workgroup (gemv_norm) instead of norm_quant.comp. TERNLM_VK_FUSE=0..4
-    // sets it; tests compare the levels, which must give identical results.
+    // (gemv_rope) instead of rope_kv.comp. TERNLM_VK_FUSE=0..3 sets it;
+    // tests compare the levels, which must give identical results.
     bool use_fusion() const { return fusion_level_.load() >= 1; }
     bool fuse_attention_join() const { return fusion_level_.load() >= 2 && info_.max_storage_buffers >= 10; }
     bool fuse_rope_products() const { return fusion_level_.load() >= 3 && info_.max_storage_buffers >= 7; }
-    // gemv_norm binds 11 buffers, and its quantization's blocks of 256 meet
-    // across 8 lanes of a subgroup (run_quant.glsl).
-    bool fuse_norm_products() const {
-        return fusion_level_.load() >= 4 && info_.max_storage_buffers >= 11 && info_.subgroup_size >= 8 &&
-               info_.subgroup_size <= 64;
-    }
-    static constexpr int kDefaultFusionLevel = 4;
+    static constexpr int kDefaultFusionLevel = 3;
     void set_fusion_level(int level) { fusion_level_.store(level); }
     // The largest buffer a kernel may bind (and the largest weight buffer an
     // upload makes): the device's limit, or less where TERNLM_VK_MAX_BUFFER

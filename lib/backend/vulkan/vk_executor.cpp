@@ -40,11 +40,6 @@ struct GemvRopePush { // gemv.comp's ROPE_KV build
     float theta_scale, freq_scale;
     uint32_t layer_word, neox;
 };
-struct GemvNormPush { // gemv.comp's NORM_TAIL build
-    GemvPush gemv;
-    uint32_t norm_qk;
-    float eps;
-};
 struct GemmPush {
     uint32_t ncols, nrows, ntok, row_bytes;
     float scale;
@@ -264,7 +259,6 @@ public:
         pending_norm_ = {};
         pending_glu_ = {};
         pending_attn_ = {};
-        pending_residual_ = {};
         embeds_used_ = 0;
         // Kernels read the position from here, so a recorded decode step
         // replays at any position.
@@ -277,7 +271,6 @@ public:
 
     void finish() {
         flush_products();
-        flush_residual();
         pending_norm_.active = false; // a norm no float reader asked for (see PendingNorm)
         pending_glu_.active = false;  // likewise a gated activation
         pending_attn_.active = false; // and an attention output
@@ -375,9 +368,7 @@ public:
             n.glu_op = pending_glu_.op;
             pending_glu_.active = false;
         } else {
-            // A residual product pending on x waits on: its last workgroup
-            // may run this norm (see PendingResidual).
-            if (!(pending_residual_.active && pending_residual_.x == x && out != x)) settle(x);
+            settle(x);
             settle(out);
         }
         pending_norm_ = n;
@@ -509,7 +500,7 @@ public:
         settle(x);
         if (tiled)
             gemm(w, a, x, scale, true); // the product is added to x's rows
-        else if (!defer_residual(w, a, x, scale))
+        else
             gemv(w, w_->get(w).handle(), a, x, scale, true);
         wrote(x);
     }
@@ -523,7 +514,6 @@ public:
     // weights the CPU's routed batches read.
     void moe_ffn(const MoeFfn &moe, backend::Buf xn, backend::Buf x) override {
         flush_products();
-        flush_residual();
         const int rows = buf(xn).rows;
         const uint32_t n_expert = uint32_t(moe.router.ne1);
         const int64_t n_embd = buf(x).cols, n_ff = moe.gate.front().ne1;
@@ -758,7 +748,6 @@ private:
                 flush_products();
                 break;
             }
-        if (pending_residual_.active && b == pending_residual_.x) flush_residual();
         if (pending_attn_.active && (b == pending_attn_.out || b == pending_attn_.q)) flush_attention();
         if (pending_norm_.active && (b == pending_norm_.x || b == pending_norm_.out ||
                                      (pending_norm_.glu && b == pending_norm_.glu_up)))
@@ -772,7 +761,6 @@ private:
     void flush_norm() {
         const PendingNorm p = pending_norm_;
         pending_norm_.active = false;
-        if (pending_residual_.active && pending_residual_.x == p.x) flush_residual();
         if (p.glu) elementwise(p.x, p.glu_up, p.glu_op);
         StepBuf &a = buf(p.x);
         NormPush pc{uint32_t(a.cols), p.eps};
@@ -808,80 +796,10 @@ private:
                        float scale, bool accumulate, VkDeviceSize out_offset = 0) {
         Grid g;
         const GemvPush pc = gemv_push(w, ntok, scale, accumulate, g);
-        issue_gemv(w.type, pc, g, weights, in, out, shape_label(w), out_offset);
-    }
-    void issue_gemv(GgmlType type, const GemvPush &pc, Grid g, VkBuffer weights, const ActSlot &in, VkBuffer out,
-                    const std::string &label, VkDeviceSize out_offset = 0) {
         const VkDeviceSize offsets[5] = {0, 0, 0, 0, out_offset};
-        dispatch(dev_.kernel(gemv_kernel(pc.ntok > 1 ? "gemv8" : "gemv", type), 5, sizeof pc),
-                 {weights, in.q.handle(), in.d.handle(), in.s.handle(), out}, &pc, sizeof pc, g.x, g.y,
-                 (pc.ntok + kGemvTokens - 1) / kGemvTokens, 0b10000, label, out_offset ? offsets : nullptr);
-    }
-
-    // A one-row residual product (x += W a: attn_output, ffn_down) not
-    // dispatched yet, its input quantized. When the rms_norm of x follows
-    // and an integer product quantizes its result, the product runs as
-    // gemv.comp's NORM_TAIL build, whose last workgroup normalises x into
-    // the norm's output and quantizes that (norm_quant.comp's dispatch, a
-    // dependent stage, is gone); anything else touching x, or quantizing
-    // another row, dispatches it as it is first.
-    struct PendingResidual {
-        bool active = false;
-        GgmlType type = GgmlType::F32;
-        GemvPush push{};
-        Grid grid{};
-        VkBuffer weights = VK_NULL_HANDLE;
-        size_t slot = 0; // of act_
-        backend::Buf x = 0;
-        std::string label; // in profiles
-    } pending_residual_;
-
-    bool defer_residual(const WeightRef &w, backend::Buf a, backend::Buf x, float scale) {
-        if (n_ != 1 || buf(a).rows != 1 || !dev_.fuse_norm_products() || w.ne1 % 32) return false;
-        const size_t slot = quantize_activations(a, activation_block(w.type));
-        Grid g;
-        const GemvPush pc = gemv_push(w, 1, scale, true, g);
-        pending_residual_ = {true, w.type, pc, g, w_->get(w).handle(), slot, x, shape_label(w)};
-        return true;
-    }
-
-    void flush_residual() {
-        if (!pending_residual_.active) return;
-        pending_residual_.active = false;
-        const PendingResidual &r = pending_residual_;
-        issue_gemv(r.type, r.push, r.grid, r.weights, act_[r.slot], buf(r.x).mem.handle(), r.label);
-    }
-
-    // Whether quantizing x (blocks of qk) can be the pending residual
-    // product's tail: x is the pending norm's (float, not in place) output
-    // of the residual, and the slot it would be written to is not the one
-    // the product reads.
-    bool residual_feeds_norm(backend::Buf x) const {
-        const PendingResidual &r = pending_residual_;
-        const PendingNorm &n = pending_norm_;
-        return r.active && n.active && n.out == x && n.x == r.x && n.out != n.x && !n.glu &&
-               1 - last_read_ != r.slot;
-    }
-
-    // The pending residual product with the pending norm and its
-    // quantization into slot o in its tail (gemv.comp's NORM_TAIL build).
-    void dispatch_norm_tail(ActSlot &o, uint32_t qk) {
-        PendingResidual &r = pending_residual_;
-        PendingNorm &n = pending_norm_;
-        const ActSlot &in = act_[r.slot];
-        grow_slot(o, size_t(r.push.nrows), qk);
-        if (!norm_counter_) {
-            grow(norm_counter_, 4, Memory::DeviceLocal, "the norm tail's counter");
-            const uint32_t zero = 0;
-            dev_.upload(norm_counter_, 0, &zero, 4);
-        }
-        const GemvNormPush pc{r.push, qk, n.eps};
-        dispatch(dev_.kernel(gemv_kernel("gemv_norm", r.type), 11, sizeof pc),
-                 {r.weights, in.q.handle(), in.d.handle(), in.s.handle(), buf(r.x).mem.handle(), n.weight,
-                  buf(n.out).mem.handle(), o.q.handle(), o.d.handle(), o.s.handle(), norm_counter_.handle()},
-                 &pc, sizeof pc, r.grid.x, r.grid.y, 1, 0b11111010000u, r.label);
-        r.active = false;
-        n.active = false; // its float row is written too
+        dispatch(dev_.kernel(gemv_kernel(ntok > 1 ? "gemv8" : "gemv", w.type), 5, sizeof pc), {weights, in.q.handle(), in.d.handle(), in.s.handle(), out}, &pc,
+                 sizeof pc, g.x, g.y, (ntok + kGemvTokens - 1) / kGemvTokens, 0b10000, shape_label(w),
+                 out_offset ? offsets : nullptr);
     }
 
     // One-row integer products not dispatched yet (at most three: a
@@ -999,13 +917,10 @@ private:
         const Quantized key{size_t(x), a.version, qk};
         for (size_t i = 0; i < 2; ++i)
             if (act_[i].holds.version && act_[i].holds == key) return read_slot(i);
-        const bool in_residual = residual_feeds_norm(x);
-        if (!in_residual) flush_residual(); // it may read the slot this one writes
-        flush_products(); // likewise
+        flush_products(); // they may read the slot this one writes
         const size_t slot = 1 - last_read_;
         ActSlot &o = act_[slot];
-        if (in_residual) dispatch_norm_tail(o, qk);
-        if (in_residual || attention_quantized(x, qk, o)) {
+        if (attention_quantized(x, qk, o)) {
             o.holds = key;
             return read_slot(slot);
         }
@@ -1091,7 +1006,6 @@ private:
     ActSlot act_[2];
     size_t last_read_ = 0; // the slot the last product read
     Buffer tail_counters_; // per-block counters of the kernels that quantize their result as blocks complete
-    Buffer norm_counter_;  // gemv_norm's count of finished workgroups
     uint64_t versions_ = 0;
     std::vector<Buffer> retired_; // replaced during the step, freed after it
     std::vector<Buffer> embed_stage_;
