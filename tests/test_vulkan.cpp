@@ -262,7 +262,8 @@ TEST_CASE("Vulkan decode GEMV of tall matrices (several rows per thread group)",
     if (!testsupport::vulkan_device_or_fail()) return;
     std::mt19937 rng(12);
     // gemv.comp gives a thread group 2 or 4 rows once a matrix has enough
-    // rows to keep 128K threads busy: 32771 rows of a few blocks get there.
+    // rows to keep 64K threads busy, and a tall matrix (32K rows or more)
+    // half the threads a row: 32771 rows of a few blocks get there.
     for (GgmlType t : {GgmlType::Q4_0, GgmlType::Q5_0, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K, GgmlType::Q8_0,
                        GgmlType::TQ2_0}) {
         const int64_t cols = type_traits(t).block_size == 32 ? 5 * 32 : 2 * 256;
