@@ -7,6 +7,7 @@
 #include <mutex>
 #include <vector>
 
+#include "backend/vulkan/pipeline_stats.hpp"
 #include "backend/vulkan/spirv.hpp"
 #include "common/error.hpp"
 
@@ -254,6 +255,15 @@ std::shared_ptr<Device> Device::open(int index) {
                               "VK_KHR_shader_float16_int8"})
             exts.push_back(e);
     }
+    VkPhysicalDevicePipelineExecutablePropertiesFeaturesKHR exec_props{
+        VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PIPELINE_EXECUTABLE_PROPERTIES_FEATURES_KHR};
+    if (pipeline_stats_requested() && has_extension(d->phys_, VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME)) {
+        exec_props.pipelineExecutableInfo = VK_TRUE;
+        exec_props.pNext = const_cast<void *>(chain);
+        chain = &exec_props;
+        exts.push_back(VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME);
+        d->pipeline_stats_ = true;
+    }
     dci.pNext = chain;
     dci.enabledExtensionCount = uint32_t(exts.size());
     dci.ppEnabledExtensionNames = exts.data();
@@ -484,7 +494,9 @@ const Kernel &Device::kernel(const std::string &name, uint32_t bindings, uint32_
     cpi.stage.module = k.module;
     cpi.stage.pName = "main";
     cpi.layout = k.layout;
+    if (pipeline_stats_) cpi.flags |= VK_PIPELINE_CREATE_CAPTURE_STATISTICS_BIT_KHR;
     check(vkCreateComputePipelines(dev_, pipeline_cache_, 1, &cpi, nullptr, &k.pipeline), "vkCreateComputePipelines");
+    if (pipeline_stats_) print_pipeline_stats(dev_, k.pipeline, name);
     return kernels_.emplace(name, k).first->second;
 }
 

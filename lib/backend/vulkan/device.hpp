@@ -203,6 +203,7 @@ private:
     static constexpr uint32_t kSpinWaitUs = 20000;
     uint32_t spin_us_ = 0;
     std::atomic<bool> profiling_{false};
+    bool pipeline_stats_ = false; // TERNLM_VK_STATS: kernels' statistics printed as they are built
     float timestamp_period_ns_ = 1;
     mutable std::mutex profile_mu_;
     std::map<std::string, KernelTime> kernel_times_;

@@ -1,6 +1,7 @@
 #include "backend/vulkan/recorder.hpp"
 
 #include <algorithm>
+#include <cstdlib>
 
 #include "common/error.hpp"
 
@@ -136,11 +137,22 @@ void Recorder::barrier(VkCommandBuffer cmd) {
     vkCmdPipelineBarrier(cmd, stages, stages | VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &mb, 0, nullptr, 0, nullptr);
 }
 
+// TERNLM_VK_SERIAL=1: a barrier before every command, as profiling does but
+// without its timestamps (a tuning aid: what running independent
+// dispatches together buys).
+static bool serial_commands() {
+    static const bool on = [] {
+        const char *v = std::getenv("TERNLM_VK_SERIAL");
+        return v && *v && *v != '0';
+    }();
+    return on;
+}
+
 void Recorder::order(const VkBuffer *bufs, size_t n, uint32_t writes) {
     auto touched = [](const std::vector<VkBuffer> &set, VkBuffer b) {
         return std::find(set.begin(), set.end(), b) != set.end();
     };
-    bool hazard = dev_.profiling();
+    bool hazard = dev_.profiling() || serial_commands();
     for (size_t i = 0; i < n && !hazard; ++i)
         hazard = touched(written_, bufs[i]) || (((writes >> i) & 1) && touched(read_, bufs[i]));
     if (hazard) {
