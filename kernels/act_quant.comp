@@ -3,6 +3,7 @@
 // see act_quant_body.glsl for the rules (ggml's q8_0 and q8_K).
 // Eight values per thread, qk / 8 threads per block, 32 threads a workgroup.
 #extension GL_GOOGLE_include_directive : require
+#extension GL_KHR_shader_subgroup_shuffle : require
 layout(local_size_x = 32) in;
 
 layout(std430, binding = 0) readonly buffer Input { float X[]; };
@@ -13,7 +14,6 @@ layout(push_constant) uniform Params { uint n_blocks, qk; } p;
 
 shared float s_amax[32];
 shared float s_max[32];
-shared int s_sum[32];
 
 #include "act_quant_body.glsl"
 

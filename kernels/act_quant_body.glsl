@@ -5,10 +5,11 @@
 // quantize_row_q8_K (qk 256: d = max / -127, keeping the sign of the first
 // value of largest magnitude) would: values packed four to a word (XQ),
 // d (XD) and the sums of runs of 16 (XS, ggml's bsums).
-// The including kernel declares XQ, XD, XS, p.qk and the shared arrays
-// s_amax, s_max and s_sum of one entry per invocation, or names others by
-// defining QOUT_Q, QOUT_D, QOUT_S and QOUT_QK first (block_tail.glsl's
-// kernels). Call from uniform control flow.
+// The including kernel enables GL_KHR_shader_subgroup_shuffle, declares
+// XQ, XD, XS, p.qk and the shared arrays s_amax and s_max (one entry per
+// subgroup will do), or names others by defining QOUT_Q, QOUT_D, QOUT_S
+// and QOUT_QK first (block_tail.glsl's kernels). Call from uniform control
+// flow.
 
 #include "exact.glsl"
 
@@ -30,28 +31,35 @@ void quantize_values(float v[8], uint blk, uint x0, bool live) {
             vmax = v[j];
         }
     }
-    s_amax[tid] = amax;
-    s_max[tid] = vmax;
-    barrier();
-    for (uint s = 1u; s < tpb; s <<= 1) {
-        // Lane L takes L+s's maximum when it is strictly larger: lower lanes
-        // hold lower indices, so ties keep the first value.
-        float oa = 0.0, om = 0.0;
-        const bool take = lane % (2u * s) == 0u;
-        if (take) {
-            oa = s_amax[tid + s];
-            om = s_max[tid + s];
+    // The block's maximum: a butterfly over its lanes within a subgroup (a
+    // block's lanes are consecutive invocations from a multiple of tpb).
+    // The partner's values come first where this lane's bit `off` is set, so
+    // on equal magnitudes the earlier value wins in every lane.
+    const uint sg = gl_SubgroupSize, w = min(tpb, sg);
+    for (uint off = 1u; off < w; off <<= 1) {
+        const float oa = subgroupShuffleXor(amax, off), om = subgroupShuffleXor(vmax, off);
+        if (oa > amax || (oa == amax && (lane & off) != 0u)) {
+            amax = oa;
+            vmax = om;
         }
-        barrier();
-        if (take && oa > s_amax[tid]) {
-            s_amax[tid] = oa;
-            s_max[tid] = om;
-        }
-        barrier();
     }
-    const uint first = tid - lane;
-    amax = s_amax[first];
-    vmax = s_max[first];
+    if (tpb > sg) { // uniform: a block spans subgroups, which meet in index order
+        if (gl_SubgroupInvocationID == 0u) {
+            s_amax[tid / sg] = amax;
+            s_max[tid / sg] = vmax;
+        }
+        barrier();
+        const uint first = (tid - lane) / sg;
+        amax = s_amax[first];
+        vmax = s_max[first];
+        for (uint i = 1u; i < tpb / sg; ++i) {
+            if (s_amax[first + i] > amax) {
+                amax = s_amax[first + i];
+                vmax = s_max[first + i];
+            }
+        }
+        barrier(); // s_amax is rewritten by the next call
+    }
 
     float d = 0.0, id = 0.0;
     if (amax != 0.0) {
@@ -70,11 +78,10 @@ void quantize_values(float v[8], uint blk, uint x0, bool live) {
         sum += q;
         words[j / 4u] |= uint(q & 0xFF) << (8u * (j % 4u));
     }
-    s_sum[tid] = sum;
-    barrier();
+    const int pair = sum + subgroupShuffleXor(sum, 1u); // a run of 16: this lane's and its neighbour's
     if (!live) return;
     QOUT_Q[x0 / 4u] = words[0];
     QOUT_Q[x0 / 4u + 1u] = words[1];
     if (lane == 0u) QOUT_D[blk] = d;
-    if ((lane & 1u) == 0u) QOUT_S[x0 / 16u] = sum + s_sum[tid + 1u];
+    if ((lane & 1u) == 0u) QOUT_S[x0 / 16u] = pair;
 }

@@ -1,5 +1,6 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
+#extension GL_KHR_shader_subgroup_shuffle : require
 // Causal attention of one query row and one head per workgroup over the KV
 // cache, in chunks of WG keys with an online softmax (running max and sum),
 // so memory does not grow with the context. Row t (position pos0 + t) sees

@@ -11,6 +11,7 @@
 // (attention.comp's JOIN_QUANT build does the same in the attention
 // dispatch; this one serves where that is off, TERNLM_VK_FUSE=0 aside.)
 #extension GL_GOOGLE_include_directive : require
+#extension GL_KHR_shader_subgroup_shuffle : require
 #extension GL_EXT_control_flow_attributes : require
 layout(local_size_x = 64) in;
 

@@ -16,7 +16,6 @@
 #define QOUT_QK p.qk
 shared float s_amax[64];
 shared float s_max[64];
-shared int s_sum[64];
 float tail_value(uint i) { return JOINED(i); }
 #include "block_tail.glsl"
 

@@ -5,6 +5,7 @@
 // dispatch where elementwise.comp and act_quant.comp took two.
 // act: 1 silu (x / (1 + exp(-x))), 2 relu^2, as elementwise.comp.
 #extension GL_GOOGLE_include_directive : require
+#extension GL_KHR_shader_subgroup_shuffle : require
 layout(local_size_x = 32) in;
 
 layout(std430, binding = 0) buffer Gate { float X[]; };
@@ -18,7 +19,6 @@ layout(push_constant) uniform Params { uint n_blocks, qk, act; } p;
 
 shared float s_amax[32];
 shared float s_max[32];
-shared int s_sum[32];
 
 #include "act_quant_body.glsl"
 

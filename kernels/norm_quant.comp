@@ -13,6 +13,7 @@
 // where elementwise.comp and norm_quant.comp took two. It always normalises
 // in place (binding 0 is the gate row), so it writes no float row.
 #extension GL_GOOGLE_include_directive : require
+#extension GL_KHR_shader_subgroup_shuffle : require
 // 256 threads: the sum of squares of a 4096-wide row is one round of 16-byte
 // loads, four per thread, all in flight (with 32 threads it was eight
 // rounds, and most of the kernel's time); each workgroup then quantizes 8
@@ -57,7 +58,6 @@ float row(uint i) { return X[i]; }
 shared float s_red[WG];
 shared float s_amax[WG];
 shared float s_max[WG];
-shared int s_sum[WG];
 
 #include "act_quant_body.glsl"
 
@@ -82,13 +82,16 @@ void main() {
     }
     const vec4 t = (a0 + a1) + (a2 + a3);
     const float ss = (t.x + t.y) + (t.z + t.w);
-    s_red[tid] = ss;
+    // The 256 sums meet by a butterfly within each subgroup, then the
+    // subgroups' sums in index order: one barrier, where a shared-memory
+    // tree took eight.
+    float total = ss;
+    for (uint off = 1u; off < gl_SubgroupSize; off <<= 1) total += subgroupShuffleXor(total, off);
+    if (gl_SubgroupInvocationID == 0u) s_red[tid / gl_SubgroupSize] = total;
     barrier();
-    for (uint s = WG / 2u; s > 0u; s >>= 1) {
-        if (tid < s) s_red[tid] += s_red[tid + s];
-        barrier();
-    }
-    const float k = div_rn(1.0, sqrt_rn(div_rn(s_red[0], float(p.ncols)) + p.eps));
+    total = s_red[0];
+    for (uint j = 1u; j < WG / gl_SubgroupSize; ++j) total += s_red[j];
+    const float k = div_rn(1.0, sqrt_rn(div_rn(total, float(p.ncols)) + p.eps));
 
     const uint tpb = p.qk / 8u;
     const uint blk = (gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x) * (WG / tpb) + tid / tpb;

@@ -898,7 +898,8 @@ private:
     }
 
     bool use_gemm(const WeightRef &w, backend::Buf x) {
-        return has_gemm(w.type) && uint32_t(buf(x).rows) >= gemm_min_tokens();
+        // act_quant.comp, which quantizes its input, needs subgroup shuffles as gemv.comp does
+        return has_gemm(w.type) && dev_.info().subgroup_shuffle && uint32_t(buf(x).rows) >= gemm_min_tokens();
     }
 
     // The activation rows, quantized once as for gemv(), multiplied by
