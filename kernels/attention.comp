@@ -75,12 +75,13 @@ layout(std430, binding = 9) writeonly buffer OutSums { int OS[]; };
 
 shared bool s_last_split;
 
-void join_if_last(uint head) {
-    barrier(); // the partial is written (see block_tail.glsl's block_completed)
+// n_active: the head's splits that have keys (the others left at once).
+void join_if_last(uint head, uint n_active) {
+    barrier(); // the partial is written (see completion.glsl's block_completed)
     if (gl_LocalInvocationID.x == 0u) {
         memoryBarrierBuffer();
         const uint counter = p.n_head * p.head_dim / p.qk + head;
-        const bool last = atomicAdd(C[counter], 1u) + 1u == p.n_split;
+        const bool last = atomicAdd(C[counter], 1u) + 1u == n_active;
         if (last) {
             memoryBarrierBuffer(); // the other splits' partials, before they are read
             C[counter] = 0u;       // ready for the next step
@@ -89,7 +90,7 @@ void join_if_last(uint head) {
     }
     barrier();
     if (!s_last_split) return; // uniform
-    join_head(head);
+    join_head(head, n_active);
     quantize_tail(head);
 }
 #endif
@@ -427,6 +428,14 @@ void main() {
     const uint share = f32_fold ? even_share : max(kMinSplitKeys, even_share);
     const uint first = min(n_keys, gl_WorkGroupID.z * share);
     const uint end = p.n_split > 1u ? min(n_keys, first + share) : n_keys;
+#ifdef JOIN_QUANT
+    // Splits past the keys have nothing to fold: they leave at once, and the
+    // head's join waits for the others only, so a short context in a long
+    // cache costs what an unsplit one does. (attn_combine.comp, which reads
+    // every split's partial, has the empty ones write theirs.)
+    const uint n_active = p.n_split > 1u ? (n_keys + share - 1u) / share : 1u;
+    if (gl_WorkGroupID.z >= n_active) return; // uniform
+#endif
     float m = -1.0 / 0.0, sum = 0.0;
     float acc[MAX_DIMS_PER_THREAD];
     for (uint k = 0u; k < MAX_DIMS_PER_THREAD; ++k) acc[k] = 0.0;
@@ -471,6 +480,16 @@ void main() {
         }
         barrier();
     }
+#ifdef JOIN_QUANT
+    if (n_active == 1u) { // the only split with keys: its result is the head's (acc / sum, as the join gives)
+        for (uint k = 0u; k < MAX_DIMS_PER_THREAD; ++k) {
+            const uint d = tid + k * WG;
+            if (d < p.head_dim) R[q_base + d] = acc[k] / sum;
+        }
+        quantize_tail(head);
+        return;
+    }
+#endif
     if (p.n_split > 1u) {
         const uint part = (head * p.n_split + gl_WorkGroupID.z) * (p.head_dim + 2u);
         if (tid == 0u) {
@@ -482,17 +501,11 @@ void main() {
             if (d < p.head_dim) O[part + 2u + d] = acc[k];
         }
 #ifdef JOIN_QUANT
-        join_if_last(head);
+        join_if_last(head, n_active);
 #endif
         return;
     }
-#ifdef JOIN_QUANT
-    for (uint k = 0u; k < MAX_DIMS_PER_THREAD; ++k) {
-        const uint d = tid + k * WG;
-        if (d < p.head_dim) R[q_base + d] = acc[k] / sum;
-    }
-    quantize_tail(head);
-#else
+#ifndef JOIN_QUANT
     for (uint k = 0u; k < MAX_DIMS_PER_THREAD; ++k) {
         const uint d = tid + k * WG;
         if (d < p.head_dim) O[q_base + d] = acc[k] / sum;

@@ -35,7 +35,7 @@ layout(push_constant) uniform Params { uint n_head, head_dim, n_split; } p;
 #include "attn_join.glsl"
 
 void main() {
-    join_head(gl_WorkGroupID.x);
+    join_head(gl_WorkGroupID.x, p.n_split);
 #ifdef QUANT
     quantize_tail(gl_WorkGroupID.x);
 #endif

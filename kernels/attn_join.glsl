@@ -41,36 +41,37 @@ void quantize_tail(uint head) {
 shared float split_weight[64], split_sum[64];
 
 // out = sum_s acc_s e^(m_s - M) / sum_s sum_s e^(m_s - M) for the head, M
-// the largest of the splits' running maxima, the splits taken in order.
-// Splits that got no keys (sum 0) add nothing; a single one with keys
-// gives acc / sum, the unsplit result. Called by the whole workgroup.
-void join_head(uint head) {
+// the largest of the splits' running maxima, the first n_splits splits
+// taken in order (the later ones, if any, got no keys). Splits that got no
+// keys (sum 0) add nothing; a single one with keys gives acc / sum, the
+// unsplit result. Called by the whole workgroup.
+void join_head(uint head, uint n_splits) {
     const uint tid = gl_LocalInvocationID.x;
     const uint stride = p.head_dim + 2u, base = head * p.n_split * stride;
     float m_s = -1.0 / 0.0;
-    if (tid < p.n_split) {
+    if (tid < n_splits) {
         m_s = PARTIAL(base + tid * stride);
         split_sum[tid] = PARTIAL(base + tid * stride + 1u);
         split_weight[tid] = m_s;
     }
     barrier();
     float mx = -1.0 / 0.0;
-    for (uint s = 0u; s < p.n_split; ++s)
+    for (uint s = 0u; s < n_splits; ++s)
         if (split_sum[s] > 0.0) mx = max(mx, split_weight[s]);
     barrier(); // every invocation has read the maxima before they become weights
-    if (tid < p.n_split) split_weight[tid] = split_sum[tid] == 0.0 ? 0.0 : exp_acc(m_s - mx);
+    if (tid < n_splits) split_weight[tid] = split_sum[tid] == 0.0 ? 0.0 : exp_acc(m_s - mx);
     barrier();
     for (uint d = tid; d < p.head_dim; d += gl_WorkGroupSize.x) {
         float num = 0.0, den = 0.0;
         // Eight splits' values loaded before any is added: the loads are in
         // flight together, the sums keep the splits' order.
-        for (uint s0 = 0u; s0 < p.n_split; s0 += 8u) {
+        for (uint s0 = 0u; s0 < n_splits; s0 += 8u) {
             float v[8];
             [[unroll]] for (uint i = 0u; i < 8u; ++i)
-                v[i] = s0 + i < p.n_split ? PARTIAL(base + (s0 + i) * stride + 2u + d) : 0.0;
+                v[i] = s0 + i < n_splits ? PARTIAL(base + (s0 + i) * stride + 2u + d) : 0.0;
             [[unroll]] for (uint i = 0u; i < 8u; ++i) {
                 const uint s = s0 + i;
-                if (s >= p.n_split || split_sum[s] == 0.0) continue;
+                if (s >= n_splits || split_sum[s] == 0.0) continue;
                 num += v[i] * split_weight[s];
                 den += split_sum[s] * split_weight[s];
             }
