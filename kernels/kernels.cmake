@@ -61,9 +61,16 @@ foreach(t ${TERNLM_GEMV_TYPES})
   # gemv_rope: the decode q/k/v product with RoPE and the KV-cache append fused
   ternlm_spirv(${spv_dir}/gemv_rope_${lt}.spv ${CMAKE_CURRENT_LIST_DIR}/gemv.comp -DTYPE_${t} -DROPE_KV)
   ternlm_spirv(${spv_dir}/gemv_rope_${lt}_dot.spv ${CMAKE_CURRENT_LIST_DIR}/gemv.comp -DTYPE_${t} -DDOT4 -DROPE_KV)
+  # _r1: the same, built for one row a thread group (fewer registers)
+  ternlm_spirv(${spv_dir}/gemv_r1_${lt}.spv ${CMAKE_CURRENT_LIST_DIR}/gemv.comp -DTYPE_${t} -DR1)
+  ternlm_spirv(${spv_dir}/gemv_r1_${lt}_dot.spv ${CMAKE_CURRENT_LIST_DIR}/gemv.comp -DTYPE_${t} -DDOT4 -DR1)
+  ternlm_spirv(${spv_dir}/gemv_rope_r1_${lt}.spv ${CMAKE_CURRENT_LIST_DIR}/gemv.comp -DTYPE_${t} -DROPE_KV -DR1)
+  ternlm_spirv(${spv_dir}/gemv_rope_r1_${lt}_dot.spv ${CMAKE_CURRENT_LIST_DIR}/gemv.comp -DTYPE_${t} -DDOT4 -DROPE_KV -DR1)
   list(APPEND spv_files ${spv_dir}/gemv_${lt}.spv ${spv_dir}/gemv_${lt}_dot.spv
        ${spv_dir}/gemv8_${lt}.spv ${spv_dir}/gemv8_${lt}_dot.spv
-       ${spv_dir}/gemv_rope_${lt}.spv ${spv_dir}/gemv_rope_${lt}_dot.spv)
+       ${spv_dir}/gemv_rope_${lt}.spv ${spv_dir}/gemv_rope_${lt}_dot.spv
+       ${spv_dir}/gemv_r1_${lt}.spv ${spv_dir}/gemv_r1_${lt}_dot.spv
+       ${spv_dir}/gemv_rope_r1_${lt}.spv ${spv_dir}/gemv_rope_r1_${lt}_dot.spv)
 endforeach()
 
 foreach(t ${TERNLM_GEMM_TYPES})

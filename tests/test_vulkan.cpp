@@ -267,7 +267,12 @@ TEST_CASE("Vulkan decode GEMV of tall matrices (several rows per thread group)",
     for (GgmlType t : {GgmlType::Q4_0, GgmlType::Q5_0, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K, GgmlType::Q8_0,
                        GgmlType::TQ2_0}) {
         const int64_t cols = type_traits(t).block_size == 32 ? 5 * 32 : 2 * 256;
-        DYNAMIC_SECTION(type_name(t)) { check_matmul(t, 32771, cols, 1, rng); }
+        DYNAMIC_SECTION(type_name(t)) {
+            const auto names = kernels_run(*device(), [&] { check_matmul(t, 32771, cols, 1, rng); });
+            // the build for several rows a group, not gemv_r1's
+            const std::string multi = "gemv_" + lower_type_name(t) + (device()->use_int_dot() ? "_dot" : "");
+            CHECK(std::find(names.begin(), names.end(), multi) != names.end());
+        }
     }
 }
 
@@ -817,14 +822,16 @@ void check_rope_products(GgmlType t, bool neox, int head_dim, int64_t cols, std:
     };
     std::vector<float> fused;
     const auto names = kernels_run(dev, [&] { fused = gpu_run(3); });
-    const std::string rope_gemv = "gemv_rope_" + lower_type_name(t) + (dev.use_int_dot() ? "_dot" : "");
-    CHECK((std::find(names.begin(), names.end(), rope_gemv) != names.end()) == fusable);
+    // gemv_rope_<type>, or its one-row-a-group build gemv_rope_r1_<type>
+    const std::string suffix = lower_type_name(t) + (dev.use_int_dot() ? "_dot" : "");
+    auto is_rope_gemv = [&](const std::string &n) { return n == "gemv_rope_" + suffix || n == "gemv_rope_r1_" + suffix; };
+    CHECK(std::any_of(names.begin(), names.end(), is_rope_gemv) == fusable);
     require_close(fused, want, 2e-3); // f16 K, V and q; sums in other orders
     CHECK(gpu_run(3) == fused);       // concurrent, not profiled
     // rope_kv.comp after plain GEMVs gives the same bits
     std::vector<float> unfused;
     const auto unfused_names = kernels_run(dev, [&] { unfused = gpu_run(2); });
-    CHECK(std::find(unfused_names.begin(), unfused_names.end(), rope_gemv) == unfused_names.end());
+    CHECK(std::none_of(unfused_names.begin(), unfused_names.end(), is_rope_gemv));
     CHECK(unfused == fused);
     CHECK(gpu_run(0) == fused);
 }

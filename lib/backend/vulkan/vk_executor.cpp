@@ -157,9 +157,18 @@ uint32_t gemv_threads_per_row(const WeightRef &w) {
 // 64K rather than 128K (H100, --profile): bitnet2b's 6912x2560 TQ2_0
 // 10.6 -> 8.8 us with two rows a group, its 2560x6912 9.9 -> 8.9.
 constexpr uint64_t kGemvMinThreads = 64 * 1024;
+// For the two-row types, a thread that walks two or more items of its row
+// takes one row (and the lighter gemv_r1 build, 32 registers against 53
+// for Q4_K): H100, --profile, 2048x8192 Q4_K 10.45 -> 9.74 us, 128256x2048
+// 65.1 -> 59.4, 128256x4096 121.7 -> 115.4, where rows of one item a
+// thread lost with one row a group (8192x2048 9.0 -> 9.9); llama1b Q4_K
+// tg128 664 -> 676-681. TQ2_0's four rows a group stay: llama8b TQ2_0
+// decoded 2-4% slower with the rule.
 uint32_t gemv_rows_per_group(const WeightRef &w, uint32_t tpr) {
     static const uint32_t forced = env_u32("TERNLM_GEMV_RPG");
     if (forced >= 1 && forced <= kGemvMaxRowsPerGroup(w.type)) return forced;
+    const int64_t items = w.ne0 / type_traits(w.type).block_size * kGemvItemsPerBlock(w.type);
+    if (kGemvMaxRowsPerGroup(w.type) == 2 && items >= 2 * int64_t(tpr)) return 1;
     uint32_t rpg = kGemvMaxRowsPerGroup(w.type);
     while (rpg > 1 && uint64_t(w.ne1) / rpg * tpr < kGemvMinThreads) rpg /= 2;
     return rpg;
@@ -797,6 +806,7 @@ private:
         return {uint32_t(w.ne0), rows, tpr, uint32_t(w.row_bytes), g.x, scale, rpg, ntok, accumulate ? 1u : 0u};
     }
     // A build of gemv.comp for type t: with OpSDot where the device has it.
+    // One-row products take the _r1 builds where they hold one row a group.
     std::string gemv_kernel(const char *build, GgmlType t) const {
         return type_kernel_name(build, t) + (dev_.use_int_dot() ? "_dot" : "");
     }
@@ -805,7 +815,8 @@ private:
         Grid g;
         const GemvPush pc = gemv_push(w, ntok, scale, accumulate, g);
         const VkDeviceSize offsets[5] = {0, 0, 0, 0, out_offset};
-        dispatch(dev_.kernel(gemv_kernel(ntok > 1 ? "gemv8" : "gemv", w.type), 5, sizeof pc), {weights, in.q.handle(), in.d.handle(), in.s.handle(), out}, &pc,
+        const char *build = ntok > 1 ? "gemv8" : pc.rpg == 1 ? "gemv_r1" : "gemv";
+        dispatch(dev_.kernel(gemv_kernel(build, w.type), 5, sizeof pc), {weights, in.q.handle(), in.d.handle(), in.s.handle(), out}, &pc,
                  sizeof pc, g.x, g.y, (ntok + kGemvTokens - 1) / kGemvTokens, 0b10000, shape_label(w),
                  out_offset ? offsets : nullptr);
     }
@@ -878,7 +889,7 @@ private:
                                   uint32_t(r.n_rot), r.theta_scale(), r.freq_scale, layer_word(layer),
                                   r.neox ? 1u : 0u};
             const VkBuffer y = buf(p.out).mem.handle();
-            dispatch(dev_.kernel(gemv_kernel("gemv_rope", p.w.type), 7, sizeof pc),
+            dispatch(dev_.kernel(gemv_kernel(rpg[m] == 1 ? "gemv_rope_r1" : "gemv_rope", p.w.type), 7, sizeof pc),
                      {p.weights, in.q.handle(), in.d.handle(), in.s.handle(), y, step_dev_.handle(),
                       m ? caches[m] : y},
                      &pc, sizeof pc, g.x, g.y, 1, m ? 0b1000000u : 0b10000u, shape_label(p.w));
