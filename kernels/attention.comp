@@ -77,7 +77,7 @@ shared bool s_last_split;
 
 // n_active: the head's splits that have keys (the others left at once).
 void join_if_last(uint head, uint n_active) {
-    barrier(); // the partial is written (see completion.glsl's block_completed)
+    barrier(); // the partial is written (see block_tail.glsl's block_completed)
     if (gl_LocalInvocationID.x == 0u) {
         memoryBarrierBuffer();
         const uint counter = p.n_head * p.head_dim / p.qk + head;

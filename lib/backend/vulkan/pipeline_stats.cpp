@@ -2,15 +2,11 @@
 
 #include <cinttypes>
 #include <cstdio>
-#include <cstdlib>
 #include <vector>
 
 namespace ternlm::vk {
 
-bool pipeline_stats_requested() {
-    const char *v = std::getenv("TERNLM_VK_STATS");
-    return v && *v && *v != '0';
-}
+bool pipeline_stats_requested() { return env_flag("TERNLM_VK_STATS"); }
 
 namespace {
 std::string stat_value(const VkPipelineExecutableStatisticKHR &s) {

@@ -1,7 +1,6 @@
 #include "backend/vulkan/recorder.hpp"
 
 #include <algorithm>
-#include <cstdlib>
 
 #include "common/error.hpp"
 
@@ -141,10 +140,7 @@ void Recorder::barrier(VkCommandBuffer cmd) {
 // without its timestamps (a tuning aid: what running independent
 // dispatches together buys).
 static bool serial_commands() {
-    static const bool on = [] {
-        const char *v = std::getenv("TERNLM_VK_SERIAL");
-        return v && *v && *v != '0';
-    }();
+    static const bool on = env_flag("TERNLM_VK_SERIAL");
     return on;
 }
 

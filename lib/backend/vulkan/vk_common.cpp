@@ -1,5 +1,7 @@
 #include "backend/vulkan/vk_common.hpp"
 
+#include <cstdlib>
+
 #include "common/error.hpp"
 
 namespace ternlm::vk {
@@ -37,6 +39,11 @@ void check(VkResult r, const char *what) {
                               ? TERN_ERR_OUT_OF_MEMORY
                               : TERN_ERR_BACKEND;
     fail(s, "Vulkan: %s failed: %s", what, result_name(r));
+}
+
+bool env_flag(const char *name) {
+    const char *v = std::getenv(name);
+    return v && *v && *v != '0';
 }
 
 } // namespace ternlm::vk

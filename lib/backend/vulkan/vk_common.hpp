@@ -12,4 +12,8 @@ const char *result_name(VkResult r);
 // VK_ERROR_OUT_OF_{HOST,DEVICE}_MEMORY become TERN_ERR_OUT_OF_MEMORY.
 void check(VkResult r, const char *what);
 
+// Whether the environment variable `name` is set to something other than
+// empty or "0" (the backend's tuning aids, e.g. TERNLM_VK_SERIAL=1).
+bool env_flag(const char *name);
+
 } // namespace ternlm::vk

@@ -139,11 +139,15 @@ uint32_t env_u32(const char *name) {
     const char *v = std::getenv(name);
     return v ? uint32_t(std::strtoul(v, nullptr, 10)) : 0;
 }
+// Items (gemv.comp's unit of work) in a row of w.
+int64_t gemv_items_per_row(const WeightRef &w) {
+    return w.ne0 / type_traits(w.type).block_size * kGemvItemsPerBlock(w.type);
+}
 constexpr int64_t kGemvTallRows = 32 * 1024;
 uint32_t gemv_threads_per_row(const WeightRef &w) {
     static const uint32_t forced = env_u32("TERNLM_GEMV_TPR");
     if (forced == 8 || forced == 16 || forced == 32 || forced == 64) return forced;
-    const int64_t items = w.ne0 / type_traits(w.type).block_size * kGemvItemsPerBlock(w.type);
+    const int64_t items = gemv_items_per_row(w);
     const uint32_t tpr = items <= 12 ? 8 : items <= 24 ? 16 : items <= 48 ? 32 : 64;
     // A tall matrix (an output matrix over the vocabulary) has rows enough to
     // fill the device many times over: half the threads a row, each walking
@@ -167,8 +171,7 @@ constexpr uint64_t kGemvMinThreads = 64 * 1024;
 uint32_t gemv_rows_per_group(const WeightRef &w, uint32_t tpr) {
     static const uint32_t forced = env_u32("TERNLM_GEMV_RPG");
     if (forced >= 1 && forced <= kGemvMaxRowsPerGroup(w.type)) return forced;
-    const int64_t items = w.ne0 / type_traits(w.type).block_size * kGemvItemsPerBlock(w.type);
-    if (kGemvMaxRowsPerGroup(w.type) == 2 && items >= 2 * int64_t(tpr)) return 1;
+    if (kGemvMaxRowsPerGroup(w.type) == 2 && gemv_items_per_row(w) >= 2 * int64_t(tpr)) return 1;
     uint32_t rpg = kGemvMaxRowsPerGroup(w.type);
     while (rpg > 1 && uint64_t(w.ne1) / rpg * tpr < kGemvMinThreads) rpg /= 2;
     return rpg;
