@@ -166,14 +166,23 @@ shared float fold_ms[WG], fold_vs[WG];
 // Fills fold_ms/fold_vs for this chunk (score[] and red[] hold its scores)
 // and returns the running max after it. Called by the whole workgroup.
 float fold_factors(float m, uint tid) {
-    for (uint off = 1u; off < WG; off <<= 1) { // inclusive prefix max in red[]
-        float v = red[tid];
-        if (tid >= off) v = max(v, red[tid - off]);
-        barrier();
-        red[tid] = v;
-        barrier();
+    // The running max before each key: a prefix max over the chunk's scores
+    // (red[]), within each subgroup by shuffles, then across the subgroups'
+    // maxima. max is exact, so any order gives the same values: one barrier
+    // where a shared-memory scan took twelve.
+    const uint sg = gl_SubgroupSize, lane = gl_SubgroupInvocationID;
+    float incl = red[tid];
+    for (uint off = 1u; off < sg; off <<= 1) incl = max(incl, subgroupShuffle(incl, lane >= off ? lane - off : lane));
+    const float excl = subgroupShuffle(incl, lane > 0u ? lane - 1u : 0u);
+    red[tid] = incl; // each invocation rewrites only its own entry
+    barrier();
+    float before_keys = lane > 0u ? excl : -1.0 / 0.0, total = -1.0 / 0.0;
+    for (uint g = 0u; g < WG / sg; ++g) {
+        const float t = red[g * sg + sg - 1u]; // subgroup g's maximum
+        if (g < tid / sg) before_keys = max(before_keys, t);
+        total = max(total, t);
     }
-    const float before = tid == 0u ? m : max(m, red[tid - 1u]);
+    const float before = max(m, before_keys);
     const float s = score[tid];
     float ms = 1.0, vs = 1.0;
     if (s > before)
@@ -182,7 +191,7 @@ float fold_factors(float m, uint tid) {
         vs = exp_acc(s - before);
     fold_ms[tid] = ms;
     fold_vs[tid] = vs;
-    const float m_after = max(m, red[WG - 1u]);
+    const float m_after = max(m, total);
     barrier();
     return m_after;
 }
