@@ -233,14 +233,13 @@ void load_x(uint blk, uint k, uint xo, out uvec4 x[8], out ivec4 s) { // xo: the
 #error "gemv.comp: no fast path for this TYPE_*"
 #endif
 
-// The ROWS builds hold at most that many rows a group (gemv_r1,
-// gemv_rope_r1; TQ2_0 also gemv_r2, gemv_rope_r2): the host picks the
-// smallest build that holds the rows it chose. A kernel built for more
-// rows keeps their registers whatever p.rpg says (Q4_K: 53 against 32 on
-// the H100), and so fewer workgroups on each SM.
-#ifdef ROWS
+// The R1 builds (gemv_r1, gemv_rope_r1) hold one row a group: the host
+// picks them where it chose one row a group anyway. A kernel built for two
+// or four rows keeps their registers whatever p.rpg says (Q4_K: 53 against
+// 32 on the H100), and so fewer workgroups on each SM.
+#ifdef R1
 #undef RPG
-#define RPG ROWS
+#define RPG 1u
 #endif
 
 #define ACT_QK (QK == 256u ? 256u : 32u)

@@ -61,26 +61,16 @@ foreach(t ${TERNLM_GEMV_TYPES})
   # gemv_rope: the decode q/k/v product with RoPE and the KV-cache append fused
   ternlm_spirv(${spv_dir}/gemv_rope_${lt}.spv ${CMAKE_CURRENT_LIST_DIR}/gemv.comp -DTYPE_${t} -DROPE_KV)
   ternlm_spirv(${spv_dir}/gemv_rope_${lt}_dot.spv ${CMAKE_CURRENT_LIST_DIR}/gemv.comp -DTYPE_${t} -DDOT4 -DROPE_KV)
+  # _r1: the same, built for one row a thread group (fewer registers)
+  ternlm_spirv(${spv_dir}/gemv_r1_${lt}.spv ${CMAKE_CURRENT_LIST_DIR}/gemv.comp -DTYPE_${t} -DR1)
+  ternlm_spirv(${spv_dir}/gemv_r1_${lt}_dot.spv ${CMAKE_CURRENT_LIST_DIR}/gemv.comp -DTYPE_${t} -DDOT4 -DR1)
+  ternlm_spirv(${spv_dir}/gemv_rope_r1_${lt}.spv ${CMAKE_CURRENT_LIST_DIR}/gemv.comp -DTYPE_${t} -DROPE_KV -DR1)
+  ternlm_spirv(${spv_dir}/gemv_rope_r1_${lt}_dot.spv ${CMAKE_CURRENT_LIST_DIR}/gemv.comp -DTYPE_${t} -DDOT4 -DROPE_KV -DR1)
   list(APPEND spv_files ${spv_dir}/gemv_${lt}.spv ${spv_dir}/gemv_${lt}_dot.spv
        ${spv_dir}/gemv8_${lt}.spv ${spv_dir}/gemv8_${lt}_dot.spv
-       ${spv_dir}/gemv_rope_${lt}.spv ${spv_dir}/gemv_rope_${lt}_dot.spv)
-  # _r1 (TQ2_0, four rows a group at most: also _r2): the decode builds for
-  # at most that many rows a thread group (fewer registers)
-  set(rows 1)
-  if(t STREQUAL "TQ2_0")
-    list(APPEND rows 2)
-  endif()
-  foreach(r ${rows})
-    foreach(build gemv gemv_rope)
-      set(flags -DTYPE_${t} -DROWS=${r}u)
-      if(build STREQUAL "gemv_rope")
-        list(APPEND flags -DROPE_KV)
-      endif()
-      ternlm_spirv(${spv_dir}/${build}_r${r}_${lt}.spv ${CMAKE_CURRENT_LIST_DIR}/gemv.comp ${flags})
-      ternlm_spirv(${spv_dir}/${build}_r${r}_${lt}_dot.spv ${CMAKE_CURRENT_LIST_DIR}/gemv.comp ${flags} -DDOT4)
-      list(APPEND spv_files ${spv_dir}/${build}_r${r}_${lt}.spv ${spv_dir}/${build}_r${r}_${lt}_dot.spv)
-    endforeach()
-  endforeach()
+       ${spv_dir}/gemv_rope_${lt}.spv ${spv_dir}/gemv_rope_${lt}_dot.spv
+       ${spv_dir}/gemv_r1_${lt}.spv ${spv_dir}/gemv_r1_${lt}_dot.spv
+       ${spv_dir}/gemv_rope_r1_${lt}.spv ${spv_dir}/gemv_rope_r1_${lt}_dot.spv)
 endforeach()
 
 foreach(t ${TERNLM_GEMM_TYPES})

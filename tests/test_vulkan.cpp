@@ -274,13 +274,6 @@ TEST_CASE("Vulkan decode GEMV of tall matrices (several rows per thread group)",
             CHECK(std::find(names.begin(), names.end(), multi) != names.end());
         }
     }
-    // TQ2_0's groups hold up to four rows; 20001 rows of 8 threads a row
-    // keep 64K threads busy with two a group: its two-row build, gemv_r2.
-    SECTION("TQ2_0, two rows a group") {
-        const auto names = kernels_run(*device(), [&] { check_matmul(GgmlType::TQ2_0, 20001, 2 * 256, 1, rng); });
-        const std::string r2 = std::string("gemv_r2_tq2_0") + (device()->use_int_dot() ? "_dot" : "");
-        CHECK(std::find(names.begin(), names.end(), r2) != names.end());
-    }
 }
 
 TEST_CASE("Vulkan looks up embedding rows in a table it holds (embed.comp)", "[vulkan]") {
@@ -829,11 +822,9 @@ void check_rope_products(GgmlType t, bool neox, int head_dim, int64_t cols, std:
     };
     std::vector<float> fused;
     const auto names = kernels_run(dev, [&] { fused = gpu_run(3); });
-    // gemv_rope_<type>, or its build for one or two rows a group (_r1, _r2)
+    // gemv_rope_<type>, or its one-row-a-group build gemv_rope_r1_<type>
     const std::string suffix = lower_type_name(t) + (dev.use_int_dot() ? "_dot" : "");
-    auto is_rope_gemv = [&](const std::string &n) {
-        return n == "gemv_rope_" + suffix || n == "gemv_rope_r1_" + suffix || n == "gemv_rope_r2_" + suffix;
-    };
+    auto is_rope_gemv = [&](const std::string &n) { return n == "gemv_rope_" + suffix || n == "gemv_rope_r1_" + suffix; };
     CHECK(std::any_of(names.begin(), names.end(), is_rope_gemv) == fusable);
     require_close(fused, want, 2e-3); // f16 K, V and q; sums in other orders
     CHECK(gpu_run(3) == fused);       // concurrent, not profiled

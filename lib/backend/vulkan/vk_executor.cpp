@@ -808,15 +808,8 @@ private:
         g = grid((rows + per_wg - 1) / per_wg);
         return {uint32_t(w.ne0), rows, tpr, uint32_t(w.row_bytes), g.x, scale, rpg, ntok, accumulate ? 1u : 0u};
     }
-    // The decode build of gemv.comp ("gemv", "gemv_rope") that holds rpg
-    // rows a group with the fewest registers: _r1 for one row, _r2 for two
-    // where the type's full build holds four (kernels.cmake).
-    static std::string decode_build(const char *build, GgmlType t, uint32_t rpg) {
-        if (rpg == 1) return std::string(build) + "_r1";
-        if (rpg == 2 && kGemvMaxRowsPerGroup(t) == 4) return std::string(build) + "_r2";
-        return build;
-    }
     // A build of gemv.comp for type t: with OpSDot where the device has it.
+    // One-row products take the _r1 builds where they hold one row a group.
     std::string gemv_kernel(const char *build, GgmlType t) const {
         return type_kernel_name(build, t) + (dev_.use_int_dot() ? "_dot" : "");
     }
@@ -825,8 +818,8 @@ private:
         Grid g;
         const GemvPush pc = gemv_push(w, ntok, scale, accumulate, g);
         const VkDeviceSize offsets[5] = {0, 0, 0, 0, out_offset};
-        const std::string build = ntok > 1 ? std::string("gemv8") : decode_build("gemv", w.type, pc.rpg);
-        dispatch(dev_.kernel(gemv_kernel(build.c_str(), w.type), 5, sizeof pc), {weights, in.q.handle(), in.d.handle(), in.s.handle(), out}, &pc,
+        const char *build = ntok > 1 ? "gemv8" : pc.rpg == 1 ? "gemv_r1" : "gemv";
+        dispatch(dev_.kernel(gemv_kernel(build, w.type), 5, sizeof pc), {weights, in.q.handle(), in.d.handle(), in.s.handle(), out}, &pc,
                  sizeof pc, g.x, g.y, (ntok + kGemvTokens - 1) / kGemvTokens, 0b10000, shape_label(w),
                  out_offset ? offsets : nullptr);
     }
@@ -899,8 +892,7 @@ private:
                                   uint32_t(r.n_rot), r.theta_scale(), r.freq_scale, layer_word(layer),
                                   r.neox ? 1u : 0u};
             const VkBuffer y = buf(p.out).mem.handle();
-            dispatch(dev_.kernel(gemv_kernel(decode_build("gemv_rope", p.w.type, rpg[m]).c_str(), p.w.type), 7,
-                                 sizeof pc),
+            dispatch(dev_.kernel(gemv_kernel(rpg[m] == 1 ? "gemv_rope_r1" : "gemv_rope", p.w.type), 7, sizeof pc),
                      {p.weights, in.q.handle(), in.d.handle(), in.s.handle(), y, step_dev_.handle(),
                       m ? caches[m] : y},
                      &pc, sizeof pc, g.x, g.y, 1, m ? 0b1000000u : 0b10000u, shape_label(p.w));
