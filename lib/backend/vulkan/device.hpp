@@ -152,9 +152,14 @@ public:
     // default) runs RoPE and the KV append in the q, k and v GEMVs
     // (gemv_rope) instead of rope_kv.comp. TERNLM_VK_FUSE=0..3 sets it;
     // tests compare the levels, which must give identical results.
+    // (The fused kernels' quantization meets across lanes by subgroup shuffles.)
     bool use_fusion() const { return fusion_level_.load() >= 1 && info_.subgroup_shuffle; }
-    bool fuse_attention_join() const { return fusion_level_.load() >= 2 && info_.max_storage_buffers >= 10; }
-    bool fuse_rope_products() const { return fusion_level_.load() >= 3 && info_.max_storage_buffers >= 7; }
+    bool fuse_attention_join() const {
+        return use_fusion() && fusion_level_.load() >= 2 && info_.max_storage_buffers >= 10;
+    }
+    bool fuse_rope_products() const {
+        return use_fusion() && fusion_level_.load() >= 3 && info_.max_storage_buffers >= 7;
+    }
     static constexpr int kDefaultFusionLevel = 3;
     void set_fusion_level(int level) { fusion_level_.store(level); }
     // The largest buffer a kernel may bind (and the largest weight buffer an
