@@ -809,19 +809,23 @@ private:
         return {uint32_t(w.ne0), rows, tpr, uint32_t(w.row_bytes), g.x, scale, rpg, ntok, accumulate ? 1u : 0u};
     }
     // A build of gemv.comp for type t: with OpSDot where the device has it.
-    // One-row products take the _r1 builds where they hold one row a group.
-    std::string gemv_kernel(const char *build, GgmlType t) const {
-        return type_kernel_name(build, t) + (dev_.use_int_dot() ? "_dot" : "");
+    std::string gemv_kernel(const std::string &build, GgmlType t) const {
+        return type_kernel_name(build.c_str(), t) + (dev_.use_int_dot() ? "_dot" : "");
+    }
+    // A one-token build ("gemv", "gemv_rope") for rpg rows a group: its _r1
+    // build (fewer registers) where a group holds one row.
+    static std::string decode_build(const char *build, uint32_t rpg) {
+        return rpg == 1 ? std::string(build) + "_r1" : std::string(build);
     }
     void dispatch_gemv(const WeightRef &w, VkBuffer weights, const ActSlot &in, uint32_t ntok, VkBuffer out,
                        float scale, bool accumulate, VkDeviceSize out_offset = 0) {
         Grid g;
         const GemvPush pc = gemv_push(w, ntok, scale, accumulate, g);
         const VkDeviceSize offsets[5] = {0, 0, 0, 0, out_offset};
-        const char *build = ntok > 1 ? "gemv8" : pc.rpg == 1 ? "gemv_r1" : "gemv";
-        dispatch(dev_.kernel(gemv_kernel(build, w.type), 5, sizeof pc), {weights, in.q.handle(), in.d.handle(), in.s.handle(), out}, &pc,
-                 sizeof pc, g.x, g.y, (ntok + kGemvTokens - 1) / kGemvTokens, 0b10000, shape_label(w),
-                 out_offset ? offsets : nullptr);
+        const std::string build = ntok > 1 ? std::string("gemv8") : decode_build("gemv", pc.rpg);
+        dispatch(dev_.kernel(gemv_kernel(build, w.type), 5, sizeof pc),
+                 {weights, in.q.handle(), in.d.handle(), in.s.handle(), out}, &pc, sizeof pc, g.x, g.y,
+                 (ntok + kGemvTokens - 1) / kGemvTokens, 0b10000, shape_label(w), out_offset ? offsets : nullptr);
     }
 
     // One-row integer products not dispatched yet (at most three: a
@@ -892,7 +896,7 @@ private:
                                   uint32_t(r.n_rot), r.theta_scale(), r.freq_scale, layer_word(layer),
                                   r.neox ? 1u : 0u};
             const VkBuffer y = buf(p.out).mem.handle();
-            dispatch(dev_.kernel(gemv_kernel(rpg[m] == 1 ? "gemv_rope_r1" : "gemv_rope", p.w.type), 7, sizeof pc),
+            dispatch(dev_.kernel(gemv_kernel(decode_build("gemv_rope", rpg[m]), p.w.type), 7, sizeof pc),
                      {p.weights, in.q.handle(), in.d.handle(), in.s.handle(), y, step_dev_.handle(),
                       m ? caches[m] : y},
                      &pc, sizeof pc, g.x, g.y, 1, m ? 0b1000000u : 0b10000u, shape_label(p.w));
