@@ -11,15 +11,18 @@ set(TERNLM_PLAIN_KERNELS rms_norm rope rope_kv elementwise glu_quant attention r
 # Types with an integer decode GEMV (gemv.comp), built with and without
 # OpSDot (used where the device has VK_KHR_shader_integer_dot_product).
 set(TERNLM_GEMV_TYPES Q4_0 Q5_0 Q4_K Q5_K Q6_K Q8_0 TQ2_0)
-# Quantized types with 8-bit activations: the prefill GEMM (gemm.comp), built
-# with plain FMAs and with NV cooperative matrices (used where the device has them).
+# Quantized types with 8-bit activations: the prefill GEMM, with plain FMAs
+# (gemm.comp), and where the device has NV cooperative matrices on the
+# matrix units (gemm_coop.comp), from weight rows dequantized to f16 by
+# dequant_f16.comp (TQ2_0 decodes its 2-bit fields in the GEMM's tiles).
 set(TERNLM_GEMM_TYPES Q8_0 Q4_0 Q5_0 Q4_K Q5_K Q6_K TQ2_0)
 set(TERNLM_KERNEL_BIN ${CMAKE_BINARY_DIR}/kernels)
 set(spv_dir ${TERNLM_KERNEL_BIN}/spv)
 file(MAKE_DIRECTORY ${spv_dir})
 set(includes ${CMAKE_CURRENT_LIST_DIR}/common.glsl ${CMAKE_CURRENT_LIST_DIR}/dequant.glsl
   ${CMAKE_CURRENT_LIST_DIR}/act_quant_body.glsl ${CMAKE_CURRENT_LIST_DIR}/exact.glsl
-  ${CMAKE_CURRENT_LIST_DIR}/glu_act.glsl ${CMAKE_CURRENT_LIST_DIR}/block_tail.glsl ${CMAKE_CURRENT_LIST_DIR}/attn_join.glsl)
+  ${CMAKE_CURRENT_LIST_DIR}/glu_act.glsl ${CMAKE_CURRENT_LIST_DIR}/block_tail.glsl ${CMAKE_CURRENT_LIST_DIR}/attn_join.glsl
+  ${CMAKE_CURRENT_LIST_DIR}/weights16.glsl ${CMAKE_CURRENT_LIST_DIR}/pack_f16.glsl)
 set(spv_files "")
 
 function(ternlm_spirv out src)
@@ -77,9 +80,14 @@ foreach(t ${TERNLM_GEMM_TYPES})
   string(TOLOWER ${t} lt)
   ternlm_spirv(${spv_dir}/gemm_${lt}.spv ${CMAKE_CURRENT_LIST_DIR}/gemm.comp -DTYPE_${t})
   # CM x CN x CK: the shape device.cpp looks for in the device's list
-  ternlm_spirv(${spv_dir}/gemm_coop_${lt}.spv ${CMAKE_CURRENT_LIST_DIR}/gemm.comp -DTYPE_${t} -DCOOPMAT
+  # CM x CN x CK: the shape device.cpp looks for in the device's list
+  ternlm_spirv(${spv_dir}/gemm_coop_${lt}.spv ${CMAKE_CURRENT_LIST_DIR}/gemm_coop.comp -DTYPE_${t}
                -DCM=16u -DCN=8u -DCK=16u)
   list(APPEND spv_files ${spv_dir}/gemm_${lt}.spv ${spv_dir}/gemm_coop_${lt}.spv)
+  if(NOT t STREQUAL TQ2_0)
+    ternlm_spirv(${spv_dir}/dequant_f16_${lt}.spv ${CMAKE_CURRENT_LIST_DIR}/dequant_f16.comp -DTYPE_${t})
+    list(APPEND spv_files ${spv_dir}/dequant_f16_${lt}.spv)
+  endif()
 endforeach()
 
 set(TERNLM_SPIRV_SOURCE ${TERNLM_KERNEL_BIN}/spirv_blobs.cpp)

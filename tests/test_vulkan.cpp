@@ -12,6 +12,7 @@
 
 #include "backend/cpu/cpu_executor.hpp"
 #include "backend/vulkan/layout.hpp"
+#include "backend/vulkan/one_shot.hpp"
 #include "backend/vulkan/vk_executor.hpp"
 #include "common/error.hpp"
 #include "common/fp16.hpp"
@@ -252,6 +253,71 @@ TEST_CASE("Vulkan prefill GEMM of every quantized type matches the scalar refere
                         const std::string kernel = (coop ? "gemm_coop_" : "gemm_") + lower_type_name(held);
                         CHECK(std::find(names.begin(), names.end(), kernel) != names.end());
                     }
+                }
+            }
+        }
+    }
+}
+
+TEST_CASE("Vulkan prefill GEMM on matrix units in parts of rows", "[vulkan]") {
+    if (!testsupport::vulkan_device_or_fail()) return;
+    vk::Device &dev = *device();
+    if (!dev.info().coopmat_nv) {
+        WARN("skipped: the device has no cooperative matrices (gemm_coop.comp)");
+        return;
+    }
+    std::mt19937 rng(16);
+    // 96 KB of f16 rows: 64 rows of 768 (one tile) a part, so 130 rows go
+    // as 64 + 64 + 2, the parts' rows in two buffers taken in turn.
+    for (GgmlType t : {GgmlType::Q4_K, GgmlType::Q6_K}) {
+        DYNAMIC_SECTION(type_name(t)) {
+            with_env("TERNLM_GEMM_F16_KB", "96", [&] { check_matmul(t, 130, 3 * 256, 70, rng, 3e-3); });
+        }
+    }
+}
+
+TEST_CASE("Vulkan dequant_f16 writes weight rows as the scalar reference's values in f16", "[vulkan]") {
+    if (!testsupport::vulkan_device_or_fail()) return;
+    std::mt19937 rng(31);
+    vk::Device &dev = *device();
+    // Devices with matrix units dequantize prefill's weights with it (for
+    // gemm_coop.comp); called here on its own, so that lavapipe checks it
+    // too. Rows 5 .. 33 of 37: a part of the matrix, as large matrices go.
+    // Each value must be the reference's rounded to f16, or an f16 step
+    // from it (the kernel forms a * q - c where some types' reference
+    // computes d * (q - c)). TQ2_0 (and so TQ1_0, I2_S) has no such
+    // kernel: gemm_coop.comp decodes its fields itself.
+    for (GgmlType t : {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q5_0, GgmlType::Q4_K, GgmlType::Q5_K,
+                       GgmlType::Q6_K}) {
+        DYNAMIC_SECTION(type_name(t)) {
+            const int64_t cols = type_traits(t).block_size == 32 ? 7 * 32 : 3 * 256;
+            const uint32_t rows = 37, row0 = 5, part = 29;
+            const std::vector<uint8_t> bytes = random_matrix_bytes(t, rows, cols, rng);
+            const WeightRef w = weight_ref(bytes, t, cols, rows, "w");
+            const WeightRef held = vk::device_view(w);
+            std::vector<uint8_t> held_bytes = vk::device_bytes(w);
+            if (held_bytes.empty()) held_bytes = bytes;
+            held_bytes.resize((held_bytes.size() + 15) / 16 * 16);
+            vk::Buffer src = dev.create_buffer(held_bytes.size(), vk::Memory::DeviceLocal, "test weights");
+            dev.upload(src, 0, held_bytes.data(), held_bytes.size());
+            vk::Buffer dst = dev.create_buffer(size_t(part) * size_t(cols) * 2, vk::Memory::HostReadback, "test rows");
+            const uint32_t groups = uint32_t((size_t(part) * size_t(cols) / 16 + 63) / 64);
+            struct {
+                uint32_t ncols, nrows, row_bytes, row0, part_rows, groups_x;
+            } pc{uint32_t(cols), rows, uint32_t(held.row_bytes), row0, part, groups};
+            const VkBuffer bufs[2] = {src.handle(), dst.handle()};
+            vk::OneShot(dev, dev.kernel("dequant_f16_" + lower_type_name(held.type), 2, sizeof pc), bufs, 2)
+                .run(&pc, sizeof pc, groups);
+            dst.invalidate();
+            const auto *got = static_cast<const uint16_t *>(dst.mapped());
+            std::vector<float> wf(static_cast<size_t>(cols));
+            for (uint32_t r = 0; r < part; ++r) {
+                dequantize_row(t, bytes.data() + size_t(row0 + r) * w.row_bytes, wf.data(), cols);
+                for (int64_t i = 0; i < cols; ++i) {
+                    const float v = wf[size_t(i)], g = fp16_to_f32(got[size_t(r) * size_t(cols) + size_t(i)]);
+                    INFO("row " << row0 + r << ", column " << i << ": reference " << v << ", f16 " << g);
+                    const float want = fp16_to_f32(f32_to_fp16(v));
+                    REQUIRE(std::fabs(g - want) <= std::ldexp(std::fabs(want), -10) + 1e-7f);
                 }
             }
         }

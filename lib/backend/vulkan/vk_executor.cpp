@@ -44,6 +44,10 @@ struct GemmPush {
     uint32_t ncols, nrows, ntok, row_bytes;
     float scale;
     uint32_t accumulate;
+    uint32_t row0, part_rows; // gemm_coop.comp only: the rows its f16 copy holds
+};
+struct DequantF16Push {
+    uint32_t ncols, nrows, row_bytes, row0, part_rows, groups_x;
 };
 struct NormPush {
     uint32_t ncols;
@@ -120,7 +124,14 @@ bool has_fast_gemv(GgmlType t) {
 }
 // Types gemm.comp is built for (TERNLM_GEMM_TYPES): the quantized ones.
 bool has_gemm(GgmlType t) { return activation_block(t) != 0; }
-constexpr uint32_t kGemmTile = 64; // BM = BN in gemm.comp
+constexpr uint32_t kGemmTile = 64; // BM = BN in gemm.comp and gemm_coop.comp
+// The most bytes of f16 weight rows gemm_coop.comp multiplies at once
+// (dequant_f16.comp's output; TERNLM_GEMM_F16_KB overrides it, read at
+// each product, for tests): larger matrices go in parts of whole tiles of
+// rows. 64 MB holds half of an 8B model's 14336 x 4096 FFN matrices; on the
+// H100 (llama8b Q4_K pp512) 32 MB parts gave 2,737 t/s, 64 MB 3,470 and
+// 128 MB (one part) 3,577, before the parts took two buffers in turn.
+size_t gemm_f16_bytes();
 // Activation rows from which a product runs as a tiled GEMM rather than as
 // GEMVs that read the weights once per 8 rows (TERNLM_GEMM_MIN_TOKENS
 // overrides it, a tuning aid). Measured on the H100 (pp t/s, GEMV / GEMM):
@@ -175,6 +186,11 @@ uint32_t gemv_rows_per_group(const WeightRef &w, uint32_t tpr) {
     uint32_t rpg = kGemvMaxRowsPerGroup(w.type);
     while (rpg > 1 && uint64_t(w.ne1) / rpg * tpr < kGemvMinThreads) rpg /= 2;
     return rpg;
+}
+
+size_t gemm_f16_bytes() {
+    const uint32_t forced = env_u32("TERNLM_GEMM_F16_KB");
+    return forced ? size_t(forced) << 10 : size_t(64) << 20;
 }
 
 uint32_t gemm_min_tokens() {
@@ -921,17 +937,58 @@ private:
     }
 
     // The activation rows, quantized once as for gemv(), multiplied by
-    // gemm.comp in tiles of weight rows by activation rows: on the device's
-    // matrix units where it has them (f16 tiles), else with FMAs.
+    // gemm.comp in tiles of weight rows by activation rows with FMAs, or on
+    // the device's matrix units where it has them (gemm_coop).
     void gemm(const WeightRef &w, backend::Buf x, backend::Buf out, float scale, bool accumulate) {
         const ActSlot &in = act_[quantize_activations(x, activation_block(w.type))];
         const uint32_t rows = uint32_t(w.ne1), ntok = uint32_t(buf(x).rows);
-        GemmPush pc{uint32_t(w.ne0), rows, ntok, uint32_t(w.row_bytes), scale, accumulate ? 1u : 0u};
+        if (dev_.use_coopmat()) return gemm_coop(w, in, ntok, out, scale, accumulate);
+        GemmPush pc{uint32_t(w.ne0), rows, ntok, uint32_t(w.row_bytes), scale, accumulate ? 1u : 0u, 0, rows};
         const uint32_t gx = (rows + kGemmTile - 1) / kGemmTile, gy = (ntok + kGemmTile - 1) / kGemmTile;
-        if (gx > kMaxGroupsX || gy > kMaxGroupsX) fail(TERN_ERR_UNSUPPORTED, "Vulkan: a %u x %u product is too large", rows, ntok);
-        dispatch(dev_.kernel(type_kernel_name(dev_.use_coopmat() ? "gemm_coop" : "gemm", w.type), 4, sizeof pc),
+        check_gemm_grid(gx, gy, rows, ntok);
+        dispatch(dev_.kernel(type_kernel_name("gemm", w.type), 4, sizeof pc),
                  {w_->get(w).handle(), in.q.handle(), in.d.handle(), buf(out).mem.handle()}, &pc, sizeof pc, gx,
                  gy, 1, 0b1000, shape_label(w));
+    }
+
+    // A product's workgroup grid within the smallest limit devices have.
+    static void check_gemm_grid(uint32_t gx, uint32_t gy, uint32_t rows, uint32_t ntok) {
+        if (gx > kMaxGroupsX || gy > kMaxGroupsX) fail(TERN_ERR_UNSUPPORTED, "Vulkan: a %u x %u product is too large", rows, ntok);
+    }
+
+    // On the matrix units (gemm_coop.comp), from weights dequantized to f16
+    // rows once (dequant_f16.comp): inside the GEMM that was repeated for
+    // every 64-token tile. Matrices of more than gemm_f16_bytes() of rows go
+    // in parts, the parts taking two buffers in turn, so that one part's
+    // rows are written while the GEMM reads the other's (H100, llama8b Q4_K
+    // pp512: 3,515 -> 3,603 t/s). TQ2_0 decodes its 2-bit fields in the GEMM.
+    void gemm_coop(const WeightRef &w, const ActSlot &in, uint32_t ntok, backend::Buf out, float scale,
+                   bool accumulate) {
+        const uint32_t rows = uint32_t(w.ne1), cols = uint32_t(w.ne0);
+        const size_t row_bytes = size_t(cols) * 2;
+        const bool f16_rows = w.type != GgmlType::TQ2_0;
+        const uint32_t part = !f16_rows ? rows : uint32_t(std::min<size_t>(
+            rows, std::max<size_t>(kGemmTile, gemm_f16_bytes() / row_bytes / kGemmTile * kGemmTile)));
+        const uint32_t gx = (ntok + kGemmTile - 1) / kGemmTile, gy = (part + kGemmTile - 1) / kGemmTile;
+        check_gemm_grid(gx, gy, rows, ntok);
+        const VkBuffer weights = w_->get(w).handle();
+        for (uint32_t row0 = 0; row0 < rows; row0 += part) {
+            const uint32_t n = std::min(part, rows - row0);
+            VkBuffer tile_src = weights;
+            if (f16_rows) {
+                Buffer &dst = f16_rows_[f16_next_ ^= 1];
+                grow(dst, size_t(part) * row_bytes, Memory::DeviceLocal, "f16 weight rows for the prefill GEMM");
+                const Grid g = grid(uint32_t((size_t(n) * (cols / 16) + 63) / 64));
+                DequantF16Push dp{cols, rows, uint32_t(w.row_bytes), row0, n, g.x};
+                dispatch(dev_.kernel(type_kernel_name("dequant_f16", w.type), 2, sizeof dp), {weights, dst.handle()},
+                         &dp, sizeof dp, g.x, g.y, 1, 0b10, shape_label(w));
+                tile_src = dst.handle();
+            }
+            GemmPush pc{cols, rows, ntok, uint32_t(w.row_bytes), scale, accumulate ? 1u : 0u, row0, n};
+            dispatch(dev_.kernel(type_kernel_name("gemm_coop", w.type), 5, sizeof pc),
+                     {tile_src, in.q.handle(), in.d.handle(), buf(out).mem.handle(), weights}, &pc, sizeof pc, gx,
+                     (n + kGemmTile - 1) / kGemmTile, 1, 0b1000, shape_label(w));
+        }
     }
 
     // The activation rows x quantized in blocks of qk for the integer
@@ -1032,6 +1089,8 @@ private:
     // product may still read the other.
     ActSlot act_[2];
     size_t last_read_ = 0; // the slot the last product read
+    Buffer f16_rows_[2]; // gemm_coop's weight rows, dequantized (two, taken in turn)
+    size_t f16_next_ = 0;
     Buffer tail_counters_; // per-block counters of the kernels that quantize their result as blocks complete
     uint64_t versions_ = 0;
     std::vector<Buffer> retired_; // replaced during the step, freed after it

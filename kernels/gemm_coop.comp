@@ -1,0 +1,276 @@
+#version 450
+// Prefill GEMM on the device's matrix units: Y[t][row0 + r] = scale * sum_k
+// W[row0 + r][k] * x[t][k] (or Y += that with p.accumulate, the residual add
+// fused) for rows of a weight matrix that dequant_f16.comp has written as
+// f16 (H, rows row0 .. row0 + part_rows - 1), and activations that
+// act_quant.comp has rounded to 8-bit blocks (x = d * q, as ggml's
+// vec_dot_type holds them). TQ2_0 reads its own 2-bit fields instead
+// (TILE_DECODE): measured on the H100 (llama8b pp512), its f16 rows made
+// prefill 3,791 -> 3,552 t/s where Q4_K's went 2,850 -> 3,603.
+//
+// A workgroup of four subgroups owns a tile of BM weight rows by BN tokens
+// and walks k in steps of BK. Each step copies the weight tile into shared
+// memory (16-byte words of f16) and converts the activation tile to f16
+// there; the next step's words are loaded into registers while the matrix
+// units work on this one. Products go through GL_NV_cooperative_matrix
+// (CM x CN x CK per instruction, f32 sums); each subgroup owns 32 x 32 of
+// the tile. The grid's x walks the token tiles, so the workgroups that read
+// one weight tile run together and share it in the L2.
+//
+// The matrix units' f32 sums are not IEEE (truncated): each k-step is
+// summed from zero there and the steps meet in IEEE adds. Ternary types
+// (INT_TILES) hold integers, q - 1 and the 8-bit q (exact in f16), the
+// units' sums over a 256-block are exact, and each block's sum is scaled by
+// d_x * d_w as ggml's TQ dots scale it: with f16 values of d * q instead,
+// the BitNet test models' 72-token prompt ended 0.106 from llama.cpp's
+// logits on the H100 (tolerance 0.1).
+#extension GL_GOOGLE_include_directive : require
+#extension GL_EXT_control_flow_attributes : require
+#extension GL_NV_cooperative_matrix : require
+#extension GL_KHR_memory_scope_semantics : require
+#extension GL_KHR_shader_subgroup_basic : require
+#extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
+
+#define WG 128u
+#define BM 64u
+#define BN 64u
+layout(local_size_x = 128) in;
+
+#if defined(TYPE_TQ2_0)
+#define INT_TILES
+#define TILE_DECODE
+layout(std430, binding = 0) readonly buffer Weights4 { uvec4 W4[]; }; // the matrix as held (binding 4's buffer)
+#else
+layout(std430, binding = 0) readonly buffer Rows { uvec4 H4[]; }; // f16 weight rows (dequant_f16.comp)
+#endif
+layout(std430, binding = 1) readonly buffer Quants { uvec4 XQ4[]; };
+layout(std430, binding = 2) readonly buffer Scales { float XD[]; };
+layout(std430, binding = 3) buffer Output { float Y[]; };
+layout(std430, binding = 4) readonly buffer Weights { uint W[]; }; // the matrix as held: its blocks' d (INT_TILES)
+
+layout(push_constant) uniform Params {
+    uint ncols, nrows, ntok, row_bytes; // the whole matrix's shape
+    float scale;
+    uint accumulate; // 1: Y += result, 0: Y = result
+    uint row0, part_rows; // the rows H holds
+} p;
+
+#include "common.glsl"
+#include "dequant.glsl"
+
+#define ACT_QK (QK == 256u ? 256u : 32u)
+// k per step: a multiple of 32 dividing every row. 64 where blocks are 256
+// (measured on the H100 with session 6's kernel, llama8b Q4_K pp512: 2,588
+// t/s with 32, 2,830 with 64: half the barriers); rows of 32-blocks may be
+// 32 * odd.
+#if !defined(TYPE_Q8_0) && !defined(TYPE_Q4_0) && !defined(TYPE_Q5_0)
+#define BK 64u
+#else
+#define BK 32u
+#endif
+#define SA (BK + 8u) // row stride of the tiles in f16 (padded against bank conflicts)
+#define SA4 (SA / 8u) // ... in 16-byte words
+shared uvec4 sw[BM * SA4], sx[BN * SA4];
+#ifdef INT_TILES
+shared float sdw[BM], sdx[BN]; // the block's d of each tile row and token
+#endif
+
+// What a thread carries from memory to the tiles each step: W_VECS words of
+// weight halves (TILE_DECODE: of 2-bit fields, 16 of them used, a run of
+// 16 weights) and X_RUNS runs of 16 activations (with their scales).
+#ifdef TILE_DECODE
+#define W_VECS (BM * BK / 16u / WG)
+#else
+#define W_VECS (BM * BK / 8u / WG)
+#endif
+#define X_RUNS (BN * BK / 16u / WG)
+uvec4 wreg[W_VECS], xreg[X_RUNS];
+float xdreg[X_RUNS];
+#ifdef INT_TILES
+float dreg; // the next block's d of tile row tid (tid < BM) or token tid - BM
+#endif
+
+#ifdef TILE_DECODE
+#define W_PER_ROW (BK / 16u) // runs of 16 weights in a tile row
+#else
+#define W_PER_ROW (BK / 8u) // words of 8 halves
+#endif
+
+void fetch(uint row0, uint tok0, uint k0, uint tid) {
+    [[unroll]] for (uint i = 0u; i < W_VECS; ++i) {
+        const uint v = tid + WG * i, r = row0 + v / W_PER_ROW;
+#ifdef TILE_DECODE
+        const uint k = k0 + (v % W_PER_ROW) * 16u, jb = k % QK;
+        const uint b = block_offset(p.row0 + r, k / QK);
+        wreg[i] = r < p.part_rows ? W4[(b + (jb >> 7) * 32u + (jb & 31u)) >> 4] : uvec4(0x55555555u); // zeros: q = 1
+#else
+        wreg[i] = r < p.part_rows ? H4[(r * p.ncols + k0) / 8u + v % W_PER_ROW] : uvec4(0);
+#endif
+    }
+    [[unroll]] for (uint i = 0u; i < X_RUNS; ++i) {
+        const uint v = tid + WG * i, t = tok0 + v / (BK / 16u);
+        const uint e = t * p.ncols + k0 + (v % (BK / 16u)) * 16u;
+        xreg[i] = t < p.ntok ? XQ4[e >> 4] : uvec4(0);
+#ifdef INT_TILES
+        xdreg[i] = 1.0; // applied per block
+#else
+        xdreg[i] = t < p.ntok ? XD[e / ACT_QK] : 0.0;
+#endif
+    }
+#ifdef INT_TILES
+    if (k0 % QK == 0u) {
+        if (tid < BM) {
+            const uint r = row0 + tid;
+            dreg = r < p.part_rows ? block_d(block_offset(p.row0 + r, k0 / QK)) : 0.0;
+        } else {
+            const uint t = tok0 + tid - BM;
+            dreg = t < p.ntok ? XD[(t * p.ncols + k0) / QK] : 0.0;
+        }
+    }
+#endif
+}
+
+// Eight of a run's activations, x = d * q, as f16 in one word.
+uvec4 act8(uvec4 q, float d, uint half_) {
+    uint h[4];
+    [[unroll]] for (uint j = 0u; j < 4u; ++j) {
+        const uint w = q[2u * half_ + j / 2u], sh = 16u * (j & 1u);
+        const float a = d * float(int(w << (24u - sh)) >> 24), b = d * float(int(w << (16u - sh)) >> 24);
+        h[j] = packFloat2x16(f16vec2(a, b));
+    }
+    return uvec4(h[0], h[1], h[2], h[3]);
+}
+
+#ifdef TILE_DECODE
+// Eight weights q - 1 of a run as f16 in one word: 2-bit fields at shift sh
+// of bytes 8 * half_ .. +7 (weights16.glsl's TQ2_0 order).
+uvec4 ternary8(uvec4 q, uint sh, uint half_) {
+    uint h[4];
+    [[unroll]] for (uint j = 0u; j < 4u; ++j) {
+        const uint w = q[2u * half_ + j / 2u] >> (sh + 16u * (j & 1u));
+        h[j] = packFloat2x16(f16vec2(float(w & 3u) - 1.0, float((w >> 8) & 3u) - 1.0));
+    }
+    return uvec4(h[0], h[1], h[2], h[3]);
+}
+#endif
+
+void stash(uint k0, uint tid) {
+    [[unroll]] for (uint i = 0u; i < W_VECS; ++i) {
+        const uint v = tid + WG * i;
+#ifdef TILE_DECODE
+        const uint o = (v / W_PER_ROW) * SA4 + (v % W_PER_ROW) * 2u;
+        const uint sh = 2u * (((k0 + (v % W_PER_ROW) * 16u) % 128u) >> 5);
+        sw[o] = ternary8(wreg[i], sh, 0u);
+        sw[o + 1u] = ternary8(wreg[i], sh, 1u);
+#else
+        sw[(v / W_PER_ROW) * SA4 + v % W_PER_ROW] = wreg[i];
+#endif
+    }
+    [[unroll]] for (uint i = 0u; i < X_RUNS; ++i) {
+        const uint v = tid + WG * i, o = (v / (BK / 16u)) * SA4 + (v % (BK / 16u)) * 2u;
+        sx[o] = act8(xreg[i], xdreg[i], 0u);
+        sx[o + 1u] = act8(xreg[i], xdreg[i], 1u);
+    }
+#ifdef INT_TILES
+    if (k0 % QK == 0u) {
+        if (tid < BM) sdw[tid] = dreg; else sdx[tid - BM] = dreg;
+    }
+#endif
+}
+
+void store(uint t, uint r, float v) {
+    if (t >= p.ntok || r >= p.part_rows) return;
+    const uint i = t * p.nrows + p.row0 + r;
+    precise const float y = v * p.scale; // rounded before the add, as a separate add does
+    Y[i] = p.accumulate != 0u ? Y[i] + y : y;
+}
+
+// Subgroup s (of 4) owns rows (s & 1) * 32 .. +31 and tokens (s >> 1) * 32
+// .. +31 of the tile, as MT x NT_ matrices of CM x CN. Measured on the H100
+// (llama8b Q4_K pp512, t/s): 64 rows a subgroup (a 128 x 64 tile, 248
+// registers against 160) 3,542 against 3,603; the k-steps' sums added by
+// the matrix units rather than in IEEE adds 1,577 (182 registers); the next
+// step's loads issued after this step's products 3,616; and in session 6,
+// 128 x 128 tiles of 8 subgroups ran at half the speed.
+#define SM 32u
+#define SN 32u
+#define MT (SM / CM)
+#define NT_ (SN / CN)
+#define PER_LANE (CM * CN / 32u)
+#define ACC fcoopmatNV<32, gl_ScopeSubgroup, CM, CN>
+shared float stage[(WG / 32u) * CM * CN]; // one CM x CN result per subgroup: element (row, token) at token * CM + row
+
+void main() {
+    const uint tid = gl_LocalInvocationID.x, s = gl_SubgroupID, lane = gl_SubgroupInvocationID;
+    const uint tok0 = gl_WorkGroupID.x * BN, row0 = gl_WorkGroupID.y * BM; // row0: within the part
+    const uint sr = (s & 1u) * SM, st = (s >> 1) * SN, base = s * CM * CN;
+#ifdef INT_TILES
+    float acc[MT][NT_][PER_LANE]; // this lane's elements lane + 32 i of each result matrix
+    [[unroll]] for (uint m = 0u; m < MT; ++m)
+        [[unroll]] for (uint n = 0u; n < NT_; ++n)
+            [[unroll]] for (uint i = 0u; i < PER_LANE; ++i) acc[m][n][i] = 0.0;
+#else
+    ACC acc[MT][NT_];
+    [[unroll]] for (uint m = 0u; m < MT; ++m)
+        [[unroll]] for (uint n = 0u; n < NT_; ++n) acc[m][n] = ACC(0.0);
+#endif
+    ACC part[MT][NT_];
+    fetch(row0, tok0, 0u, tid);
+    for (uint k0 = 0u; k0 < p.ncols; k0 += BK) {
+        stash(k0, tid);
+        barrier();
+        if (k0 + BK < p.ncols) fetch(row0, tok0, k0 + BK, tid); // in flight while the units work
+#ifdef INT_TILES
+        if (k0 % QK == 0u)
+#endif
+            [[unroll]] for (uint m = 0u; m < MT; ++m)
+                [[unroll]] for (uint n = 0u; n < NT_; ++n) part[m][n] = ACC(0.0);
+        [[unroll]] for (uint kk = 0u; kk < BK; kk += CK) {
+            fcoopmatNV<16, gl_ScopeSubgroup, CM, CK> a[MT];
+            [[unroll]] for (uint m = 0u; m < MT; ++m)
+                coopMatLoadNV(a[m], sw, (sr + m * CM) * SA4 + kk / 8u, SA4, false);
+            [[unroll]] for (uint n = 0u; n < NT_; ++n) {
+                fcoopmatNV<16, gl_ScopeSubgroup, CK, CN> b;
+                coopMatLoadNV(b, sx, (st + n * CN) * SA4 + kk / 8u, SA4, true);
+                [[unroll]] for (uint m = 0u; m < MT; ++m) part[m][n] = coopMatMulAddNV(a[m], b, part[m][n]);
+            }
+        }
+#ifdef INT_TILES
+        if ((k0 + BK) % QK == 0u) { // the block's integer sums, scaled as ggml scales them
+            [[unroll]] for (uint m = 0u; m < MT; ++m)
+                [[unroll]] for (uint n = 0u; n < NT_; ++n) {
+                    coopMatStoreNV(part[m][n], stage, base, CM, true);
+                    subgroupMemoryBarrierShared();
+                    subgroupBarrier();
+                    [[unroll]] for (uint i = 0u; i < PER_LANE; ++i) {
+                        const uint e = lane + 32u * i;
+                        const float d = sdx[st + n * CN + e / CM] * sdw[sr + m * CM + e % CM];
+                        acc[m][n][i] += stage[base + e] * d;
+                    }
+                    subgroupBarrier();
+                }
+        }
+#else
+        [[unroll]] for (uint m = 0u; m < MT; ++m)
+            [[unroll]] for (uint n = 0u; n < NT_; ++n) acc[m][n] = acc[m][n] + part[m][n];
+#endif
+        barrier();
+    }
+    [[unroll]] for (uint m = 0u; m < MT; ++m)
+        [[unroll]] for (uint n = 0u; n < NT_; ++n) {
+#ifdef INT_TILES
+            [[unroll]] for (uint i = 0u; i < PER_LANE; ++i) {
+                const uint e = lane + 32u * i;
+                store(tok0 + st + n * CN + e / CM, row0 + sr + m * CM + e % CM, acc[m][n][i]);
+            }
+#else
+            // Through this subgroup's stage, then to Y with bounds, scale and add.
+            coopMatStoreNV(acc[m][n], stage, base, CM, true);
+            subgroupMemoryBarrierShared();
+            subgroupBarrier();
+            for (uint e = lane; e < CM * CN; e += 32u)
+                store(tok0 + st + n * CN + e / CM, row0 + sr + m * CM + e % CM, stage[base + e]);
+            subgroupBarrier();
+#endif
+        }
+}
