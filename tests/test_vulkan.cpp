@@ -690,6 +690,23 @@ TEST_CASE("Vulkan attention matches the CPU backend over a growing KV cache", "[
     }
 }
 
+TEST_CASE("Vulkan prefill attention in tiles (attention_tiled.comp) matches the CPU", "[vulkan]") {
+    if (!testsupport::vulkan_device_or_fail()) return;
+    std::mt19937 rng(10);
+    // Batches of 64 rows or more, head_dim % 8 == 0 and <= 128: 70 and 100
+    // rows (partial tiles of 16 rows, several chunks of 32 keys, the
+    // second batch starting at position 75) after a short one; head sizes
+    // of one, some and all of a thread's V pairs.
+    for (const int head_dim : {8, 64, 128}) {
+        DYNAMIC_SECTION("head_dim " << head_dim) {
+            const auto names = kernels_run(*device(), [&] {
+                check_attention_steps(gqa_shape(head_dim), nullptr, 2, 200, {5, 70, 100}, rng);
+            });
+            CHECK(std::find(names.begin(), names.end(), "attention_tiled") != names.end());
+        }
+    }
+}
+
 TEST_CASE("Vulkan fused rope + KV append + attention matches the CPU's separate ops", "[vulkan]") {
     if (!testsupport::vulkan_device_or_fail()) return;
     std::mt19937 rng(13);

@@ -62,6 +62,11 @@ struct AttnPush {
     float scale;
     uint32_t f16_acc, keys_by_8, n_split;
 };
+struct TiledAttnPush {
+    uint32_t n_head, n_head_kv, head_dim, kv_off;
+    float scale;
+    uint32_t ntok;
+};
 struct CombinePush {
     uint32_t n_head, head_dim, n_split;
 };
@@ -219,6 +224,9 @@ uint32_t attention_splits(int n_ctx) {
     if (forced) return std::min(forced, 64u);
     return std::clamp((uint32_t(n_ctx) + kAttnSplitKeys - 1) / kAttnSplitKeys, 1u, kMaxAttnSplits);
 }
+// attention_tiled.comp (batches of cpu::kTiledAttentionMinRows rows or
+// more): query rows a workgroup (BQ), and the largest head_dim (HD_MAX).
+constexpr uint32_t kAttnTiledRows = 16, kAttnTiledMaxHeadDim = 128;
 constexpr uint32_t kTopLogits = 64;         // K in top_logits.comp
 constexpr uint32_t kTopLogitsSpan = 2048;   // values a workgroup of its pass 0 ranks
 constexpr uint32_t kTopLogitsMaxLists = 256; // its pass 1 merges at most these
@@ -670,7 +678,9 @@ private:
     // keys and values. A decode step splits each head's keys among n_split_
     // workgroups (a recorded step replays at any length, so the count comes
     // from n_ctx), then joins their partial results; it waits for its
-    // reader (see PendingAttention). Batches run at once, unsplit.
+    // reader (see PendingAttention). Batches run at once, unsplit; those
+    // of kTiledAttentionMinRows rows or more (f32 numerics, as the CPU's)
+    // in tiles of rows and keys (attention_tiled.comp) where head_dim allows.
     void attend(int layer, backend::Buf q, backend::Buf out, const AttnShape &s) {
         if (pending_attn_.active) flush_attention(); // it reads attn_parts_, which this one rewrites
         const bool decode = n_ == 1;
@@ -681,6 +691,12 @@ private:
             const size_t parts = size_t(s.n_head) * n_split_ * (size_t(s.head_dim) + 2);
             if (n_split_ > 1) grow(attn_parts_, parts * sizeof(float), Memory::DeviceLocal, "split attention's partial results");
             pending_attn_ = {true, q, out, pc};
+        } else if (pc.f16_acc == 0 && pc.keys_by_8 != 0 && s.head_dim <= int(kAttnTiledMaxHeadDim)) {
+            const TiledAttnPush tp{pc.n_head, pc.n_head_kv, pc.head_dim, pc.kv_off, pc.scale, uint32_t(n_)};
+            dispatch(dev_.kernel("attention_tiled", 5, sizeof tp),
+                     {buf(q).mem.handle(), k_cache_.handle(), v_cache_.handle(), buf(out).mem.handle(),
+                      step_dev_.handle()},
+                     &tp, sizeof tp, tp.n_head, (uint32_t(n_) + kAttnTiledRows - 1) / kAttnTiledRows, 1, 0b1000);
         } else {
             dispatch_attention(q, buf(out).mem.handle(), pc);
         }
