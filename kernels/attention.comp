@@ -20,6 +20,9 @@
 // max and the exp factors are computed WG keys at a time in parallel; only
 // the accumulator's update is sequential.
 #extension GL_EXT_control_flow_attributes : require
+#ifdef JOIN_QUANT
+#define JOIN
+#endif
 layout(local_size_x = 64) in;
 #define WG 64u
 #define MAX_DIMS_PER_THREAD 4u
@@ -32,7 +35,7 @@ layout(std430, binding = 2) readonly buffer Values { uint V[]; };
 layout(std430, binding = 2) readonly buffer Values4 { uvec4 V4[]; }; // when rows start on 8 halves
 // The output rows; with n_split > 1, partials: per (head, split) the max, the
 // sum, then head_dim accumulators.
-#ifdef JOIN_QUANT
+#ifdef JOIN
 layout(std430, binding = 3) coherent buffer Output { float O[]; }; // the partials, read by the last split
 #else
 layout(std430, binding = 3) writeonly buffer Output { float O[]; };
@@ -54,21 +57,27 @@ const uint kMinSplitKeys = 256u; // up to this many keys, split 0 takes them all
 
 #include "exact.glsl"
 
-#ifdef JOIN_QUANT
+#ifdef JOIN
 // Decode, one query row: the last of a head's splits to finish joins their
-// partial results (attn_join.glsl) into the head's output row, and the row
-// is quantized to 8 bits for the attention output's integer GEMV as heads
-// complete its blocks, in this dispatch where attn_combine_quant (or
-// act_quant, unsplit) took one of its own. Each split adds one to its
-// head's counter (after the block counters in C) once its partial is
-// written; the one that brings it to n_split joins and resets it. No
-// workgroup waits for another.
+// partial results (attn_join.glsl) into the head's output row, in this
+// dispatch where attn_combine took one of its own. The JOIN_QUANT build
+// also quantizes the row to 8 bits for the attention output's integer GEMV
+// as heads complete its blocks (where attn_combine_quant, or act_quant
+// unsplit, took one); the JOIN build (the row's reader is not such a GEMV:
+// BitNet's attn_sub_norm) only joins. Each split adds one to its head's
+// counter (in C, after the block counters) once its partial is written;
+// the one that brings it to the count of splits with keys joins and resets
+// it. No workgroup waits for another.
 layout(std430, binding = 5) coherent buffer Joined { float R[]; };
 layout(std430, binding = 6) coherent buffer Counters { uint C[]; };
+#endif
+#ifdef JOIN_QUANT
 layout(std430, binding = 7) writeonly buffer OutQuants { uint OQ[]; };
 layout(std430, binding = 8) writeonly buffer OutScales { float OD[]; };
 layout(std430, binding = 9) writeonly buffer OutSums { int OS[]; };
 #define QUANT
+#endif
+#ifdef JOIN
 #define PARTIAL(i) O[i]
 #define JOINED(i) R[i]
 #include "attn_join.glsl"
@@ -80,7 +89,11 @@ void join_if_last(uint head, uint n_active) {
     barrier(); // the partial is written (see block_tail.glsl's block_completed)
     if (gl_LocalInvocationID.x == 0u) {
         memoryBarrierBuffer();
+#ifdef QUANT
         const uint counter = p.n_head * p.head_dim / p.qk + head;
+#else
+        const uint counter = head; // no block counters before the heads'
+#endif
         const bool last = atomicAdd(C[counter], 1u) + 1u == n_active;
         if (last) {
             memoryBarrierBuffer(); // the other splits' partials, before they are read
@@ -91,7 +104,9 @@ void join_if_last(uint head, uint n_active) {
     barrier();
     if (!s_last_split) return; // uniform
     join_head(head, n_active);
+#ifdef QUANT
     quantize_tail(head);
+#endif
 }
 #endif
 
@@ -437,7 +452,7 @@ void main() {
     const uint share = f32_fold ? even_share : max(kMinSplitKeys, even_share);
     const uint first = min(n_keys, gl_WorkGroupID.z * share);
     const uint end = p.n_split > 1u ? min(n_keys, first + share) : n_keys;
-#ifdef JOIN_QUANT
+#ifdef JOIN
     // Splits past the keys have nothing to fold: they leave at once, and the
     // head's join waits for the others only, so a short context in a long
     // cache costs what an unsplit one does. (attn_combine.comp, which reads
@@ -489,13 +504,15 @@ void main() {
         }
         barrier();
     }
-#ifdef JOIN_QUANT
+#ifdef JOIN
     if (n_active == 1u) { // the only split with keys: its result is the head's (acc / sum, as the join gives)
         for (uint k = 0u; k < MAX_DIMS_PER_THREAD; ++k) {
             const uint d = tid + k * WG;
             if (d < p.head_dim) R[q_base + d] = acc[k] / sum;
         }
+#ifdef QUANT
         quantize_tail(head);
+#endif
         return;
     }
 #endif
@@ -509,12 +526,12 @@ void main() {
             const uint d = tid + k * WG;
             if (d < p.head_dim) O[part + 2u + d] = acc[k];
         }
-#ifdef JOIN_QUANT
+#ifdef JOIN
         join_if_last(head, n_active);
 #endif
         return;
     }
-#ifndef JOIN_QUANT
+#ifndef JOIN
     for (uint k = 0u; k < MAX_DIMS_PER_THREAD; ++k) {
         const uint d = tid + k * WG;
         if (d < p.head_dim) O[q_base + d] = acc[k] / sum;

@@ -43,7 +43,9 @@ ternlm_spirv(${spv_dir}/glu_norm_quant.spv ${CMAKE_CURRENT_LIST_DIR}/norm_quant.
 list(APPEND spv_files ${spv_dir}/glu_norm_quant.spv)
 # attention whose last split joins the head and quantizes the row (decode)
 ternlm_spirv(${spv_dir}/attention_quant.spv ${CMAKE_CURRENT_LIST_DIR}/attention.comp -DJOIN_QUANT)
-list(APPEND spv_files ${spv_dir}/attention_quant.spv)
+# attention_join: split-K decode attention whose last split joins the head (no quantization)
+ternlm_spirv(${spv_dir}/attention_join.spv ${CMAKE_CURRENT_LIST_DIR}/attention.comp -DJOIN)
+list(APPEND spv_files ${spv_dir}/attention_quant.spv ${spv_dir}/attention_join.spv)
 # attn_combine with the 8-bit quantization of its row for the next GEMV
 ternlm_spirv(${spv_dir}/attn_combine_quant.spv ${CMAKE_CURRENT_LIST_DIR}/attn_combine.comp -DQUANT)
 list(APPEND spv_files ${spv_dir}/attn_combine_quant.spv)

@@ -627,24 +627,34 @@ void check_attention_steps(const AttnShape &sh, const RopeParams *rope, int n_la
         const RandomQkv in(n, q_cols, kv_cols, rng);
         all_k.insert(all_k.end(), in.k.begin(), in.k.end());
         all_v.insert(all_v.end(), in.v.begin(), in.v.end());
+        // Every layer's result into a row of its own, the rows summed: a
+        // layer whose attention wrote nothing would leave an earlier step's
+        // values, where one shared row would hold another layer's (equal)
+        // result.
         const Ops ops = [&](backend::Step &s, backend::Buf) {
-            const backend::Buf bq = s.new_buf(n, q_cols), bk = s.new_buf(n, kv_cols), bv = s.new_buf(n, kv_cols),
-                               out = s.new_buf(n, q_cols);
+            const backend::Buf bq = s.new_buf(n, q_cols), bk = s.new_buf(n, kv_cols), bv = s.new_buf(n, kv_cols);
             in.embed(s, bq, bk, bv);
+            backend::Buf total = 0;
             for (int layer = 0; layer < n_layer; ++layer) {
+                const backend::Buf out = s.new_buf(n, q_cols);
                 if (rope)
                     s.rope_attention(layer, bq, bk, bv, out, sh, *rope);
                 else
                     s.attention(layer, bq, bk, bv, out, sh);
+                if (layer == 0)
+                    total = out;
+                else
+                    s.add(total, out);
             }
-            s.output_logits(out);
+            s.output_logits(total);
         };
         const std::vector<float> dummy(size_t(n) * size_t(q_cols), 0.0f);
         const auto want = run_step(*cpu, kv_cpu, dummy, n, q_cols, pos, ops);
         const auto got = run_step(*gpu, kv_gpu, dummy, n, q_cols, pos, ops);
         INFO(n << " rows at position " << pos);
         if (split_k && n == 1) {
-            const auto exact = exact_decode_attention(sh, in.q, all_k, all_v);
+            auto exact = exact_decode_attention(sh, in.q, all_k, all_v);
+            for (double &e : exact) e *= n_layer; // the layers' equal results, summed (exact in f32)
             double cpu_err = 0, gpu_err = 0;
             for (size_t i = 0; i < exact.size(); ++i) {
                 cpu_err = std::max(cpu_err, std::fabs(want[i] - exact[i]));
@@ -736,15 +746,24 @@ TEST_CASE("Vulkan split-K decode attention matches the CPU over a long cache", "
     // Past 256 keys an even head_dim folds in f32 (72: an odd count of
     // 16-byte words); an odd one folds V in f16 from global memory. With
     // and without GQA.
+    // The splits' partial results are joined by attn_combine.comp (fusion
+    // level 1) or by the last split of each head (attention_join, the
+    // default where the device allows it).
+    vk::Device &dev = *device();
     for (const int head_dim : {64, 72, 17}) {
         for (const int n_head_kv : {2, 6}) {
-            DYNAMIC_SECTION("head_dim " << head_dim << ", " << n_head_kv << " KV heads") {
-                AttnShape sh = gqa_shape(head_dim);
-                sh.n_head_kv = n_head_kv;
-                const auto names = kernels_run(*device(), [&] {
-                    check_attention_steps(sh, nullptr, 2, 1100, {4, 1, 695, 1, 1, 300, 1}, rng, true);
-                });
-                CHECK(std::find(names.begin(), names.end(), "attn_combine") != names.end());
+            for (const int level : {1, vk::Device::kDefaultFusionLevel}) {
+                DYNAMIC_SECTION("head_dim " << head_dim << ", " << n_head_kv << " KV heads, fusion " << level) {
+                    AttnShape sh = gqa_shape(head_dim);
+                    sh.n_head_kv = n_head_kv;
+                    dev.set_fusion_level(level);
+                    const auto names = kernels_run(dev, [&] {
+                        check_attention_steps(sh, nullptr, 2, 1100, {4, 1, 695, 1, 1, 300, 1}, rng, true);
+                    });
+                    dev.set_fusion_level(vk::Device::kDefaultFusionLevel);
+                    const char *join = dev.fuse_attention_join() ? "attention_join" : "attn_combine";
+                    CHECK(std::find(names.begin(), names.end(), level == 1 ? "attn_combine" : join) != names.end());
+                }
             }
         }
     }

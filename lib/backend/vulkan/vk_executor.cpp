@@ -726,6 +726,14 @@ private:
         const AttnPush &pc = pending_attn_.push;
         const bool split = pc.n_split > 1;
         const VkBuffer out = buf(pending_attn_.out).mem.handle();
+        if (split && dev_.fuse_attention_join()) { // the last split joins the head (attention_join)
+            ensure_counters(pc.n_head);
+            dispatch(dev_.kernel("attention_join", 7, sizeof pc),
+                     {buf(pending_attn_.q).mem.handle(), k_cache_.handle(), v_cache_.handle(), attn_parts_.handle(),
+                      step_dev_.handle(), out, tail_counters_.handle()},
+                     &pc, sizeof pc, pc.n_head, 1, pc.n_split, 0b1101000);
+            return;
+        }
         dispatch_attention(pending_attn_.q, split ? attn_parts_.handle() : out, pc);
         if (!split) return;
         const CombinePush cp{pc.n_head, pc.head_dim, pc.n_split};
