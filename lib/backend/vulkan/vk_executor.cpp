@@ -990,8 +990,8 @@ private:
                    bool accumulate) {
         const uint32_t rows = uint32_t(w.ne1), cols = uint32_t(w.ne0);
         const size_t row_bytes = size_t(cols) * 2;
-        const bool f16_rows = w.type != GgmlType::TQ2_0;
-        const uint32_t part = !f16_rows ? rows : uint32_t(std::min<size_t>(
+        const bool dequantize = w.type != GgmlType::TQ2_0; // TQ2_0's GEMM reads its own fields
+        const uint32_t part = !dequantize ? rows : uint32_t(std::min<size_t>(
             rows, std::max<size_t>(kGemmTile, gemm_f16_bytes() / row_bytes / kGemmTile * kGemmTile)));
         const uint32_t gx = (ntok + kGemmTile - 1) / kGemmTile, gy = (part + kGemmTile - 1) / kGemmTile;
         check_gemm_grid(gx, gy, rows, ntok);
@@ -999,7 +999,7 @@ private:
         for (uint32_t row0 = 0; row0 < rows; row0 += part) {
             const uint32_t n = std::min(part, rows - row0);
             VkBuffer tile_src = weights;
-            if (f16_rows) {
+            if (dequantize) {
                 Buffer &dst = f16_rows_[f16_next_ ^= 1];
                 grow(dst, size_t(part) * row_bytes, Memory::DeviceLocal, "f16 weight rows for the prefill GEMM");
                 const Grid g = grid(uint32_t((size_t(n) * (cols / 16) + 63) / 64));
