@@ -4,9 +4,14 @@
 // fused) for rows of a weight matrix that dequant_f16.comp has written as
 // f16 (H, rows row0 .. row0 + part_rows - 1), and activations that
 // act_quant.comp has rounded to 8-bit blocks (x = d * q, as ggml's
-// vec_dot_type holds them). TQ2_0 reads its own 2-bit fields instead
-// (TILE_DECODE): measured on the H100 (llama8b pp512), its f16 rows made
-// prefill 3,791 -> 3,552 t/s where Q4_K's went 2,850 -> 3,603.
+// vec_dot_type holds them). TQ2_0 (TILE_DECODE) and Q4_K (Q4K_TILES) read
+// the matrix as held and decode their fields in the tiles: a TQ2_0 weight
+// is 2 bits through the L2 and a Q4_K one 4.5, against 16 as f16. Measured
+// on the H100, llama8b pp512: TQ2_0's f16 rows made prefill 3,791 -> 3,552
+// t/s; Q4_K's in-tile decode took it 4,244 -> 4,405 (llama1b 22,830 ->
+// 24,600), and the decode pass and its buffers are gone. (The kernel before
+// session 13 also decoded Q4_K in its tiles, through dequant.glsl's
+// per-weight functions, and ran at 2,850; without that decode, 4,214.)
 //
 // A workgroup of four subgroups owns a tile of BM weight rows by BN tokens
 // and walks k in steps of BK. Each step copies the weight tile into shared
@@ -40,13 +45,16 @@ layout(local_size_x = 128) in;
 #define INT_TILES
 #define TILE_DECODE
 layout(std430, binding = 0) readonly buffer Weights4 { uvec4 W4[]; }; // the matrix as held (binding 4's buffer)
+#elif defined(TYPE_Q4_K)
+#define Q4K_TILES
+layout(std430, binding = 0) readonly buffer Weights4 { uvec4 W4[]; }; // the matrix as held (binding 4's buffer)
 #else
 layout(std430, binding = 0) readonly buffer Rows { uvec4 H4[]; }; // f16 weight rows (dequant_f16.comp)
 #endif
 layout(std430, binding = 1) readonly buffer Quants { uvec4 XQ4[]; };
 layout(std430, binding = 2) readonly buffer Scales { float XD[]; };
 layout(std430, binding = 3) buffer Output { float Y[]; };
-layout(std430, binding = 4) readonly buffer Weights { uint W[]; }; // the matrix as held: its blocks' d (INT_TILES)
+layout(std430, binding = 4) readonly buffer Weights { uint W[]; }; // the matrix as held (INT_TILES: its blocks' d)
 
 layout(push_constant) uniform Params {
     uint ncols, nrows, ntok, row_bytes; // the whole matrix's shape
@@ -80,6 +88,9 @@ shared float sdw[BM], sdx[BN]; // the block's d of each tile row and token
 // 16 weights) and X_RUNS runs of 16 activations (with their scales).
 #ifdef TILE_DECODE
 #define W_VECS (BM * BK / 16u / WG)
+#elif defined(Q4K_TILES)
+#define W_VECS (BM * BK / 32u / WG) // 16 bytes of qs: 32 weights
+uvec4 hreg[W_VECS]; // the block's head (d, dmin, scales) of each
 #else
 #define W_VECS (BM * BK / 8u / WG)
 #endif
@@ -92,6 +103,8 @@ float dreg; // the next block's d of tile row tid (tid < BM) or token tid - BM
 
 #ifdef TILE_DECODE
 #define W_PER_ROW (BK / 16u) // runs of 16 weights in a tile row
+#elif defined(Q4K_TILES)
+#define W_PER_ROW (BK / 32u) // halves of a 32-byte run of qs: BK must be 64, one run a step
 #else
 #define W_PER_ROW (BK / 8u) // words of 8 halves
 #endif
@@ -103,6 +116,11 @@ void fetch(uint row0, uint tok0, uint k0, uint tid) {
         const uint k = k0 + (v % W_PER_ROW) * 16u, jb = k % QK;
         const uint b = block_offset(p.row0 + r, k / QK);
         wreg[i] = r < p.part_rows ? W4[(b + (jb >> 7) * 32u + (jb & 31u)) >> 4] : uvec4(0x55555555u); // zeros: q = 1
+#elif defined(Q4K_TILES)
+        const uint b = block_offset(p.row0 + r, k0 / QK), run = (k0 % QK) / 64u;
+        const bool live = r < p.part_rows;
+        hreg[i] = live ? W4[b >> 4] : uvec4(0); // d = dmin = 0: zeros
+        wreg[i] = live ? W4[(b + QS_OFF + 32u * run + 16u * (v % W_PER_ROW)) >> 4] : uvec4(0);
 #else
         wreg[i] = r < p.part_rows ? H4[(r * p.ncols + k0) / 8u + v % W_PER_ROW] : uvec4(0);
 #endif
@@ -141,6 +159,34 @@ uvec4 act8(uvec4 q, float d, uint half_) {
     return uvec4(h[0], h[1], h[2], h[3]);
 }
 
+#ifdef Q4K_TILES
+uint head_byte(uvec4 h, uint i) { return (h[i >> 2] >> (8u * (i & 3u))) & 0xFFu; }
+// (a, c) of sub-block s of a Q4_K block whose 16-byte head is h: its
+// weights are a * q - c (dequant.glsl's affine()).
+vec2 q4k_affine(uvec4 h, uint s) {
+    uint sc, m;
+    if (s < 4u) {
+        sc = head_byte(h, 4u + s) & 63u;
+        m = head_byte(h, 8u + s) & 63u;
+    } else {
+        sc = (head_byte(h, 8u + s) & 15u) | ((head_byte(h, s) >> 6) << 4);
+        m = (head_byte(h, 8u + s) >> 4) | ((head_byte(h, 4u + s) >> 6) << 4);
+    }
+    const vec2 dm = unpackHalf2x16(h.x);
+    return vec2(dm.x * float(sc), dm.y * float(m));
+}
+// Eight weights of 16 bytes of qs as f16 in one word: the nibbles at shift
+// sh of bytes 8 * half_ .. +7, scaled by ac.
+uvec4 nibbles8(uvec4 q, uint sh, uint half_, vec2 ac) {
+    uint h[4];
+    [[unroll]] for (uint j = 0u; j < 4u; ++j) {
+        const uint w = q[2u * half_ + j / 2u] >> (sh + 16u * (j & 1u));
+        h[j] = packFloat2x16(f16vec2(ac.x * float(w & 15u) - ac.y, ac.x * float((w >> 8) & 15u) - ac.y));
+    }
+    return uvec4(h[0], h[1], h[2], h[3]);
+}
+#endif
+
 #ifdef TILE_DECODE
 // Eight weights q - 1 of a run as f16 in one word: 2-bit fields at shift sh
 // of bytes 8 * half_ .. +7 (weights16.glsl's TQ2_0 order).
@@ -162,6 +208,15 @@ void stash(uint k0, uint tid) {
         const uint sh = 2u * (((k0 + (v % W_PER_ROW) * 16u) % 128u) >> 5);
         sw[o] = ternary8(wreg[i], sh, 0u);
         sw[o + 1u] = ternary8(wreg[i], sh, 1u);
+#elif defined(Q4K_TILES)
+        // Byte l of the run: weight l of sub-block 2 * run (low nibble) and of
+        // 2 * run + 1 (high), columns 16 * half + l and 32 + 16 * half + l.
+        const uint run = (k0 % QK) / 64u, o = (v / W_PER_ROW) * SA4 + (v % W_PER_ROW) * 2u;
+        const vec2 lo = q4k_affine(hreg[i], 2u * run), hi = q4k_affine(hreg[i], 2u * run + 1u);
+        sw[o] = nibbles8(wreg[i], 0u, 0u, lo);
+        sw[o + 1u] = nibbles8(wreg[i], 0u, 1u, lo);
+        sw[o + 4u] = nibbles8(wreg[i], 4u, 0u, hi);
+        sw[o + 5u] = nibbles8(wreg[i], 4u, 1u, hi);
 #else
         sw[(v / W_PER_ROW) * SA4 + v % W_PER_ROW] = wreg[i];
 #endif

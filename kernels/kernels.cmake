@@ -14,7 +14,7 @@ set(TERNLM_GEMV_TYPES Q4_0 Q5_0 Q4_K Q5_K Q6_K Q8_0 TQ2_0)
 # Quantized types with 8-bit activations: the prefill GEMM, with plain FMAs
 # (gemm.comp), and where the device has NV cooperative matrices on the
 # matrix units (gemm_coop.comp), from weight rows dequantized to f16 by
-# dequant_f16.comp (TQ2_0 decodes its 2-bit fields in the GEMM's tiles).
+# dequant_f16.comp (TQ2_0 and Q4_K decode their fields in the GEMM's tiles).
 set(TERNLM_GEMM_TYPES Q8_0 Q4_0 Q5_0 Q4_K Q5_K Q6_K TQ2_0)
 set(TERNLM_KERNEL_BIN ${CMAKE_BINARY_DIR}/kernels)
 set(spv_dir ${TERNLM_KERNEL_BIN}/spv)
@@ -82,11 +82,10 @@ foreach(t ${TERNLM_GEMM_TYPES})
   string(TOLOWER ${t} lt)
   ternlm_spirv(${spv_dir}/gemm_${lt}.spv ${CMAKE_CURRENT_LIST_DIR}/gemm.comp -DTYPE_${t})
   # CM x CN x CK: the shape device.cpp looks for in the device's list
-  # CM x CN x CK: the shape device.cpp looks for in the device's list
   ternlm_spirv(${spv_dir}/gemm_coop_${lt}.spv ${CMAKE_CURRENT_LIST_DIR}/gemm_coop.comp -DTYPE_${t}
                -DCM=16u -DCN=8u -DCK=16u)
   list(APPEND spv_files ${spv_dir}/gemm_${lt}.spv ${spv_dir}/gemm_coop_${lt}.spv)
-  if(NOT t STREQUAL TQ2_0)
+  if(NOT t STREQUAL TQ2_0 AND NOT t STREQUAL Q4_K)
     ternlm_spirv(${spv_dir}/dequant_f16_${lt}.spv ${CMAKE_CURRENT_LIST_DIR}/dequant_f16.comp -DTYPE_${t})
     list(APPEND spv_files ${spv_dir}/dequant_f16_${lt}.spv)
   endif()

@@ -129,6 +129,12 @@ bool has_fast_gemv(GgmlType t) {
 }
 // Types gemm.comp is built for (TERNLM_GEMM_TYPES): the quantized ones.
 bool has_gemm(GgmlType t) { return activation_block(t) != 0; }
+// Types whose weights gemm_coop.comp decodes in its tiles, reading the
+// matrix as held: fewer bytes through the L2 than f16 rows (2 bytes a
+// weight), for a decode of a few bit operations. H100, llama8b pp512:
+// TQ2_0 3,552 -> 3,791 t/s (session 13), Q4_K 4,244 -> 4,405 (session 14).
+// The other types go through dequant_f16.comp's rows.
+bool gemm_decodes_in_tiles(GgmlType t) { return t == GgmlType::TQ2_0 || t == GgmlType::Q4_K; }
 constexpr uint32_t kGemmTile = 64; // BM = BN in gemm.comp and gemm_coop.comp
 // The most bytes of f16 weight rows gemm_coop.comp multiplies at once
 // (dequant_f16.comp's output; TERNLM_GEMM_F16_KB overrides it, read at
@@ -985,12 +991,13 @@ private:
     // every 64-token tile. Matrices of more than gemm_f16_bytes() of rows go
     // in parts, the parts taking two buffers in turn, so that one part's
     // rows are written while the GEMM reads the other's (H100, llama8b Q4_K
-    // pp512: 3,515 -> 3,603 t/s). TQ2_0 decodes its 2-bit fields in the GEMM.
+    // pp512: 3,515 -> 3,603 t/s). TQ2_0 and Q4_K decode their fields in the
+    // GEMM's tiles (gemm_decodes_in_tiles).
     void gemm_coop(const WeightRef &w, const ActSlot &in, uint32_t ntok, backend::Buf out, float scale,
                    bool accumulate) {
         const uint32_t rows = uint32_t(w.ne1), cols = uint32_t(w.ne0);
         const size_t row_bytes = size_t(cols) * 2;
-        const bool dequantize = w.type != GgmlType::TQ2_0; // TQ2_0's GEMM reads its own fields
+        const bool dequantize = !gemm_decodes_in_tiles(w.type);
         const uint32_t part = !dequantize ? rows : uint32_t(std::min<size_t>(
             rows, std::max<size_t>(kGemmTile, gemm_f16_bytes() / row_bytes / kGemmTile * kGemmTile)));
         const uint32_t gx = (ntok + kGemmTile - 1) / kGemmTile, gy = (part + kGemmTile - 1) / kGemmTile;
