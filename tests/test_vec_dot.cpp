@@ -4,7 +4,10 @@
 // threaded matrix product against per-row references.
 #include <catch2/catch.hpp>
 
+#include <chrono>
 #include <cmath>
+#include <mutex>
+#include <thread>
 
 #include "backend/cpu/ops.hpp"
 #include "backend/cpu/repack.hpp"
@@ -231,5 +234,47 @@ TEST_CASE("thread pool runs every task exactly once", "[kernels]") {
             calls++;
         });
         CHECK(calls.load() == threads);
+    }
+}
+
+TEST_CASE("thread pool ranges cover every item once, slow threads' shares taken by others", "[kernels]") {
+    for (int threads : {1, 2, 3, 5}) {
+        cpu::ThreadPool pool(threads);
+        for (int64_t n : {0, 1, 7, 64, 1001}) {
+            for (int64_t chunk : {1, 3, 8}) {
+                INFO(threads << " threads, " << n << " items, chunks of " << chunk);
+                std::vector<std::atomic<int>> hits(static_cast<size_t>(n));
+                std::atomic<int> bad_chunks{0};
+                std::mutex m;
+                std::vector<std::thread::id> ran_by(static_cast<size_t>(n));
+                const std::thread::id caller = std::this_thread::get_id();
+                bool caller_slept = false;
+                pool.run_ranges(n, chunk, [&](int64_t b, int64_t e) {
+                    const int64_t most = threads == 1 || n <= chunk ? n : chunk;
+                    if (b < 0 || e > n || e <= b || e - b > most) bad_chunks++;
+                    // The calling thread (thread 0, whose share comes first)
+                    // is slow on its first chunk: the rest of its share must
+                    // be taken by the others.
+                    if (threads > 1 && std::this_thread::get_id() == caller && !caller_slept) {
+                        caller_slept = true;
+                        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+                    }
+                    std::lock_guard<std::mutex> lock(m);
+                    for (int64_t i = b; i < e && i < n; ++i) {
+                        hits[size_t(i)]++;
+                        ran_by[size_t(i)] = std::this_thread::get_id();
+                    }
+                });
+                CHECK(bad_chunks.load() == 0);
+                for (auto &h : hits) CHECK(h.load() == 1);
+                // With chunks smaller than a share, items of the slow thread's
+                // share (the first) were run by another thread.
+                if (threads > 1 && n >= 64 && chunk < n / threads) {
+                    bool stolen = false;
+                    for (int64_t i = 0; i < n / threads; ++i) stolen |= ran_by[size_t(i)] != caller;
+                    CHECK(stolen);
+                }
+            }
+        }
     }
 }

@@ -11,6 +11,12 @@
 
 namespace ternlm::cpu {
 
+namespace {
+// Row groups (of 4) a thread claims at a time. Chunks only matter where
+// threads finish at different times; each claim is a compare-and-swap.
+constexpr int64_t kStealChunkGroups = 8;
+} // namespace
+
 void matmul(ThreadPool &pool, const WeightRef &w, const float *x, int m, float *y,
             std::vector<uint8_t> &scratch) {
     const int64_t k = w.ne0, n = w.ne1;
@@ -37,14 +43,17 @@ void matmul(ThreadPool &pool, const WeightRef &w, const float *x, int m, float *
     const bool use_rows4 = rows4 && (w.interleaved4 || m < 4 || !dot4);
     const size_t group_bytes = 4 * w.row_bytes;
     const size_t rows4_stride = w.interleaved4 ? interleave_block_bytes(w) : w.row_bytes;
-    // Each thread takes one contiguous range of rows (a multiple of 4, so the
-    // 4-row kernels cover all but the last rows). Small dynamic chunks were
-    // measured to halve decode speed: the threads' interleaved streams and
-    // the shared counter defeat the hardware prefetchers (docs/performance.md).
-    const int n_threads = pool.n_threads();
-    const int64_t per_thread = ((n + n_threads - 1) / n_threads + 3) / 4 * 4;
-    pool.run_on_all([&](int thread, int) {
-        const int64_t r0 = std::min(n, thread * per_thread), r1 = std::min(n, r0 + per_thread);
+    // Rows go in groups of 4 (the 4-row kernels cover all but the last n %
+    // 4), each thread walking one contiguous share of them: small chunks
+    // from a shared counter were measured to halve decode speed, the
+    // threads' interleaved streams defeating the hardware prefetchers
+    // (docs/performance.md). A thread done with its share takes chunks
+    // from the back of another's, so a core the machine slows down does not
+    // hold the step up (perf of decode: 10% of the time was spent waiting
+    // for the slower thread).
+    const int64_t groups = (n + 3) / 4;
+    pool.run_ranges(groups, kStealChunkGroups, [&](int64_t g0, int64_t g1) {
+        const int64_t r0 = 4 * g0, r1 = std::min(n, 4 * g1);
         int64_t r = r0;
         if (use_rows4)
             for (; r + 4 <= r1; r += 4)

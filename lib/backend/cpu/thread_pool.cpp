@@ -1,5 +1,7 @@
 #include "backend/cpu/thread_pool.hpp"
 
+#include <algorithm>
+
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #define TERN_PAUSE() _mm_pause()
@@ -11,7 +13,28 @@ namespace ternlm::cpu {
 
 namespace {
 constexpr int kSpinIterations = 1 << 16;
+
+uint64_t pack_range(uint64_t begin, uint64_t end) { return begin | (end << 32); }
+uint64_t range_begin(uint64_t r) { return r & 0xFFFFFFFFu; }
+uint64_t range_end(uint64_t r) { return r >> 32; }
+
+// Claims up to `chunk` items of a share, from its front or its back; false
+// once it is empty.
+bool claim(std::atomic<uint64_t> &share, int64_t chunk, bool from_back, int64_t *begin, int64_t *end) {
+    uint64_t r = share.load(std::memory_order_relaxed);
+    for (;;) {
+        const uint64_t b = range_begin(r), e = range_end(r);
+        if (b >= e) return false;
+        const uint64_t n = std::min<uint64_t>(uint64_t(chunk), e - b);
+        const uint64_t next = from_back ? pack_range(b, e - n) : pack_range(b + n, e);
+        if (share.compare_exchange_weak(r, next, std::memory_order_relaxed)) {
+            *begin = int64_t(from_back ? e - n : b);
+            *end = int64_t(from_back ? e : b + n);
+            return true;
+        }
+    }
 }
+} // namespace
 
 int default_thread_count() {
     unsigned n = std::thread::hardware_concurrency();
@@ -101,6 +124,30 @@ void ThreadPool::run_on_all(const std::function<void(int, int)> &fn) {
     all_fn_ = &fn;
     dispatch();
     all_fn_ = nullptr;
+}
+
+void ThreadPool::run_ranges(int64_t n_items, int64_t chunk, const std::function<void(int64_t, int64_t)> &fn) {
+    if (n_items <= 0) return;
+    if (n_threads_ == 1 || n_items <= chunk) {
+        fn(0, n_items);
+        return;
+    }
+    if (n_items > int64_t(0xFFFFFFFF)) { // beyond the packed halves: a static split
+        run_on_all([&](int t, int n) { fn(n_items * t / n, n_items * (t + 1) / n); });
+        return;
+    }
+    if (shares_.size() != size_t(n_threads_)) shares_ = std::vector<Share>(size_t(n_threads_));
+    for (int t = 0; t < n_threads_; ++t)
+        shares_[size_t(t)].range.store(pack_range(uint64_t(n_items * t / n_threads_), uint64_t(n_items * (t + 1) / n_threads_)),
+                                       std::memory_order_relaxed);
+    run_on_all([&](int t, int n) {
+        int64_t b = 0, e = 0;
+        while (claim(shares_[size_t(t)].range, chunk, false, &b, &e)) fn(b, e);
+        for (int i = 1; i < n; ++i) { // then the others' shares, from the back
+            std::atomic<uint64_t> &other = shares_[size_t((t + i) % n)].range;
+            while (claim(other, chunk, true, &b, &e)) fn(b, e);
+        }
+    });
 }
 
 } // namespace ternlm::cpu

@@ -30,6 +30,14 @@ public:
     // Calls fn(thread_index, n_threads) once on each thread (static split).
     void run_on_all(const std::function<void(int, int)> &fn);
 
+    // Calls fn(begin, end) on chunks of at most `chunk` items that cover
+    // [0, n_items) once. Thread t first walks its own contiguous share
+    // (about n_items / n_threads, front to back, so the hardware prefetchers
+    // see one stream per thread); a thread whose share is done takes chunks
+    // from the back of the others' shares, so that a thread the machine
+    // slows down does not hold every other one up.
+    void run_ranges(int64_t n_items, int64_t chunk, const std::function<void(int64_t, int64_t)> &fn);
+
 private:
     void worker(int index);
     void run_job(int index);
@@ -48,6 +56,13 @@ private:
     int64_t n_tasks_ = 0;
     const std::function<void(int64_t)> *task_fn_ = nullptr;
     const std::function<void(int, int)> *all_fn_ = nullptr;
+    // run_ranges' shares: each packs [begin, end) as two 32-bit halves in
+    // one atomic, so that its owner (from the front) and thieves (from the
+    // back) claim chunks by compare-and-swap. One cache line each.
+    struct alignas(64) Share {
+        std::atomic<uint64_t> range{0};
+    };
+    std::vector<Share> shares_;
 };
 
 // Number of hardware threads, at least 1.
