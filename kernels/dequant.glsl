@@ -92,17 +92,17 @@ float qval(uint b, uint j) {
 #define BLOCK_BYTES 176u
 #define QS_OFF 48u
 #endif
-// The 6-bit scale and min of sub-block s (ggml's get_scale_min_k4).
+// The 6-bit scale and min of sub-block s from a block's 12 scale bytes sc
+// (ggml's get_scale_min_k4); gemm_coop.comp calls it on the bytes it holds.
+uint k4_byte(uvec3 sc, uint i) { return (sc[i >> 2] >> (8u * (i & 3u))) & 0xFFu; }
+uvec2 k4_scale_min(uvec3 sc, uint s) {
+    if (s < 4u) return uvec2(k4_byte(sc, s) & 63u, k4_byte(sc, s + 4u) & 63u);
+    return uvec2((k4_byte(sc, s + 4u) & 15u) | ((k4_byte(sc, s - 4u) >> 6) << 4),
+                 (k4_byte(sc, s + 4u) >> 4) | ((k4_byte(sc, s) >> 6) << 4));
+}
+// ... of the block at b (a multiple of 4: blocks of 144 and 176 bytes).
 vec2 scale_min(uint b, uint s) {
-    uint sc, m;
-    if (s < 4u) {
-        sc = w_u8(b + 4u + s) & 63u;
-        m = w_u8(b + 8u + s) & 63u;
-    } else {
-        sc = (w_u8(b + 8u + s) & 15u) | ((w_u8(b + s) >> 6) << 4);
-        m = (w_u8(b + 8u + s) >> 4) | ((w_u8(b + 4u + s) >> 6) << 4);
-    }
-    return vec2(float(sc), float(m));
+    return vec2(k4_scale_min(uvec3(W[(b + 4u) >> 2], W[(b + 8u) >> 2], W[(b + 12u) >> 2]), s));
 }
 
 #define SUB 32u

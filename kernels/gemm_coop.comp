@@ -160,20 +160,11 @@ uvec4 act8(uvec4 q, float d, uint half_) {
 }
 
 #ifdef Q4K_TILES
-uint head_byte(uvec4 h, uint i) { return (h[i >> 2] >> (8u * (i & 3u))) & 0xFFu; }
 // (a, c) of sub-block s of a Q4_K block whose 16-byte head is h: its
 // weights are a * q - c (dequant.glsl's affine()).
 vec2 q4k_affine(uvec4 h, uint s) {
-    uint sc, m;
-    if (s < 4u) {
-        sc = head_byte(h, 4u + s) & 63u;
-        m = head_byte(h, 8u + s) & 63u;
-    } else {
-        sc = (head_byte(h, 8u + s) & 15u) | ((head_byte(h, s) >> 6) << 4);
-        m = (head_byte(h, 8u + s) >> 4) | ((head_byte(h, 4u + s) >> 6) << 4);
-    }
     const vec2 dm = unpackHalf2x16(h.x);
-    return vec2(dm.x * float(sc), dm.y * float(m));
+    return dm * vec2(k4_scale_min(h.yzw, s));
 }
 // Eight weights of 16 bytes of qs as f16 in one word: the nibbles at shift
 // sh of bytes 8 * half_ .. +7, scaled by ac.
