@@ -85,7 +85,8 @@ shared float sdw[BM], sdx[BN]; // the block's d of each tile row and token
 
 // What a thread carries from memory to the tiles each step: W_VECS words of
 // weight halves (TILE_DECODE: of 2-bit fields, 16 of them used, a run of
-// 16 weights) and X_RUNS runs of 16 activations (with their scales).
+// 16 weights; Q4K_TILES: 16 bytes of nibbles, 32 weights, with their
+// block's head) and X_RUNS runs of 16 activations (with their scales).
 #ifdef TILE_DECODE
 #define W_VECS (BM * BK / 16u / WG)
 #elif defined(Q4K_TILES)

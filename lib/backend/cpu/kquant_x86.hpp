@@ -15,9 +15,9 @@ inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
 
 // Shuffle masks that spread int16 lane k of a 128-bit vector of 8 scales
 // (doubled into both halves of a 256-bit one) over all 16 lanes: one
-// vpshufb a sub-block. Building the mask (set1) and doubling the result
-// (vinserti128) at each sub-block, as before, cost a third of the Q4_K
-// kernel's instructions: 31 -> 40 Gweights/s on one core (L2-resident).
+// vpshufb a sub-block, where the mask was built (set1) and the result
+// doubled (vinserti128) at each one: one core, -O3, L2-resident rows,
+// 38.7 -> 41.9 Gweights/s (docs/performance.md, session 14).
 alignas(32) inline constexpr uint8_t kScaleShuffle[8][32] = {
 #define TERNLM_SCALE_K(k) \
     {2 * k, 2 * k + 1, 2 * k, 2 * k + 1, 2 * k, 2 * k + 1, 2 * k, 2 * k + 1, 2 * k, 2 * k + 1, 2 * k, \
