@@ -6,6 +6,7 @@
 #include <cstring>
 #include <unistd.h>
 
+#include "backend/cpu/ternary_lut.hpp"
 #include "backend/cpu/vec_dot.hpp"
 #include "common/error.hpp"
 #include "engine/context.hpp"
@@ -97,7 +98,8 @@ TEST_CASE("progress reaches 1 and can cancel", "[engine]") {
         return true;
     };
     // A ternary model is also repacked for the CPU kernels on the way.
-    for (const char *name : {"models/stories260K.gguf", "models/tiny256-llama-tq2_0.gguf"}) {
+    for (const char *name :
+         {"models/stories260K.gguf", "models/tiny256-llama-tq2_0.gguf", "models/tiny256-llama-tq1_0.gguf"}) {
         seen.clear();
         p.backend = TERN_BACKEND_CPU;
         const auto m = Model::load(testsupport::shared_path(name), p);
@@ -105,8 +107,13 @@ TEST_CASE("progress reaches 1 and can cancel", "[engine]") {
         REQUIRE(!seen.empty());
         CHECK(seen.back() == 1.0f);
         CHECK(std::is_sorted(seen.begin(), seen.end()));
+        const std::string desc = m->backend_description();
         if (std::string(name).find("tq2_0") != std::string::npos && cpu::detected_isa() != cpu::Isa::Scalar)
-            CHECK(m->backend_description().find("repacked") != std::string::npos);
+            CHECK(desc.find("0 into 64-row lookup-table tiles") != std::string::npos);
+        // TQ1_0 goes into the lookup-table kernel's tiles where the CPU has one
+        // (its goldens then run through that kernel).
+        if (std::string(name).find("tq1_0") != std::string::npos && cpu::lut64_available())
+            CHECK(desc.find(" 0 into 4-row interleaved blocks") != std::string::npos);
     }
     p.progress = [](float f) { return f < 0.3f; };
     CHECK(load_status(testsupport::shared_path("models/stories260K.gguf"), p) == TERN_ERR_CANCELLED);

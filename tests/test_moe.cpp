@@ -86,7 +86,7 @@ TEST_CASE("The CPU MoE FFN matches a scalar reference", "[moe]") {
     const int64_t n_embd = 256, n_ff = 512;
     const int n_expert = 5, n_used = 2;
     cpu::ThreadPool pool(2);
-    std::vector<uint8_t> scratch;
+    cpu::MatmulScratch scratch;
     // F32 experts are checked closely. Quantized ones multiply 8-bit
     // activations, twice (x, then the gated activation), which moves outputs
     // by up to ~3% of the largest here; a wrong expert or weight would move

@@ -11,6 +11,7 @@
 
 #include "backend/cpu/ops.hpp"
 #include "backend/cpu/repack.hpp"
+#include "backend/cpu/ternary_lut.hpp"
 #include "backend/cpu/vec_dot.hpp"
 #include "support/random_blocks.hpp"
 
@@ -154,7 +155,7 @@ TEST_CASE("4-weight-row kernels equal the one-row kernel bit for bit", "[kernels
 TEST_CASE("interleaved 4-row groups give the plain rows' results bit for bit", "[kernels]") {
     std::mt19937 rng(79);
     cpu::ThreadPool pool(2);
-    std::vector<uint8_t> scratch;
+    cpu::MatmulScratch scratch;
     int n_types = 0;
     for (GgmlType t : all_weight_types()) {
         if (!cpu::vec_dot_rows4_interleaved_for(t)) continue;
@@ -168,7 +169,7 @@ TEST_CASE("interleaved 4-row groups give the plain rows' results bit for bit", "
                 cpu::interleave_rows4(data.data(), packed.data(), n_rows, plain.row_bytes, interleave_block_bytes(plain));
                 WeightRef inter = plain;
                 inter.data = packed.data();
-                inter.interleaved4 = true;
+                inter.layout = RowLayout::Interleaved4;
                 INFO(type_name(t) << " k=" << k << " rows=" << n_rows);
                 // The embedding path reads the same rows back.
                 std::vector<float> a(static_cast<size_t>(k)), b(static_cast<size_t>(k));
@@ -191,10 +192,61 @@ TEST_CASE("interleaved 4-row groups give the plain rows' results bit for bit", "
     if (cpu::detected_isa() != cpu::Isa::Scalar) CHECK(n_types >= 2);
 }
 
+TEST_CASE("TQ1_0 lookup-table tiles give the plain rows' results bit for bit", "[kernels]") {
+    std::mt19937 rng(83);
+    cpu::ThreadPool pool(2);
+    const GgmlType t = GgmlType::TQ1_0;
+    for (int64_t k : {int64_t(QK_K), int64_t(3 * QK_K)}) {
+        // One tile; two and one row; three tiles and 8 plain rows (2 groups of 4).
+        for (int n_rows : {64, 129, 200}) {
+            std::vector<uint8_t> data;
+            const WeightRef plain = random_matrix(t, k, n_rows, rng, data);
+            std::vector<uint8_t> packed(data.size());
+            cpu::lut64_pack(data.data(), packed.data(), n_rows, plain.row_bytes);
+            WeightRef tiled = plain;
+            tiled.data = packed.data();
+            tiled.layout = RowLayout::Lut64;
+            INFO("k=" << k << " rows=" << n_rows);
+            // The layout holds every row (and the embedding path reads it back).
+            std::vector<uint8_t> row(plain.row_bytes);
+            std::vector<float> a(static_cast<size_t>(k)), b(static_cast<size_t>(k));
+            for (int r = 0; r < n_rows; ++r) {
+                cpu::lut64_unpack_row(tiled, r, row.data());
+                REQUIRE(std::memcmp(row.data(), data.data() + size_t(r) * plain.row_bytes, row.size()) == 0);
+                dequantize_weight_row(plain, r, a.data());
+                dequantize_weight_row(tiled, r, b.data());
+                CHECK(a == b);
+            }
+            if (!cpu::lut64_available()) continue;
+            REQUIRE(cpu::wants_lut64(plain));
+            // m = 9 takes two chunks of prefill tables (8 + 1); decode repeats
+            // its input (the tables are reused) and then changes it.
+            cpu::MatmulScratch s_plain, s_tiled;
+            for (int m : {1, 1, 2, 9, 1}) {
+                const std::vector<float> x = testsupport::random_floats(k * m, rng);
+                std::vector<float> y_plain(size_t(n_rows) * m), y_tiled(size_t(n_rows) * m);
+                cpu::matmul(pool, plain, x.data(), m, y_plain.data(), s_plain);
+                cpu::matmul(pool, tiled, x.data(), m, y_tiled.data(), s_tiled);
+                CHECK(y_plain == y_tiled);
+                cpu::matmul(pool, tiled, x.data(), m, y_tiled.data(), s_tiled); // again, tables kept
+                CHECK(y_plain == y_tiled);
+                // And against the scalar reference of the dot product.
+                const std::vector<uint8_t> &act = s_plain.act;
+                const size_t act_row = row_size(GgmlType::Q8_K, k);
+                for (int r = 0; r < n_rows; r += 37)
+                    CHECK(y_tiled[size_t(m - 1) * n_rows + r] ==
+                          Approx(ref_vec_dot(t, k, data.data() + size_t(r) * plain.row_bytes, act.data() + (m - 1) * act_row))
+                              .epsilon(1e-5).margin(1e-5));
+            }
+        }
+    }
+    if (!cpu::lut64_available()) WARN("this CPU has no AVX-512 VBMI: only the Lut64 layout was tested, not the kernel");
+}
+
 TEST_CASE("threaded matmul matches per-row reference dots", "[kernels]") {
     std::mt19937 rng(99);
     cpu::ThreadPool pool(3);
-    std::vector<uint8_t> scratch;
+    cpu::MatmulScratch scratch;
     for (GgmlType t : all_weight_types()) {
         const int64_t k = type_traits(t).block_size == QK_K ? 2 * QK_K : 96;
         for (int n_rows : {1, 5, 17, 67}) {

@@ -3,13 +3,18 @@
 #include <cstring>
 #include <vector>
 
+#include "backend/cpu/ternary_lut.hpp"
 #include "common/error.hpp"
 #include "quant/reference.hpp"
 
 namespace ternlm {
 
 void dequantize_weight_row(const WeightRef &w, int64_t r, float *dst) {
-    if (w.interleaved4 && r < w.ne1 / 4 * 4) { // gather the row's blocks
+    if (w.layout == RowLayout::Lut64) {
+        std::vector<uint8_t> row(w.row_bytes);
+        cpu::lut64_unpack_row(w, r, row.data());
+        dequantize_row(w.type, row.data(), dst, w.ne0);
+    } else if (w.layout == RowLayout::Interleaved4 && r < w.ne1 / 4 * 4) { // gather the row's blocks
         const size_t bb = interleave_block_bytes(w);
         std::vector<uint8_t> row(w.row_bytes);
         const uint8_t *group = w.data + size_t(r / 4) * 4 * w.row_bytes + size_t(r % 4) * bb;

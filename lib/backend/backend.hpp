@@ -21,6 +21,18 @@ namespace ternlm {
 class KvCache;
 
 // A weight matrix (or vector) in the model file: ne1 rows of ne0 elements.
+// Row layouts of a weight matrix in memory.
+enum class RowLayout : uint8_t {
+    Plain, // row after row, as in the file
+    // Rows in groups of 4 whose blocks of 256 weights are interleaved (block i
+    // of rows 4g..4g+3 side by side), so that the CPU's 4-row ternary kernels
+    // read one stream; the rows after the last whole group stay plain.
+    Interleaved4,
+    // TQ1_0 rows in tiles of 64 for the lookup-table kernel
+    // (backend/cpu/ternary_lut.hpp); the rows after the last tile stay plain.
+    Lut64,
+};
+
 struct WeightRef {
     const uint8_t *data = nullptr;
     GgmlType type = GgmlType::F32;
@@ -30,15 +42,13 @@ struct WeightRef {
     // A scale of the whole tensor that its rows do not hold (I2_S: the float
     // after the codes); every weight is tensor_scale * the row's value.
     float tensor_scale = 1;
-    // Rows in groups of 4 whose blocks of 256 weights are interleaved (block i
-    // of rows 4g..4g+3 side by side), as the CPU backend repacks ternary
-    // matrices so that its 4-row kernels read one stream (backend/cpu/repack.hpp);
-    // the rows after the last whole group stay plain. Holds only for CPU weights.
-    bool interleaved4 = false;
+    // How the rows are laid out; anything but Plain holds only for CPU weights,
+    // as the CPU backend repacks them at load (backend/cpu/repack.hpp).
+    RowLayout layout = RowLayout::Plain;
     explicit operator bool() const { return data != nullptr; }
 };
 
-// Bytes of one block of 256 weights of an interleaved4 matrix (its rows are
+// Bytes of one block of 256 weights of an Interleaved4 matrix (its rows are
 // whole such blocks).
 inline size_t interleave_block_bytes(const WeightRef &w) { return w.row_bytes / size_t(w.ne0 / 256); }
 

@@ -85,9 +85,11 @@ std::unique_ptr<Model> Model::load(const std::string &path, const ModelParams &p
         const int end = m->backend_ == TERN_BACKEND_CPU ? hp.n_layer : m->first_gpu_layer_;
         m->cpu_repacked_ = cpu::repack_for_cpu(m->tf_, [&](float f) { report(p, 0.4f + 0.5f * f); }, end);
         if (m->cpu_repacked_.n_matrices > 0) {
-            char line[128];
-            std::snprintf(line, sizeof line, "; %d ternary matrices (%.1f MB) repacked into 4-row interleaved blocks",
-                          m->cpu_repacked_.n_matrices, double(m->cpu_repacked_.bytes) / 1e6);
+            const cpu::RepackedWeights &r = m->cpu_repacked_;
+            char line[160];
+            std::snprintf(line, sizeof line, "; %d ternary matrices (%.1f MB) repacked for the CPU kernels (%d into "
+                          "64-row lookup-table tiles, %d into 4-row interleaved blocks)",
+                          r.n_matrices, double(r.bytes) / 1e6, r.n_lut64, r.n_matrices - r.n_lut64);
             m->backend_desc_ += line;
         }
     }

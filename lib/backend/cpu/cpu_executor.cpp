@@ -128,7 +128,7 @@ private:
     std::vector<float> *logits_ = nullptr;
     std::vector<Buffer> bufs_;
     size_t used_ = 0;
-    std::vector<uint8_t> act_scratch_;
+    cpu::MatmulScratch act_scratch_;
     std::vector<float> norm_scratch_;
 };
 

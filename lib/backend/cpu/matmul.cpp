@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "backend/cpu/ops.hpp"
+#include "backend/cpu/ternary_lut.hpp"
 #include "backend/cpu/vec_dot.hpp"
 #include "quant/reference.hpp"
 
@@ -17,13 +18,12 @@ namespace {
 constexpr int64_t kStealChunkGroups = 8;
 } // namespace
 
-void matmul(ThreadPool &pool, const WeightRef &w, const float *x, int m, float *y,
-            std::vector<uint8_t> &scratch) {
+void matmul(ThreadPool &pool, const WeightRef &w, const float *x, int m, float *y, MatmulScratch &scratch) {
     const int64_t k = w.ne0, n = w.ne1;
     const GgmlType act_type = vec_dot_type(w.type);
     const size_t act_row = row_size(act_type, k);
-    if (scratch.size() < act_row * size_t(m)) scratch.resize(act_row * size_t(m));
-    uint8_t *act = scratch.data();
+    if (scratch.act.size() < act_row * size_t(m)) scratch.act.resize(act_row * size_t(m));
+    uint8_t *act = scratch.act.data();
 
     if (m == 1) {
         quantize_activations(act_type, x, act, k);
@@ -35,14 +35,17 @@ void matmul(ThreadPool &pool, const WeightRef &w, const float *x, int m, float *
         for (int64_t i = 0; i < int64_t(m) * (k / QK_K); ++i) b[i].d *= w.tensor_scale;
     }
 
+    if (w.layout == RowLayout::Lut64) return matmul_lut64(pool, w, act, act_row, m, y, scratch.lut);
+
     const VecDotFn dot = vec_dot_for(w.type);
     const VecDot4Fn dot4 = vec_dot4_for(w.type); // one weight row, 4 activation rows; may be null
     // 4 weight rows, one activation row (null if none); for an interleaved
     // matrix, the kernel of its layout, which it always has (cpu/repack.cpp).
-    const VecDotRows4Fn rows4 = w.interleaved4 ? vec_dot_rows4_interleaved_for(w.type) : vec_dot_rows4_for(w.type);
-    const bool use_rows4 = rows4 && (w.interleaved4 || m < 4 || !dot4);
+    const bool interleaved = w.layout == RowLayout::Interleaved4;
+    const VecDotRows4Fn rows4 = interleaved ? vec_dot_rows4_interleaved_for(w.type) : vec_dot_rows4_for(w.type);
+    const bool use_rows4 = rows4 && (interleaved || m < 4 || !dot4);
     const size_t group_bytes = 4 * w.row_bytes;
-    const size_t rows4_stride = w.interleaved4 ? interleave_block_bytes(w) : w.row_bytes;
+    const size_t rows4_stride = interleaved ? interleave_block_bytes(w) : w.row_bytes;
     // Rows go in groups of 4 (the 4-row kernels cover all but the last n %
     // 4), each thread walking one contiguous share of them: small chunks
     // from a shared counter were measured to halve decode speed, the

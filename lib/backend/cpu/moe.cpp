@@ -42,7 +42,7 @@ void scale_all(float *v, size_t n, float s) {
 } // namespace
 
 void moe_ffn(ThreadPool &pool, const MoeFfn &moe, const float *xn, int n, int64_t n_embd, float *x,
-             std::vector<uint8_t> &scratch) {
+             MatmulScratch &scratch) {
     const int n_expert = int(moe.router.ne1), n_used = moe.n_used;
     const int64_t n_ff = moe.gate.front().ne1;
     std::vector<float> logits(size_t(n) * size_t(n_expert));

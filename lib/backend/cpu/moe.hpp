@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "backend/backend.hpp"
+#include "backend/cpu/ops.hpp"
 #include "backend/cpu/thread_pool.hpp"
 
 namespace ternlm::cpu {
@@ -21,6 +22,6 @@ Routing route(const float *logits, int n, int n_expert, int n_used);
 
 // x[t] += moe(xn[t]) for n rows of n_embd.
 void moe_ffn(ThreadPool &pool, const MoeFfn &moe, const float *xn, int n, int64_t n_embd, float *x,
-             std::vector<uint8_t> &scratch);
+             MatmulScratch &scratch);
 
 } // namespace ternlm::cpu

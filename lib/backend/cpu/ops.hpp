@@ -6,15 +6,21 @@
 #include <vector>
 
 #include "backend/backend.hpp"
+#include "backend/cpu/ternary_lut.hpp"
 #include "backend/cpu/thread_pool.hpp"
 
 namespace ternlm::cpu {
 
+// What matmul keeps between calls: the converted activations, and a
+// lookup-table kernel's tables with the row they were built from.
+struct MatmulScratch {
+    std::vector<uint8_t> act;
+    LutTables lut;
+};
+
 // y[t][r] = dot(W row r, x[t]) for t < m, r < w.ne1. Activations are first
 // converted to the weight type's vec_dot_type (8-bit for quantized types).
-// `scratch` holds the converted activations between calls.
-void matmul(ThreadPool &pool, const WeightRef &w, const float *x, int m, float *y,
-            std::vector<uint8_t> &scratch);
+void matmul(ThreadPool &pool, const WeightRef &w, const float *x, int m, float *y, MatmulScratch &scratch);
 
 // out = x / sqrt(mean(x^2) + eps) * weight, per row of n.
 void rms_norm(const float *x, const float *weight, int rows, int64_t n, float eps, float *out);

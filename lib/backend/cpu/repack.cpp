@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "backend/cpu/ternary_lut.hpp"
 #include "backend/cpu/vec_dot.hpp"
 #include "common/error.hpp"
 #include "model/transformer.hpp"
@@ -15,7 +16,7 @@ namespace ternlm::cpu {
 void RepackedWeights::Free::operator()(uint8_t *p) const { std::free(p); }
 
 bool wants_interleave4(const WeightRef &w) {
-    return w && !w.interleaved4 && w.ne1 >= 4 && w.ne0 % 256 == 0 && vec_dot_rows4_interleaved_for(w.type) != nullptr;
+    return w && w.layout == RowLayout::Plain && w.ne1 >= 4 && w.ne0 % 256 == 0 && vec_dot_rows4_interleaved_for(w.type) != nullptr;
 }
 
 void interleave_rows4(const uint8_t *src, uint8_t *dst, int64_t n_rows, size_t row_bytes, size_t block_bytes) {
@@ -50,13 +51,14 @@ RepackedWeights repack_for_cpu(Transformer &tf, const std::function<void(float)>
     for (int i = 0; i < int(tf.layers.size()) && i < end_layer; ++i) {
         LayerWeights &l = tf.layers[size_t(i)];
         for (WeightRef *w : {&l.wq, &l.wk, &l.wv, &l.wo, &l.ffn_gate, &l.ffn_up, &l.ffn_down})
-            if (wants_interleave4(*w)) todo.push_back(w);
+            if (wants_lut64(*w) || wants_interleave4(*w)) todo.push_back(w);
         for (auto *experts : {&l.moe.gate, &l.moe.up, &l.moe.down})
             for (WeightRef &w : *experts)
-                if (wants_interleave4(w)) todo.push_back(&w);
+                if (wants_lut64(w) || wants_interleave4(w)) todo.push_back(&w);
     }
     // A tied output is the token embedding, read row by row: left plain.
-    if (all_layers && tf.output.data != tf.tok_embd.data && wants_interleave4(tf.output)) todo.push_back(&tf.output);
+    if (all_layers && tf.output.data != tf.tok_embd.data && (wants_lut64(tf.output) || wants_interleave4(tf.output)))
+        todo.push_back(&tf.output);
 
     RepackedWeights out;
     for (size_t k = 0; k < todo.size(); ++k) {
@@ -65,10 +67,16 @@ RepackedWeights repack_for_cpu(Transformer &tf, const std::function<void(float)>
         uint8_t *dst = static_cast<uint8_t *>(std::aligned_alloc(64, (n + 63) / 64 * 64));
         if (!dst) fail(TERN_ERR_OUT_OF_MEMORY, "repacking '%s' for the CPU: out of memory (%zu bytes)", w.name.c_str(), n);
         out.buffers.emplace_back(dst);
-        interleave_rows4(w.data, dst, w.ne1, w.row_bytes, interleave_block_bytes(w));
+        if (wants_lut64(w)) {
+            lut64_pack(w.data, dst, w.ne1, w.row_bytes);
+            w.layout = RowLayout::Lut64;
+            ++out.n_lut64;
+        } else {
+            interleave_rows4(w.data, dst, w.ne1, w.row_bytes, interleave_block_bytes(w));
+            w.layout = RowLayout::Interleaved4;
+        }
         release_mapped(w.data, n);
         w.data = dst;
-        w.interleaved4 = true;
         out.bytes += n;
         ++out.n_matrices;
         if (progress) progress(float(k + 1) / float(todo.size()));

@@ -1,8 +1,10 @@
 // Load-time repacking of weights for the CPU kernels.
 //
-// Ternary matrices (TQ2_0, I2_S) are rewritten with the blocks of each group
-// of 4 rows interleaved (WeightRef::interleaved4), so that the 4-row decode
-// kernel reads one sequential stream instead of four. With the rows plain,
+// TQ1_0 matrices go into 64-row tiles for the lookup-table kernel where the
+// CPU has one (RowLayout::Lut64, cpu/ternary_lut.hpp). Other ternary
+// matrices (TQ2_0, I2_S; TQ1_0 without it) are rewritten with the blocks of
+// each group of 4 rows interleaved (RowLayout::Interleaved4), so that the
+// 4-row decode kernel reads one sequential stream instead of four. With the rows plain,
 // TQ2_0's 66-byte blocks in four streams ran at 8 GB/s on one core where one
 // stream runs at 24 (docs/performance.md). The copy replaces the mapped
 // pages, which are handed back to the kernel, so memory stays at the file's
@@ -22,7 +24,7 @@ struct Transformer;
 
 namespace ternlm::cpu {
 
-// Whether the CPU kernels want this matrix interleaved.
+// Whether the CPU kernels want this matrix Interleaved4.
 bool wants_interleave4(const WeightRef &w);
 
 // dst = src with the blocks (block_bytes each) of each group of 4 rows
@@ -35,11 +37,12 @@ struct RepackedWeights {
         void operator()(uint8_t *p) const;
     };
     std::vector<std::unique_ptr<uint8_t[], Free>> buffers;
-    int n_matrices = 0;
+    int n_matrices = 0; // all repacked matrices, and bytes
+    int n_lut64 = 0;    // those in RowLayout::Lut64
     size_t bytes = 0;
 };
 
-// Repacks the matrices of `tf` the CPU kernels want interleaved (not the
+// Repacks the matrices of `tf` the CPU kernels want repacked (not the
 // token embedding, which is also read row by row) and points them at the
 // copies. progress(fraction) is called as it goes.
 // Layers from end_layer on, and then the output too, are left alone:

@@ -71,7 +71,7 @@ template <bool Vnni, bool Reversed> inline __m256i codes_dot_block(const uint8_t
 
 // TQ2_0 and I2_S (no f16 scale: its tensor scale is folded into the
 // activations' d by cpu::matmul). Group is 1 for plain rows, 4 for
-// interleaved groups (WeightRef::interleaved4), where a row's next block is
+// interleaved groups (RowLayout::Interleaved4), where a row's next block is
 // 4 blocks on.
 template <bool Vnni, int Group> struct Tq2Layout {
     static constexpr bool has_d = true;

@@ -40,7 +40,7 @@ using VecDotRows4Fn = void (*)(int64_t n, const void *w, size_t w_stride, const 
 VecDotRows4Fn vec_dot_rows4_for(GgmlType type, Isa isa);
 inline VecDotRows4Fn vec_dot_rows4_for(GgmlType type) { return vec_dot_rows4_for(type, detected_isa()); }
 
-// The same over one group of an interleaved4 matrix (WeightRef::interleaved4):
+// The same over one group of an Interleaved4 matrix (RowLayout::Interleaved4):
 // w is the group's first byte, w_stride the bytes of one block of 256
 // weights; bit-identical to VecDotFn on the plain rows. nullptr when the
 // type has none: such matrices are never interleaved (cpu/repack.hpp).
