@@ -35,7 +35,7 @@ void matmul(ThreadPool &pool, const WeightRef &w, const float *x, int m, float *
         for (int64_t i = 0; i < int64_t(m) * (k / QK_K); ++i) b[i].d *= w.tensor_scale;
     }
 
-    if (w.layout == RowLayout::Lut64) return matmul_lut64(pool, w, act, act_row, m, y, scratch.lut);
+    if (w.layout == RowLayout::Lut64) return matmul_lut64(pool, w, act, act_row, m, y);
 
     const VecDotFn dot = vec_dot_for(w.type);
     const VecDot4Fn dot4 = vec_dot4_for(w.type); // one weight row, 4 activation rows; may be null

@@ -6,16 +6,13 @@
 #include <vector>
 
 #include "backend/backend.hpp"
-#include "backend/cpu/ternary_lut.hpp"
 #include "backend/cpu/thread_pool.hpp"
 
 namespace ternlm::cpu {
 
-// What matmul keeps between calls: the converted activations, and a
-// lookup-table kernel's tables with the row they were built from.
+// What matmul keeps between calls: the converted activations.
 struct MatmulScratch {
     std::vector<uint8_t> act;
-    LutTables lut;
 };
 
 // y[t][r] = dot(W row r, x[t]) for t < m, r < w.ne1. Activations are first

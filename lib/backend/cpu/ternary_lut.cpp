@@ -13,9 +13,9 @@
 namespace ternlm::cpu {
 
 namespace {
-// Activation rows whose tables a prefill builds at once: 8 rows' tables of a
-// 4096-wide input (3.4 MB) stay in the L2/L3 while every tile is read once
-// for the 8.
+// Activation rows whose tables a prefill builds at once: each tile is read
+// once for the 8, and their tables (3.4 MB for a 4096-wide input) stay in
+// the L2/L3.
 constexpr int kLutTokenChunk = 8;
 } // namespace
 
@@ -87,41 +87,30 @@ uint8_t *LutTables::reserve(size_t bytes) {
 
 namespace {
 
-// A decode step's tables, built by each thread for itself. Tables one core
-// has read and another then rewrites cost a coherence miss a line: built
-// once and shared, a 1024-wide row's tables took 35 us to rebuild with two
-// threads against 2.9 us with one (mid1024 TQ1_0 decode); each thread
-// building the whole set into its own memory costs it 2.9. Kept with the
-// row they were built from, for the next product of the same input.
-const uint8_t *thread_tables(const uint8_t *act, size_t act_row, int64_t nb) {
+// The tables of c activation rows (act_row bytes each, row u's tables at
+// u * nb * kLutBlockTables), built by each thread for itself and kept with
+// the rows they came from (the next product of the same input, as a decode
+// step's q, k and v, builds none). Tables one core has read and another
+// then rewrites cost a coherence miss a line: built once and shared, a
+// 1024-wide row's tables took 35 us to rebuild with two threads against
+// 2.9 us with one (mid1024 TQ1_0 decode); each thread building the whole
+// set into its own memory costs it 2.9.
+const uint8_t *thread_tables(const uint8_t *act, size_t act_row, int c, int64_t nb) {
     thread_local LutTables own;
-    uint8_t *tables = own.reserve(size_t(nb) * kLutBlockTables);
-    if (own.key.size() != act_row || std::memcmp(own.key.data(), act, act_row) != 0) {
-        lut64_build_tables(reinterpret_cast<const block_q8_K *>(act), 0, nb, tables);
-        own.key.assign(act, act + act_row);
+    const size_t row_tables = size_t(nb) * kLutBlockTables, key_bytes = size_t(c) * act_row;
+    uint8_t *tables = own.reserve(size_t(c) * row_tables);
+    if (own.key.size() != key_bytes || std::memcmp(own.key.data(), act, key_bytes) != 0) {
+        for (int u = 0; u < c; ++u)
+            lut64_build_tables(reinterpret_cast<const block_q8_K *>(act + size_t(u) * act_row), 0, nb,
+                               tables + size_t(u) * row_tables);
+        own.key.assign(act, act + key_bytes);
     }
     return tables;
 }
 
-// A prefill's tables of activation rows [0, c) of a (act_row bytes each),
-// row u's at tables + u * row_tables, shared by the threads (the rows'
-// lookups outweigh the coherence misses) and built by them block by block.
-void build_tables(ThreadPool &pool, const uint8_t *a, size_t act_row, int c, int64_t nb, uint8_t *tables) {
-    const size_t row_tables = size_t(nb) * kLutBlockTables;
-    auto build = [&](int64_t j) {
-        const int64_t u = j / nb, i = j % nb;
-        lut64_build_tables(reinterpret_cast<const block_q8_K *>(a + size_t(u) * act_row), i, i + 1,
-                           tables + size_t(u) * row_tables);
-    };
-    if (pool.n_threads() > 1 && c * nb >= 4) pool.parallel_for(c * nb, build);
-    else
-        for (int64_t j = 0; j < c * nb; ++j) build(j);
-}
-
 } // namespace
 
-void matmul_lut64(ThreadPool &pool, const WeightRef &w, const uint8_t *act, size_t act_row, int m, float *y,
-                  LutTables &shared_tables) {
+void matmul_lut64(ThreadPool &pool, const WeightRef &w, const uint8_t *act, size_t act_row, int m, float *y) {
     const int64_t k = w.ne0, n = w.ne1, nb = k / QK_K;
     const int64_t n_tiles = n / kLutTileRows, n_pairs = (n_tiles + 1) / 2;
     const int64_t plain0 = n_tiles * kLutTileRows, plain_groups = (n - plain0 + 3) / 4;
@@ -133,27 +122,22 @@ void matmul_lut64(ThreadPool &pool, const WeightRef &w, const uint8_t *act, size
     for (int t0 = 0; t0 < m; t0 += kLutTokenChunk) {
         const int c = std::min(kLutTokenChunk, m - t0);
         const uint8_t *a0 = act + size_t(t0) * act_row;
-        uint8_t *shared = nullptr;
-        if (c > 1) {
-            shared = shared_tables.reserve(size_t(c) * row_tables);
-            build_tables(pool, a0, act_row, c, nb, shared);
-        }
         // Items: pairs of tiles, then groups of 4 plain rows.
         pool.run_ranges(n_pairs + plain_groups, 1, [&](int64_t b, int64_t e) {
-            const uint8_t *own = c == 1 && b < n_pairs ? thread_tables(a0, act_row, nb) : nullptr;
+            const uint8_t *tables = b < n_pairs ? thread_tables(a0, act_row, c, nb) : nullptr;
             for (int64_t it = b; it < e; ++it) {
                 if (it < n_pairs) {
                     const int nt = 2 * it + 1 < n_tiles ? 2 : 1;
                     const uint8_t *tile = w.data + size_t(2 * it) * tile_bytes;
                     const int64_t r0 = 2 * it * kLutTileRows;
                     if (c == 1) { // decode: the sums stay in registers over the whole row
-                        lut64_tiles(nt, tile, tile_bytes, 0, nb, act_of(t0), own, y + size_t(t0) * n + r0, false);
+                        lut64_tiles(nt, tile, tile_bytes, 0, nb, act_of(t0), tables, y + size_t(t0) * n + r0, false);
                         continue;
                     }
                     // Prefill: block by block, the tiles' block in L1 for the c rows.
                     for (int64_t i = 0; i < nb; ++i)
                         for (int u = 0; u < c; ++u)
-                            lut64_tiles(nt, tile, tile_bytes, i, i + 1, act_of(t0 + u), shared + size_t(u) * row_tables,
+                            lut64_tiles(nt, tile, tile_bytes, i, i + 1, act_of(t0 + u), tables + size_t(u) * row_tables,
                                         y + size_t(t0 + u) * n + r0, i > 0);
                 } else {
                     const int64_t r0 = plain0 + 4 * (it - n_pairs), r1 = std::min(n, r0 + 4);
@@ -172,7 +156,7 @@ void matmul_lut64(ThreadPool &pool, const WeightRef &w, const uint8_t *act, size
 
 #else
 
-void matmul_lut64(ThreadPool &, const WeightRef &, const uint8_t *, size_t, int, float *, LutTables &) {
+void matmul_lut64(ThreadPool &, const WeightRef &, const uint8_t *, size_t, int, float *) {
     // Unreachable: wants_lut64() is false without the AVX-512 kernels.
     std::abort();
 }

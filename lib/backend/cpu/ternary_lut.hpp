@@ -76,9 +76,9 @@ void lut64_build_tables(const block_q8_K *a, int64_t i0, int64_t i1, uint8_t *ta
 void lut64_tiles(int n_tiles, const uint8_t *tile, size_t tile_stride, int64_t i0, int64_t i1,
                  const block_q8_K *a, const uint8_t *tables, float *out, bool accumulate);
 
-// Memory for tables, and the Q8_K row they were built from where they are
-// kept for the next product (a decode step's q, k and v, or gate and up,
-// read one activation row).
+// Memory for tables, and the Q8_K rows they were built from, kept for the
+// next product (a decode step's q, k and v, or gate and up, read one
+// activation row).
 struct LutTables {
     std::vector<uint8_t> key;
     std::vector<uint8_t> storage; // tables, from the first 64-byte boundary
@@ -87,10 +87,8 @@ struct LutTables {
 };
 
 // y[t][r] = dot(W row r, activation row t) for a Lut64 matrix; act holds m
-// Q8_K rows of act_row bytes. A decode step (m = 1) builds the tables in
-// each thread's own memory and keeps them there; a prefill builds them into
-// `shared`, 8 activation rows at a time.
-void matmul_lut64(ThreadPool &pool, const WeightRef &w, const uint8_t *act, size_t act_row, int m, float *y,
-                  LutTables &shared);
+// Q8_K rows of act_row bytes. Each thread builds the tables it reads in its
+// own memory (one LutTables a thread), 8 activation rows at a time.
+void matmul_lut64(ThreadPool &pool, const WeightRef &w, const uint8_t *act, size_t act_row, int m, float *y);
 
 } // namespace ternlm::cpu
