@@ -330,3 +330,20 @@ TEST_CASE("thread pool ranges cover every item once, slow threads' shares taken 
         }
     }
 }
+
+TEST_CASE("exp_quiet gives std::exp's value everywhere, its error path's too", "[kernels]") {
+    // Around both thresholds, float by float, and a sweep of the whole range.
+    std::vector<float> xs = {0.0f, -0.0f, 1.0f, -1.0f, INFINITY, -INFINITY, 1e30f, -1e30f};
+    for (float t : {0x1.62e42ep6f, -0x1.9fe368p6f, 88.0f, -87.0f, -104.0f}) {
+        float x = t;
+        for (int i = 0; i < 64; ++i) x = std::nextafter(x, -INFINITY);
+        for (int i = 0; i < 128; ++i, x = std::nextafter(x, INFINITY)) xs.push_back(x);
+    }
+    for (float x = -200.0f; x <= 200.0f; x += 0.37f) xs.push_back(x);
+    for (float x : xs) {
+        INFO("x = " << x);
+        const float a = cpu::exp_quiet(x), b = std::exp(x);
+        CHECK(std::memcmp(&a, &b, sizeof a) == 0);
+    }
+    CHECK(std::isnan(cpu::exp_quiet(NAN)));
+}

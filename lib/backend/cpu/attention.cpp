@@ -110,10 +110,10 @@ void attend_row_f16(const KvCache &kv, int layer, const float *q, int n_pos, int
         const float s = dot_f32_f16(qf.data(), kv.k(layer, j) + kv_off, D) * sh.scale;
         float ms = 1, vs = 1;
         if (s > M) {
-            ms = std::exp(M - s);
+            ms = exp_quiet(M - s);
             M = s;
         } else {
-            vs = std::exp(s - M);
+            vs = exp_quiet(s - M);
         }
         f16_scale_mad(acc, ms, kv.v(layer, j) + kv_off, vs, D);
         S = S * ms + vs;
@@ -128,7 +128,7 @@ void softmax(float *s, int n) {
     for (int j = 0; j < n; ++j) mx = std::max(mx, s[j]);
     double sum = 0;
     for (int j = 0; j < n; ++j) {
-        s[j] = std::exp(s[j] - mx);
+        s[j] = exp_quiet(s[j] - mx);
         sum += s[j];
     }
     const float inv = float(1.0 / sum);

@@ -43,7 +43,7 @@ void rope(float *x, int rows, int n_heads, int head_dim, int pos0, const RopePar
 
 void glu(float *gate, const float *up, int64_t n, FfnActivation act) {
     if (act == FfnActivation::Silu) {
-        for (int64_t i = 0; i < n; ++i) gate[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+        for (int64_t i = 0; i < n; ++i) gate[i] = gate[i] / (1.0f + exp_quiet(-gate[i])) * up[i];
     } else {
         for (int64_t i = 0; i < n; ++i) {
             const float r = gate[i] > 0 ? gate[i] : 0.0f;

@@ -18,7 +18,7 @@ Routing route(const float *logits, int n, int n_expert, int n_used) {
         const float *l = logits + size_t(t) * size_t(n_expert);
         const float mx = *std::max_element(l, l + n_expert);
         float sum = 0;
-        for (int e = 0; e < n_expert; ++e) sum += (p[size_t(e)] = std::exp(l[e] - mx));
+        for (int e = 0; e < n_expert; ++e) sum += (p[size_t(e)] = exp_quiet(l[e] - mx));
         for (int e = 0; e < n_expert; ++e) p[size_t(e)] /= sum;
         for (int e = 0; e < n_expert; ++e) order[size_t(e)] = e;
         std::partial_sort(order.begin(), order.begin() + n_used, order.end(), [&](int32_t a, int32_t b) {
