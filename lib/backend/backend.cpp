@@ -10,15 +10,16 @@
 namespace ternlm {
 
 void dequantize_weight_row(const WeightRef &w, int64_t r, float *dst) {
-    if (w.layout == RowLayout::Lut64) {
+    const bool grouped = w.layout == RowLayout::Interleaved4 && r < w.ne1 / 4 * 4;
+    if (w.layout == RowLayout::Lut64 || grouped) { // gather the row's blocks
         std::vector<uint8_t> row(w.row_bytes);
-        cpu::lut64_unpack_row(w, r, row.data());
-        dequantize_row(w.type, row.data(), dst, w.ne0);
-    } else if (w.layout == RowLayout::Interleaved4 && r < w.ne1 / 4 * 4) { // gather the row's blocks
-        const size_t bb = interleave_block_bytes(w);
-        std::vector<uint8_t> row(w.row_bytes);
-        const uint8_t *group = w.data + size_t(r / 4) * 4 * w.row_bytes + size_t(r % 4) * bb;
-        for (size_t i = 0; i < row.size() / bb; ++i) std::memcpy(row.data() + i * bb, group + 4 * bb * i, bb);
+        if (grouped) {
+            const size_t bb = interleave_block_bytes(w);
+            const uint8_t *group = w.data + size_t(r / 4) * 4 * w.row_bytes + size_t(r % 4) * bb;
+            for (size_t i = 0; i < row.size() / bb; ++i) std::memcpy(row.data() + i * bb, group + 4 * bb * i, bb);
+        } else {
+            cpu::lut64_unpack_row(w, r, row.data());
+        }
         dequantize_row(w.type, row.data(), dst, w.ne0);
     } else {
         dequantize_row(w.type, w.data + size_t(r) * w.row_bytes, dst, w.ne0);

@@ -34,6 +34,9 @@ void interleave_rows4(const uint8_t *src, uint8_t *dst, int64_t n_rows, size_t r
 
 namespace {
 
+// Whether a matrix goes into one of the CPU kernels' layouts.
+bool wants_repack(const WeightRef &w) { return wants_lut64(w) || wants_interleave4(w); }
+
 // Hands the whole pages of a mapped range back to the kernel. The mapping is
 // private and read-only, so a later read (nothing in ternlm makes one) would
 // fault the file's bytes back in.
@@ -51,14 +54,13 @@ RepackedWeights repack_for_cpu(Transformer &tf, const std::function<void(float)>
     for (int i = 0; i < int(tf.layers.size()) && i < end_layer; ++i) {
         LayerWeights &l = tf.layers[size_t(i)];
         for (WeightRef *w : {&l.wq, &l.wk, &l.wv, &l.wo, &l.ffn_gate, &l.ffn_up, &l.ffn_down})
-            if (wants_lut64(*w) || wants_interleave4(*w)) todo.push_back(w);
+            if (wants_repack(*w)) todo.push_back(w);
         for (auto *experts : {&l.moe.gate, &l.moe.up, &l.moe.down})
             for (WeightRef &w : *experts)
-                if (wants_lut64(w) || wants_interleave4(w)) todo.push_back(&w);
+                if (wants_repack(w)) todo.push_back(&w);
     }
     // A tied output is the token embedding, read row by row: left plain.
-    if (all_layers && tf.output.data != tf.tok_embd.data && (wants_lut64(tf.output) || wants_interleave4(tf.output)))
-        todo.push_back(&tf.output);
+    if (all_layers && tf.output.data != tf.tok_embd.data && wants_repack(tf.output)) todo.push_back(&tf.output);
 
     RepackedWeights out;
     for (size_t k = 0; k < todo.size(); ++k) {

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <vector>
 
 #include "backend/cpu/thread_pool.hpp"
 #include "backend/cpu/vec_dot.hpp"
@@ -74,18 +75,24 @@ void lut64_unpack_row(const WeightRef &w, int64_t r, uint8_t *row) {
     }
 }
 
-uint8_t *LutTables::reserve(size_t bytes) {
-    if (storage.size() < bytes + 64) {
-        storage.assign(bytes + 64, 0);
-        key.clear(); // the tables moved
-    }
-    const uintptr_t p = reinterpret_cast<uintptr_t>(storage.data());
-    return storage.data() + ((64 - p % 64) % 64);
-}
-
 #if defined(TERNLM_HAVE_AVX512_KERNELS)
 
 namespace {
+
+// Memory for tables, and the Q8_K rows they were built from.
+struct LutTables {
+    std::vector<uint8_t> key;
+    std::vector<uint8_t> storage; // tables, from the first 64-byte boundary
+    // At least `bytes` of 64-byte aligned memory; growing it forgets the key.
+    uint8_t *reserve(size_t bytes) {
+        if (storage.size() < bytes + 64) {
+            storage.assign(bytes + 64, 0);
+            key.clear(); // the tables moved
+        }
+        const uintptr_t p = reinterpret_cast<uintptr_t>(storage.data());
+        return storage.data() + ((64 - p % 64) % 64);
+    }
+};
 
 // The tables of c activation rows (act_row bytes each, row u's tables at
 // u * nb * kLutBlockTables), built by each thread for itself and kept with

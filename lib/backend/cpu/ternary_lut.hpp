@@ -29,7 +29,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <vector>
 
 #include "backend/backend.hpp"
 #include "quant/blocks.hpp"
@@ -76,19 +75,10 @@ void lut64_build_tables(const block_q8_K *a, int64_t i0, int64_t i1, uint8_t *ta
 void lut64_tiles(int n_tiles, const uint8_t *tile, size_t tile_stride, int64_t i0, int64_t i1,
                  const block_q8_K *a, const uint8_t *tables, float *out, bool accumulate);
 
-// Memory for tables, and the Q8_K rows they were built from, kept for the
-// next product (a decode step's q, k and v, or gate and up, read one
-// activation row).
-struct LutTables {
-    std::vector<uint8_t> key;
-    std::vector<uint8_t> storage; // tables, from the first 64-byte boundary
-    // At least `bytes` of 64-byte aligned memory; growing it forgets the key.
-    uint8_t *reserve(size_t bytes);
-};
-
 // y[t][r] = dot(W row r, activation row t) for a Lut64 matrix; act holds m
 // Q8_K rows of act_row bytes. Each thread builds the tables it reads in its
-// own memory (one LutTables a thread), 8 activation rows at a time.
+// own memory, 8 activation rows at a time, and keeps them for the next
+// product of the same rows.
 void matmul_lut64(ThreadPool &pool, const WeightRef &w, const uint8_t *act, size_t act_row, int m, float *y);
 
 } // namespace ternlm::cpu
