@@ -48,8 +48,8 @@ void lut64_pack(const uint8_t *src, uint8_t *dst, int64_t n_rows, size_t row_byt
             const int lane = lut64_lane(r);
             for (int64_t i = 0; i < nb; ++i) {
                 uint8_t *codes = tile + size_t(i) * kLutTileBlockBytes;
-                for (int p = 0; p < 48; ++p) codes[kLutTileRows * p + lane] = row[i].qs[p];
-                for (int p = 48; p < kLutGroups; ++p) codes[kLutTileRows * p + lane] = row[i].qh[p - 48];
+                for (int p = 0; p < kLutQsBytes; ++p) codes[kLutTileRows * p + lane] = row[i].qs[p];
+                for (int p = kLutQsBytes; p < kLutGroups; ++p) codes[kLutTileRows * p + lane] = row[i].qh[p - kLutQsBytes];
                 std::memcpy(codes + kLutGroups * kLutTileRows + 2 * r, &row[i].d, 2);
             }
         }
@@ -69,8 +69,8 @@ void lut64_unpack_row(const WeightRef &w, int64_t r, uint8_t *row) {
     auto *out = reinterpret_cast<block_tq1_0 *>(row);
     for (size_t i = 0; i < w.row_bytes / sizeof(block_tq1_0); ++i) {
         const uint8_t *codes = tile + i * kLutTileBlockBytes;
-        for (int p = 0; p < 48; ++p) out[i].qs[p] = codes[kLutTileRows * p + lane];
-        for (int p = 48; p < kLutGroups; ++p) out[i].qh[p - 48] = codes[kLutTileRows * p + lane];
+        for (int p = 0; p < kLutQsBytes; ++p) out[i].qs[p] = codes[kLutTileRows * p + lane];
+        for (int p = kLutQsBytes; p < kLutGroups; ++p) out[i].qh[p - kLutQsBytes] = codes[kLutTileRows * p + lane];
         std::memcpy(&out[i].d, codes + kLutGroups * kLutTileRows + 2 * (r % kLutTileRows), 2);
     }
 }
@@ -108,7 +108,7 @@ const uint8_t *thread_tables(const uint8_t *act, size_t act_row, int c, int64_t 
     uint8_t *tables = own.reserve(size_t(c) * row_tables);
     if (own.key.size() != key_bytes || std::memcmp(own.key.data(), act, key_bytes) != 0) {
         for (int u = 0; u < c; ++u)
-            lut64_build_tables(reinterpret_cast<const block_q8_K *>(act + size_t(u) * act_row), 0, nb,
+            lut64_build_tables(reinterpret_cast<const block_q8_K *>(act + size_t(u) * act_row), nb,
                                tables + size_t(u) * row_tables);
         own.key.assign(act, act + key_bytes);
     }

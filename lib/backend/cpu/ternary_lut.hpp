@@ -38,7 +38,8 @@ namespace ternlm::cpu {
 class ThreadPool;
 
 constexpr int kLutTileRows = 64;
-constexpr int kLutGroups = 52;                               // code bytes of a TQ1_0 block
+constexpr int kLutQsBytes = int(sizeof(block_tq1_0::qs));    // 5 trits each; then qh's, 4 each
+constexpr int kLutGroups = kLutQsBytes + int(sizeof(block_tq1_0::qh)); // code bytes of a block: 52
 constexpr size_t kLutTableBytes = 512;                       // one position's two planes
 constexpr size_t kLutBlockTables = kLutGroups * kLutTableBytes; // one activation block's tables
 constexpr size_t kLutTileBlockBytes = kLutTileRows * sizeof(block_tq1_0);
@@ -62,10 +63,10 @@ void lut64_pack(const uint8_t *src, uint8_t *dst, int64_t n_rows, size_t row_byt
 // Row r of a Lut64 matrix as plain TQ1_0 blocks (w.row_bytes bytes).
 void lut64_unpack_row(const WeightRef &w, int64_t r, uint8_t *row);
 
-// The tables of activation blocks [i0, i1) (Q8_K), kLutBlockTables bytes a
-// block from tables (64-byte aligned; the tables of block i at i *
+// The tables of an activation row's nb blocks (Q8_K), kLutBlockTables bytes
+// a block from tables (64-byte aligned; the tables of block i at i *
 // kLutBlockTables). AVX-512 VBMI only (ternary_lut_vbmi.cpp).
-void lut64_build_tables(const block_q8_K *a, int64_t i0, int64_t i1, uint8_t *tables);
+void lut64_build_tables(const block_q8_K *a, int64_t nb, uint8_t *tables);
 
 // out[r] (r < 64 * n_tiles, row order) = the dot products of n_tiles (1 or
 // 2) consecutive tiles with one activation row, over blocks [i0, i1): tile

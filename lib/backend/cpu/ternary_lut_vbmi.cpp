@@ -145,8 +145,8 @@ void tiles(const uint8_t *tile, size_t tile_stride, int64_t i0, int64_t i1, cons
 
 } // namespace
 
-void lut64_build_tables(const block_q8_K *a, int64_t i0, int64_t i1, uint8_t *tables) {
-    for (int64_t i = i0; i < i1; ++i)
+void lut64_build_tables(const block_q8_K *a, int64_t nb, uint8_t *tables) {
+    for (int64_t i = 0; i < nb; ++i)
         for (int p = 0; p < kLutGroups; ++p)
             build_table(a[i].qs, p, tables + size_t(i) * kLutBlockTables + kLutTableBytes * size_t(p));
 }
