@@ -119,6 +119,39 @@ TEST_CASE("4-row dot kernels equal the one-row kernel bit for bit", "[kernels]")
     }
 }
 
+// The 512-bit Q4_K kernel folds its lanes into the AVX2 kernel's integer
+// sums, so the two ISAs give the same logits (kquant_x86.hpp).
+TEST_CASE("AVX-512 Q4_K kernels equal the AVX2 ones bit for bit", "[kernels]") {
+    if (cpu::detected_isa() != cpu::Isa::Avx512Vnni) {
+        WARN("no AVX-512 VNNI on this CPU: the 512-bit Q4_K kernel is not run");
+        return;
+    }
+    std::mt19937 rng(91);
+    const GgmlType t = GgmlType::Q4_K;
+    const cpu::VecDotFn dot512 = cpu::vec_dot_for(t, cpu::Isa::Avx512Vnni), dot2 = cpu::vec_dot_for(t, cpu::Isa::Avx2);
+    const cpu::VecDot4Fn dot4_512 = cpu::vec_dot4_for(t, cpu::Isa::Avx512Vnni);
+    REQUIRE(dot512 != dot2);
+    REQUIRE(dot4_512);
+    for (int64_t n : lengths_for(t))
+        for (int rep = 0; rep < 8; ++rep) {
+            const std::vector<uint8_t> w = testsupport::random_row(t, n, rng);
+            const size_t stride = row_size(GgmlType::Q8_K, n);
+            std::vector<uint8_t> a(4 * stride);
+            for (int r = 0; r < 4; ++r) {
+                const std::vector<float> x = testsupport::random_floats(n, rng);
+                quantize_activations(GgmlType::Q8_K, x.data(), a.data() + size_t(r) * stride, n);
+            }
+            float out4[4];
+            dot4_512(n, w.data(), a.data(), stride, out4, 1);
+            for (int r = 0; r < 4; ++r) {
+                INFO("n=" << n << " row " << r);
+                const float expect = dot2(n, w.data(), a.data() + size_t(r) * stride);
+                CHECK(dot512(n, w.data(), a.data() + size_t(r) * stride) == expect);
+                CHECK(out4[r] == expect);
+            }
+        }
+}
+
 TEST_CASE("4-weight-row kernels equal the one-row kernel bit for bit", "[kernels]") {
     std::mt19937 rng(78);
     std::vector<cpu::Isa> isas = {cpu::Isa::Avx2, cpu::Isa::Avx512Vnni};

@@ -1,4 +1,5 @@
 // Q4_K and Q5_K dot products, shared by the AVX2 and AVX-512 VNNI files
+// (the 512-bit Q4_K kernel is compiled in the latter only)
 // (internal linkage, as in simd_x86.hpp: each file keeps its own copy).
 #pragma once
 
@@ -31,21 +32,18 @@ inline __m256i broadcast_scale16(__m256i scales16, int k) {
     return _mm256_shuffle_epi8(scales16, _mm256_load_si256((const __m256i *)kScaleShuffle[k]));
 }
 
-// Shared by Q4_K and Q5_K: mins (times bsums) and the 8 scales of a block.
-inline __m128i k4_mins_dot(const uint32_t utmp[4], const int16_t *bsums, __m128i *scales_out) {
-    const __m256i ms = _mm256_cvtepu8_epi16(_mm_set_epi32(int(utmp[3]), int(utmp[2]), int(utmp[1]), int(utmp[0])));
+// Shared by Q4_K and Q5_K: the block's 8 mins (int16) times the sums of
+// its 8 sub-blocks of activations (from bsums, sums of 16), as 4 int32.
+inline __m128i k4_mins_dot(__m128i mins16, const int16_t *bsums) {
     const __m256i bs = _mm256_loadu_si256((const __m256i *)bsums);
     const __m128i q8s = _mm_hadd_epi16(_mm256_castsi256_si128(bs), _mm256_extracti128_si256(bs, 1));
-    *scales_out = _mm256_castsi256_si128(ms);
-    return _mm_madd_epi16(_mm256_extracti128_si256(ms, 1), q8s);
+    return _mm_madd_epi16(mins16, q8s);
 }
 
 // Q4_K and Q5_K share everything but Q5_K's fifth bit (from qh). R
 // activation rows share the weight decoding (nibbles, scales); each row's
 // arithmetic is the same sequence whatever R is, so results are bit-identical.
-// Vnni fuses the scale multiply and the accumulation into vpdpwssd, which
-// adds the same int32 lanes as madd + add: the results equal the AVX2 ones.
-template <bool Vnni, bool Five, typename Block, int R>
+template <bool Five, typename Block, int R>
 void dot_qk45_rows(int64_t n, const void *vw, const void *va, size_t a_stride, float *out, size_t out_stride) {
     const Block *w = static_cast<const Block *>(vw);
     const block_q8_K *a[R];
@@ -59,11 +57,10 @@ void dot_qk45_rows(int64_t n, const void *vw, const void *va, size_t a_stride, f
     }
     for (int64_t i = 0; i < n / QK_K; ++i) {
         const float wd = h2f(w[i].d), wdmin = h2f(w[i].dmin);
-        uint32_t utmp[4];
-        unpack_k4_scales(w[i].scales, utmp);
-        __m128i sc8 = _mm_setzero_si128();
+        const __m256i sm = _mm256_cvtepu8_epi16(k4_scales_mins(w[i].scales));
+        const __m128i sc8 = _mm256_castsi256_si128(sm), mins = _mm256_extracti128_si256(sm, 1);
         for (int r = 0; r < R; ++r) {
-            const __m128i prod = k4_mins_dot(utmp, a[r][i].bsums, &sc8);
+            const __m128i prod = k4_mins_dot(mins, a[r][i].bsums);
             acc_m[r] = _mm_fmadd_ps(_mm_set1_ps(-a[r][i].d * wdmin), _mm_cvtepi32_ps(prod), acc_m[r]);
         }
         const __m256i sc16 = _mm256_set_m128i(sc8, sc8);
@@ -85,13 +82,9 @@ void dot_qk45_rows(int64_t n, const void *vw, const void *va, size_t a_stride, f
                 const int8_t *q8 = a[r][i].qs + 64 * j;
                 __m256i pl = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)q8));
                 __m256i ph = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(q8 + 32)));
-                if constexpr (Vnni) {
-                    sumi[r] = _mm256_dpwssd_epi32(_mm256_dpwssd_epi32(sumi[r], s_lo, pl), s_hi, ph);
-                } else {
-                    pl = _mm256_madd_epi16(s_lo, pl);
-                    ph = _mm256_madd_epi16(s_hi, ph);
-                    sumi[r] = _mm256_add_epi32(sumi[r], _mm256_add_epi32(pl, ph));
-                }
+                pl = _mm256_madd_epi16(s_lo, pl);
+                ph = _mm256_madd_epi16(s_hi, ph);
+                sumi[r] = _mm256_add_epi32(sumi[r], _mm256_add_epi32(pl, ph));
             }
         }
         for (int r = 0; r < R; ++r)
@@ -104,11 +97,89 @@ void dot_qk45_rows(int64_t n, const void *vw, const void *va, size_t a_stride, f
     }
 }
 
-template <bool Vnni, bool Five, typename Block> float dot_qk45(int64_t n, const void *vw, const void *va) {
+template <bool Five, typename Block> float dot_qk45(int64_t n, const void *vw, const void *va) {
     float out;
-    dot_qk45_rows<Vnni, Five, Block, 1>(n, vw, va, 0, &out, 0);
+    dot_qk45_rows<Five, Block, 1>(n, vw, va, 0, &out, 0);
     return out;
 }
+
+#if defined(__AVX512BW__) && defined(__AVX512VNNI__)
+// vpshufb masks for the 512-bit Q4_K kernel: 128-bit lanes 0-1 take int16
+// scale 2j, lanes 2-3 scale 2j + 1 (the sub-blocks of the pair's low and
+// high nibbles).
+alignas(64) inline constexpr uint8_t kScalePairShuffle[4][64] = {
+#define TERNLM_SCALE_16(k) \
+    2 * (k), 2 * (k) + 1, 2 * (k), 2 * (k) + 1, 2 * (k), 2 * (k) + 1, 2 * (k), 2 * (k) + 1, 2 * (k), 2 * (k) + 1, \
+        2 * (k), 2 * (k) + 1, 2 * (k), 2 * (k) + 1, 2 * (k), 2 * (k) + 1
+#define TERNLM_SCALE_PAIR(j) \
+    {TERNLM_SCALE_16(2 * j), TERNLM_SCALE_16(2 * j), TERNLM_SCALE_16(2 * j + 1), TERNLM_SCALE_16(2 * j + 1)}
+    TERNLM_SCALE_PAIR(0), TERNLM_SCALE_PAIR(1), TERNLM_SCALE_PAIR(2), TERNLM_SCALE_PAIR(3)
+#undef TERNLM_SCALE_PAIR
+#undef TERNLM_SCALE_16
+};
+
+// Q4_K in 512-bit vectors, R activation rows: a pair of sub-blocks (32
+// bytes of nibbles, 64 weights) is one vector, low nibbles in the low half
+// and high nibbles in the high half (the bytes broadcast, shifted by 0 and
+// 4), which is the order of the 64 activations, so one load each and one
+// maddubs + vpdpwssd a pair. One core, L2-resident rows: 37-40 -> 44-48
+// Gweights/s, and 63 -> 72 Gmultiply-adds/s for four rows
+// (docs/performance.md, session 16). Folding the high half's int32 lanes
+// onto the low half gives, lane for lane, the AVX2 kernel's integer sums
+// (integer adds, any order), and the float steps after that are the same:
+// the results equal the AVX2 kernel's (dot_qk45) bit for bit.
+template <int R>
+void dot_q4k_512_rows(int64_t n, const void *vw, const void *va, size_t a_stride, float *out, size_t out_stride) {
+    const block_q4_K *w = static_cast<const block_q4_K *>(vw);
+    const block_q8_K *a[R];
+    for (int r = 0; r < R; ++r) a[r] = reinterpret_cast<const block_q8_K *>(static_cast<const uint8_t *>(va) + r * a_stride);
+    const __m512i m4 = _mm512_set1_epi8(0xF);
+    const __m512i nibble_shift = _mm512_set_epi64(4, 4, 4, 4, 0, 0, 0, 0);
+    __m256 acc[R];
+    __m128 acc_m[R];
+    for (int r = 0; r < R; ++r) {
+        acc[r] = _mm256_setzero_ps();
+        acc_m[r] = _mm_setzero_ps();
+    }
+    for (int64_t i = 0; i < n / QK_K; ++i) {
+        const float wd = h2f(w[i].d), wdmin = h2f(w[i].dmin);
+        const __m256i sm = _mm256_cvtepu8_epi16(k4_scales_mins(w[i].scales));
+        const __m128i mins = _mm256_extracti128_si256(sm, 1);
+        for (int r = 0; r < R; ++r) {
+            const __m128i prod = k4_mins_dot(mins, a[r][i].bsums);
+            acc_m[r] = _mm_fmadd_ps(_mm_set1_ps(-a[r][i].d * wdmin), _mm_cvtepi32_ps(prod), acc_m[r]);
+        }
+        const __m512i sc = _mm512_broadcast_i32x4(_mm256_castsi256_si128(sm));
+        const uint8_t *q = w[i].qs;
+        __m512i sumi[R];
+        for (int r = 0; r < R; ++r) sumi[r] = _mm512_setzero_si512();
+        for (int j = 0; j < QK_K / 64; ++j, q += 32) {
+            const __m512i bits = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)q));
+            const __m512i nibbles = _mm512_and_si512(_mm512_srlv_epi64(bits, nibble_shift), m4);
+            const __m512i s = _mm512_shuffle_epi8(sc, _mm512_load_si512(kScalePairShuffle[j]));
+            for (int r = 0; r < R; ++r) {
+                const __m512i p = _mm512_maddubs_epi16(nibbles, _mm512_loadu_si512(a[r][i].qs + 64 * j));
+                sumi[r] = _mm512_dpwssd_epi32(sumi[r], s, p);
+            }
+        }
+        for (int r = 0; r < R; ++r) {
+            const __m256i s8 = _mm256_add_epi32(_mm512_castsi512_si256(sumi[r]), _mm512_extracti64x4_epi64(sumi[r], 1));
+            acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(a[r][i].d * wd), _mm256_cvtepi32_ps(s8), acc[r]);
+        }
+    }
+    for (int r = 0; r < R; ++r) {
+        __m128 m = _mm_add_ps(acc_m[r], _mm_movehl_ps(acc_m[r], acc_m[r]));
+        m = _mm_add_ss(m, _mm_movehdup_ps(m));
+        out[size_t(r) * out_stride] = hsum_f32x8(acc[r]) + _mm_cvtss_f32(m);
+    }
+}
+
+inline float dot_q4k_512(int64_t n, const void *vw, const void *va) {
+    float out;
+    dot_q4k_512_rows<1>(n, vw, va, 0, &out, 0);
+    return out;
+}
+#endif
 
 } // namespace
 } // namespace ternlm::cpu::kquant

@@ -223,8 +223,8 @@ VecDotFn vec_dot_avx2(GgmlType type) {
     case GgmlType::Q8_0: return dot_q8_0;
     case GgmlType::Q4_0: return dot_q4_0;
     case GgmlType::Q5_0: return dot_q5_0;
-    case GgmlType::Q4_K: return kquant::dot_qk45<false, false, block_q4_K>;
-    case GgmlType::Q5_K: return kquant::dot_qk45<false, true, block_q5_K>;
+    case GgmlType::Q4_K: return kquant::dot_qk45<false, block_q4_K>;
+    case GgmlType::Q5_K: return kquant::dot_qk45<true, block_q5_K>;
     case GgmlType::Q6_K: return dot_q6_K;
     case GgmlType::TQ1_0: return dot_tq1_0;
     case GgmlType::TQ2_0: return ternary::dot_row<ternary::Tq2Layout<false, 1>>;
@@ -249,8 +249,8 @@ VecDotRows4Fn vec_dot_rows4_avx2(GgmlType type) { return ternary_rows4<1>(type);
 
 VecDot4Fn vec_dot4_avx2(GgmlType type) {
     switch (type) {
-    case GgmlType::Q4_K: return kquant::dot_qk45_rows<false, false, block_q4_K, 4>;
-    case GgmlType::Q5_K: return kquant::dot_qk45_rows<false, true, block_q5_K, 4>;
+    case GgmlType::Q4_K: return kquant::dot_qk45_rows<false, block_q4_K, 4>;
+    case GgmlType::Q5_K: return kquant::dot_qk45_rows<true, block_q5_K, 4>;
     default: return nullptr;
     }
 }

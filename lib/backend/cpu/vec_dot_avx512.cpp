@@ -1,8 +1,9 @@
 // AVX-512 VNNI dot products, picked at run time on CPUs that have
 // avx512f/bw/vl/vnni (this file alone is compiled with those flags). Only
-// kernels that measured faster than their AVX2 twins live here: 512-bit Q4_K
-// and TQ2_0 variants were slower on the Zen 4 machines (see
-// docs/performance.md); the 2-bit ternary kernels use 256-bit vpdpbusd. Integer sums stay exact, so tests hold them to the
+// kernels that measured faster than their AVX2 twins live here: a 512-bit
+// TQ2_0 variant was slower on the Zen 4 machines (see docs/performance.md),
+// so the 2-bit ternary kernels use 256-bit vpdpbusd; Q4_K's 512-bit kernel
+// (kquant_x86.hpp) is faster on the Zen 5 ones. Integer sums stay exact, so tests hold them to the
 // same scalar reference.
 #include "backend/cpu/vec_dot.hpp"
 
@@ -137,7 +138,7 @@ template <int Group> struct Tq1Layout {
 VecDotFn vec_dot_avx512(GgmlType type) {
     switch (type) {
     case GgmlType::Q8_0: return dot_q8_0;
-    case GgmlType::Q4_K: return kquant::dot_qk45<true, false, block_q4_K>;
+    case GgmlType::Q4_K: return kquant::dot_q4k_512;
     case GgmlType::TQ2_0: return ternary::dot_row<ternary::Tq2Layout<true, 1>>;
     case GgmlType::I2_S: return ternary::dot_row<ternary::I2sLayout<true, 1>>;
     case GgmlType::TQ1_0: return ternary::dot_row<Tq1Layout<1>>;
@@ -163,7 +164,7 @@ VecDotRows4Fn vec_dot_rows4_avx512(GgmlType type) { return ternary_rows4<1>(type
 VecDot4Fn vec_dot4_avx512(GgmlType type) {
     switch (type) {
     case GgmlType::Q8_0: return dot_q8_0_rows<4>;
-    case GgmlType::Q4_K: return kquant::dot_qk45_rows<true, false, block_q4_K, 4>;
+    case GgmlType::Q4_K: return kquant::dot_q4k_512_rows<4>;
     default: return nullptr;
     }
 }
