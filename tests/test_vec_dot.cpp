@@ -225,6 +225,57 @@ TEST_CASE("interleaved 4-row groups give the plain rows' results bit for bit", "
     if (cpu::detected_isa() != cpu::Isa::Scalar) CHECK(n_types >= 2);
 }
 
+// A layer's q/k/v (or gate/up) run as one range over all their rows; a
+// thread's share then spans matrices of different kernels and layouts.
+TEST_CASE("products sharing their input equal separate products bit for bit", "[kernels]") {
+    std::mt19937 rng(85);
+    cpu::ThreadPool pool(2);
+    cpu::MatmulScratch scratch;
+    const int64_t k = 3 * QK_K;
+    for (int m : {1, 3, 6}) {
+        // Q4_K, Q6_K and TQ2_0 all take Q8_K activations; the TQ2_0 matrix
+        // interleaved, as loading leaves it on x86.
+        std::vector<uint8_t> d0, d1, d2;
+        const WeightRef w0 = random_matrix(GgmlType::Q4_K, k, 37, rng, d0);
+        const WeightRef w1 = random_matrix(GgmlType::Q6_K, k, 6, rng, d1);
+        WeightRef w2 = random_matrix(GgmlType::TQ2_0, k, 70, rng, d2);
+        std::vector<uint8_t> packed(d2.size());
+        if (cpu::wants_interleave4(w2)) {
+            cpu::interleave_rows4(d2.data(), packed.data(), w2.ne1, w2.row_bytes, interleave_block_bytes(w2));
+            w2.data = packed.data();
+            w2.layout = RowLayout::Interleaved4;
+        }
+        REQUIRE(cpu::can_share_input(w0, w1));
+        REQUIRE(cpu::can_share_input(w0, w2));
+        const std::vector<float> x = testsupport::random_floats(k * m, rng);
+        const WeightRef *ws[3] = {&w0, &w1, &w2};
+        std::vector<float> sep[3], joint[3];
+        float *ys[3];
+        for (int i = 0; i < 3; ++i) {
+            sep[i].resize(size_t(ws[i]->ne1) * m);
+            joint[i].assign(size_t(ws[i]->ne1) * m, NAN);
+            cpu::matmul(pool, *ws[i], x.data(), m, sep[i].data(), scratch);
+            ys[i] = joint[i].data();
+        }
+        cpu::matmul_shared_input(pool, ws, ys, 3, x.data(), m, scratch);
+        for (int i = 0; i < 3; ++i) {
+            INFO("m=" << m << ", matrix " << i);
+            CHECK(sep[i] == joint[i]);
+        }
+    }
+    // What may not share: another width, a per-tensor scale (I2_S folds it
+    // into the activations), an activation type of its own.
+    std::vector<uint8_t> d;
+    const WeightRef q4 = random_matrix(GgmlType::Q4_K, k, 4, rng, d);
+    WeightRef scaled = q4, wide = q4, q8 = q4;
+    scaled.tensor_scale = 0.5f;
+    wide.ne0 = 2 * k;
+    q8.type = GgmlType::Q8_0;
+    CHECK_FALSE(cpu::can_share_input(q4, scaled));
+    CHECK_FALSE(cpu::can_share_input(q4, wide));
+    CHECK_FALSE(cpu::can_share_input(q4, q8));
+}
+
 TEST_CASE("TQ1_0 lookup-table tiles give the plain rows' results bit for bit", "[kernels]") {
     std::mt19937 rng(83);
     cpu::ThreadPool pool(2);

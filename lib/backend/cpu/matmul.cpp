@@ -16,20 +16,69 @@ namespace {
 // Row groups (of 4) a thread claims at a time. Chunks only matter where
 // threads finish at different times; each claim is a compare-and-swap.
 constexpr int64_t kStealChunkGroups = 8;
-} // namespace
 
-void matmul(ThreadPool &pool, const WeightRef &w, const float *x, int m, float *y, MatmulScratch &scratch) {
-    const int64_t k = w.ne0, n = w.ne1;
-    const GgmlType act_type = vec_dot_type(w.type);
+// One matrix's kernels and where its products go.
+struct RowProduct {
+    const WeightRef *w;
+    float *y;
+    VecDotFn dot;
+    VecDot4Fn dot4;      // one weight row, 4 activation rows; may be null
+    VecDotRows4Fn rows4; // 4 weight rows, one activation row; may be null
+    bool use_rows4;
+    size_t rows4_stride;
+
+    RowProduct(const WeightRef &wr, float *out, int m) : w(&wr), y(out) {
+        dot = vec_dot_for(wr.type);
+        dot4 = vec_dot4_for(wr.type);
+        // For an interleaved matrix, the kernel of its layout, which it
+        // always has (cpu/repack.cpp).
+        const bool interleaved = wr.layout == RowLayout::Interleaved4;
+        rows4 = interleaved ? vec_dot_rows4_interleaved_for(wr.type) : vec_dot_rows4_for(wr.type);
+        use_rows4 = rows4 && (interleaved || m < 4 || !dot4);
+        rows4_stride = interleaved ? interleave_block_bytes(wr) : wr.row_bytes;
+    }
+    int64_t groups() const { return (w->ne1 + 3) / 4; }
+
+    // Row groups g0 .. g1 against the m activation rows at act.
+    void run(int64_t g0, int64_t g1, const uint8_t *act, size_t act_row, int m) const {
+        const int64_t k = w->ne0, n = w->ne1;
+        const size_t group_bytes = 4 * w->row_bytes;
+        const int64_t r0 = 4 * g0, r1 = std::min(n, 4 * g1);
+        int64_t r = r0;
+        if (use_rows4)
+            for (; r + 4 <= r1; r += 4)
+                for (int t = 0; t < m; ++t)
+                    rows4(k, w->data + size_t(r / 4) * group_bytes, rows4_stride, act + size_t(t) * act_row,
+                          y + size_t(t) * n + r);
+        for (; r < r1; ++r) { // plain rows (an interleaved matrix's last n % 4 are plain too)
+            const uint8_t *wr = w->data + size_t(r) * w->row_bytes;
+            int t = 0;
+            if (dot4)
+                for (; t + 4 <= m; t += 4) dot4(k, wr, act + size_t(t) * act_row, act_row, y + size_t(t) * n + r, size_t(n));
+            for (; t < m; ++t) y[size_t(t) * n + r] = dot(k, wr, act + size_t(t) * act_row);
+        }
+    }
+};
+
+// The activations in the weights' vec_dot_type, in scratch; returns them.
+uint8_t *quantize_input(ThreadPool &pool, GgmlType act_type, const float *x, int m, int64_t k, MatmulScratch &scratch) {
     const size_t act_row = row_size(act_type, k);
     if (scratch.act.size() < act_row * size_t(m)) scratch.act.resize(act_row * size_t(m));
     uint8_t *act = scratch.act.data();
-
     if (m == 1) {
         quantize_activations(act_type, x, act, k);
     } else {
         pool.parallel_for(m, [&](int64_t t) { quantize_activations(act_type, x + t * k, act + t * act_row, k); });
     }
+    return act;
+}
+} // namespace
+
+void matmul(ThreadPool &pool, const WeightRef &w, const float *x, int m, float *y, MatmulScratch &scratch) {
+    const int64_t k = w.ne0;
+    const GgmlType act_type = vec_dot_type(w.type);
+    const size_t act_row = row_size(act_type, k);
+    uint8_t *act = quantize_input(pool, act_type, x, m, k, scratch);
     if (w.tensor_scale != 1.0f) { // I2_S: fold the tensor's scale into each activation block's d
         block_q8_K *b = reinterpret_cast<block_q8_K *>(act);
         for (int64_t i = 0; i < int64_t(m) * (k / QK_K); ++i) b[i].d *= w.tensor_scale;
@@ -37,15 +86,6 @@ void matmul(ThreadPool &pool, const WeightRef &w, const float *x, int m, float *
 
     if (w.layout == RowLayout::Lut64) return matmul_lut64(pool, w, act, act_row, m, y);
 
-    const VecDotFn dot = vec_dot_for(w.type);
-    const VecDot4Fn dot4 = vec_dot4_for(w.type); // one weight row, 4 activation rows; may be null
-    // 4 weight rows, one activation row (null if none); for an interleaved
-    // matrix, the kernel of its layout, which it always has (cpu/repack.cpp).
-    const bool interleaved = w.layout == RowLayout::Interleaved4;
-    const VecDotRows4Fn rows4 = interleaved ? vec_dot_rows4_interleaved_for(w.type) : vec_dot_rows4_for(w.type);
-    const bool use_rows4 = rows4 && (interleaved || m < 4 || !dot4);
-    const size_t group_bytes = 4 * w.row_bytes;
-    const size_t rows4_stride = interleaved ? interleave_block_bytes(w) : w.row_bytes;
     // Rows go in groups of 4 (the 4-row kernels cover all but the last n %
     // 4), each thread walking one contiguous share of them: small chunks
     // from a shared counter were measured to halve decode speed, the
@@ -54,21 +94,34 @@ void matmul(ThreadPool &pool, const WeightRef &w, const float *x, int m, float *
     // from the back of another's, so a core the machine slows down does not
     // hold the step up (perf of decode: 10% of the time was spent waiting
     // for the slower thread).
-    const int64_t groups = (n + 3) / 4;
-    pool.run_ranges(groups, kStealChunkGroups, [&](int64_t g0, int64_t g1) {
-        const int64_t r0 = 4 * g0, r1 = std::min(n, 4 * g1);
-        int64_t r = r0;
-        if (use_rows4)
-            for (; r + 4 <= r1; r += 4)
-                for (int t = 0; t < m; ++t)
-                    rows4(k, w.data + size_t(r / 4) * group_bytes, rows4_stride, act + size_t(t) * act_row,
-                          y + size_t(t) * n + r);
-        for (; r < r1; ++r) { // plain rows (an interleaved matrix's last n % 4 are plain too)
-            const uint8_t *wr = w.data + size_t(r) * w.row_bytes;
-            int t = 0;
-            if (dot4)
-                for (; t + 4 <= m; t += 4) dot4(k, wr, act + size_t(t) * act_row, act_row, y + size_t(t) * n + r, size_t(n));
-            for (; t < m; ++t) y[size_t(t) * n + r] = dot(k, wr, act + size_t(t) * act_row);
+    const RowProduct p(w, y, m);
+    pool.run_ranges(p.groups(), kStealChunkGroups,
+                    [&](int64_t g0, int64_t g1) { p.run(g0, g1, act, act_row, m); });
+}
+
+bool can_share_input(const WeightRef &a, const WeightRef &b) {
+    return a.ne0 == b.ne0 && vec_dot_type(a.type) == vec_dot_type(b.type) && a.tensor_scale == 1.0f &&
+           b.tensor_scale == 1.0f && a.layout != RowLayout::Lut64 && b.layout != RowLayout::Lut64;
+}
+
+void matmul_shared_input(ThreadPool &pool, const WeightRef *const *ws, float *const *ys, int n_mats, const float *x,
+                         int m, MatmulScratch &scratch) {
+    const int64_t k = ws[0]->ne0;
+    const GgmlType act_type = vec_dot_type(ws[0]->type);
+    const size_t act_row = row_size(act_type, k);
+    const uint8_t *act = quantize_input(pool, act_type, x, m, k, scratch);
+    std::vector<RowProduct> ps;
+    std::vector<int64_t> first{0}; // the products' first row group in the joint range
+    for (int i = 0; i < n_mats; ++i) {
+        ps.emplace_back(*ws[i], ys[i], m);
+        first.push_back(first.back() + ps.back().groups());
+    }
+    // One range over the products' row groups in turn: a thread's share may
+    // span two matrices, each piece run with its own kernels.
+    pool.run_ranges(first.back(), kStealChunkGroups, [&](int64_t g0, int64_t g1) {
+        for (size_t i = 0; i < ps.size(); ++i) {
+            const int64_t b = std::max(g0, first[i]), e = std::min(g1, first[i + 1]);
+            if (b < e) ps[i].run(b - first[i], e - first[i], act, act_row, m);
         }
     });
 }

@@ -31,6 +31,17 @@ struct MatmulScratch {
 // converted to the weight type's vec_dot_type (8-bit for quantized types).
 void matmul(ThreadPool &pool, const WeightRef &w, const float *x, int m, float *y, MatmulScratch &scratch);
 
+// Whether two matrices can multiply one conversion of the same input in
+// matmul_shared_input: same width and activation type, no per-tensor scale
+// folded into the activations (I2_S), no lookup-table tiles.
+bool can_share_input(const WeightRef &a, const WeightRef &b);
+// ys[i] = ws[i] . x for n_mats matrices that can share their input (a
+// layer's q, k and v, or gate and up): x converted once and one parallel
+// range over all their rows, where separate calls paid a conversion and a
+// hand-off between threads each. Each result equals matmul's.
+void matmul_shared_input(ThreadPool &pool, const WeightRef *const *ws, float *const *ys, int n_mats, const float *x,
+                         int m, MatmulScratch &scratch);
+
 // out = x / sqrt(mean(x^2) + eps) * weight, per row of n.
 void rms_norm(const float *x, const float *weight, int rows, int64_t n, float eps, float *out);
 
