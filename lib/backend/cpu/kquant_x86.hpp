@@ -40,29 +40,54 @@ inline __m128i k4_mins_dot(__m128i mins16, const int16_t *bsums) {
     return _mm_madd_epi16(mins16, q8s);
 }
 
+// The float side of the Q4_K/Q5_K kernels for R activation rows, shared by
+// the AVX2 and 512-bit ones so that they round alike: per block, the
+// mins' term into acc_m and the scaled integer sums (8 int32 lanes) into
+// acc, each row's sums added the same way whatever R is.
+template <int R> struct K4Rows {
+    const block_q8_K *a[R];
+    __m256 acc[R];
+    __m128 acc_m[R];
+
+    K4Rows(const void *va, size_t a_stride) {
+        for (int r = 0; r < R; ++r) {
+            a[r] = reinterpret_cast<const block_q8_K *>(static_cast<const uint8_t *>(va) + r * a_stride);
+            acc[r] = _mm256_setzero_ps();
+            acc_m[r] = _mm_setzero_ps();
+        }
+    }
+    // Block i's mins (8 int16) against each row's sub-block sums.
+    void add_mins(int64_t i, __m128i mins, float wdmin) {
+        for (int r = 0; r < R; ++r) {
+            const __m128i prod = k4_mins_dot(mins, a[r][i].bsums);
+            acc_m[r] = _mm_fmadd_ps(_mm_set1_ps(-a[r][i].d * wdmin), _mm_cvtepi32_ps(prod), acc_m[r]);
+        }
+    }
+    void add_sums(int r, int64_t i, float wd, __m256i sumi) {
+        acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(a[r][i].d * wd), _mm256_cvtepi32_ps(sumi), acc[r]);
+    }
+    void store(float *out, size_t out_stride) const {
+        for (int r = 0; r < R; ++r) {
+            __m128 m = _mm_add_ps(acc_m[r], _mm_movehl_ps(acc_m[r], acc_m[r]));
+            m = _mm_add_ss(m, _mm_movehdup_ps(m));
+            out[size_t(r) * out_stride] = hsum_f32x8(acc[r]) + _mm_cvtss_f32(m);
+        }
+    }
+};
+
 // Q4_K and Q5_K share everything but Q5_K's fifth bit (from qh). R
 // activation rows share the weight decoding (nibbles, scales); each row's
 // arithmetic is the same sequence whatever R is, so results are bit-identical.
 template <bool Five, typename Block, int R>
 void dot_qk45_rows(int64_t n, const void *vw, const void *va, size_t a_stride, float *out, size_t out_stride) {
     const Block *w = static_cast<const Block *>(vw);
-    const block_q8_K *a[R];
-    for (int r = 0; r < R; ++r) a[r] = reinterpret_cast<const block_q8_K *>(static_cast<const uint8_t *>(va) + r * a_stride);
+    K4Rows<R> rows(va, a_stride);
     const __m256i m4 = _mm256_set1_epi8(0xF), one = _mm256_set1_epi8(1);
-    __m256 acc[R];
-    __m128 acc_m[R];
-    for (int r = 0; r < R; ++r) {
-        acc[r] = _mm256_setzero_ps();
-        acc_m[r] = _mm_setzero_ps();
-    }
     for (int64_t i = 0; i < n / QK_K; ++i) {
         const float wd = h2f(w[i].d), wdmin = h2f(w[i].dmin);
         const __m256i sm = _mm256_cvtepu8_epi16(k4_scales_mins(w[i].scales));
-        const __m128i sc8 = _mm256_castsi256_si128(sm), mins = _mm256_extracti128_si256(sm, 1);
-        for (int r = 0; r < R; ++r) {
-            const __m128i prod = k4_mins_dot(mins, a[r][i].bsums);
-            acc_m[r] = _mm_fmadd_ps(_mm_set1_ps(-a[r][i].d * wdmin), _mm_cvtepi32_ps(prod), acc_m[r]);
-        }
+        const __m128i sc8 = _mm256_castsi256_si128(sm);
+        rows.add_mins(i, _mm256_extracti128_si256(sm, 1), wdmin);
         const __m256i sc16 = _mm256_set_m128i(sc8, sc8);
         const uint8_t *q = w[i].qs;
         __m256i hbits = _mm256_setzero_si256();
@@ -79,7 +104,7 @@ void dot_qk45_rows(int64_t n, const void *vw, const void *va, size_t a_stride, f
             }
             const __m256i s_lo = broadcast_scale16(sc16, 2 * j), s_hi = broadcast_scale16(sc16, 2 * j + 1);
             for (int r = 0; r < R; ++r) {
-                const int8_t *q8 = a[r][i].qs + 64 * j;
+                const int8_t *q8 = rows.a[r][i].qs + 64 * j;
                 __m256i pl = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)q8));
                 __m256i ph = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(q8 + 32)));
                 pl = _mm256_madd_epi16(s_lo, pl);
@@ -87,14 +112,9 @@ void dot_qk45_rows(int64_t n, const void *vw, const void *va, size_t a_stride, f
                 sumi[r] = _mm256_add_epi32(sumi[r], _mm256_add_epi32(pl, ph));
             }
         }
-        for (int r = 0; r < R; ++r)
-            acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(a[r][i].d * wd), _mm256_cvtepi32_ps(sumi[r]), acc[r]);
+        for (int r = 0; r < R; ++r) rows.add_sums(r, i, wd, sumi[r]);
     }
-    for (int r = 0; r < R; ++r) {
-        __m128 m = _mm_add_ps(acc_m[r], _mm_movehl_ps(acc_m[r], acc_m[r]));
-        m = _mm_add_ss(m, _mm_movehdup_ps(m));
-        out[size_t(r) * out_stride] = hsum_f32x8(acc[r]) + _mm_cvtss_f32(m);
-    }
+    rows.store(out, out_stride);
 }
 
 template <bool Five, typename Block> float dot_qk45(int64_t n, const void *vw, const void *va) {
@@ -131,24 +151,13 @@ alignas(64) inline constexpr uint8_t kScalePairShuffle[4][64] = {
 template <int R>
 void dot_q4k_512_rows(int64_t n, const void *vw, const void *va, size_t a_stride, float *out, size_t out_stride) {
     const block_q4_K *w = static_cast<const block_q4_K *>(vw);
-    const block_q8_K *a[R];
-    for (int r = 0; r < R; ++r) a[r] = reinterpret_cast<const block_q8_K *>(static_cast<const uint8_t *>(va) + r * a_stride);
+    K4Rows<R> rows(va, a_stride);
     const __m512i m4 = _mm512_set1_epi8(0xF);
     const __m512i nibble_shift = _mm512_set_epi64(4, 4, 4, 4, 0, 0, 0, 0);
-    __m256 acc[R];
-    __m128 acc_m[R];
-    for (int r = 0; r < R; ++r) {
-        acc[r] = _mm256_setzero_ps();
-        acc_m[r] = _mm_setzero_ps();
-    }
     for (int64_t i = 0; i < n / QK_K; ++i) {
         const float wd = h2f(w[i].d), wdmin = h2f(w[i].dmin);
         const __m256i sm = _mm256_cvtepu8_epi16(k4_scales_mins(w[i].scales));
-        const __m128i mins = _mm256_extracti128_si256(sm, 1);
-        for (int r = 0; r < R; ++r) {
-            const __m128i prod = k4_mins_dot(mins, a[r][i].bsums);
-            acc_m[r] = _mm_fmadd_ps(_mm_set1_ps(-a[r][i].d * wdmin), _mm_cvtepi32_ps(prod), acc_m[r]);
-        }
+        rows.add_mins(i, _mm256_extracti128_si256(sm, 1), wdmin);
         const __m512i sc = _mm512_broadcast_i32x4(_mm256_castsi256_si128(sm));
         const uint8_t *q = w[i].qs;
         __m512i sumi[R];
@@ -158,20 +167,14 @@ void dot_q4k_512_rows(int64_t n, const void *vw, const void *va, size_t a_stride
             const __m512i nibbles = _mm512_and_si512(_mm512_srlv_epi64(bits, nibble_shift), m4);
             const __m512i s = _mm512_shuffle_epi8(sc, _mm512_load_si512(kScalePairShuffle[j]));
             for (int r = 0; r < R; ++r) {
-                const __m512i p = _mm512_maddubs_epi16(nibbles, _mm512_loadu_si512(a[r][i].qs + 64 * j));
+                const __m512i p = _mm512_maddubs_epi16(nibbles, _mm512_loadu_si512(rows.a[r][i].qs + 64 * j));
                 sumi[r] = _mm512_dpwssd_epi32(sumi[r], s, p);
             }
         }
-        for (int r = 0; r < R; ++r) {
-            const __m256i s8 = _mm256_add_epi32(_mm512_castsi512_si256(sumi[r]), _mm512_extracti64x4_epi64(sumi[r], 1));
-            acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(a[r][i].d * wd), _mm256_cvtepi32_ps(s8), acc[r]);
-        }
+        for (int r = 0; r < R; ++r) // the high half's lanes onto the low half's
+            rows.add_sums(r, i, wd, _mm256_add_epi32(_mm512_castsi512_si256(sumi[r]), _mm512_extracti64x4_epi64(sumi[r], 1)));
     }
-    for (int r = 0; r < R; ++r) {
-        __m128 m = _mm_add_ps(acc_m[r], _mm_movehl_ps(acc_m[r], acc_m[r]));
-        m = _mm_add_ss(m, _mm_movehdup_ps(m));
-        out[size_t(r) * out_stride] = hsum_f32x8(acc[r]) + _mm_cvtss_f32(m);
-    }
+    rows.store(out, out_stride);
 }
 
 inline float dot_q4k_512(int64_t n, const void *vw, const void *va) {
