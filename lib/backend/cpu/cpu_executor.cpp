@@ -65,7 +65,7 @@ public:
     // Every other op runs them first (run_products), as does the step's end.
     void matmul(const WeightRef &w, backend::Buf x, backend::Buf out, float scale) override {
         if (!products_.empty() &&
-            (x != products_x_ || products_.size() == kMaxShared || !can_share_input(products_[0].w, w)))
+            (x != products_x_ || products_.size() == size_t(kMaxSharedInput) || !can_share_input(products_[0].w, w)))
             run_products();
         products_.push_back({w, out, scale});
         products_x_ = x;
@@ -77,8 +77,8 @@ public:
         if (products_.size() == 1) {
             cpu::matmul(pool_, products_[0].w, a.data.data(), a.rows, buf(products_[0].out).data.data(), act_scratch_);
         } else {
-            const WeightRef *ws[kMaxShared];
-            float *ys[kMaxShared];
+            const WeightRef *ws[kMaxSharedInput];
+            float *ys[kMaxSharedInput];
             for (size_t i = 0; i < products_.size(); ++i) {
                 ws[i] = &products_[i].w;
                 ys[i] = buf(products_[i].out).data.data();
@@ -178,7 +178,6 @@ private:
         backend::Buf out;
         float scale;
     };
-    static constexpr size_t kMaxShared = 4;
     std::vector<Product> products_;
     backend::Buf products_x_{};
 };

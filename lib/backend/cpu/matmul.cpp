@@ -8,6 +8,7 @@
 #include "backend/cpu/ops.hpp"
 #include "backend/cpu/ternary_lut.hpp"
 #include "backend/cpu/vec_dot.hpp"
+#include "common/error.hpp"
 #include "quant/reference.hpp"
 
 namespace ternlm::cpu {
@@ -19,14 +20,15 @@ constexpr int64_t kStealChunkGroups = 8;
 
 // One matrix's kernels and where its products go.
 struct RowProduct {
-    const WeightRef *w;
-    float *y;
-    VecDotFn dot;
-    VecDot4Fn dot4;      // one weight row, 4 activation rows; may be null
-    VecDotRows4Fn rows4; // 4 weight rows, one activation row; may be null
-    bool use_rows4;
-    size_t rows4_stride;
+    const WeightRef *w = nullptr;
+    float *y = nullptr;
+    VecDotFn dot = nullptr;
+    VecDot4Fn dot4 = nullptr;      // one weight row, 4 activation rows; may be null
+    VecDotRows4Fn rows4 = nullptr; // 4 weight rows, one activation row; may be null
+    bool use_rows4 = false;
+    size_t rows4_stride = 0;
 
+    RowProduct() = default;
     RowProduct(const WeightRef &wr, float *out, int m) : w(&wr), y(out) {
         dot = vec_dot_for(wr.type);
         dot4 = vec_dot4_for(wr.type);
@@ -72,6 +74,28 @@ uint8_t *quantize_input(ThreadPool &pool, GgmlType act_type, const float *x, int
     }
     return act;
 }
+
+// The products' row groups as one range, in turn: a thread's share may span
+// two matrices, each piece run with its own kernels.
+// Rows go in groups of 4 (the 4-row kernels cover all but the last n %
+// 4), each thread walking one contiguous share of them: small chunks
+// from a shared counter were measured to halve decode speed, the
+// threads' interleaved streams defeating the hardware prefetchers
+// (docs/performance.md). A thread done with its share takes chunks
+// from the back of another's, so a core the machine slows down does not
+// hold the step up (perf of decode: 10% of the time was spent waiting
+// for the slower thread).
+// n <= kMaxSharedInput (no allocation on the decode path).
+void run_row_products(ThreadPool &pool, const RowProduct *ps, size_t n, const uint8_t *act, size_t act_row, int m) {
+    int64_t first[kMaxSharedInput + 1] = {0}; // each product's first row group in the joint range
+    for (size_t i = 0; i < n; ++i) first[i + 1] = first[i] + ps[i].groups();
+    pool.run_ranges(first[n], kStealChunkGroups, [&](int64_t g0, int64_t g1) {
+        for (size_t i = 0; i < n; ++i) {
+            const int64_t b = std::max(g0, first[i]), e = std::min(g1, first[i + 1]);
+            if (b < e) ps[i].run(b - first[i], e - first[i], act, act_row, m);
+        }
+    });
+}
 } // namespace
 
 void matmul(ThreadPool &pool, const WeightRef &w, const float *x, int m, float *y, MatmulScratch &scratch) {
@@ -86,17 +110,8 @@ void matmul(ThreadPool &pool, const WeightRef &w, const float *x, int m, float *
 
     if (w.layout == RowLayout::Lut64) return matmul_lut64(pool, w, act, act_row, m, y);
 
-    // Rows go in groups of 4 (the 4-row kernels cover all but the last n %
-    // 4), each thread walking one contiguous share of them: small chunks
-    // from a shared counter were measured to halve decode speed, the
-    // threads' interleaved streams defeating the hardware prefetchers
-    // (docs/performance.md). A thread done with its share takes chunks
-    // from the back of another's, so a core the machine slows down does not
-    // hold the step up (perf of decode: 10% of the time was spent waiting
-    // for the slower thread).
     const RowProduct p(w, y, m);
-    pool.run_ranges(p.groups(), kStealChunkGroups,
-                    [&](int64_t g0, int64_t g1) { p.run(g0, g1, act, act_row, m); });
+    run_row_products(pool, &p, 1, act, act_row, m);
 }
 
 bool can_share_input(const WeightRef &a, const WeightRef &b) {
@@ -108,22 +123,12 @@ void matmul_shared_input(ThreadPool &pool, const WeightRef *const *ws, float *co
                          int m, MatmulScratch &scratch) {
     const int64_t k = ws[0]->ne0;
     const GgmlType act_type = vec_dot_type(ws[0]->type);
-    const size_t act_row = row_size(act_type, k);
     const uint8_t *act = quantize_input(pool, act_type, x, m, k, scratch);
-    std::vector<RowProduct> ps;
-    std::vector<int64_t> first{0}; // the products' first row group in the joint range
-    for (int i = 0; i < n_mats; ++i) {
-        ps.emplace_back(*ws[i], ys[i], m);
-        first.push_back(first.back() + ps.back().groups());
-    }
-    // One range over the products' row groups in turn: a thread's share may
-    // span two matrices, each piece run with its own kernels.
-    pool.run_ranges(first.back(), kStealChunkGroups, [&](int64_t g0, int64_t g1) {
-        for (size_t i = 0; i < ps.size(); ++i) {
-            const int64_t b = std::max(g0, first[i]), e = std::min(g1, first[i + 1]);
-            if (b < e) ps[i].run(b - first[i], e - first[i], act, act_row, m);
-        }
-    });
+    if (n_mats < 1 || n_mats > kMaxSharedInput)
+        fail(TERN_ERR_INVALID_ARGUMENT, "matmul_shared_input: %d matrices (1 to %d)", n_mats, kMaxSharedInput);
+    RowProduct ps[kMaxSharedInput];
+    for (int i = 0; i < n_mats; ++i) ps[i] = RowProduct(*ws[i], ys[i], m);
+    run_row_products(pool, ps, size_t(n_mats), act, row_size(act_type, k), m);
 }
 
 } // namespace ternlm::cpu

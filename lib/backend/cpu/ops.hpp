@@ -35,6 +35,7 @@ void matmul(ThreadPool &pool, const WeightRef &w, const float *x, int m, float *
 // matmul_shared_input: same width and activation type, no per-tensor scale
 // folded into the activations (I2_S), no lookup-table tiles.
 bool can_share_input(const WeightRef &a, const WeightRef &b);
+constexpr int kMaxSharedInput = 4; // matrices matmul_shared_input takes at once
 // ys[i] = ws[i] . x for n_mats matrices that can share their input (a
 // layer's q, k and v, or gate and up): x converted once and one parallel
 // range over all their rows, where separate calls paid a conversion and a
