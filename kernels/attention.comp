@@ -1,6 +1,5 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
-#include "chain_io.glsl"
 #extension GL_KHR_shader_subgroup_shuffle : require
 // Causal attention of one query row and one head per workgroup over the KV
 // cache, in chunks of WG keys with an online softmax (running max and sum),
@@ -28,12 +27,12 @@ layout(local_size_x = 64) in;
 #define WG 64u
 #define MAX_DIMS_PER_THREAD 4u
 
-layout(std430, binding = 0) CHAIN_IN readonly buffer Query { float Q[]; };
+layout(std430, binding = 0) readonly buffer Query { float Q[]; };
 // The cache holds f16 pairs (kv_store.comp): element e is half (e & 1) of word e / 2.
-layout(std430, binding = 1) CHAIN_IN readonly buffer Keys { uint K[]; };
-layout(std430, binding = 1) CHAIN_IN readonly buffer Keys8 { uvec4 K8[]; }; // 8 halves, when key rows start on 8
-layout(std430, binding = 2) CHAIN_IN readonly buffer Values { uint V[]; };
-layout(std430, binding = 2) CHAIN_IN readonly buffer Values4 { uvec4 V4[]; }; // when rows start on 8 halves
+layout(std430, binding = 1) readonly buffer Keys { uint K[]; };
+layout(std430, binding = 1) readonly buffer Keys8 { uvec4 K8[]; }; // 8 halves, when key rows start on 8
+layout(std430, binding = 2) readonly buffer Values { uint V[]; };
+layout(std430, binding = 2) readonly buffer Values4 { uvec4 V4[]; }; // when rows start on 8 halves
 // The output rows; with n_split > 1, partials: per (head, split) the max, the
 // sum, then head_dim accumulators.
 #ifdef JOIN
@@ -52,7 +51,6 @@ layout(push_constant) uniform Params {
 #ifdef JOIN_QUANT
     uint qk;        // the quantization block of the joined row
 #endif
-    CHAIN_PUSH
 } p;
 
 const uint kMinSplitKeys = 256u; // up to this many keys, split 0 takes them all (the f16 fold); a multiple of WG
@@ -439,9 +437,7 @@ void fold_split_f32(uint first, uint end, uint kv_dim, uint kv_head, out float m
     }
 }
 
-#include "chain.glsl"
-
-void kernel_main() {
+void main() {
     const uint head = gl_WorkGroupID.x, row = gl_WorkGroupID.y, tid = gl_LocalInvocationID.x;
     const uint kv_dim = p.n_head_kv * p.head_dim;
     const uint kv_head = head / (p.n_head / p.n_head_kv);

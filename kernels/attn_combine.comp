@@ -11,22 +11,21 @@
 // (attention.comp's JOIN_QUANT build does the same in the attention
 // dispatch; this one serves where that is off, TERNLM_VK_FUSE=0 aside.)
 #extension GL_GOOGLE_include_directive : require
-#include "chain_io.glsl"
 #extension GL_KHR_shader_subgroup_shuffle : require
 #extension GL_EXT_control_flow_attributes : require
 layout(local_size_x = 64) in;
 
-layout(std430, binding = 0) CHAIN_IN readonly buffer Partials { float P[]; }; // per (head, split): max, sum, acc[head_dim]
+layout(std430, binding = 0) readonly buffer Partials { float P[]; }; // per (head, split): max, sum, acc[head_dim]
 #ifdef QUANT
 layout(std430, binding = 1) coherent buffer Output { float O[]; };
 layout(std430, binding = 2) coherent buffer Counters { uint C[]; };
 layout(std430, binding = 3) writeonly buffer OutQuants { uint OQ[]; };
 layout(std430, binding = 4) writeonly buffer OutScales { float OD[]; };
 layout(std430, binding = 5) writeonly buffer OutSums { int OS[]; };
-layout(push_constant) uniform Params { uint n_head, head_dim, n_split, qk; CHAIN_PUSH } p;
+layout(push_constant) uniform Params { uint n_head, head_dim, n_split, qk; } p;
 #else
 layout(std430, binding = 1) writeonly buffer Output { float O[]; };
-layout(push_constant) uniform Params { uint n_head, head_dim, n_split; CHAIN_PUSH } p;
+layout(push_constant) uniform Params { uint n_head, head_dim, n_split; } p;
 #endif
 
 #include "exact.glsl"
@@ -35,9 +34,7 @@ layout(push_constant) uniform Params { uint n_head, head_dim, n_split; CHAIN_PUS
 #define JOINED(i) O[i]
 #include "attn_join.glsl"
 
-#include "chain.glsl"
-
-void kernel_main() {
+void main() {
     join_head(gl_WorkGroupID.x, p.n_split);
 #ifdef QUANT
     quantize_tail(gl_WorkGroupID.x);

@@ -3,7 +3,6 @@
 // for a table the device holds anyway (a tied output matrix, in the layout
 // kernels/dequant.glsl reads). Workgroup (x, t) writes 256 columns of row t.
 #extension GL_GOOGLE_include_directive : require
-#include "chain_io.glsl"
 layout(local_size_x = 256) in;
 
 layout(std430, binding = 0) readonly buffer Weights { uint W[]; };
@@ -13,15 +12,12 @@ layout(std430, binding = 2) writeonly buffer Output { float O[]; };
 layout(push_constant) uniform Params {
     uint ncols, nrows, row_bytes;
     float scale; // the table's tensor scale (1 for most)
-    CHAIN_PUSH
 } p;
 
 #include "common.glsl"
 #include "dequant.glsl"
 
-#include "chain.glsl"
-
-void kernel_main() {
+void main() {
     const uint t = gl_WorkGroupID.y, i = gl_GlobalInvocationID.x;
     if (i >= p.ncols) return;
     // Ids are checked on the host before a step; the clamp only keeps a

@@ -26,7 +26,6 @@
 // quads i, i+1, i+half, i+1+half (two pairs, two cache words; weight_row),
 // a workgroup owning whole quads.
 #extension GL_GOOGLE_include_directive : require
-#include "chain_io.glsl"
 #extension GL_EXT_control_flow_attributes : require
 #extension GL_KHR_shader_subgroup_shuffle : require
 #ifdef DOT4
@@ -37,10 +36,10 @@ layout(local_size_x = 64) in;
 
 layout(std430, binding = 0) readonly buffer Weights { uint W[]; };
 layout(std430, binding = 0) readonly buffer Weights4 { uvec4 W4[]; };
-layout(std430, binding = 1) CHAIN_IN readonly buffer Quants { uvec4 XQ4[]; };
-layout(std430, binding = 2) CHAIN_IN readonly buffer Scales { float XD[]; };
-layout(std430, binding = 3) CHAIN_IN readonly buffer Sums { int XS[]; };
-layout(std430, binding = 4) CHAIN_IN buffer Output { float Y[]; };
+layout(std430, binding = 1) readonly buffer Quants { uvec4 XQ4[]; };
+layout(std430, binding = 2) readonly buffer Scales { float XD[]; };
+layout(std430, binding = 3) readonly buffer Sums { int XS[]; };
+layout(std430, binding = 4) buffer Output { float Y[]; };
 #ifdef ROPE_KV
 layout(std430, binding = 5) readonly buffer StepParams { uint pos0; } step;
 layout(std430, binding = 6) writeonly buffer Cache { uint KV[]; };
@@ -59,7 +58,6 @@ layout(push_constant) uniform Params {
     uint layer_word; // the layer's first word in the cache
     uint neox;
 #endif
-    CHAIN_PUSH
 } p;
 
 #ifndef NT
@@ -349,9 +347,7 @@ void store_rows(float acc[RPG], uint tok, uint tid, uint lane, uint row0) {
     barrier(); // partial is rewritten for the next token
 }
 
-#include "chain.glsl"
-
-void kernel_main() {
+void main() {
     const uint tid = gl_LocalInvocationID.x, lane = tid % p.tpr;
     const uint wg = gl_WorkGroupID.x + gl_WorkGroupID.y * p.rows_per_x;
     const uint row0 = (wg * (64u / p.tpr) + tid / p.tpr) * p.rpg;

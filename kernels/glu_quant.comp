@@ -5,16 +5,15 @@
 // dispatch where elementwise.comp and act_quant.comp took two.
 // act: 1 silu (x / (1 + exp(-x))), 2 relu^2, as elementwise.comp.
 #extension GL_GOOGLE_include_directive : require
-#include "chain_io.glsl"
 #extension GL_KHR_shader_subgroup_shuffle : require
 layout(local_size_x = 32) in;
 
-layout(std430, binding = 0) CHAIN_IN buffer Gate { float X[]; };
-layout(std430, binding = 1) CHAIN_IN readonly buffer Up { float U[]; };
+layout(std430, binding = 0) buffer Gate { float X[]; };
+layout(std430, binding = 1) readonly buffer Up { float U[]; };
 layout(std430, binding = 2) writeonly buffer Quants { uint XQ[]; };
 layout(std430, binding = 3) writeonly buffer Scales { float XD[]; };
 layout(std430, binding = 4) writeonly buffer Sums { int XS[]; };
-layout(push_constant) uniform Params { uint n_blocks, qk, act; CHAIN_PUSH } p;
+layout(push_constant) uniform Params { uint n_blocks, qk, act; } p;
 
 #include "glu_act.glsl"
 
@@ -23,9 +22,7 @@ shared float s_max[32];
 
 #include "act_quant_body.glsl"
 
-#include "chain.glsl"
-
-void kernel_main() {
+void main() {
     const uint tid = gl_LocalInvocationID.x;
     const uint tpb = p.qk / 8u; // threads per block: 4 or 32
     const uint blk = (gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x) * (32u / tpb) + tid / tpb;

@@ -22,8 +22,7 @@ file(MAKE_DIRECTORY ${spv_dir})
 set(includes ${CMAKE_CURRENT_LIST_DIR}/common.glsl ${CMAKE_CURRENT_LIST_DIR}/dequant.glsl
   ${CMAKE_CURRENT_LIST_DIR}/act_quant_body.glsl ${CMAKE_CURRENT_LIST_DIR}/exact.glsl
   ${CMAKE_CURRENT_LIST_DIR}/glu_act.glsl ${CMAKE_CURRENT_LIST_DIR}/block_tail.glsl ${CMAKE_CURRENT_LIST_DIR}/attn_join.glsl
-  ${CMAKE_CURRENT_LIST_DIR}/weights16.glsl ${CMAKE_CURRENT_LIST_DIR}/pack_f16.glsl
-  ${CMAKE_CURRENT_LIST_DIR}/chain.glsl ${CMAKE_CURRENT_LIST_DIR}/chain_io.glsl)
+  ${CMAKE_CURRENT_LIST_DIR}/weights16.glsl ${CMAKE_CURRENT_LIST_DIR}/pack_f16.glsl)
 set(spv_files "")
 
 function(ternlm_spirv out src)

@@ -13,7 +13,6 @@
 // where elementwise.comp and norm_quant.comp took two. It always normalises
 // in place (binding 0 is the gate row), so it writes no float row.
 #extension GL_GOOGLE_include_directive : require
-#include "chain_io.glsl"
 #extension GL_KHR_shader_subgroup_shuffle : require
 // 256 threads: the sum of squares of a 4096-wide row is one round of 16-byte
 // loads, four per thread, all in flight (with 32 threads it was eight
@@ -22,12 +21,12 @@
 #define WG 256u
 layout(local_size_x = 256) in;
 
-layout(std430, binding = 0) CHAIN_IN readonly buffer Input { float X[]; };
-layout(std430, binding = 0) CHAIN_IN readonly buffer Input4 { vec4 X4[]; };
+layout(std430, binding = 0) readonly buffer Input { float X[]; };
+layout(std430, binding = 0) readonly buffer Input4 { vec4 X4[]; };
 layout(std430, binding = 1) readonly buffer Weight { float G[]; };
 #ifdef GLU
-layout(std430, binding = 2) CHAIN_IN readonly buffer Up { float U[]; };
-layout(std430, binding = 2) CHAIN_IN readonly buffer Up4 { vec4 U4[]; };
+layout(std430, binding = 2) readonly buffer Up { float U[]; };
+layout(std430, binding = 2) readonly buffer Up4 { vec4 U4[]; };
 #else
 layout(std430, binding = 2) writeonly buffer Output { float Y[]; };
 #endif
@@ -39,7 +38,6 @@ layout(push_constant) uniform Params {
     float eps;
     uint write_out; // 0 in the GLU build
     uint act;       // GLU build: 1 silu, 2 relu^2
-    CHAIN_PUSH
 } p;
 
 #include "exact.glsl"
@@ -63,9 +61,7 @@ shared float s_max[WG];
 
 #include "act_quant_body.glsl"
 
-#include "chain.glsl"
-
-void kernel_main() {
+void main() {
     const uint tid = gl_LocalInvocationID.x;
     // 16-byte loads, four in flight per thread (rows are whole blocks of 32
     // or 256, so multiples of 4): every workgroup reads the row, and this

@@ -15,17 +15,15 @@
 // Keys are the values' bits mapped so that unsigned order is float order;
 // missing entries (past the row's end) are (0, index), after all others.
 #extension GL_GOOGLE_include_directive : require
-#include "chain_io.glsl"
 layout(local_size_x = 256) in;
 
-layout(std430, binding = 0) CHAIN_IN readonly buffer Row { float X[]; };       // pass 0
-layout(std430, binding = 1) CHAIN_IN buffer Lists { uvec2 L[]; };              // pass 0 writes, pass 1 reads
+layout(std430, binding = 0) readonly buffer Row { float X[]; };       // pass 0
+layout(std430, binding = 1) buffer Lists { uvec2 L[]; };              // pass 0 writes, pass 1 reads
 layout(std430, binding = 2) writeonly buffer Best { uvec2 OUT[]; };   // pass 1: 64 (key, index), then
                                                                       // (candidates, 1 if they overflowed)
 layout(push_constant) uniform Params {
     uint n;    // pass 0: values in the row; pass 1: lists to merge (at most 256)
     uint pass;
-    CHAIN_PUSH
 } p;
 
 const uint K = 64u;       // entries kept
@@ -117,9 +115,7 @@ void merge_lists() {
     if (tid == 0u) OUT[K] = uvec2(s_count, s_count > SPAN ? 1u : 0u);
 }
 
-#include "chain.glsl"
-
-void kernel_main() {
+void main() {
     if (p.pass == 0u)
         rank_chunk();
     else

@@ -122,7 +122,6 @@ DeviceInfo describe(VkInstance inst, VkPhysicalDevice pd) {
     d.name = props.properties.deviceName;
     d.type = props.properties.deviceType;
     d.api_version = props.properties.apiVersion;
-    d.vendor_id = props.properties.vendorID;
     d.subgroup_size = sub.subgroupSize;
     d.subgroup_shuffle = (sub.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) &&
                          (sub.supportedOperations & VK_SUBGROUP_FEATURE_SHUFFLE_BIT);
@@ -205,9 +204,6 @@ std::shared_ptr<Device> Device::open(int index) {
     d->info_ = infos[size_t(chosen)];
     // A CPU implementation needs every core for the work it waits on.
     d->spin_us_ = d->info_.type == VK_PHYSICAL_DEVICE_TYPE_CPU ? 0 : kSpinWaitUs;
-    constexpr uint32_t kVendorNvidia = 0x10DE;
-    d->chain_enabled_.store(d->info_.vendor_id == kVendorNvidia || d->info_.type == VK_PHYSICAL_DEVICE_TYPE_CPU);
-    if (const char *e = std::getenv("TERNLM_VK_CHAIN")) d->chain_enabled_.store(std::atoi(e) != 0);
     if (const char *e = std::getenv("TERNLM_VK_SPIN_US")) d->spin_us_ = uint32_t(std::strtoul(e, nullptr, 10));
     vkGetPhysicalDeviceMemoryProperties(d->phys_, &d->mem_props_);
     VkPhysicalDeviceProperties props;
@@ -458,32 +454,6 @@ void Device::bind_buffers(VkDescriptorSet set, const VkBuffer *buffers, uint32_t
     vkUpdateDescriptorSets(dev_, n, writes, 0, nullptr);
 }
 
-void Device::bind_buffer(VkDescriptorSet set, uint32_t binding, VkBuffer buffer) const {
-    const VkDescriptorBufferInfo info{buffer, 0, VK_WHOLE_SIZE};
-    VkWriteDescriptorSet write{VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET};
-    write.dstSet = set;
-    write.dstBinding = binding;
-    write.descriptorCount = 1;
-    write.descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
-    write.pBufferInfo = &info;
-    vkUpdateDescriptorSets(dev_, 1, &write, 0, nullptr);
-}
-
-// Whether a SPIR-V module decorates a variable with `binding` (OpDecorate
-// %v Binding n): how a kernel that chains (kernels/chain.glsl) is known.
-static bool declares_binding(const std::vector<uint32_t> &code, uint32_t binding) {
-    constexpr uint32_t kOpDecorate = 71, kDecorationBinding = 33, kHeaderWords = 5;
-    for (size_t i = kHeaderWords; i < code.size();) {
-        const uint32_t words = code[i] >> 16, op = code[i] & 0xFFFFu;
-        if (words == 0) break; // malformed: stop rather than loop
-        if (op == kOpDecorate && words == 4 && i + 3 < code.size() && code[i + 2] == kDecorationBinding &&
-            code[i + 3] == binding)
-            return true;
-        i += words;
-    }
-    return false;
-}
-
 const Kernel &Device::kernel(const std::string &name, uint32_t bindings, uint32_t push_bytes) {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = kernels_.find(name);
@@ -502,16 +472,11 @@ const Kernel &Device::kernel(const std::string &name, uint32_t bindings, uint32_
     smi.pCode = code.data();
     check(vkCreateShaderModule(dev_, &smi, nullptr, &k.module), "vkCreateShaderModule");
 
-    k.chain = declares_binding(code, kChainBinding);
-    if (k.chain && (bindings > kChainBinding || push_bytes > kChainPushOffset))
-        fail(TERN_ERR_BACKEND, "Vulkan: kernel %s overlaps the chain's binding or push constants", name.c_str());
     std::vector<VkDescriptorSetLayoutBinding> b(bindings);
     for (uint32_t i = 0; i < bindings; ++i)
         b[i] = {i, VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, 1, VK_SHADER_STAGE_COMPUTE_BIT, nullptr};
-    if (k.chain) b.push_back({kChainBinding, VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, 1, VK_SHADER_STAGE_COMPUTE_BIT, nullptr});
-    if (k.chain) push_bytes = kChainPushEnd;
     VkDescriptorSetLayoutCreateInfo dli{VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO};
-    dli.bindingCount = uint32_t(b.size());
+    dli.bindingCount = bindings;
     dli.pBindings = b.data();
     check(vkCreateDescriptorSetLayout(dev_, &dli, nullptr, &k.set_layout), "vkCreateDescriptorSetLayout");
 

@@ -27,7 +27,6 @@ struct DeviceInfo {
     uint64_t device_local_bytes = 0;
     uint64_t max_storage_range = 0; // largest buffer a kernel may bind
     uint32_t max_storage_buffers = 0; // storage buffers a kernel may bind (maxPerStageDescriptorStorageBuffers)
-    uint32_t vendor_id = 0;
 };
 
 // The devices Vulkan reports, in enumeration order (empty when there is no
@@ -83,15 +82,8 @@ struct Kernel {
     VkPipelineLayout layout = VK_NULL_HANDLE;
     VkPipeline pipeline = VK_NULL_HANDLE;
     uint32_t bindings = 0, push_bytes = 0;
-    bool chain = false; // includes chain.glsl: binding kChainBinding and the chain words
     std::string name;
 };
-
-// Chained dispatches (kernels/chain.glsl): the counters' binding and where
-// the recorder's three words sit in a chaining kernel's push constants.
-constexpr uint32_t kChainBinding = 10;
-constexpr uint32_t kChainPushOffset = 116;
-constexpr uint32_t kChainPushEnd = 128; // the least maxPushConstantsSize Vulkan allows
 
 // GPU time per kernel, from timestamps around each dispatch (when profiling
 // is on): what ternlm-bench --profile prints.
@@ -169,16 +161,6 @@ public:
         return use_fusion() && fusion_level_.load() >= 3 && info_.max_storage_buffers >= 7;
     }
     static constexpr int kDefaultFusionLevel = 3;
-    // Whether decode steps chain dependent dispatches through counters
-    // rather than pipeline barriers (kernels/chain.glsl). On by default
-    // where a queue's dispatches start in order: NVIDIA's GPUs and CPU
-    // implementations (lavapipe runs them one after another);
-    // TERNLM_VK_CHAIN=0/1 overrides. Turned off for good when a chained
-    // step's wait gave up (Recorder::finish).
-    bool chain_dispatches() const { return chain_enabled_.load() && info_.max_storage_buffers > kChainBinding; }
-    void set_chain_dispatches(bool on) { chain_enabled_.store(on); }
-    void count_chained_stage() { chained_stages_.fetch_add(1, std::memory_order_relaxed); }
-    uint64_t chained_stages() const { return chained_stages_.load(); } // recorded since the device opened
     void set_fusion_level(int level) { fusion_level_.store(level); }
     // The largest buffer a kernel may bind (and the largest weight buffer an
     // upload makes): the device's limit, or less where TERNLM_VK_MAX_BUFFER
@@ -197,9 +179,6 @@ public:
     // minStorageBufferOffsetAlignment), or nullptr for 0.
     void bind_buffers(VkDescriptorSet set, const VkBuffer *buffers, uint32_t n,
                       const VkDeviceSize *offsets = nullptr) const;
-
-    // Points binding `binding` of `set` at the whole of `buffer`.
-    void bind_buffer(VkDescriptorSet set, uint32_t binding, VkBuffer buffer) const;
 
     // The kernel named `name` (an embedded SPIR-V module), built on first use.
     const Kernel &kernel(const std::string &name, uint32_t bindings, uint32_t push_bytes);
@@ -223,8 +202,6 @@ private:
     std::atomic<bool> int_dot_enabled_{true};
     std::atomic<bool> coopmat_enabled_{true};
     std::atomic<int> fusion_level_{kDefaultFusionLevel};
-    std::atomic<bool> chain_enabled_{false};
-    std::atomic<uint64_t> chained_stages_{0};
     uint64_t buffer_cap_ = 0, budget_override_ = 0;
     // Polling before sleeping on a fence (submit_and_wait): 0 on a CPU
     // device, else kSpinWaitUs; TERNLM_VK_SPIN_US overrides.

@@ -1,12 +1,8 @@
 #include "backend/vulkan/one_shot.hpp"
 
-#include "common/error.hpp"
-
 namespace ternlm::vk {
 
 OneShot::OneShot(Device &dev, const Kernel &k, const VkBuffer *bufs, uint32_t n) : dev_(dev), k_(k) {
-    // A chaining kernel (kernels/chain.glsl) needs the recorder's binding and words.
-    if (k.chain) fail(TERN_ERR_BACKEND, "Vulkan: kernel %s chains; run it through a Recorder", k.name.c_str());
     pool_ = dev.create_descriptor_pool(1, n);
     VkDescriptorSetAllocateInfo ai{VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO};
     ai.descriptorPool = pool_;

@@ -1,8 +1,6 @@
 #include "backend/vulkan/recorder.hpp"
 
 #include <algorithm>
-#include <cstdio>
-#include <cstdlib>
 
 #include "common/error.hpp"
 
@@ -20,8 +18,6 @@ Recorder::Recorder(Device &dev) : dev_(dev) {
     decode_.cmd = dev_.allocate_command_buffer(pool_);
     read_back_cmd_ = dev_.allocate_command_buffer(pool_);
     fence_ = dev_.create_fence();
-    chain_counters_ = dev_.create_buffer(4 * (1 + size_t(kMaxChainStages)), Memory::DeviceLocal, "the chain counters");
-    chain_abort_ = dev_.create_buffer(4, Memory::HostReadback, "the chain's abort word");
 }
 
 Recorder::~Recorder() {
@@ -32,30 +28,13 @@ Recorder::~Recorder() {
         for (VkDescriptorPool p : r->pools) vkDestroyDescriptorPool(dev_.handle(), p, nullptr);
 }
 
-// TERNLM_VK_SERIAL=1: a barrier before every command, as profiling does but
-// without its timestamps (a tuning aid: what running independent
-// dispatches together buys).
-static bool serial_commands() {
-    static const bool on = env_flag("TERNLM_VK_SERIAL");
-    return on;
-}
-
-// TERNLM_VK_NO_BARRIERS=1 (a timing probe; results are wrong): no barrier
-// and no wait between dependent commands, only at the step's end: the
-// ceiling of what chaining could buy.
-static bool no_barriers() {
-    static const bool on = env_flag("TERNLM_VK_NO_BARRIERS");
-    return on;
-}
-
 void Recorder::begin(bool decode, bool logits) {
     signature_ = kHashSeed;
     generation_at_begin_ = buffers_generation_;
     decode_step_ = decode && !dev_.profiling();
     logits_ = logits;
-    chaining_ = decode_step_ && dev_.chain_dispatches() && !serial_commands() && !no_barriers();
     if (decode_step_ && decode_key_.valid && decode_key_.buffers == buffers_generation_ &&
-        decode_key_.logits == logits && decode_key_.int_dot == dev_.use_int_dot() && decode_key_.chained == chaining_) {
+        decode_key_.logits == logits && decode_key_.int_dot == dev_.use_int_dot()) {
         replaying_ = true; // commands are only hashed until finish() resubmits the recording
         rec_ = &decode_;
         return;
@@ -73,30 +52,6 @@ void Recorder::begin(bool decode, bool logits) {
     written_.clear();
     read_.clear();
     start_profile();
-    start_chain();
-}
-
-void Recorder::start_chain() {
-    stage_ = 1;
-    stage_groups_ = 0;
-    stage_chainable_ = true;
-    stage_chained_ = false;
-    wait_ = {};
-    counters_fresh_ = chaining_;
-    if (chaining_) vkCmdFillBuffer(cmd_, chain_counters_.handle(), 0, VK_WHOLE_SIZE, 0);
-}
-
-// After a chained step: a wait that gave up means a stage may have run on
-// unfinished inputs, so the step's results are void.
-void Recorder::check_chain() {
-    if (!chaining_) return;
-    chain_abort_.invalidate();
-    if (*static_cast<const uint32_t *>(chain_abort_.mapped()) == 0) return;
-    dev_.set_chain_dispatches(false);
-    decode_key_.valid = false;
-    fail(TERN_ERR_BACKEND, "Vulkan: a chained decode step's wait gave up (the device may not start dispatches in "
-                           "order); the step's results are void and chaining is now off (TERNLM_VK_CHAIN=0 keeps "
-                           "it off from the start)");
 }
 
 void Recorder::finish() {
@@ -107,21 +62,15 @@ void Recorder::finish() {
         }
     } else {
         barrier(); // everything done and visible to the host (the logits read-back)
-        if (chaining_) {
-            const VkBufferCopy word{0, 0, 4};
-            vkCmdCopyBuffer(cmd_, chain_counters_.handle(), chain_abort_.handle(), 1, &word);
-            barrier();
-        }
         check(vkEndCommandBuffer(cmd_), "vkEndCommandBuffer");
     }
     check(vkResetFences(dev_.handle(), 1, &fence_), "vkResetFences");
     dev_.submit_and_wait(rec_->cmd, fence_);
-    check_chain();
     // A decode recording replays while no buffer it binds was replaced: one
     // that grew during the recording (its early commands bound the old
     // buffer, now freed) is recorded again next time.
     if (!replaying_ && decode_step_ && buffers_generation_ == generation_at_begin_)
-        decode_key_ = {true, chaining_, buffers_generation_, logits_, dev_.use_int_dot(), signature_};
+        decode_key_ = {true, buffers_generation_, logits_, dev_.use_int_dot(), signature_};
     collect_profile();
 }
 
@@ -147,15 +96,12 @@ void Recorder::dispatch(const Kernel &k, std::initializer_list<VkBuffer> bufs, c
     sign_bytes(push, push_bytes);
     dev_.count_dispatch();
     if (replaying_) return;
-    const ChainWords chain = order(bufs.begin(), bufs.size(), writes, &k, uint64_t(gx) * gy * gz);
+    order(bufs.begin(), bufs.size(), writes);
     VkDescriptorSet set = descriptor_set(k);
     dev_.bind_buffers(set, bufs.begin(), uint32_t(bufs.size()), offsets);
-    if (k.chain) dev_.bind_buffer(set, kChainBinding, chain_counters_.handle());
     vkCmdBindPipeline(cmd_, VK_PIPELINE_BIND_POINT_COMPUTE, k.pipeline);
     vkCmdBindDescriptorSets(cmd_, VK_PIPELINE_BIND_POINT_COMPUTE, k.layout, 0, 1, &set, 0, nullptr);
     vkCmdPushConstants(cmd_, k.layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, push_bytes, push);
-    if (k.chain)
-        vkCmdPushConstants(cmd_, k.layout, VK_SHADER_STAGE_COMPUTE_BIT, kChainPushOffset, sizeof chain, &chain);
     const bool timed = queries_ && dev_.profiling() && profile_labels_.size() < kMaxProfiled;
     const uint32_t q = 2 * uint32_t(profile_labels_.size());
     if (timed) vkCmdWriteTimestamp(cmd_, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, queries_, q);
@@ -190,40 +136,35 @@ void Recorder::barrier(VkCommandBuffer cmd) {
     vkCmdPipelineBarrier(cmd, stages, stages | VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &mb, 0, nullptr, 0, nullptr);
 }
 
-Recorder::ChainWords Recorder::order(const VkBuffer *bufs, size_t n, uint32_t writes, const Kernel *k,
-                                     uint64_t groups) {
+// TERNLM_VK_SERIAL=1: a barrier before every command, as profiling does but
+// without its timestamps (a tuning aid: what running independent
+// dispatches together buys).
+static bool serial_commands() {
+    static const bool on = env_flag("TERNLM_VK_SERIAL");
+    return on;
+}
+
+// TERNLM_VK_NO_BARRIERS=1 (a timing probe; results are wrong): no barrier
+// between dependent commands, only at the step's end: what dependent
+// dispatches would gain from running together (docs/performance.md).
+static bool no_barriers() {
+    static const bool on = env_flag("TERNLM_VK_NO_BARRIERS");
+    return on;
+}
+
+void Recorder::order(const VkBuffer *bufs, size_t n, uint32_t writes) {
     auto touched = [](const std::vector<VkBuffer> &set, VkBuffer b) {
         return std::find(set.begin(), set.end(), b) != set.end();
     };
-    const bool waits = chaining_ && k && k->chain; // can wait on a counter instead of a barrier
-    bool hazard = dev_.profiling() || serial_commands() || (waits ? counters_fresh_ : stage_chained_);
+    bool hazard = dev_.profiling() || serial_commands();
     for (size_t i = 0; i < n && !hazard; ++i)
         hazard = touched(written_, bufs[i]) || (((writes >> i) & 1) && touched(read_, bufs[i]));
     if (hazard && !no_barriers()) {
-        if (waits && stage_chainable_ && stage_groups_ > 0 && !counters_fresh_ && stage_ < kMaxChainStages) {
-            wait_ = {stage_, uint32_t(stage_groups_), 0};
-            stage_chained_ = true;
-            dev_.count_chained_stage();
-        } else {
-            barrier();
-            wait_ = {};
-            stage_chained_ = counters_fresh_ = false;
-        }
-        ++stage_;
-        stage_groups_ = 0;
-        stage_chainable_ = true;
+        barrier();
         written_.clear();
         read_.clear();
     }
     for (size_t i = 0; i < n; ++i) ((writes >> i) & 1 ? written_ : read_).push_back(bufs[i]);
-    if (!waits) {
-        stage_chainable_ = false;
-        return {};
-    }
-    stage_groups_ += groups;
-    ChainWords w = wait_;
-    w.signal_stage = stage_ <= kMaxChainStages ? stage_ : 0;
-    return w;
 }
 
 VkDescriptorSet Recorder::descriptor_set(const Kernel &k) {

@@ -12,12 +12,7 @@
 //   step still "issues" its commands, which are hashed and compared with the
 //   recording's hash;
 // - timestamps around each dispatch while the device is profiling (with a
-//   barrier before every command, so each is timed alone);
-// - chained decode steps (Device::chain_dispatches, kernels/chain.glsl):
-//   where a barrier would go between two dispatches of kernels that chain,
-//   none goes; the later stage's workgroups wait on the counter of the
-//   stage before it instead. A command that cannot wait (a copy, a kernel
-//   without chain.glsl) gets a real barrier before it.
+//   barrier before every command, so each is timed alone).
 #pragma once
 
 #include <cstdint>
@@ -71,30 +66,18 @@ private:
     };
     struct DecodeKey { // what decode_ was recorded for
         bool valid = false;
-        bool chained = false;
         uint64_t buffers = 0;
         bool logits = false, int_dot = false;
         uint64_t signature = 0;
     };
     static constexpr uint32_t kMaxProfiled = 4096; // timed dispatches per step
     static constexpr uint64_t kHashSeed = 1469598103934665603ull;
-    static constexpr uint32_t kMaxChainStages = 4095; // counters a step may use; later stages use barriers
-
-    // What the recorder tells a chaining kernel (its push words at kChainPushOffset).
-    struct ChainWords {
-        uint32_t wait_stage = 0, wait_groups = 0, signal_stage = 0;
-    };
 
     void sign_bytes(const void *p, size_t n);
     template <typename... T> void sign(const T &...v) { (sign_bytes(&v, sizeof v), ...); }
     void barrier() { barrier(cmd_); }
     static void barrier(VkCommandBuffer cmd);
-    // A barrier, or for a chaining kernel a wait on the stage before, where
-    // the command depends on unfinished ones; returns the kernel's chain words.
-    ChainWords order(const VkBuffer *bufs, size_t n, uint32_t writes, const Kernel *k = nullptr,
-                     uint64_t groups = 0);
-    void start_chain();
-    void check_chain();
+    void order(const VkBuffer *bufs, size_t n, uint32_t writes);
     VkDescriptorSet descriptor_set(const Kernel &k);
     void start_profile();
     void collect_profile();
@@ -110,18 +93,7 @@ private:
     DecodeKey decode_key_;
     uint64_t buffers_generation_ = 0, generation_at_begin_ = 0;
     uint64_t signature_ = kHashSeed;
-    std::vector<VkBuffer> written_, read_; // by commands since the last barrier (or chained stage)
-    // Chaining (this recording's): stages are numbered from 1 within a step;
-    // chain_counters_ holds the abort word and a count per stage, zeroed at
-    // the step's start; chain_abort_ is the abort word copied for the host.
-    bool chaining_ = false;
-    bool counters_fresh_ = false;  // zeroed by this step, no barrier since
-    bool stage_chainable_ = true;  // every command of this stage is a chaining dispatch
-    bool stage_chained_ = false;   // this stage began without a barrier
-    uint32_t stage_ = 1;
-    uint64_t stage_groups_ = 0;    // workgroups of this stage's dispatches
-    ChainWords wait_;              // what this stage's dispatches wait for
-    Buffer chain_counters_, chain_abort_;
+    std::vector<VkBuffer> written_, read_; // by commands since the last barrier
     VkQueryPool queries_ = VK_NULL_HANDLE; // timestamps, when profiling
     std::vector<std::string> profile_labels_;
 };

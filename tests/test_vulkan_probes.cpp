@@ -1,0 +1,160 @@
+// Probes of the device, hidden from the test run ([.probe]; run by name on
+// the GPU machine): what they measure is in docs/performance.md.
+#ifdef TERNLM_HAVE_VULKAN
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <vector>
+
+#include "backend/vulkan/device.hpp"
+
+using namespace ternlm;
+
+// What one dispatch costs the device front end (hidden: [.probe]).
+TEST_CASE("Vulkan dispatch cost probe", "[.probe]") {
+    auto dev = vk::Device::open(-1);
+    const uint32_t max_groups = 2048;
+    vk::Buffer src = dev->create_buffer(16 * 256 * size_t(max_groups), vk::Memory::DeviceLocal, "src");
+    vk::Buffer dst = dev->create_buffer(4 * 256 * size_t(max_groups), vk::Memory::DeviceLocal, "dst");
+    vk::Buffer dst2 = dev->create_buffer(4 * 256 * size_t(max_groups), vk::Memory::DeviceLocal, "dst2");
+    const vk::Kernel &k = dev->kernel("read_bandwidth", 2, 4);
+    VkDescriptorPool pool = dev->create_descriptor_pool(2, 4);
+    VkDescriptorSet sets[2];
+    for (int i = 0; i < 2; ++i) {
+        VkDescriptorSetAllocateInfo ai{VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO};
+        ai.descriptorPool = pool;
+        ai.descriptorSetCount = 1;
+        ai.pSetLayouts = &k.set_layout;
+        REQUIRE(vkAllocateDescriptorSets(dev->handle(), &ai, &sets[i]) == VK_SUCCESS);
+        const VkBuffer b[2] = {src.handle(), i ? dst2.handle() : dst.handle()};
+        dev->bind_buffers(sets[i], b, 2);
+    }
+    VkCommandBuffer cmd = dev->allocate_command_buffer(dev->command_pool());
+    VkFence fence = dev->create_fence();
+    auto run = [&](uint32_t n, uint32_t groups, int mode) {
+        vkResetCommandBuffer(cmd, 0);
+        VkCommandBufferBeginInfo bi{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
+        vkBeginCommandBuffer(cmd, &bi);
+        vkCmdBindPipeline(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, k.pipeline);
+        vkCmdBindDescriptorSets(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, k.layout, 0, 1, &sets[0], 0, nullptr);
+        for (uint32_t i = 0; i < n; ++i) {
+            if (mode >= 1 && mode <= 3 && i) {
+                VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
+                mb.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT;
+                mb.dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT;
+                vkCmdPipelineBarrier(cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0,
+                                     1, &mb, 0, nullptr, 0, nullptr);
+            }
+            if (mode >= 2) {
+                vkCmdBindPipeline(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, k.pipeline);
+                vkCmdBindDescriptorSets(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, k.layout, 0, 1, &sets[mode >= 3 ? i & 1 : 0],
+                                        0, nullptr);
+            }
+            const uint32_t nv = groups * 256;
+            vkCmdPushConstants(cmd, k.layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, 4, &nv);
+            vkCmdDispatch(cmd, groups, 1, 1);
+        }
+        vkEndCommandBuffer(cmd);
+        vkResetFences(dev->handle(), 1, &fence);
+        const auto t0 = std::chrono::steady_clock::now();
+        dev->submit_and_wait(cmd, fence);
+        return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    };
+    const char *names[5] = {"no barriers", "barriers", "barriers+rebind", "barriers+2 sets", "2 sets, no barr"};
+    std::printf("dispatch cost on %s, us a dispatch (2000 dispatches less 1)\n", dev->info().name.c_str());
+    for (uint32_t groups : {1u, 16u, 132u, 1056u, 2048u})
+        for (int mode = 0; mode < 5; ++mode) {
+            run(2000, groups, mode);
+            double best = 1e9;
+            for (int r = 0; r < 3; ++r) best = std::min(best, (run(2000, groups, mode) - run(1, groups, mode)) / 1999);
+            std::printf("  %4u groups of 256, %-16s %.2f us\n", groups, names[mode], best * 1e6);
+        }
+    vkDestroyFence(dev->handle(), fence, nullptr);
+    vkFreeCommandBuffers(dev->handle(), dev->command_pool(), 1, &cmd);
+    vkDestroyDescriptorPool(dev->handle(), pool, nullptr);
+}
+#endif
+
+#ifdef TERNLM_HAVE_VULKAN
+// How fast a weight-sized read runs from the L2 against from memory: a
+// buffer of `mb` read once after a 256 MB read that evicts it (cold), and
+// right after reading itself (warm); us by timestamps around the dispatch.
+TEST_CASE("Vulkan L2 probe", "[.probe]") {
+    auto dev = vk::Device::open(-1);
+    const size_t big_bytes = size_t(256) << 20;
+    vk::Buffer big = dev->create_buffer(big_bytes, vk::Memory::DeviceLocal, "evict");
+    vk::Buffer a = dev->create_buffer(size_t(64) << 20, vk::Memory::DeviceLocal, "weights");
+    vk::Buffer dst = dev->create_buffer(4 * 256 * 2048, vk::Memory::DeviceLocal, "dst");
+    const vk::Kernel &k = dev->kernel("read_bandwidth", 2, 4);
+    VkDescriptorPool pool = dev->create_descriptor_pool(2, 4);
+    VkDescriptorSet sets[2];
+    for (int i = 0; i < 2; ++i) {
+        VkDescriptorSetAllocateInfo ai{VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO};
+        ai.descriptorPool = pool;
+        ai.descriptorSetCount = 1;
+        ai.pSetLayouts = &k.set_layout;
+        REQUIRE(vkAllocateDescriptorSets(dev->handle(), &ai, &sets[i]) == VK_SUCCESS);
+        const VkBuffer b[2] = {i ? big.handle() : a.handle(), dst.handle()};
+        dev->bind_buffers(sets[i], b, 2);
+    }
+    VkQueryPool qp;
+    VkQueryPoolCreateInfo qi{VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO};
+    qi.queryType = VK_QUERY_TYPE_TIMESTAMP;
+    qi.queryCount = 64;
+    REQUIRE(vkCreateQueryPool(dev->handle(), &qi, nullptr, &qp) == VK_SUCCESS);
+    VkCommandBuffer cmd = dev->allocate_command_buffer(dev->command_pool());
+    VkFence fence = dev->create_fence();
+    auto barrier = [&] {
+        VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
+        mb.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT;
+        mb.dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT;
+        vkCmdPipelineBarrier(cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0, 1, &mb,
+                             0, nullptr, 0, nullptr);
+    };
+    auto read = [&](int set, size_t bytes, uint32_t groups) {
+        vkCmdBindDescriptorSets(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, k.layout, 0, 1, &sets[set], 0, nullptr);
+        const uint32_t nv = uint32_t(bytes / 16);
+        vkCmdPushConstants(cmd, k.layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, 4, &nv);
+        vkCmdDispatch(cmd, groups, 1, 1);
+    };
+    std::printf("L2 probe on %s: us to read a buffer, cold / warm (1056 and 2048 workgroups of 256)\n",
+                dev->info().name.c_str());
+    for (double mb : {1.0, 2.4, 9.4, 19.0, 34.0, 48.0})
+        for (uint32_t groups : {1056u, 2048u}) {
+            const size_t bytes = size_t(mb * (1 << 20)) / 16 * 16;
+            vkResetCommandBuffer(cmd, 0);
+            VkCommandBufferBeginInfo bi{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
+            vkBeginCommandBuffer(cmd, &bi);
+            vkCmdResetQueryPool(cmd, qp, 0, 64);
+            vkCmdBindPipeline(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, k.pipeline);
+            for (int r = 0; r < 8; ++r) { // 4 x (cold, warm)
+                if (r % 2 == 0) read(1, big_bytes, 2048);
+                else read(0, bytes, groups);
+                barrier();
+                vkCmdWriteTimestamp(cmd, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, qp, uint32_t(2 * r));
+                read(0, bytes, groups);
+                barrier();
+                vkCmdWriteTimestamp(cmd, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, qp, uint32_t(2 * r + 1));
+            }
+            vkEndCommandBuffer(cmd);
+            vkResetFences(dev->handle(), 1, &fence);
+            dev->submit_and_wait(cmd, fence);
+            uint64_t ts[16];
+            REQUIRE(vkGetQueryPoolResults(dev->handle(), qp, 0, 16, sizeof ts, ts, 8,
+                                          VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT) == VK_SUCCESS);
+            double cold = 1e9, warm = 1e9;
+            for (int r = 0; r < 8; ++r) {
+                const double us = double(ts[2 * r + 1] - ts[2 * r]) * dev->timestamp_period_ns() * 1e-3;
+                (r % 2 ? warm : cold) = std::min(r % 2 ? warm : cold, us);
+            }
+            std::printf("  %5.1f MB, %4u groups: cold %6.2f us (%4.0f GB/s), warm %6.2f us (%4.0f GB/s)\n", mb, groups,
+                        cold, double(bytes) / cold * 1e-3, warm, double(bytes) / warm * 1e-3);
+        }
+    vkDestroyQueryPool(dev->handle(), qp, nullptr);
+    vkDestroyFence(dev->handle(), fence, nullptr);
+    vkFreeCommandBuffers(dev->handle(), dev->command_pool(), 1, &cmd);
+    vkDestroyDescriptorPool(dev->handle(), pool, nullptr);
+}
+#endif
