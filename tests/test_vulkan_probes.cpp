@@ -12,6 +12,44 @@
 
 using namespace ternlm;
 
+namespace {
+
+// read_bandwidth.comp with two descriptor sets (src_i, dst_i), a command
+// buffer and a fence: what both probes record into.
+struct ReadProbe {
+    vk::Device &dev;
+    const vk::Kernel &k;
+    VkDescriptorPool pool = VK_NULL_HANDLE;
+    VkDescriptorSet sets[2] = {};
+    VkCommandBuffer cmd = VK_NULL_HANDLE;
+    VkFence fence = VK_NULL_HANDLE;
+
+    ReadProbe(vk::Device &d, const VkBuffer src[2], const VkBuffer dst[2])
+        : dev(d), k(d.kernel("read_bandwidth", 2, 4)) {
+        pool = dev.create_descriptor_pool(2, 4);
+        for (int i = 0; i < 2; ++i) {
+            VkDescriptorSetAllocateInfo ai{VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO};
+            ai.descriptorPool = pool;
+            ai.descriptorSetCount = 1;
+            ai.pSetLayouts = &k.set_layout;
+            REQUIRE(vkAllocateDescriptorSets(dev.handle(), &ai, &sets[i]) == VK_SUCCESS);
+            const VkBuffer b[2] = {src[i], dst[i]};
+            dev.bind_buffers(sets[i], b, 2);
+        }
+        cmd = dev.allocate_command_buffer(dev.command_pool());
+        fence = dev.create_fence();
+    }
+    ~ReadProbe() {
+        vkDestroyFence(dev.handle(), fence, nullptr);
+        vkFreeCommandBuffers(dev.handle(), dev.command_pool(), 1, &cmd);
+        vkDestroyDescriptorPool(dev.handle(), pool, nullptr);
+    }
+    ReadProbe(const ReadProbe &) = delete;
+    ReadProbe &operator=(const ReadProbe &) = delete;
+};
+
+} // namespace
+
 // What one dispatch costs the device front end (hidden: [.probe]).
 TEST_CASE("Vulkan dispatch cost probe", "[.probe]") {
     auto dev = vk::Device::open(-1);
@@ -19,20 +57,12 @@ TEST_CASE("Vulkan dispatch cost probe", "[.probe]") {
     vk::Buffer src = dev->create_buffer(16 * 256 * size_t(max_groups), vk::Memory::DeviceLocal, "src");
     vk::Buffer dst = dev->create_buffer(4 * 256 * size_t(max_groups), vk::Memory::DeviceLocal, "dst");
     vk::Buffer dst2 = dev->create_buffer(4 * 256 * size_t(max_groups), vk::Memory::DeviceLocal, "dst2");
-    const vk::Kernel &k = dev->kernel("read_bandwidth", 2, 4);
-    VkDescriptorPool pool = dev->create_descriptor_pool(2, 4);
-    VkDescriptorSet sets[2];
-    for (int i = 0; i < 2; ++i) {
-        VkDescriptorSetAllocateInfo ai{VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO};
-        ai.descriptorPool = pool;
-        ai.descriptorSetCount = 1;
-        ai.pSetLayouts = &k.set_layout;
-        REQUIRE(vkAllocateDescriptorSets(dev->handle(), &ai, &sets[i]) == VK_SUCCESS);
-        const VkBuffer b[2] = {src.handle(), i ? dst2.handle() : dst.handle()};
-        dev->bind_buffers(sets[i], b, 2);
-    }
-    VkCommandBuffer cmd = dev->allocate_command_buffer(dev->command_pool());
-    VkFence fence = dev->create_fence();
+    const VkBuffer srcs[2] = {src.handle(), src.handle()}, dsts[2] = {dst.handle(), dst2.handle()};
+    ReadProbe probe(*dev, srcs, dsts);
+    const vk::Kernel &k = probe.k;
+    VkDescriptorSet *sets = probe.sets;
+    VkCommandBuffer cmd = probe.cmd;
+    VkFence fence = probe.fence;
     auto run = [&](uint32_t n, uint32_t groups, int mode) {
         vkResetCommandBuffer(cmd, 0);
         VkCommandBufferBeginInfo bi{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
@@ -71,13 +101,8 @@ TEST_CASE("Vulkan dispatch cost probe", "[.probe]") {
             for (int r = 0; r < 3; ++r) best = std::min(best, (run(2000, groups, mode) - run(1, groups, mode)) / 1999);
             std::printf("  %4u groups of 256, %-16s %.2f us\n", groups, names[mode], best * 1e6);
         }
-    vkDestroyFence(dev->handle(), fence, nullptr);
-    vkFreeCommandBuffers(dev->handle(), dev->command_pool(), 1, &cmd);
-    vkDestroyDescriptorPool(dev->handle(), pool, nullptr);
 }
-#endif
 
-#ifdef TERNLM_HAVE_VULKAN
 // How fast a weight-sized read runs from the L2 against from memory: a
 // buffer of `mb` read once after a 256 MB read that evicts it (cold), and
 // right after reading itself (warm); us by timestamps around the dispatch.
@@ -87,25 +112,17 @@ TEST_CASE("Vulkan L2 probe", "[.probe]") {
     vk::Buffer big = dev->create_buffer(big_bytes, vk::Memory::DeviceLocal, "evict");
     vk::Buffer a = dev->create_buffer(size_t(64) << 20, vk::Memory::DeviceLocal, "weights");
     vk::Buffer dst = dev->create_buffer(4 * 256 * 2048, vk::Memory::DeviceLocal, "dst");
-    const vk::Kernel &k = dev->kernel("read_bandwidth", 2, 4);
-    VkDescriptorPool pool = dev->create_descriptor_pool(2, 4);
-    VkDescriptorSet sets[2];
-    for (int i = 0; i < 2; ++i) {
-        VkDescriptorSetAllocateInfo ai{VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO};
-        ai.descriptorPool = pool;
-        ai.descriptorSetCount = 1;
-        ai.pSetLayouts = &k.set_layout;
-        REQUIRE(vkAllocateDescriptorSets(dev->handle(), &ai, &sets[i]) == VK_SUCCESS);
-        const VkBuffer b[2] = {i ? big.handle() : a.handle(), dst.handle()};
-        dev->bind_buffers(sets[i], b, 2);
-    }
+    const VkBuffer srcs[2] = {a.handle(), big.handle()}, dsts[2] = {dst.handle(), dst.handle()};
+    ReadProbe probe(*dev, srcs, dsts);
+    const vk::Kernel &k = probe.k;
+    VkDescriptorSet *sets = probe.sets;
     VkQueryPool qp;
     VkQueryPoolCreateInfo qi{VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO};
     qi.queryType = VK_QUERY_TYPE_TIMESTAMP;
     qi.queryCount = 64;
     REQUIRE(vkCreateQueryPool(dev->handle(), &qi, nullptr, &qp) == VK_SUCCESS);
-    VkCommandBuffer cmd = dev->allocate_command_buffer(dev->command_pool());
-    VkFence fence = dev->create_fence();
+    VkCommandBuffer cmd = probe.cmd;
+    VkFence fence = probe.fence;
     auto barrier = [&] {
         VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
         mb.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT;
@@ -153,8 +170,5 @@ TEST_CASE("Vulkan L2 probe", "[.probe]") {
                         cold, double(bytes) / cold * 1e-3, warm, double(bytes) / warm * 1e-3);
         }
     vkDestroyQueryPool(dev->handle(), qp, nullptr);
-    vkDestroyFence(dev->handle(), fence, nullptr);
-    vkFreeCommandBuffers(dev->handle(), dev->command_pool(), 1, &cmd);
-    vkDestroyDescriptorPool(dev->handle(), pool, nullptr);
 }
 #endif
