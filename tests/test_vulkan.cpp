@@ -329,15 +329,19 @@ TEST_CASE("Vulkan decode GEMV of tall matrices (several rows per thread group)",
     std::mt19937 rng(12);
     // gemv.comp gives a thread group 2 or 4 rows once a matrix has enough
     // rows to keep 64K threads busy, and a tall matrix (32K rows or more)
-    // half the threads a row: 32771 rows of a few blocks get there.
+    // half the threads a row: 32771 rows of a few blocks get there. The
+    // k-quants' decode GEMVs keep one row a group whatever the shape
+    // (kquant_one_row in vk_executor.cpp): gemv_r1 then.
     for (GgmlType t : {GgmlType::Q4_0, GgmlType::Q5_0, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K, GgmlType::Q8_0,
                        GgmlType::TQ2_0}) {
         const int64_t cols = type_traits(t).block_size == 32 ? 5 * 32 : 2 * 256;
         DYNAMIC_SECTION(type_name(t)) {
             const auto names = kernels_run(*device(), [&] { check_matmul(t, 32771, cols, 1, rng); });
-            // the build for several rows a group, not gemv_r1's
-            const std::string multi = "gemv_" + lower_type_name(t) + (device()->use_int_dot() ? "_dot" : "");
-            CHECK(std::find(names.begin(), names.end(), multi) != names.end());
+            // the build for several rows a group, not gemv_r1's (k-quants: gemv_r1's)
+            const bool kquant = t == GgmlType::Q4_K || t == GgmlType::Q5_K || t == GgmlType::Q6_K;
+            const std::string build = std::string(kquant ? "gemv_r1_" : "gemv_") + lower_type_name(t) +
+                                      (device()->use_int_dot() ? "_dot" : "");
+            CHECK(std::find(names.begin(), names.end(), build) != names.end());
         }
     }
 }
@@ -897,7 +901,7 @@ void check_rope_products(GgmlType t, bool neox, int head_dim, int64_t cols, std:
     rp.n_rot = head_dim == 64 ? 64 : 12;
     rp.freq_base = 10000;
     rp.neox = neox;
-    const bool fusable = !(neox && cols > 512 && t == GgmlType::Q4_K);
+    const bool fusable = !(neox && cols > 512 && t == GgmlType::Q8_0);
     const int64_t q_cols = sh.n_head * head_dim, kv_cols = sh.n_head_kv * head_dim;
     const auto wq = random_matrix_bytes(t, q_cols, cols, rng);
     const auto wk = random_matrix_bytes(t, kv_cols, cols, rng);
@@ -947,15 +951,16 @@ TEST_CASE("Vulkan q, k and v products with RoPE and the KV append fused match th
     // into the cache themselves (gemv_rope): GQA; both pairings (NEOX's
     // rows computed in quads); head_dim 64 rotated whole and 18 or 20
     // rotated in part (12 dimensions); rows of 512 (workgroups of several
-    // row groups) and of 3328 (one row group of 64 threads a workgroup,
-    // which cannot hold a NEOX quad of Q4_K rows: rope_kv.comp then);
+    // row groups) and of 3328 (Q4_K: at most 32 threads a row, so a
+    // workgroup of two groups of two rows holds a NEOX quad; Q8_0: one row
+    // group of 64 threads a workgroup, which cannot: rope_kv.comp then);
     // bitnet's per-tensor scales. A prefill step of 3 rows first
     // (rope_kv.comp), then decode steps at growing positions.
     for (GgmlType t : {GgmlType::Q4_K, GgmlType::TQ2_0, GgmlType::Q8_0})
         for (const bool neox : {false, true})
             for (const int head_dim : {64, neox ? 20 : 18})
                 for (const int64_t cols : {int64_t(512), int64_t(3328)}) {
-                    if (t == GgmlType::Q8_0 && cols > 512) continue;
+                    if (t == GgmlType::Q8_0 && cols > 512 && !neox) continue;
                     DYNAMIC_SECTION(type_name(t) << (neox ? ", NEOX" : "") << ", head_dim " << head_dim
                                                  << ", rows of " << cols) {
                         check_rope_products(t, neox, head_dim, cols, rng);

@@ -166,11 +166,23 @@ int64_t gemv_items_per_row(const WeightRef &w) {
     return w.ne0 / type_traits(w.type).block_size * kGemvItemsPerBlock(w.type);
 }
 constexpr int64_t kGemvTallRows = 32 * 1024;
-uint32_t gemv_threads_per_row(const WeightRef &w) {
+// The k-quants' decode GEMVs (two rows a group at most, four items a block)
+// take one row a group, the gemv_r1 build, and at most 32 threads a row.
+// The decode GEMV is bound by how many workgroups an SM holds (session 17:
+// llama8b Q4_K tg128 fell from 210 to 141, 110, 79 and 42 t/s as shared
+// memory held them to 12, 9, 6 and 4 an SM), and the one-row build's 32
+// registers hold 32 where the two-row build's 53 hold 18. H100, tg128,
+// every GEMV forced to 32 threads and one row against the rules before:
+// llama8b Q4_K 238 against 211-222, llama1b 676 against 621-665.
+bool kquant_one_row(const WeightRef &w, bool one_token) {
+    return one_token && kGemvMaxRowsPerGroup(w.type) == 2 && kGemvItemsPerBlock(w.type) == 4;
+}
+uint32_t gemv_threads_per_row(const WeightRef &w, bool one_token) {
     static const uint32_t forced = env_u32("TERNLM_GEMV_TPR");
     if (forced == 8 || forced == 16 || forced == 32 || forced == 64) return forced;
     const int64_t items = gemv_items_per_row(w);
-    const uint32_t tpr = items <= 12 ? 8 : items <= 24 ? 16 : items <= 48 ? 32 : 64;
+    uint32_t tpr = items <= 12 ? 8 : items <= 24 ? 16 : items <= 48 ? 32 : 64;
+    if (kquant_one_row(w, one_token)) tpr = std::min(tpr, 32u);
     // A tall matrix (an output matrix over the vocabulary) has rows enough to
     // fill the device many times over: half the threads a row, each walking
     // twice the items, read it faster (H100, --profile: 128256x2560 TQ2_0
@@ -190,9 +202,10 @@ constexpr uint64_t kGemvMinThreads = 64 * 1024;
 // thread lost with one row a group (8192x2048 9.0 -> 9.9); llama1b Q4_K
 // tg128 664 -> 676-681. TQ2_0's four rows a group stay: llama8b TQ2_0
 // decoded 2-4% slower with the rule.
-uint32_t gemv_rows_per_group(const WeightRef &w, uint32_t tpr) {
+uint32_t gemv_rows_per_group(const WeightRef &w, uint32_t tpr, bool one_token) {
     static const uint32_t forced = env_u32("TERNLM_GEMV_RPG");
     if (forced >= 1 && forced <= kGemvMaxRowsPerGroup(w.type)) return forced;
+    if (kquant_one_row(w, one_token)) return 1;
     if (kGemvMaxRowsPerGroup(w.type) == 2 && gemv_items_per_row(w) >= 2 * int64_t(tpr)) return 1;
     uint32_t rpg = kGemvMaxRowsPerGroup(w.type);
     while (rpg > 1 && uint64_t(w.ne1) / rpg * tpr < kGemvMinThreads) rpg /= 2;
@@ -848,8 +861,8 @@ private:
     // rpg: rows per group, 0 for gemv_rows_per_group's choice.
     GemvPush gemv_push(const WeightRef &w, uint32_t ntok, float scale, bool accumulate, Grid &g, uint32_t rpg = 0) {
         const uint32_t rows = uint32_t(w.ne1);
-        const uint32_t tpr = gemv_threads_per_row(w);
-        if (!rpg) rpg = gemv_rows_per_group(w, tpr);
+        const uint32_t tpr = gemv_threads_per_row(w, ntok == 1);
+        if (!rpg) rpg = gemv_rows_per_group(w, tpr, ntok == 1);
         const uint32_t per_wg = (64 / tpr) * rpg;
         g = grid((rows + per_wg - 1) / per_wg);
         return {uint32_t(w.ne0), rows, tpr, uint32_t(w.row_bytes), g.x, scale, rpg, ntok, accumulate ? 1u : 0u};
@@ -910,8 +923,8 @@ private:
     // multiple of `multiple` (whole RoPE pairs, or NEOX quads); 0 where the
     // type's groups cannot hold enough rows.
     static uint32_t rope_rows_per_group(const WeightRef &w, uint32_t multiple) {
-        const uint32_t tpr = gemv_threads_per_row(w);
-        for (uint32_t rpg = gemv_rows_per_group(w, tpr); rpg <= kGemvMaxRowsPerGroup(w.type); rpg *= 2)
+        const uint32_t tpr = gemv_threads_per_row(w, true);
+        for (uint32_t rpg = gemv_rows_per_group(w, tpr, true); rpg <= kGemvMaxRowsPerGroup(w.type); rpg *= 2)
             if ((64 / tpr) * rpg % multiple == 0) return rpg;
         return 0;
     }
