@@ -329,17 +329,16 @@ TEST_CASE("Vulkan decode GEMV of tall matrices (several rows per thread group)",
     std::mt19937 rng(12);
     // gemv.comp gives a thread group 2 or 4 rows once a matrix has enough
     // rows to keep 64K threads busy, and a tall matrix (32K rows or more)
-    // half the threads a row: 32771 rows of a few blocks get there. The
-    // k-quants' decode GEMVs keep one row a group whatever the shape
-    // (kquant_one_row in vk_executor.cpp): gemv_r1 then.
+    // half the threads a row: 32771 rows of a few blocks get there. Q4_K's
+    // decode GEMVs keep one row a group whatever the shape (q4k_one_row in
+    // vk_executor.cpp): gemv_r1 then.
     for (GgmlType t : {GgmlType::Q4_0, GgmlType::Q5_0, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K, GgmlType::Q8_0,
                        GgmlType::TQ2_0}) {
         const int64_t cols = type_traits(t).block_size == 32 ? 5 * 32 : 2 * 256;
         DYNAMIC_SECTION(type_name(t)) {
             const auto names = kernels_run(*device(), [&] { check_matmul(t, 32771, cols, 1, rng); });
-            // the build for several rows a group, not gemv_r1's (k-quants: gemv_r1's)
-            const bool kquant = t == GgmlType::Q4_K || t == GgmlType::Q5_K || t == GgmlType::Q6_K;
-            const std::string build = std::string(kquant ? "gemv_r1_" : "gemv_") + lower_type_name(t) +
+            // the build for several rows a group, not gemv_r1's (Q4_K: gemv_r1's)
+            const std::string build = std::string(t == GgmlType::Q4_K ? "gemv_r1_" : "gemv_") + lower_type_name(t) +
                                       (device()->use_int_dot() ? "_dot" : "");
             CHECK(std::find(names.begin(), names.end(), build) != names.end());
         }

@@ -166,23 +166,21 @@ int64_t gemv_items_per_row(const WeightRef &w) {
     return w.ne0 / type_traits(w.type).block_size * kGemvItemsPerBlock(w.type);
 }
 constexpr int64_t kGemvTallRows = 32 * 1024;
-// The k-quants' decode GEMVs (two rows a group at most, four items a block)
-// take one row a group, the gemv_r1 build, and at most 32 threads a row.
-// The decode GEMV is bound by how many workgroups an SM holds (session 17:
-// llama8b Q4_K tg128 fell from 210 to 141, 110, 79 and 42 t/s as shared
-// memory held them to 12, 9, 6 and 4 an SM), and the one-row build's 32
-// registers hold 32 where the two-row build's 53 hold 18. H100, tg128,
-// every GEMV forced to 32 threads and one row against the rules before:
-// llama8b Q4_K 238 against 211-222, llama1b 676 against 621-665.
-bool kquant_one_row(const WeightRef &w, bool one_token) {
-    return one_token && kGemvMaxRowsPerGroup(w.type) == 2 && kGemvItemsPerBlock(w.type) == 4;
-}
+// Q4_K's decode GEMVs take one row a group, the gemv_r1 build, and at most
+// 32 threads a row. The decode GEMV is bound by how many workgroups an SM
+// holds (session 17: llama8b Q4_K tg128 fell from 210 to 141, 110, 79 and
+// 42 t/s as shared memory held them to 12, 9, 6 and 4 an SM), and the
+// one-row build's 32 registers hold 32 where the two-row build's 53 hold
+// 18. H100, tg128, three rounds against the rules before: llama8b Q4_K
+// 220 -> 231, llama1b 661 -> 680. Not Q6_K: llama1b Q6_K went 645 -> 629
+// with it. (Q5_K, not measured, keeps the rules too.)
+bool q4k_one_row(const WeightRef &w, bool one_token) { return one_token && w.type == GgmlType::Q4_K; }
 uint32_t gemv_threads_per_row(const WeightRef &w, bool one_token) {
     static const uint32_t forced = env_u32("TERNLM_GEMV_TPR");
     if (forced == 8 || forced == 16 || forced == 32 || forced == 64) return forced;
     const int64_t items = gemv_items_per_row(w);
     uint32_t tpr = items <= 12 ? 8 : items <= 24 ? 16 : items <= 48 ? 32 : 64;
-    if (kquant_one_row(w, one_token)) tpr = std::min(tpr, 32u);
+    if (q4k_one_row(w, one_token)) tpr = std::min(tpr, 32u);
     // A tall matrix (an output matrix over the vocabulary) has rows enough to
     // fill the device many times over: half the threads a row, each walking
     // twice the items, read it faster (H100, --profile: 128256x2560 TQ2_0
@@ -205,7 +203,7 @@ constexpr uint64_t kGemvMinThreads = 64 * 1024;
 uint32_t gemv_rows_per_group(const WeightRef &w, uint32_t tpr, bool one_token) {
     static const uint32_t forced = env_u32("TERNLM_GEMV_RPG");
     if (forced >= 1 && forced <= kGemvMaxRowsPerGroup(w.type)) return forced;
-    if (kquant_one_row(w, one_token)) return 1;
+    if (q4k_one_row(w, one_token)) return 1;
     if (kGemvMaxRowsPerGroup(w.type) == 2 && gemv_items_per_row(w) >= 2 * int64_t(tpr)) return 1;
     uint32_t rpg = kGemvMaxRowsPerGroup(w.type);
     while (rpg > 1 && uint64_t(w.ne1) / rpg * tpr < kGemvMinThreads) rpg /= 2;
