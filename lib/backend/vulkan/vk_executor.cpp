@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "backend/cpu/ops.hpp" // kTiledAttentionMinRows: where llama.cpp's numerics change
+#include "backend/vulkan/launch_rules.hpp"
 #include "backend/vulkan/layout.hpp"
 #include "backend/vulkan/recorder.hpp"
 #include "common/error.hpp"
@@ -112,142 +113,6 @@ struct RopeKvPush {
     uint32_t layer_word;
 };
 
-// Values per 8-bit activation block for a weight type (its vec_dot_type's
-// block: Q8_0 32, Q8_K 256), or 0 when activations stay float.
-uint32_t activation_block(GgmlType t) {
-    switch (t) {
-    case GgmlType::F32: case GgmlType::F16: case GgmlType::BF16: return 0;
-    case GgmlType::Q8_0: case GgmlType::Q4_0: case GgmlType::Q5_0: return 32;
-    default: return 256;
-    }
-}
-
-// Types gemv.comp has an integer decode path for (TERNLM_GEMV_TYPES in kernels.cmake).
-bool has_fast_gemv(GgmlType t) {
-    return t == GgmlType::Q4_0 || t == GgmlType::Q5_0 || t == GgmlType::Q4_K || t == GgmlType::Q5_K ||
-           t == GgmlType::Q6_K || t == GgmlType::Q8_0 || t == GgmlType::TQ2_0;
-}
-// Types gemm.comp is built for (TERNLM_GEMM_TYPES): the quantized ones.
-bool has_gemm(GgmlType t) { return activation_block(t) != 0; }
-// Types whose weights gemm_coop.comp decodes in its tiles, reading the
-// matrix as held: fewer bytes through the L2 than f16 rows (2 bytes a
-// weight), for a decode of a few bit operations. H100, llama8b pp512:
-// TQ2_0 3,552 -> 3,791 t/s (session 13), Q4_K 4,244 -> 4,405 (session 14).
-// The other types go through dequant_f16.comp's rows.
-bool gemm_decodes_in_tiles(GgmlType t) { return t == GgmlType::TQ2_0 || t == GgmlType::Q4_K; }
-constexpr uint32_t kGemmTile = 64; // BM = BN in gemm.comp and gemm_coop.comp
-// The most bytes of f16 weight rows gemm_coop.comp multiplies at once
-// (dequant_f16.comp's output; TERNLM_GEMM_F16_KB overrides it, read at
-// each product, for tests): larger matrices go in parts of whole tiles of
-// rows. 64 MB holds half of an 8B model's 14336 x 4096 FFN matrices; on the
-// H100 (llama8b Q4_K pp512) 32 MB parts gave 2,737 t/s, 64 MB 3,470 and
-// 128 MB (one part) 3,577, before the parts took two buffers in turn.
-size_t gemm_f16_bytes();
-// Activation rows from which a product runs as a tiled GEMM rather than as
-// GEMVs that read the weights once per 8 rows (TERNLM_GEMM_MIN_TOKENS
-// overrides it, a tuning aid). Measured on the H100 (pp t/s, GEMV / GEMM):
-// llama8b Q4_K 594/332 at 16 tokens, 598/542 at 24, 582/717 at 32, 727/1414
-// at 64; llama1b Q4_K 3,109/2,044 at 24, 3,510/2,678 at 32, 4,092/5,327 at 64.
-uint32_t gemm_min_tokens();
-constexpr uint32_t kGemvMaxRowsPerGroup(GgmlType t) { return t == GgmlType::TQ2_0 ? 4 : 2; } // RPG in gemv.comp
-constexpr uint32_t kGemvItemsPerBlock(GgmlType t) { // IPB in gemv.comp
-    return t == GgmlType::Q8_0 || t == GgmlType::Q4_0 || t == GgmlType::Q5_0 ? 1 : 4;
-}
-// Threads per row group: enough that each walks about two items of a row,
-// so long rows (ffn_down) are not walked by a few threads in sequence.
-// TERNLM_GEMV_TPR / TERNLM_GEMV_RPG override the choice (a tuning aid: the
-// benchmark's --profile shows what they change).
-uint32_t env_u32(const char *name) {
-    const char *v = std::getenv(name);
-    return v ? uint32_t(std::strtoul(v, nullptr, 10)) : 0;
-}
-// Items (gemv.comp's unit of work) in a row of w.
-int64_t gemv_items_per_row(const WeightRef &w) {
-    return w.ne0 / type_traits(w.type).block_size * kGemvItemsPerBlock(w.type);
-}
-constexpr int64_t kGemvTallRows = 32 * 1024;
-// Q4_K's decode GEMVs take one row a group, the gemv_r1 build, and at most
-// 32 threads a row. The decode GEMV is bound by how many workgroups an SM
-// holds (session 17: llama8b Q4_K tg128 fell from 210 to 141, 110, 79 and
-// 42 t/s as shared memory held them to 12, 9, 6 and 4 an SM), and the
-// one-row build's 32 registers hold 32 where the two-row build's 53 hold
-// 18. H100, tg128, three rounds against the rules before: llama8b Q4_K
-// 220 -> 231, llama1b 661 -> 680. Not Q6_K: llama1b Q6_K went 645 -> 629
-// with it. (Q5_K, not measured, keeps the rules too.)
-bool q4k_one_row(const WeightRef &w, bool one_token) { return one_token && w.type == GgmlType::Q4_K; }
-uint32_t gemv_threads_per_row(const WeightRef &w, bool one_token) {
-    static const uint32_t forced = env_u32("TERNLM_GEMV_TPR");
-    if (forced == 8 || forced == 16 || forced == 32 || forced == 64) return forced;
-    const int64_t items = gemv_items_per_row(w);
-    uint32_t tpr = items <= 12 ? 8 : items <= 24 ? 16 : items <= 48 ? 32 : 64;
-    if (q4k_one_row(w, one_token)) tpr = std::min(tpr, 32u);
-    // A tall matrix (an output matrix over the vocabulary) has rows enough to
-    // fill the device many times over: half the threads a row, each walking
-    // twice the items, read it faster (H100, --profile: 128256x2560 TQ2_0
-    // 56 -> 48 us, 128256x4096 Q4_K 137 -> 122, 128256x2048 Q4_K 67.5 -> 66).
-    return w.ne1 >= kGemvTallRows ? std::max(8u, tpr / 2) : tpr;
-}
-// Rows per group: as many as the type allows (activations loaded once serve
-// them all) while the matrix still spreads over kGemvMinThreads threads;
-// small matrices take one row per group, their time being mostly latency.
-// 64K rather than 128K (H100, --profile): bitnet2b's 6912x2560 TQ2_0
-// 10.6 -> 8.8 us with two rows a group, its 2560x6912 9.9 -> 8.9.
-constexpr uint64_t kGemvMinThreads = 64 * 1024;
-// For the two-row types, a thread that walks two or more items of its row
-// takes one row (and the lighter gemv_r1 build, 32 registers against 53
-// for Q4_K): H100, --profile, 2048x8192 Q4_K 10.45 -> 9.74 us, 128256x2048
-// 65.1 -> 59.4, 128256x4096 121.7 -> 115.4, where rows of one item a
-// thread lost with one row a group (8192x2048 9.0 -> 9.9); llama1b Q4_K
-// tg128 664 -> 676-681. TQ2_0's four rows a group stay: llama8b TQ2_0
-// decoded 2-4% slower with the rule.
-uint32_t gemv_rows_per_group(const WeightRef &w, uint32_t tpr, bool one_token) {
-    static const uint32_t forced = env_u32("TERNLM_GEMV_RPG");
-    if (forced >= 1 && forced <= kGemvMaxRowsPerGroup(w.type)) return forced;
-    if (q4k_one_row(w, one_token)) return 1;
-    if (kGemvMaxRowsPerGroup(w.type) == 2 && gemv_items_per_row(w) >= 2 * int64_t(tpr)) return 1;
-    uint32_t rpg = kGemvMaxRowsPerGroup(w.type);
-    while (rpg > 1 && uint64_t(w.ne1) / rpg * tpr < kGemvMinThreads) rpg /= 2;
-    return rpg;
-}
-
-size_t gemm_f16_bytes() {
-    const uint32_t forced = env_u32("TERNLM_GEMM_F16_KB");
-    return forced ? size_t(forced) << 10 : size_t(64) << 20;
-}
-
-uint32_t gemm_min_tokens() {
-    static const uint32_t forced = env_u32("TERNLM_GEMM_MIN_TOKENS");
-    return forced ? forced : 32;
-}
-
-constexpr uint32_t kMatmulTokens = 8;   // NT in matmul.comp
-constexpr uint32_t kGemvF16Rows = 64, kGemvF16MaxCols = 8192; // rows per workgroup, MAX_COLS in gemv_f16.comp
-constexpr uint32_t kGemvTokens = 8;     // NT in gemv.comp's gemv8 build
-constexpr uint32_t kMaxGroupsX = 65535;      // the minimum maxComputeWorkGroupCount[0]
-constexpr uint32_t kActQuantThreads = 32;   // local_size_x of act_quant.comp and glu_quant.comp
-constexpr uint32_t kNormQuantThreads = 256; // of norm_quant.comp
-// Split-K decode attention: a head's keys are shared among up to
-// kMaxAttnSplits workgroups, one per kAttnSplitKeys of the context's length
-// (attention.comp: up to 256 keys present all go to the first, folded as the
-// CPU folds them; past that, evenly, folded in f32).
-// TERNLM_ATTN_SPLITS overrides the count (a tuning aid). Measured on the H100,
-// llama8b Q4_K tg at depth 4096: 27 t/s unsplit, 113 with 8 workgroups, 132
-// with 16; at depth 16384: 7.4 unsplit, 68 with 16, 66 with 32, 69 with 64.
-// With the f32 fold (session 10), one workgroup per 128 rather than 256
-// tokens of n_ctx: attention 16.3 -> 13.2 us a layer at depth 512.
-constexpr uint32_t kAttnSplitKeys = 128, kMaxAttnSplits = 32;
-uint32_t attention_splits(int n_ctx) {
-    static const uint32_t forced = env_u32("TERNLM_ATTN_SPLITS");
-    if (forced) return std::min(forced, 64u);
-    return std::clamp((uint32_t(n_ctx) + kAttnSplitKeys - 1) / kAttnSplitKeys, 1u, kMaxAttnSplits);
-}
-// attention_tiled.comp (batches of cpu::kTiledAttentionMinRows rows or
-// more): query rows a workgroup (BQ), and the largest head_dim (HD_MAX).
-constexpr uint32_t kAttnTiledRows = 16, kAttnTiledMaxHeadDim = 128;
-constexpr uint32_t kTopLogits = 64;         // K in top_logits.comp
-constexpr uint32_t kTopLogitsSpan = 2048;   // values a workgroup of its pass 0 ranks
-constexpr uint32_t kTopLogitsMaxLists = 256; // its pass 1 merges at most these
-
 // top_logits.comp's keys back to floats (it maps float order to unsigned order).
 float key_value(uint32_t key) {
     const uint32_t u = key & 0x80000000u ? key & 0x7fffffffu : ~key;
@@ -261,16 +126,6 @@ std::string type_kernel_name(const char *kernel, GgmlType t) {
     std::string n = type_name(t);
     for (char &c : n) c = char(std::tolower(static_cast<unsigned char>(c)));
     return std::string(kernel) + "_" + n;
-}
-
-// A 1-D grid of n workgroups, folded into y where n exceeds the x limit
-// (kernels compute their index as x + y * gl_NumWorkGroups.x).
-struct Grid {
-    uint32_t x, y;
-};
-Grid grid(uint32_t n) {
-    const uint32_t x = std::max(1u, std::min(n, kMaxGroupsX));
-    return {x, (n + x - 1) / x};
 }
 
 struct StepBuf {
