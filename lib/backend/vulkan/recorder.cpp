@@ -159,8 +159,8 @@ void Recorder::order(const VkBuffer *bufs, size_t n, uint32_t writes) {
     bool hazard = dev_.profiling() || serial_commands();
     for (size_t i = 0; i < n && !hazard; ++i)
         hazard = touched(written_, bufs[i]) || (((writes >> i) & 1) && touched(read_, bufs[i]));
-    if (hazard && !no_barriers()) {
-        barrier();
+    if (hazard) {
+        if (!no_barriers()) barrier();
         written_.clear();
         read_.clear();
     }
