@@ -51,6 +51,7 @@ void Recorder::begin(bool decode, bool logits) {
     check(vkBeginCommandBuffer(cmd_, &bi), "vkBeginCommandBuffer");
     written_.clear();
     read_.clear();
+    transfer_since_barrier_ = false;
     start_profile();
 }
 
@@ -96,7 +97,7 @@ void Recorder::dispatch(const Kernel &k, std::initializer_list<VkBuffer> bufs, c
     sign_bytes(push, push_bytes);
     dev_.count_dispatch();
     if (replaying_) return;
-    order(bufs.begin(), bufs.size(), writes);
+    order(bufs.begin(), bufs.size(), writes, false);
     VkDescriptorSet set = descriptor_set(k);
     dev_.bind_buffers(set, bufs.begin(), uint32_t(bufs.size()), offsets);
     vkCmdBindPipeline(cmd_, VK_PIPELINE_BIND_POINT_COMPUTE, k.pipeline);
@@ -116,7 +117,7 @@ void Recorder::copy(VkBuffer src, size_t src_off, VkBuffer dst, size_t dst_off, 
     sign(src, dst, src_off, dst_off, bytes);
     if (replaying_) return;
     const VkBuffer bufs[2] = {src, dst};
-    order(bufs, 2, 0b10);
+    order(bufs, 2, 0b10, true);
     VkBufferCopy region{src_off, dst_off, bytes};
     vkCmdCopyBuffer(cmd_, src, dst, 1, &region);
 }
@@ -125,6 +126,28 @@ void Recorder::copy(VkBuffer src, size_t src_off, VkBuffer dst, size_t dst_off, 
 void Recorder::sign_bytes(const void *p, size_t n) {
     const auto *b = static_cast<const uint8_t *>(p);
     for (size_t i = 0; i < n; ++i) signature_ = (signature_ ^ b[i]) * 1099511628211ull;
+}
+
+// The barrier between dependent commands of a step: compute to compute, and
+// the transfer stage only on the side that holds a copy (the step's first
+// commands copy its parameters and embedding rows). The host stage is only
+// in barrier(), at the step's end: in every barrier it cost the H100 ~1 us
+// each, llama1b Q4_K decode 684-688 -> 765-771 t/s and bitnet2b TQ2_0
+// 321 -> 376-377 without it (docs/performance.md, session 18).
+void Recorder::between(bool transfer_before, bool transfer_after) {
+    VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
+    VkPipelineStageFlags src = VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, dst = VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT;
+    mb.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT;
+    mb.dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT;
+    if (transfer_before) {
+        src |= VK_PIPELINE_STAGE_TRANSFER_BIT;
+        mb.srcAccessMask |= VK_ACCESS_TRANSFER_WRITE_BIT;
+    }
+    if (transfer_after) {
+        dst |= VK_PIPELINE_STAGE_TRANSFER_BIT;
+        mb.dstAccessMask |= VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
+    }
+    vkCmdPipelineBarrier(cmd_, src, dst, 0, 1, &mb, 0, nullptr, 0, nullptr);
 }
 
 void Recorder::barrier(VkCommandBuffer cmd) {
@@ -152,7 +175,7 @@ static bool no_barriers() {
     return on;
 }
 
-void Recorder::order(const VkBuffer *bufs, size_t n, uint32_t writes) {
+void Recorder::order(const VkBuffer *bufs, size_t n, uint32_t writes, bool transfer) {
     auto touched = [](const std::vector<VkBuffer> &set, VkBuffer b) {
         return std::find(set.begin(), set.end(), b) != set.end();
     };
@@ -160,10 +183,12 @@ void Recorder::order(const VkBuffer *bufs, size_t n, uint32_t writes) {
     for (size_t i = 0; i < n && !hazard; ++i)
         hazard = touched(written_, bufs[i]) || (((writes >> i) & 1) && touched(read_, bufs[i]));
     if (hazard) {
-        if (!no_barriers()) barrier();
+        if (!no_barriers()) between(transfer_since_barrier_, transfer);
         written_.clear();
         read_.clear();
+        transfer_since_barrier_ = false;
     }
+    transfer_since_barrier_ |= transfer;
     for (size_t i = 0; i < n; ++i) ((writes >> i) & 1 ? written_ : read_).push_back(bufs[i]);
 }
 

@@ -3,9 +3,10 @@
 // the op code does not care about:
 // - descriptor sets, from pools reset with their command buffer;
 // - barriers only where needed: each command says which of its bindings it
-//   writes, and a full barrier goes before a command that touches a buffer an
+//   writes, and a barrier goes before a command that touches a buffer an
 //   unfinished command writes, or writes one it reads (so independent
-//   dispatches, such as the q, k and v GEMVs, run together);
+//   dispatches, such as the q, k and v GEMVs, run together); it holds only
+//   the stages involved (the host's only at the step's end);
 // - a decode recording that is replayed: a one-token step issues the same
 //   commands every time (positions come from a buffer the kernels read), so
 //   it is recorded once and resubmitted while its key holds. Each replayed
@@ -75,9 +76,12 @@ private:
 
     void sign_bytes(const void *p, size_t n);
     template <typename... T> void sign(const T &...v) { (sign_bytes(&v, sizeof v), ...); }
+    // Everything before done and visible to everything after, the host included.
     void barrier() { barrier(cmd_); }
     static void barrier(VkCommandBuffer cmd);
-    void order(const VkBuffer *bufs, size_t n, uint32_t writes);
+    // A barrier between dependent commands where needed (transfer: the command is a copy).
+    void order(const VkBuffer *bufs, size_t n, uint32_t writes, bool transfer);
+    void between(bool transfer_before, bool transfer_after);
     VkDescriptorSet descriptor_set(const Kernel &k);
     void start_profile();
     void collect_profile();
@@ -94,6 +98,7 @@ private:
     uint64_t buffers_generation_ = 0, generation_at_begin_ = 0;
     uint64_t signature_ = kHashSeed;
     std::vector<VkBuffer> written_, read_; // by commands since the last barrier
+    bool transfer_since_barrier_ = false;  // a copy among them
     VkQueryPool queries_ = VK_NULL_HANDLE; // timestamps, when profiling
     std::vector<std::string> profile_labels_;
 };
