@@ -6,8 +6,9 @@
 // dot products, DOT4; shifts and multiplies otherwise). Sums within a scale
 // group are exact integers, as in ggml's vec_dot.
 //
-// A workgroup is 64 threads in groups of p.tpr (8, 16, 32 or 64: more for
-// longer rows); a group owns p.rpg <= RPG rows (fewer for small matrices, so
+// A workgroup is GEMV_WG = 64 threads (128 and 256 were no faster on the
+// H100, session 18) in groups of p.tpr (8, 16, 32 or 64: more for longer
+// rows); a group owns p.rpg <= RPG rows (fewer for small matrices, so
 // that more threads share the latency) and walks their blocks in "items" (a
 // quarter or all of a block), so the activation words loaded for an item
 // serve all its rows.
@@ -32,7 +33,11 @@
 #extension GL_EXT_spirv_intrinsics : require
 #endif
 
-layout(local_size_x = 64) in;
+#ifndef GEMV_WG
+#define GEMV_WG 64
+#endif
+layout(local_size_x = GEMV_WG) in;
+const uint GWG = GEMV_WG;
 
 layout(std430, binding = 0) readonly buffer Weights { uint W[]; };
 layout(std430, binding = 0) readonly buffer Weights4 { uvec4 W4[]; };
@@ -244,7 +249,7 @@ void load_x(uint blk, uint k, uint xo, out uvec4 x[8], out ivec4 s) { // xo: the
 
 #define ACT_QK (QK == 256u ? 256u : 32u)
 // Per-subgroup sums, where a row group spans several subgroups.
-shared float partial[RPG * 64u];
+shared float partial[RPG * GWG];
 
 // Writes the row group's sums of acc (token tok) to Y. Lanes of a subgroup
 // combine by shuffles (a butterfly over min(tpr, subgroup size) lanes, so
@@ -252,9 +257,9 @@ shared float partial[RPG * 64u];
 // several subgroups, their sums meet in shared memory. The order is fixed,
 // so results do not depend on timing.
 #ifdef ROPE_KV
-// The workgroup's rows (at most 64 / 8 groups of RPG), staged for rope_pairs.
-shared float rows_y[8u * RPG];
-uint wg_rows() { return (64u / p.tpr) * p.rpg; }
+// The workgroup's rows (at most GWG / 8 groups of RPG), staged for rope_pairs.
+shared float rows_y[(GWG / 8u) * RPG];
+uint wg_rows() { return (GWG / p.tpr) * p.rpg; }
 uint wg_row0() { return (gl_WorkGroupID.x + gl_WorkGroupID.y * p.rows_per_x) * wg_rows(); }
 // The matrix row whose product lands in row L of the workgroups' order:
 // with NEOX pairs, q's and k's rotated rows go in quads (see the header).
@@ -336,12 +341,12 @@ void store_rows(float acc[RPG], uint tok, uint tid, uint lane, uint row0) {
     }
     const uint sub = tid / gl_SubgroupSize; // subgroups are consecutive invocations
     if (gl_SubgroupInvocationID == 0u)
-        [[unroll]] for (uint r = 0u; r < RPG; ++r) partial[r * 64u + sub] = acc[r];
+        [[unroll]] for (uint r = 0u; r < RPG; ++r) partial[r * GWG + sub] = acc[r];
     barrier();
     if (lane < p.rpg && row0 + lane < p.nrows) {
         const uint first = (tid - lane) / gl_SubgroupSize, n = p.tpr / gl_SubgroupSize;
         float y = 0.0;
-        for (uint i = 0u; i < n; ++i) y += partial[lane * 64u + first + i];
+        for (uint i = 0u; i < n; ++i) y += partial[lane * GWG + first + i];
         store(tok * p.nrows + row0 + lane, y);
     }
     barrier(); // partial is rewritten for the next token
@@ -350,7 +355,7 @@ void store_rows(float acc[RPG], uint tok, uint tid, uint lane, uint row0) {
 void main() {
     const uint tid = gl_LocalInvocationID.x, lane = tid % p.tpr;
     const uint wg = gl_WorkGroupID.x + gl_WorkGroupID.y * p.rows_per_x;
-    const uint row0 = (wg * (64u / p.tpr) + tid / p.tpr) * p.rpg;
+    const uint row0 = (wg * (GWG / p.tpr) + tid / p.tpr) * p.rpg;
     const uint tok0 = gl_WorkGroupID.z * NT;
     const uint nblk = p.ncols / QK;
     float acc[NT][RPG];

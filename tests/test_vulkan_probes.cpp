@@ -77,7 +77,18 @@ TEST_CASE("Vulkan dispatch cost probe", "[.probe]") {
                 vkCmdPipelineBarrier(cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0,
                                      1, &mb, 0, nullptr, 0, nullptr);
             }
-            if (mode >= 2) {
+            if (mode == 5 && i) // an execution dependency only (no cache made visible): what the drain costs
+                vkCmdPipelineBarrier(cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0,
+                                     0, nullptr, 0, nullptr, 0, nullptr);
+            if (mode == 6 && i) { // the host stage too, as every barrier of a step held before session 18
+                VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
+                mb.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT;
+                mb.dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_HOST_READ_BIT;
+                vkCmdPipelineBarrier(cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
+                                     VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &mb, 0,
+                                     nullptr, 0, nullptr);
+            }
+            if (mode >= 2 && mode <= 4) {
                 vkCmdBindPipeline(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, k.pipeline);
                 vkCmdBindDescriptorSets(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, k.layout, 0, 1, &sets[mode >= 3 ? i & 1 : 0],
                                         0, nullptr);
@@ -92,10 +103,11 @@ TEST_CASE("Vulkan dispatch cost probe", "[.probe]") {
         dev->submit_and_wait(cmd, fence);
         return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     };
-    const char *names[5] = {"no barriers", "barriers", "barriers+rebind", "barriers+2 sets", "2 sets, no barr"};
+    const char *names[7] = {"no barriers",     "barriers",         "barriers+rebind",  "barriers+2 sets",
+                            "2 sets, no barr", "execution only",   "barriers+host"};
     std::printf("dispatch cost on %s, us a dispatch (2000 dispatches less 1)\n", dev->info().name.c_str());
     for (uint32_t groups : {1u, 16u, 132u, 1056u, 2048u})
-        for (int mode = 0; mode < 5; ++mode) {
+        for (int mode = 0; mode < 7; ++mode) {
             run(2000, groups, mode);
             double best = 1e9;
             for (int r = 0; r < 3; ++r) best = std::min(best, (run(2000, groups, mode) - run(1, groups, mode)) / 1999);

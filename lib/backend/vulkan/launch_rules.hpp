@@ -42,6 +42,7 @@ size_t gemm_f16_bytes();
 // at 64; llama1b Q4_K 3,109/2,044 at 24, 3,510/2,678 at 32, 4,092/5,327 at 64.
 uint32_t gemm_min_tokens();
 
+constexpr uint32_t kGemvThreads = 64; // local_size_x of gemv.comp (GEMV_WG): 128 and 256 measured no better (session 18)
 constexpr uint32_t kGemvMaxRowsPerGroup(GgmlType t) { return t == GgmlType::TQ2_0 ? 4 : 2; } // RPG in gemv.comp
 constexpr uint32_t kGemvItemsPerBlock(GgmlType t) { // IPB in gemv.comp
     return t == GgmlType::Q8_0 || t == GgmlType::Q4_0 || t == GgmlType::Q5_0 ? 1 : 4;

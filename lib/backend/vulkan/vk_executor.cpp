@@ -716,7 +716,7 @@ private:
         const uint32_t rows = uint32_t(w.ne1);
         const uint32_t tpr = gemv_threads_per_row(w, ntok == 1);
         if (!rpg) rpg = gemv_rows_per_group(w, tpr, ntok == 1);
-        const uint32_t per_wg = (64 / tpr) * rpg;
+        const uint32_t per_wg = (kGemvThreads / tpr) * rpg;
         g = grid((rows + per_wg - 1) / per_wg);
         return {uint32_t(w.ne0), rows, tpr, uint32_t(w.row_bytes), g.x, scale, rpg, ntok, accumulate ? 1u : 0u};
     }
@@ -778,7 +778,7 @@ private:
     static uint32_t rope_rows_per_group(const WeightRef &w, uint32_t multiple) {
         const uint32_t tpr = gemv_threads_per_row(w, true);
         for (uint32_t rpg = gemv_rows_per_group(w, tpr, true); rpg <= kGemvMaxRowsPerGroup(w.type); rpg *= 2)
-            if ((64 / tpr) * rpg % multiple == 0) return rpg;
+            if ((kGemvThreads / tpr) * rpg % multiple == 0) return rpg;
         return 0;
     }
 
