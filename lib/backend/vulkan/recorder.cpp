@@ -1,6 +1,7 @@
 #include "backend/vulkan/recorder.hpp"
 
 #include <algorithm>
+#include <cstring>
 
 #include "common/error.hpp"
 
@@ -122,10 +123,28 @@ void Recorder::copy(VkBuffer src, size_t src_off, VkBuffer dst, size_t dst_off, 
     vkCmdCopyBuffer(cmd_, src, dst, 1, &region);
 }
 
-// FNV-1a over everything a command depends on, push constants included.
+// A hash of everything a command depends on, push constants included:
+// FNV-1a's step over 8-byte words, each product folded so that high bits
+// reach the low ones (it guards against an internal error, not an
+// adversary). Byte by byte, the host time before a replayed step's
+// submission was 104 us on llama1b and 239 on bitnet2b (H100 machine);
+// by words 73-99 and 127-137.
 void Recorder::sign_bytes(const void *p, size_t n) {
     const auto *b = static_cast<const uint8_t *>(p);
-    for (size_t i = 0; i < n; ++i) signature_ = (signature_ ^ b[i]) * 1099511628211ull;
+    auto mix = [this](uint64_t w) {
+        signature_ = (signature_ ^ w) * 1099511628211ull;
+        signature_ ^= signature_ >> 29;
+    };
+    for (; n >= 8; n -= 8, b += 8) {
+        uint64_t w;
+        std::memcpy(&w, b, 8);
+        mix(w);
+    }
+    if (n) {
+        uint64_t w = 0;
+        std::memcpy(&w, b, n);
+        mix(w ^ (uint64_t(n) << 56)); // the length tells a short tail from zeros
+    }
 }
 
 // The barrier between dependent commands of a step: compute to compute, and
