@@ -1061,15 +1061,19 @@ TEST_CASE("A decode step on Vulkan is one queue submission", "[vulkan]") {
     std::vector<int32_t> tokens;
     for (int i = 0; i < 6; ++i) {
         before = dev.submissions();
-        const uint64_t recorded = dev.recorded_steps();
+        const uint64_t recorded = dev.recorded_steps(), early = dev.early_submissions();
         tokens.push_back(ctx.sample(sampler));
         ctx.decode_step(tokens.back());
         const int32_t sampled = ctx.sample(sampler);
         CHECK(dev.submissions() - before == 1);
         CHECK(argmax(ctx.logits(), model->hparams().n_vocab) == sampled);
         CHECK(dev.submissions() - before == 2);
-        // The first decode step records its commands; later ones replay them.
-        if (i > 1) CHECK(dev.recorded_steps() == recorded);
+        // The first decode step records its commands; later ones replay them,
+        // submitted as soon as the token's embedding row is written.
+        if (i > 1) {
+            CHECK(dev.recorded_steps() == recorded);
+            CHECK(dev.early_submissions() - early == 1);
+        }
     }
     // Replayed steps compute what recorded ones do: with profiling on, every
     // step is recorded anew, and the same tokens give the same logits.
@@ -1228,10 +1232,13 @@ TEST_CASE("A model split between the CPU and Vulkan computes what the CPU does",
                 require_close(lb, la, 5e-4);
                 const int32_t t = a.sample(sa);
                 REQUIRE(b.sample(sb) == t);
-                const uint64_t before = dev.submissions();
+                const uint64_t before = dev.submissions(), early = dev.early_submissions();
                 a.decode_step(t);
                 b.decode_step(t);
                 CHECK(dev.submissions() - before == 1);
+                // The GPU's input rows come from the CPU's layers mid-step:
+                // replays submit only after them.
+                CHECK(dev.early_submissions() == early);
             }
         }
     }

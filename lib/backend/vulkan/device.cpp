@@ -390,7 +390,7 @@ void Device::upload(Buffer &dst, size_t offset, const void *src, size_t bytes) {
     vkFreeCommandBuffers(dev_, pool_, 1, &cmd);
 }
 
-void Device::submit_and_wait(VkCommandBuffer cmd, VkFence fence) {
+void Device::submit(VkCommandBuffer cmd, VkFence fence) {
     VkSubmitInfo si{VK_STRUCTURE_TYPE_SUBMIT_INFO};
     si.commandBufferCount = 1;
     si.pCommandBuffers = &cmd;
@@ -399,6 +399,9 @@ void Device::submit_and_wait(VkCommandBuffer cmd, VkFence fence) {
         check(vkQueueSubmit(queue_, 1, &si, fence), "vkQueueSubmit");
     }
     submissions_.fetch_add(1);
+}
+
+void Device::wait(VkFence fence) {
     VkResult r = VK_NOT_READY;
     if (spin_us_) {
         const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(spin_us_);

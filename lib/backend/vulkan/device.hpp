@@ -113,7 +113,13 @@ public:
     // polls the fence for up to spin_us_ before it sleeps on it: waking from
     // vkWaitForFences cost ~70 us a decode step on the H100 (4% of a
     // llama-1B step), for one core kept busy while a step runs.
-    void submit_and_wait(VkCommandBuffer cmd, VkFence fence);
+    void submit_and_wait(VkCommandBuffer cmd, VkFence fence) {
+        submit(cmd, fence);
+        wait(fence);
+    }
+    // The two halves: a submission (counted), and the wait for its fence.
+    void submit(VkCommandBuffer cmd, VkFence fence);
+    void wait(VkFence fence);
     uint64_t submissions() const { return submissions_.load(); }
     // Dispatches recorded by executors (the bench reports them per token).
     void count_dispatch() { dispatches_.fetch_add(1, std::memory_order_relaxed); }
@@ -121,6 +127,9 @@ public:
     void count_recorded_step() { recorded_steps_.fetch_add(1, std::memory_order_relaxed); }
     uint64_t recorded_steps() const { return recorded_steps_.load(); }
     uint64_t dispatches() const { return dispatches_.load(); }
+    // Replayed steps submitted before their ops were walked (Recorder::submit_early).
+    void count_early_submission() { early_submissions_.fetch_add(1, std::memory_order_relaxed); }
+    uint64_t early_submissions() const { return early_submissions_.load(); }
 
     // Small object factories shared by the executor, uploads and the bench probe.
     VkDescriptorPool create_descriptor_pool(uint32_t max_sets, uint32_t max_buffers) const;
@@ -198,7 +207,7 @@ private:
     DeviceInfo info_;
     std::mutex mu_; // the queue and the kernel table
     std::map<std::string, Kernel> kernels_;
-    std::atomic<uint64_t> submissions_{0}, dispatches_{0}, recorded_steps_{0};
+    std::atomic<uint64_t> submissions_{0}, dispatches_{0}, recorded_steps_{0}, early_submissions_{0};
     std::atomic<bool> int_dot_enabled_{true};
     std::atomic<bool> coopmat_enabled_{true};
     std::atomic<int> fusion_level_{kDefaultFusionLevel};

@@ -22,6 +22,7 @@ Recorder::Recorder(Device &dev) : dev_(dev) {
 }
 
 Recorder::~Recorder() {
+    if (submitted_) vkWaitForFences(dev_.handle(), 1, &fence_, VK_TRUE, UINT64_MAX); // a failed step's commands
     if (queries_) vkDestroyQueryPool(dev_.handle(), queries_, nullptr);
     vkDestroyFence(dev_.handle(), fence_, nullptr);
     vkDestroyCommandPool(dev_.handle(), pool_, nullptr); // frees the command buffers
@@ -30,6 +31,7 @@ Recorder::~Recorder() {
 }
 
 void Recorder::begin(bool decode, bool logits) {
+    settle_early(); // a step that failed after submitting early: its commands may still run
     signature_ = kHashSeed;
     generation_at_begin_ = buffers_generation_;
     decode_step_ = decode && !dev_.profiling();
@@ -56,18 +58,38 @@ void Recorder::begin(bool decode, bool logits) {
     start_profile();
 }
 
+void Recorder::submit_early() {
+    if (!replaying_ || submitted_) return;
+    check(vkResetFences(dev_.handle(), 1, &fence_), "vkResetFences");
+    dev_.submit(rec_->cmd, fence_);
+    dev_.count_early_submission();
+    submitted_ = true;
+}
+
+void Recorder::settle_early() {
+    if (!submitted_) return;
+    submitted_ = false;
+    dev_.wait(fence_);
+}
+
 void Recorder::finish() {
     if (replaying_) {
-        if (signature_ != decode_key_.signature || buffers_generation_ != decode_key_.buffers) {
+        const bool same = signature_ == decode_key_.signature && buffers_generation_ == decode_key_.buffers;
+        if (!same) {
             decode_key_.valid = false;
+            settle_early();
             fail(TERN_ERR_BACKEND, "Vulkan: a replayed decode step differs from its recording (internal error)");
         }
     } else {
         barrier(); // everything done and visible to the host (the logits read-back)
         check(vkEndCommandBuffer(cmd_), "vkEndCommandBuffer");
     }
-    check(vkResetFences(dev_.handle(), 1, &fence_), "vkResetFences");
-    dev_.submit_and_wait(rec_->cmd, fence_);
+    if (!submitted_) {
+        check(vkResetFences(dev_.handle(), 1, &fence_), "vkResetFences");
+        dev_.submit(rec_->cmd, fence_);
+        submitted_ = true;
+    }
+    settle_early();
     // A decode recording replays while no buffer it binds was replaced: one
     // that grew during the recording (its early commands bound the old
     // buffer, now freed) is recorded again next time.
@@ -77,6 +99,7 @@ void Recorder::finish() {
 }
 
 void Recorder::read_back(VkBuffer src, VkBuffer dst, size_t bytes) {
+    settle_early();
     check(vkResetCommandBuffer(read_back_cmd_, 0), "vkResetCommandBuffer");
     VkCommandBufferBeginInfo bi{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
     bi.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;

@@ -37,6 +37,16 @@ public:
     // else records (decode steps into the replayable buffer).
     void begin(bool decode, bool logits);
     bool replaying() const { return replaying_; }
+    // Whether this step is recording the decode step's commands (which later
+    // steps replay).
+    bool recording_decode() const { return decode_step_ && !replaying_; }
+    // A replayed step: submits the recording now, before its commands are
+    // issued, once the caller has written every input the step reads from
+    // the host. Its commands must still be issued: finish() compares them
+    // with the recording (after they ran: a mismatch is an internal error)
+    // and waits. The host's walk through the step's ops then overlaps the
+    // GPU's work instead of preceding it.
+    void submit_early();
 
     // `writes`: bit i set when the kernel writes binding i. `label` names the
     // dispatch in profiles (the kernel's name when empty). `offsets`: where
@@ -74,6 +84,7 @@ private:
     static constexpr uint32_t kMaxProfiled = 4096; // timed dispatches per step
     static constexpr uint64_t kHashSeed = 1469598103934665603ull;
 
+    void settle_early(); // waits for an early submission, if one is pending
     void sign_bytes(const void *p, size_t n);
     template <typename... T> void sign(const T &...v) { (sign_bytes(&v, sizeof v), ...); }
     // Everything before done and visible to everything after, the host included.
@@ -94,6 +105,7 @@ private:
     Recording *rec_ = &general_;           // this step's
     VkCommandBuffer cmd_ = VK_NULL_HANDLE; // rec_->cmd while recording
     bool replaying_ = false, decode_step_ = false, logits_ = false;
+    bool submitted_ = false; // this step's commands are submitted, its fence not yet waited for
     DecodeKey decode_key_;
     uint64_t buffers_generation_ = 0, generation_at_begin_ = 0;
     uint64_t signature_ = kHashSeed;
