@@ -17,7 +17,8 @@
 // and walks k in steps of BK. Each step copies the weight tile into shared
 // memory (16-byte words of f16) and converts the activation tile to f16
 // there; the next step's words are loaded into registers while the matrix
-// units work on this one. Products go through GL_NV_cooperative_matrix
+// units work on this one, and written to a second pair of tiles after
+// them, so that one barrier a step separates the two. Products go through GL_NV_cooperative_matrix
 // (CM x CN x CK per instruction, f32 sums); each subgroup owns 32 x 32 of
 // the tile. The grid's x walks the token tiles, so the workgroups that read
 // one weight tile run together and share it in the L2.
@@ -78,9 +79,23 @@ layout(push_constant) uniform Params {
 #endif
 #define SA (BK + 8u) // row stride of the tiles in f16 (padded against bank conflicts)
 #define SA4 (SA / 8u) // ... in 16-byte words
-shared uvec4 sw[BM * SA4], sx[BN * SA4];
+// Tiles in two buffers (TILE_BUFS 2): a step's products read one while its
+// threads write the next step's into the other, one barrier a step. H100,
+// llama8b pp512 at 512 tokens (--profile, us a call): Q4_K's 4096x14336
+// 998 -> 748, 4096x4096 303 -> 227, 14336x4096 729 either way; TQ2_0's
+// (INT_TILES, more registers) went the other way, 14336x4096 555 -> 645,
+// 4096x4096 193 -> 204, so it keeps one buffer and two barriers a step.
+// pp512 (-r 5, two rounds): llama8b Q4_K 4,463 / 4,483 -> 4,788 / 4,795,
+// llama1b Q4_K 25,676 / 25,983 -> 25,338 / 25,393. The types read from
+// f16 rows were not measured; they take two.
 #ifdef INT_TILES
-shared float sdw[BM], sdx[BN]; // the block's d of each tile row and token
+#define TILE_BUFS 1u
+#else
+#define TILE_BUFS 2u
+#endif
+shared uvec4 sw[TILE_BUFS * BM * SA4], sx[TILE_BUFS * BN * SA4];
+#ifdef INT_TILES
+shared float sdw[2u * BM], sdx[2u * BN]; // the block's d of each tile row and token (blocks of either parity)
 #endif
 
 // What a thread carries from memory to the tiles each step: W_VECS words of
@@ -192,35 +207,37 @@ uvec4 ternary8(uvec4 q, uint sh, uint half_) {
 }
 #endif
 
-void stash(uint k0, uint tid) {
+void stash(uint k0, uint tid, uint buf) {
+    const uint wo = buf * BM * SA4, xo = buf * BN * SA4;
     [[unroll]] for (uint i = 0u; i < W_VECS; ++i) {
         const uint v = tid + WG * i;
 #ifdef TILE_DECODE
         const uint o = (v / W_PER_ROW) * SA4 + (v % W_PER_ROW) * 2u;
         const uint sh = 2u * (((k0 + (v % W_PER_ROW) * 16u) % 128u) >> 5);
-        sw[o] = ternary8(wreg[i], sh, 0u);
-        sw[o + 1u] = ternary8(wreg[i], sh, 1u);
+        sw[wo + o] = ternary8(wreg[i], sh, 0u);
+        sw[wo + o + 1u] = ternary8(wreg[i], sh, 1u);
 #elif defined(Q4K_TILES)
         // Byte l of the run: weight l of sub-block 2 * run (low nibble) and of
         // 2 * run + 1 (high), columns 16 * half + l and 32 + 16 * half + l.
         const uint run = (k0 % QK) / 64u, o = (v / W_PER_ROW) * SA4 + (v % W_PER_ROW) * 2u;
         const vec2 lo = q4k_affine(hreg[i], 2u * run), hi = q4k_affine(hreg[i], 2u * run + 1u);
-        sw[o] = nibbles8(wreg[i], 0u, 0u, lo);
-        sw[o + 1u] = nibbles8(wreg[i], 0u, 1u, lo);
-        sw[o + 4u] = nibbles8(wreg[i], 4u, 0u, hi);
-        sw[o + 5u] = nibbles8(wreg[i], 4u, 1u, hi);
+        sw[wo + o] = nibbles8(wreg[i], 0u, 0u, lo);
+        sw[wo + o + 1u] = nibbles8(wreg[i], 0u, 1u, lo);
+        sw[wo + o + 4u] = nibbles8(wreg[i], 4u, 0u, hi);
+        sw[wo + o + 5u] = nibbles8(wreg[i], 4u, 1u, hi);
 #else
-        sw[(v / W_PER_ROW) * SA4 + v % W_PER_ROW] = wreg[i];
+        sw[wo + (v / W_PER_ROW) * SA4 + v % W_PER_ROW] = wreg[i];
 #endif
     }
     [[unroll]] for (uint i = 0u; i < X_RUNS; ++i) {
         const uint v = tid + WG * i, o = (v / (BK / 16u)) * SA4 + (v % (BK / 16u)) * 2u;
-        sx[o] = act8(xreg[i], xdreg[i], 0u);
-        sx[o + 1u] = act8(xreg[i], xdreg[i], 1u);
+        sx[xo + o] = act8(xreg[i], xdreg[i], 0u);
+        sx[xo + o + 1u] = act8(xreg[i], xdreg[i], 1u);
     }
 #ifdef INT_TILES
     if (k0 % QK == 0u) {
-        if (tid < BM) sdw[tid] = dreg; else sdx[tid - BM] = dreg;
+        const uint par = (k0 / QK) & 1u;
+        if (tid < BM) sdw[par * BM + tid] = dreg; else sdx[par * BN + tid - BM] = dreg;
     }
 #endif
 }
@@ -263,10 +280,11 @@ void main() {
 #endif
     ACC part[MT][NT_];
     fetch(row0, tok0, 0u, tid);
-    for (uint k0 = 0u; k0 < p.ncols; k0 += BK) {
-        stash(k0, tid);
-        barrier();
-        if (k0 + BK < p.ncols) fetch(row0, tok0, k0 + BK, tid); // in flight while the units work
+    stash(0u, tid, 0u);
+    barrier();
+    for (uint k0 = 0u, cur = 0u; k0 < p.ncols; k0 += BK, cur = (cur + 1u) % TILE_BUFS) {
+        const bool more = k0 + BK < p.ncols;
+        if (more) fetch(row0, tok0, k0 + BK, tid); // in flight while the units work
 #ifdef INT_TILES
         if (k0 % QK == 0u)
 #endif
@@ -275,10 +293,10 @@ void main() {
         [[unroll]] for (uint kk = 0u; kk < BK; kk += CK) {
             fcoopmatNV<16, gl_ScopeSubgroup, CM, CK> a[MT];
             [[unroll]] for (uint m = 0u; m < MT; ++m)
-                coopMatLoadNV(a[m], sw, (sr + m * CM) * SA4 + kk / 8u, SA4, false);
+                coopMatLoadNV(a[m], sw, cur * BM * SA4 + (sr + m * CM) * SA4 + kk / 8u, SA4, false);
             [[unroll]] for (uint n = 0u; n < NT_; ++n) {
                 fcoopmatNV<16, gl_ScopeSubgroup, CK, CN> b;
-                coopMatLoadNV(b, sx, (st + n * CN) * SA4 + kk / 8u, SA4, true);
+                coopMatLoadNV(b, sx, cur * BN * SA4 + (st + n * CN) * SA4 + kk / 8u, SA4, true);
                 [[unroll]] for (uint m = 0u; m < MT; ++m) part[m][n] = coopMatMulAddNV(a[m], b, part[m][n]);
             }
         }
@@ -291,7 +309,8 @@ void main() {
                     subgroupBarrier();
                     [[unroll]] for (uint i = 0u; i < PER_LANE; ++i) {
                         const uint e = lane + 32u * i;
-                        const float d = sdx[st + n * CN + e / CM] * sdw[sr + m * CM + e % CM];
+                        const uint par = (k0 / QK) & 1u;
+                        const float d = sdx[par * BN + st + n * CN + e / CM] * sdw[par * BM + sr + m * CM + e % CM];
                         acc[m][n][i] += stage[base + e] * d;
                     }
                     subgroupBarrier();
@@ -301,6 +320,10 @@ void main() {
         [[unroll]] for (uint m = 0u; m < MT; ++m)
             [[unroll]] for (uint n = 0u; n < NT_; ++n) acc[m][n] = acc[m][n] + part[m][n];
 #endif
+#ifdef INT_TILES // one buffer (TILE_BUFS)
+        barrier(); // every product has read the tiles the stash overwrites
+#endif
+        if (more) stash(k0 + BK, tid, (cur + 1u) % TILE_BUFS);
         barrier();
     }
     [[unroll]] for (uint m = 0u; m < MT; ++m)
