@@ -18,8 +18,9 @@
 // memory (16-byte words of f16) and converts the activation tile to f16
 // there; the next step's words are loaded into registers while the matrix
 // units work on this one, and written to a second pair of tiles after
-// them, so that one barrier a step separates the two. Products go through GL_NV_cooperative_matrix
-// (CM x CN x CK per instruction, f32 sums); each subgroup owns 32 x 32 of
+// them, so that one barrier a step separates the two (TILE_BUFS). Products
+// go through GL_NV_cooperative_matrix (CM x CN x CK per instruction, f32
+// sums); each subgroup owns 32 x 32 of
 // the tile. The grid's x walks the token tiles, so the workgroups that read
 // one weight tile run together and share it in the L2.
 //
@@ -95,7 +96,7 @@ layout(push_constant) uniform Params {
 #endif
 shared uvec4 sw[TILE_BUFS * BM * SA4], sx[TILE_BUFS * BN * SA4];
 #ifdef INT_TILES
-shared float sdw[2u * BM], sdx[2u * BN]; // the block's d of each tile row and token (blocks of either parity)
+shared float sdw[BM], sdx[BN]; // the block's d of each tile row and token
 #endif
 
 // What a thread carries from memory to the tiles each step: W_VECS words of
@@ -236,8 +237,7 @@ void stash(uint k0, uint tid, uint buf) {
     }
 #ifdef INT_TILES
     if (k0 % QK == 0u) {
-        const uint par = (k0 / QK) & 1u;
-        if (tid < BM) sdw[par * BM + tid] = dreg; else sdx[par * BN + tid - BM] = dreg;
+        if (tid < BM) sdw[tid] = dreg; else sdx[tid - BM] = dreg;
     }
 #endif
 }
@@ -309,8 +309,7 @@ void main() {
                     subgroupBarrier();
                     [[unroll]] for (uint i = 0u; i < PER_LANE; ++i) {
                         const uint e = lane + 32u * i;
-                        const uint par = (k0 / QK) & 1u;
-                        const float d = sdx[par * BN + st + n * CN + e / CM] * sdw[par * BM + sr + m * CM + e % CM];
+                        const float d = sdx[st + n * CN + e / CM] * sdw[sr + m * CM + e % CM];
                         acc[m][n][i] += stage[base + e] * d;
                     }
                     subgroupBarrier();
@@ -321,7 +320,7 @@ void main() {
             [[unroll]] for (uint n = 0u; n < NT_; ++n) acc[m][n] = acc[m][n] + part[m][n];
 #endif
 #ifdef INT_TILES // one buffer (TILE_BUFS)
-        barrier(); // every product has read the tiles the stash overwrites
+        barrier(); // every product and scale has read what the stash overwrites
 #endif
         if (more) stash(k0 + BK, tid, (cur + 1u) % TILE_BUFS);
         barrier();

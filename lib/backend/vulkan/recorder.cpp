@@ -58,12 +58,16 @@ void Recorder::begin(bool decode, bool logits) {
     start_profile();
 }
 
-void Recorder::submit_early() {
-    if (!replaying_ || submitted_) return;
+void Recorder::submit() {
     check(vkResetFences(dev_.handle(), 1, &fence_), "vkResetFences");
     dev_.submit(rec_->cmd, fence_);
-    dev_.count_early_submission();
     submitted_ = true;
+}
+
+void Recorder::submit_early() {
+    if (!replaying_ || submitted_) return;
+    submit();
+    dev_.count_early_submission();
 }
 
 void Recorder::settle_early() {
@@ -84,11 +88,7 @@ void Recorder::finish() {
         barrier(); // everything done and visible to the host (the logits read-back)
         check(vkEndCommandBuffer(cmd_), "vkEndCommandBuffer");
     }
-    if (!submitted_) {
-        check(vkResetFences(dev_.handle(), 1, &fence_), "vkResetFences");
-        dev_.submit(rec_->cmd, fence_);
-        submitted_ = true;
-    }
+    if (!submitted_) submit();
     settle_early();
     // A decode recording replays while no buffer it binds was replaced: one
     // that grew during the recording (its early commands bound the old

@@ -84,7 +84,8 @@ private:
     static constexpr uint32_t kMaxProfiled = 4096; // timed dispatches per step
     static constexpr uint64_t kHashSeed = 1469598103934665603ull;
 
-    void settle_early(); // waits for an early submission, if one is pending
+    void submit();       // the recording, with fence_
+    void settle_early(); // waits for a submission, if one is pending
     void sign_bytes(const void *p, size_t n);
     template <typename... T> void sign(const T &...v) { (sign_bytes(&v, sizeof v), ...); }
     // Everything before done and visible to everything after, the host included.
