@@ -5,22 +5,13 @@ layout(local_size_x = 256) in;
 
 layout(std430, binding = 0) buffer Data { float X[]; };
 layout(std430, binding = 1) readonly buffer Other { float Y[]; };
-layout(std430, binding = 2) readonly buffer StepParams { uint pos0, serial; } step;
-layout(push_constant) uniform Params {
-    uint n; uint op;
-    uint chain_base, chain_tag; // chain.glsl
-} p;
-#define CHAIN_FLAGS_BINDING 3
-#define CHAIN_SIGNAL
-#include "chain.glsl"
+layout(push_constant) uniform Params { uint n; uint op; } p;
 
 #include "glu_act.glsl"
 
 void main() {
     const uint i = gl_GlobalInvocationID.x + gl_GlobalInvocationID.y * gl_NumWorkGroups.x * 256u;
-    if (i < p.n) {
-        const float x = X[i], y = Y[i];
-        X[i] = p.op == 0u ? x + y : glu_act_mul(x, y, p.op);
-    }
-    chain_signal(p.chain_base, p.chain_tag, step.serial);
+    if (i >= p.n) return;
+    const float x = X[i], y = Y[i];
+    X[i] = p.op == 0u ? x + y : glu_act_mul(x, y, p.op);
 }

@@ -45,14 +45,10 @@ layout(std430, binding = 1) readonly buffer Quants { uvec4 XQ4[]; };
 layout(std430, binding = 2) readonly buffer Scales { float XD[]; };
 layout(std430, binding = 3) readonly buffer Sums { int XS[]; };
 layout(std430, binding = 4) buffer Output { float Y[]; };
-layout(std430, binding = 5) readonly buffer StepParams { uint pos0, serial; } step;
 #ifdef ROPE_KV
+layout(std430, binding = 5) readonly buffer StepParams { uint pos0; } step;
 layout(std430, binding = 6) writeonly buffer Cache { uint KV[]; };
-#define CHAIN_FLAGS_BINDING 7
-#else
-#define CHAIN_FLAGS_BINDING 6
 #endif
-#define CHAIN_SIGNAL
 
 layout(push_constant) uniform Params {
     uint ncols, nrows, tpr, row_bytes, rows_per_x; // tpr: threads per row group
@@ -67,7 +63,6 @@ layout(push_constant) uniform Params {
     uint layer_word; // the layer's first word in the cache
     uint neox;
 #endif
-    uint chain_base, chain_tag; // chain.glsl: this dispatch's first flag and its group's tag (0: none)
 } p;
 
 #ifndef NT
@@ -76,7 +71,6 @@ layout(push_constant) uniform Params {
 
 #include "common.glsl"
 #include "dequant.glsl"
-#include "chain.glsl"
 #ifdef ROPE_KV
 #include "exact.glsl"
 #endif
@@ -391,5 +385,4 @@ void main() {
     else
         rope_pairs();
 #endif
-    chain_signal(p.chain_base, p.chain_tag, step.serial);
 }

@@ -21,14 +21,12 @@
 #define WG 256u
 layout(local_size_x = 256) in;
 
-// Inputs coherent: a chained wait (chain.glsl) starts without the barrier
-// that would have invalidated the L1.
-layout(std430, binding = 0) coherent readonly buffer Input { float X[]; };
-layout(std430, binding = 0) coherent readonly buffer Input4 { vec4 X4[]; };
+layout(std430, binding = 0) readonly buffer Input { float X[]; };
+layout(std430, binding = 0) readonly buffer Input4 { vec4 X4[]; };
 layout(std430, binding = 1) readonly buffer Weight { float G[]; };
 #ifdef GLU
-layout(std430, binding = 2) coherent readonly buffer Up { float U[]; };
-layout(std430, binding = 2) coherent readonly buffer Up4 { vec4 U4[]; };
+layout(std430, binding = 2) readonly buffer Up { float U[]; };
+layout(std430, binding = 2) readonly buffer Up4 { vec4 U4[]; };
 #else
 layout(std430, binding = 2) writeonly buffer Output { float Y[]; };
 #endif
@@ -40,13 +38,7 @@ layout(push_constant) uniform Params {
     float eps;
     uint write_out; // 0 in the GLU build
     uint act;       // GLU build: 1 silu, 2 relu^2
-    uint chain_n, chain_tag; // chain.glsl: flags to wait for, and their tag (0 flags: none)
 } p;
-layout(std430, binding = 6) readonly buffer StepParams { uint pos0, serial; } step;
-#define CHAIN_FLAGS_BINDING 7
-#define CHAIN_STATUS_BINDING 8
-#define CHAIN_WAIT
-#include "chain.glsl"
 
 #include "exact.glsl"
 
@@ -70,7 +62,6 @@ shared float s_max[WG];
 #include "act_quant_body.glsl"
 
 void main() {
-    chain_wait(p.chain_n, p.chain_tag, step.serial);
     const uint tid = gl_LocalInvocationID.x;
     // 16-byte loads, four in flight per thread (rows are whole blocks of 32
     // or 256, so multiples of 4): every workgroup reads the row, and this

@@ -130,9 +130,6 @@ public:
     // Replayed steps submitted before their ops were walked (Recorder::submit_early).
     void count_early_submission() { early_submissions_.fetch_add(1, std::memory_order_relaxed); }
     uint64_t early_submissions() const { return early_submissions_.load(); }
-    // Dispatches recorded to wait inside for the ones before them (chain.glsl).
-    void count_chained_wait() { chained_waits_.fetch_add(1, std::memory_order_relaxed); }
-    uint64_t chained_waits() const { return chained_waits_.load(); }
 
     // Small object factories shared by the executor, uploads and the bench probe.
     VkDescriptorPool create_descriptor_pool(uint32_t max_sets, uint32_t max_buffers) const;
@@ -173,12 +170,6 @@ public:
         return use_fusion() && fusion_level_.load() >= 3 && info_.max_storage_buffers >= 7;
     }
     static constexpr int kDefaultFusionLevel = 3;
-    // Whether decode steps record small kernels that wait inside for the
-    // dispatches before them rather than behind a barrier (chain.glsl,
-    // Recorder::dispatch). On unless TERNLM_VK_CHAIN=0, and off for good
-    // once a wait has given up (the step reports an error).
-    bool use_chaining() const { return chaining_enabled_.load() && info_.max_storage_buffers >= 9; }
-    void set_chaining(bool on) { chaining_enabled_.store(on); }
     void set_fusion_level(int level) { fusion_level_.store(level); }
     // The largest buffer a kernel may bind (and the largest weight buffer an
     // upload makes): the device's limit, or less where TERNLM_VK_MAX_BUFFER
@@ -216,8 +207,7 @@ private:
     DeviceInfo info_;
     std::mutex mu_; // the queue and the kernel table
     std::map<std::string, Kernel> kernels_;
-    std::atomic<uint64_t> submissions_{0}, dispatches_{0}, recorded_steps_{0}, early_submissions_{0}, chained_waits_{0};
-    std::atomic<bool> chaining_enabled_{true};
+    std::atomic<uint64_t> submissions_{0}, dispatches_{0}, recorded_steps_{0}, early_submissions_{0};
     std::atomic<bool> int_dot_enabled_{true};
     std::atomic<bool> coopmat_enabled_{true};
     std::atomic<int> fusion_level_{kDefaultFusionLevel};

@@ -8,8 +8,6 @@
 
 namespace ternlm::vk {
 
-static bool serial_commands();
-
 Recorder::Recorder(Device &dev) : dev_(dev) {
     // A pool of its own: recording into a command buffer needs its pool
     // externally synchronised, and contexts of one model may run on
@@ -58,9 +56,6 @@ void Recorder::begin(bool decode, bool logits) {
     written_.clear();
     read_.clear();
     transfer_since_barrier_ = false;
-    group_ = 0;
-    group_slots_ = 0;
-    group_signals_ = true;
     start_profile();
 }
 
@@ -120,28 +115,14 @@ void Recorder::read_back(VkBuffer src, VkBuffer dst, size_t bytes) {
 
 void Recorder::dispatch(const Kernel &k, std::initializer_list<VkBuffer> bufs, const void *push,
                         uint32_t push_bytes, uint32_t gx, uint32_t gy, uint32_t gz, uint32_t writes,
-                        const std::string &label, const VkDeviceSize *offsets, Chain chain) {
-    sign(k.pipeline, gx, gy, gz, chain);
+                        const std::string &label, const VkDeviceSize *offsets) {
+    sign(k.pipeline, gx, gy, gz);
     for (VkBuffer b : bufs) sign(b);
     if (offsets) sign_bytes(offsets, bufs.size() * sizeof *offsets);
     sign_bytes(push, push_bytes);
     dev_.count_dispatch();
     if (replaying_ || skipped(k.name)) return;
-    // A Wait dispatch waits inside, without a barrier, where it depends on
-    // the group and every dispatch of the group signals.
-    const bool waits = chain == Chain::Wait && decode_step_ && dev_.use_chaining() && !serial_commands() &&
-                       group_signals_ && group_slots_ > 0 && group_ + 1 < kChainTags &&
-                       hazard(bufs.begin(), bufs.size(), writes);
-    order(bufs.begin(), bufs.size(), writes, false, waits || unbarriered(k.name));
-    uint8_t words[128];
-    if (chain != Chain::None) {
-        if (push_bytes > sizeof words || push_bytes < 8) fail(TERN_ERR_BACKEND, "Vulkan: %s's push constants hold no chain words", k.name.c_str());
-        std::memcpy(words, push, push_bytes);
-        chain_words(chain, gx * gy * gz, waits, reinterpret_cast<uint32_t *>(words + push_bytes - 8));
-        push = words;
-    } else {
-        group_signals_ = false;
-    }
+    order(bufs.begin(), bufs.size(), writes, false, unbarriered(k.name));
     VkDescriptorSet set = descriptor_set(k);
     dev_.bind_buffers(set, bufs.begin(), uint32_t(bufs.size()), offsets);
     vkCmdBindPipeline(cmd_, VK_PIPELINE_BIND_POINT_COMPUTE, k.pipeline);
@@ -162,7 +143,6 @@ void Recorder::copy(VkBuffer src, size_t src_off, VkBuffer dst, size_t dst_off, 
     if (replaying_) return;
     const VkBuffer bufs[2] = {src, dst};
     order(bufs, 2, 0b10, true);
-    group_signals_ = false;
     VkBufferCopy region{src_off, dst_off, bytes};
     vkCmdCopyBuffer(cmd_, src, dst, 1, &region);
 }
@@ -251,68 +231,43 @@ static std::vector<std::string> env_names(const char *var) {
     return v;
 }
 
+static bool named(const std::vector<std::string> &names, const std::string &kernel) {
+    for (const std::string &n : names)
+        if (kernel.compare(0, n.size(), n) == 0) return true;
+    return false;
+}
+
 // TERNLM_VK_SKIP=name,name (a timing probe; results are wrong): kernels
 // whose name starts with one of the names are not recorded: what a step
-// would gain if that kind of dispatch cost nothing (docs/performance.md).
+// would gain if that kind of dispatch cost nothing (docs/performance.md,
+// session 19).
 bool Recorder::skipped(const std::string &kernel) {
     static const std::vector<std::string> names = env_names("TERNLM_VK_SKIP");
-    for (const std::string &n : names)
-        if (kernel.compare(0, n.size(), n) == 0) return true;
-    return false;
+    return named(names, kernel);
 }
 
-// TERNLM_VK_UNBARRIERED=name,name (a timing probe; results may be wrong):
-// no barrier before those kernels, which then run beside the dispatches
-// they depend on: what waiting inside them, not behind a barrier, could
-// gain at most.
+// TERNLM_VK_UNBARRIERED=name,name (a timing probe; results are wrong): no
+// barrier before those kernels, which then run beside the dispatches they
+// depend on: what waiting inside them rather than behind a barrier could
+// gain at most (session 19).
 bool Recorder::unbarriered(const std::string &kernel) {
     static const std::vector<std::string> names = env_names("TERNLM_VK_UNBARRIERED");
-    for (const std::string &n : names)
-        if (kernel.compare(0, n.size(), n) == 0) return true;
-    return false;
-}
-
-// Whether a command touching bufs must wait for the commands since the
-// last barrier: it reads or writes what they write, or writes what they read.
-bool Recorder::hazard(const VkBuffer *bufs, size_t n, uint32_t writes) const {
-    auto touched = [](const std::vector<VkBuffer> &set, VkBuffer b) {
-        return std::find(set.begin(), set.end(), b) != set.end();
-    };
-    for (size_t i = 0; i < n; ++i)
-        if (touched(written_, bufs[i]) || (((writes >> i) & 1) && touched(read_, bufs[i]))) return true;
-    return false;
-}
-
-void Recorder::chain_words(Chain chain, uint32_t workgroups, bool waits, uint32_t out[2]) {
-    out[0] = out[1] = 0;
-    const uint32_t tag = group_ + 1;
-    if (chain == Chain::Wait) {
-        if (waits) {
-            out[0] = group_slots_;
-            out[1] = tag;
-            dev_.count_chained_wait();
-        }
-        group_signals_ = false; // it does not signal: nothing after it waits for the group
-        return;
-    }
-    if (decode_step_ && dev_.use_chaining() && tag < kChainTags && workgroups <= kChainSlots - group_slots_) {
-        out[0] = group_slots_;
-        out[1] = tag;
-        group_slots_ += workgroups;
-    } else {
-        group_signals_ = false;
-    }
+    return named(names, kernel);
 }
 
 void Recorder::order(const VkBuffer *bufs, size_t n, uint32_t writes, bool transfer, bool unbarriered) {
-    bool hazard = dev_.profiling() || serial_commands() || this->hazard(bufs, n, writes);
+    auto touched = [](const std::vector<VkBuffer> &set, VkBuffer b) {
+        return std::find(set.begin(), set.end(), b) != set.end();
+    };
+    bool hazard = dev_.profiling() || serial_commands();
+    for (size_t i = 0; i < n && !hazard; ++i)
+        hazard = touched(written_, bufs[i]) || (((writes >> i) & 1) && touched(read_, bufs[i]));
     if (hazard && unbarriered) hazard = false; // the sets keep the writes: a later reader gets its barrier
     if (hazard) {
         if (!no_barriers()) between(transfer_since_barrier_, transfer);
         written_.clear();
         read_.clear();
         transfer_since_barrier_ = false;
-        new_group();
     }
     transfer_since_barrier_ |= transfer;
     for (size_t i = 0; i < n; ++i) ((writes >> i) & 1 ? written_ : read_).push_back(bufs[i]);

@@ -48,22 +48,12 @@ public:
     // GPU's work instead of preceding it.
     void submit_early();
 
-    // How a dispatch takes part in chaining (chain.glsl): the last two
-    // words of its push constants are left for the recorder, which writes
-    // there {first flag, tag} (Signal) or {flags to wait for, tag} (Wait),
-    // zeros where it does not chain. In a decode recording a Wait dispatch
-    // that would need a barrier gets none when every dispatch since the
-    // last one signals; elsewhere it is an ordinary dispatch.
-    enum class Chain { None, Signal, Wait };
-    static constexpr uint32_t kChainSlots = 1u << 16; // flags of one barrier group (the flag buffer's size)
-    static constexpr uint32_t kChainTags = 1024;      // chain.glsl's
-
     // `writes`: bit i set when the kernel writes binding i. `label` names the
     // dispatch in profiles (the kernel's name when empty). `offsets`: where
     // each bound range starts (bytes), or nullptr for the buffers' starts.
     void dispatch(const Kernel &k, std::initializer_list<VkBuffer> bufs, const void *push, uint32_t push_bytes,
                   uint32_t gx, uint32_t gy, uint32_t gz, uint32_t writes, const std::string &label = "",
-                  const VkDeviceSize *offsets = nullptr, Chain chain = Chain::None);
+                  const VkDeviceSize *offsets = nullptr);
     void copy(VkBuffer src, size_t src_off, VkBuffer dst, size_t dst_off, size_t bytes);
 
     // A buffer that commands may bind was (re)allocated: recordings that
@@ -103,18 +93,9 @@ private:
     static void barrier(VkCommandBuffer cmd);
     // A barrier between dependent commands where needed (transfer: the command is a copy).
     void order(const VkBuffer *bufs, size_t n, uint32_t writes, bool transfer, bool unbarriered = false);
-    static bool skipped(const std::string &kernel);
-    static bool unbarriered(const std::string &kernel);
+    static bool skipped(const std::string &kernel);     // TERNLM_VK_SKIP
+    static bool unbarriered(const std::string &kernel); // TERNLM_VK_UNBARRIERED
     void between(bool transfer_before, bool transfer_after);
-    bool hazard(const VkBuffer *bufs, size_t n, uint32_t writes) const;
-    // chain's two words for a dispatch of gx * gy * gz workgroups, recorded
-    // after order(); whether a Wait dispatch skips its barrier is decided before.
-    void chain_words(Chain chain, uint32_t workgroups, bool waits, uint32_t out[2]);
-    void new_group() {
-        ++group_;
-        group_slots_ = 0;
-        group_signals_ = true;
-    }
     VkDescriptorSet descriptor_set(const Kernel &k);
     void start_profile();
     void collect_profile();
@@ -133,11 +114,6 @@ private:
     uint64_t signature_ = kHashSeed;
     std::vector<VkBuffer> written_, read_; // by commands since the last barrier
     bool transfer_since_barrier_ = false;  // a copy among them
-    // Chaining: barriers so far in this step (the group's tag is group_ + 1),
-    // the flags the group's signalling dispatches took, and whether all of
-    // its dispatches signal (so that a Wait dispatch may wait for them all).
-    uint32_t group_ = 0, group_slots_ = 0;
-    bool group_signals_ = true;
     VkQueryPool queries_ = VK_NULL_HANDLE; // timestamps, when profiling
     std::vector<std::string> profile_labels_;
 };

@@ -36,21 +36,11 @@ struct GemvPush {
     float scale;
     uint32_t rpg, ntok, accumulate;
 };
-// The two words a chained kernel's push constants end with (chain.glsl),
-// filled in by the recorder.
-struct ChainWords {
-    uint32_t first = 0, tag = 0;
-};
-struct GemvChainPush { // gemv.comp's other builds
-    GemvPush gemv;
-    ChainWords chain;
-};
 struct GemvRopePush { // gemv.comp's ROPE_KV build
     GemvPush gemv;
     uint32_t mode, head_dim, n_rot;
     float theta_scale, freq_scale;
     uint32_t layer_word, neox;
-    ChainWords chain;
 };
 struct GemmPush {
     uint32_t ncols, nrows, ntok, row_bytes;
@@ -92,7 +82,6 @@ struct AttnQuantPush {
 };
 struct EltPush {
     uint32_t n, op;
-    ChainWords chain;
 };
 struct ActScalePush {
     uint32_t n_blocks, qk;
@@ -102,7 +91,6 @@ struct NormQuantPush {
     float eps;
     uint32_t write_out;
     uint32_t act; // glu_norm_quant: elementwise.comp's op
-    ChainWords chain;
 };
 using ActQuantPush = ActScalePush;
 struct GluQuantPush {
@@ -174,11 +162,6 @@ public:
         step_params_ = dev_.create_buffer(16, Memory::HostVisible, "the step parameters");
         step_dev_ = dev_.create_buffer(16, Memory::DeviceLocal, "the step parameters");
         top_out_ = dev_.create_buffer((kTopLogits + 1) * 8, Memory::HostReadback, "the top logits");
-        chain_flags_ = dev_.create_buffer(Recorder::kChainSlots * 4, Memory::DeviceLocal, "the chained waits' flags");
-        const std::vector<uint32_t> zeros(Recorder::kChainSlots, 0u);
-        dev_.upload(chain_flags_, 0, zeros.data(), zeros.size() * 4);
-        chain_status_ = dev_.create_buffer(16, Memory::HostVisible, "the chained waits' status");
-        std::memset(chain_status_.mapped(), 0, 16);
     }
 
     void begin(const int32_t *tokens, int n, int pos0, std::vector<float> *logits) {
@@ -197,11 +180,7 @@ public:
         rec_.begin(n == 1, logits != nullptr);
         // Kernels read the position from here, so a recorded decode step
         // replays at any position.
-        // And the step's serial number, which the chained waits' flags
-        // carry (chain.glsl): never 0, which the flags start as.
-        uint32_t *params = static_cast<uint32_t *>(step_params_.mapped());
-        params[0] = uint32_t(pos0);
-        params[1] = ++serial_ ? serial_ : ++serial_;
+        *static_cast<uint32_t *>(step_params_.mapped()) = uint32_t(pos0);
         // Kernels read them from device memory: one copy per step rather
         // than reads across the bus from every workgroup that needs them.
         copy(step_params_.handle(), 0, step_dev_.handle(), 0, 16);
@@ -232,22 +211,10 @@ public:
         pending_attn_.active = false; // and an attention output
         rec_.finish();
         retired_.clear();
-        check_chained_waits();
         if (logits_on_device_)
             pending_ = true;
         else if (logits_)
             read_logits();
-    }
-
-    // A chained wait that gave up (chain.glsl) left the step's results
-    // wrong: an error, and no more chaining on this device.
-    void check_chained_waits() {
-        uint32_t *status = static_cast<uint32_t *>(chain_status_.mapped());
-        if (!*status) return;
-        *status = 0;
-        dev_.set_chaining(false);
-        rec_.buffers_changed(); // the recording waits inside: record again
-        fail(TERN_ERR_BACKEND, "Vulkan: a dispatch waiting for the ones before it gave up (chaining is now off)");
     }
 
     bool logits_pending() const { return pending_; }
@@ -790,13 +757,12 @@ private:
     void dispatch_gemv(const WeightRef &w, VkBuffer weights, const ActSlot &in, uint32_t ntok, VkBuffer out,
                        float scale, bool accumulate, VkDeviceSize out_offset = 0) {
         Grid g;
-        const GemvChainPush pc{gemv_push(w, ntok, scale, accumulate, g), {}};
-        const VkDeviceSize offsets[7] = {0, 0, 0, 0, out_offset, 0, 0};
-        const std::string build = ntok > 1 ? std::string("gemv8") : decode_build("gemv", pc.gemv.rpg);
-        dispatch(dev_.kernel(gemv_kernel(build, w.type), 7, sizeof pc),
-                 {weights, in.q.handle(), in.d.handle(), in.s.handle(), out, step_dev_.handle(), chain_flags_.handle()},
-                 &pc, sizeof pc, g.x, g.y, (ntok + kGemvTokens - 1) / kGemvTokens, 0b10000, shape_label(w),
-                 out_offset ? offsets : nullptr, Recorder::Chain::Signal);
+        const GemvPush pc = gemv_push(w, ntok, scale, accumulate, g);
+        const VkDeviceSize offsets[5] = {0, 0, 0, 0, out_offset};
+        const std::string build = ntok > 1 ? std::string("gemv8") : decode_build("gemv", pc.rpg);
+        dispatch(dev_.kernel(gemv_kernel(build, w.type), 5, sizeof pc),
+                 {weights, in.q.handle(), in.d.handle(), in.s.handle(), out}, &pc, sizeof pc, g.x, g.y,
+                 (ntok + kGemvTokens - 1) / kGemvTokens, 0b10000, shape_label(w), out_offset ? offsets : nullptr);
     }
 
     // One-row integer products not dispatched yet (at most three: a
@@ -865,13 +831,12 @@ private:
             Grid g;
             const GemvRopePush pc{gemv_push(p.w, 1, p.scale, false, g, rpg[m]), m, uint32_t(s.head_dim),
                                   uint32_t(r.n_rot), r.theta_scale(), r.freq_scale, layer_word(layer),
-                                  r.neox ? 1u : 0u, {}};
+                                  r.neox ? 1u : 0u};
             const VkBuffer y = buf(p.out).mem.handle();
-            dispatch(dev_.kernel(gemv_kernel(decode_build("gemv_rope", rpg[m]), p.w.type), 8, sizeof pc),
+            dispatch(dev_.kernel(gemv_kernel(decode_build("gemv_rope", rpg[m]), p.w.type), 7, sizeof pc),
                      {p.weights, in.q.handle(), in.d.handle(), in.s.handle(), y, step_dev_.handle(),
-                      m ? caches[m] : y, chain_flags_.handle()},
-                     &pc, sizeof pc, g.x, g.y, 1, m ? 0b1000000u : 0b10000u, shape_label(p.w), nullptr,
-                     Recorder::Chain::Signal);
+                      m ? caches[m] : y},
+                     &pc, sizeof pc, g.x, g.y, 1, m ? 0b1000000u : 0b10000u, shape_label(p.w));
         }
         pending_products_.clear();
         return true;
@@ -982,13 +947,11 @@ private:
         } else if (fuse) {
             const PendingNorm &p = pending_norm_;
             const bool in_place = p.x == p.out;
-            NormQuantPush pc{n_blocks, qk, uint32_t(a.cols), p.eps, in_place ? 0u : 1u, p.glu_op, {}};
-            dispatch(dev_.kernel(p.glu ? "glu_norm_quant" : "norm_quant", 9, sizeof pc),
+            NormQuantPush pc{n_blocks, qk, uint32_t(a.cols), p.eps, in_place ? 0u : 1u, p.glu_op};
+            dispatch(dev_.kernel(p.glu ? "glu_norm_quant" : "norm_quant", 6, sizeof pc),
                      {buf(p.x).mem.handle(), p.weight, p.glu ? buf(p.glu_up).mem.handle() : a.mem.handle(),
-                      o.q.handle(), o.d.handle(), o.s.handle(), step_dev_.handle(), chain_flags_.handle(),
-                      chain_status_.handle()},
-                     &pc, sizeof pc, g.x, g.y, 1, in_place ? 0b111000u : 0b111100u, "", nullptr,
-                     Recorder::Chain::Wait);
+                      o.q.handle(), o.d.handle(), o.s.handle()},
+                     &pc, sizeof pc, g.x, g.y, 1, in_place ? 0b111000u : 0b111100u);
             if (!in_place) pending_norm_.active = false; // the float row is written too
         } else {
             ActQuantPush pc{n_blocks, qk};
@@ -1022,19 +985,18 @@ private:
         settle(y);
         StepBuf &a = buf(x);
         const uint32_t n = uint32_t(size_t(a.rows) * size_t(a.cols));
-        EltPush pc{n, op, {}};
+        EltPush pc{n, op};
         const Grid g = grid((n + 255) / 256);
-        dispatch(dev_.kernel("elementwise", 4, sizeof pc),
-                 {a.mem.handle(), buf(y).mem.handle(), step_dev_.handle(), chain_flags_.handle()}, &pc, sizeof pc,
-                 g.x, g.y, 1, 0b1, "", nullptr, Recorder::Chain::Signal);
+        dispatch(dev_.kernel("elementwise", 2, sizeof pc), {a.mem.handle(), buf(y).mem.handle()}, &pc, sizeof pc, g.x,
+                 g.y, 1, 0b1);
         wrote(x);
     }
 
     // The dispatches of the ops, recorded by rec_; `writes` as in Recorder::dispatch.
     void dispatch(const Kernel &k, std::initializer_list<VkBuffer> bufs, const void *push, uint32_t push_bytes,
                   uint32_t gx, uint32_t gy, uint32_t gz, uint32_t writes, const std::string &label = "",
-                  const VkDeviceSize *offsets = nullptr, Recorder::Chain chain = Recorder::Chain::None) {
-        rec_.dispatch(k, bufs, push, push_bytes, gx, gy, gz, writes, label, offsets, chain);
+                  const VkDeviceSize *offsets = nullptr) {
+        rec_.dispatch(k, bufs, push, push_bytes, gx, gy, gz, writes, label, offsets);
     }
     void copy(VkBuffer src, size_t src_off, VkBuffer dst, size_t dst_off, size_t bytes) {
         rec_.copy(src, src_off, dst, dst_off, bytes);
@@ -1059,9 +1021,6 @@ private:
     Buffer tokens_host_, tokens_dev_; // the step's token ids, for embed.comp
     Buffer step_params_; // host-visible: the step's first position, read by rope, kv_store, attention
     Buffer step_dev_;    // its copy in device memory, which the kernels bind
-    uint32_t serial_ = 0; // the step's number, in step_params_ after the position
-    Buffer chain_flags_;  // chain.glsl's flags, Recorder::kChainSlots of them
-    Buffer chain_status_; // host-visible: set when a chained wait gave up
     Buffer top_lists_, top_out_; // top_logits.comp's per-workgroup lists and result
     Recorder rec_{dev_};
     std::vector<StepBuf> bufs_;
