@@ -255,14 +255,14 @@ bool Recorder::unbarriered(const std::string &kernel) {
     return named(names, kernel);
 }
 
-void Recorder::order(const VkBuffer *bufs, size_t n, uint32_t writes, bool transfer, bool unbarriered) {
+void Recorder::order(const VkBuffer *bufs, size_t n, uint32_t writes, bool transfer, bool skip_barrier) {
     auto touched = [](const std::vector<VkBuffer> &set, VkBuffer b) {
         return std::find(set.begin(), set.end(), b) != set.end();
     };
     bool hazard = dev_.profiling() || serial_commands();
     for (size_t i = 0; i < n && !hazard; ++i)
         hazard = touched(written_, bufs[i]) || (((writes >> i) & 1) && touched(read_, bufs[i]));
-    if (hazard && unbarriered) hazard = false; // the sets keep the writes: a later reader gets its barrier
+    if (hazard && skip_barrier) hazard = false; // the sets keep the writes: a later reader gets its barrier
     if (hazard) {
         if (!no_barriers()) between(transfer_since_barrier_, transfer);
         written_.clear();

@@ -92,7 +92,7 @@ private:
     void barrier() { barrier(cmd_); }
     static void barrier(VkCommandBuffer cmd);
     // A barrier between dependent commands where needed (transfer: the command is a copy).
-    void order(const VkBuffer *bufs, size_t n, uint32_t writes, bool transfer, bool unbarriered = false);
+    void order(const VkBuffer *bufs, size_t n, uint32_t writes, bool transfer, bool skip_barrier = false);
     static bool skipped(const std::string &kernel);     // TERNLM_VK_SKIP
     static bool unbarriered(const std::string &kernel); // TERNLM_VK_UNBARRIERED
     void between(bool transfer_before, bool transfer_after);
