@@ -1098,6 +1098,35 @@ TEST_CASE("A decode step on Vulkan is one queue submission", "[vulkan]") {
     REQUIRE(std::vector<float>(chunked.logits(), chunked.logits() + n_vocab) == replayed);
 }
 
+TEST_CASE("A replayed decode step embeds from the table its step names", "[vulkan]") {
+    if (!testsupport::vulkan_device_or_fail()) return;
+    // A recorded step replays from its first host-side op on: the rows of
+    // an embedding table other than the model's (here: a table per step,
+    // both alive, at different addresses) must come from the step's own
+    // table, not the one the recording saw.
+    std::mt19937 rng(29);
+    const int64_t cols = 40;
+    const std::vector<float> first = random_floats(size_t(cols), rng), second = random_floats(size_t(cols), rng);
+    const std::vector<uint8_t> first_bytes = float_bytes(first), second_bytes = float_bytes(second);
+    Transformer tf;
+    auto gpu = vk::make_vulkan_executor(vk::GpuWeights::upload(device(), tf, {}), 1, 8, 2);
+    vk::Device &dev = *device();
+    KvCache kv(1, 8, 2, false);
+    const uint64_t recorded = dev.recorded_steps();
+    int32_t token = 0;
+    for (const std::vector<uint8_t> *table : {&first_bytes, &first_bytes, &second_bytes, &first_bytes}) {
+        std::vector<float> out;
+        backend::Step &s = gpu->begin(kv, &token, 1, 0, &out);
+        const backend::Buf in = s.new_buf(1, cols);
+        s.embed(weight_ref(*table, GgmlType::F32, cols, 1, "rows"), in);
+        s.output_logits(in);
+        gpu->finish();
+        if (gpu->logits_pending()) gpu->fetch_logits();
+        CHECK(out == (table == &first_bytes ? first : second));
+    }
+    CHECK(dev.recorded_steps() - recorded <= 2); // the last two steps replayed (the first records twice: it grows buffers)
+}
+
 TEST_CASE("Vulkan holds an output matrix beyond the device's buffer limit in parts", "[vulkan]") {
     if (!testsupport::vulkan_device_or_fail()) return;
     // stories260K's output matrix is 512 x 64 f32 (128 KB); with buffers

@@ -261,6 +261,11 @@ public:
     // there and copied in as part of the step (stage_rows).
     void embed(const WeightRef &table, backend::Buf out) override {
         if (w_->has(table) && !w_->parts(table) && n_ <= int(kMaxGroupsX)) return embed_on_device(table, out);
+        // A replay writes the recording's rows before its ops are walked
+        // (early submission): only from a table that outlives this executor
+        // (the model's). Any other, such as a test's rows, may be gone or
+        // moved by the next step, so those steps write them as they walk.
+        if (rec_.recording_decode() && !w_->is_token_table(table)) early_ok_ = false;
         const size_t cols = size_t(buf(out).cols);
         float *dst = stage_rows(out);
         host_input([this, table, dst, cols] {

@@ -89,6 +89,7 @@ std::shared_ptr<GpuWeights> GpuWeights::upload(std::shared_ptr<Device> dev, cons
                                                const std::function<void(float)> &progress, int first_layer) {
     auto g = std::make_shared<GpuWeights>();
     g->dev_ = std::move(dev);
+    g->token_table_ = tf.tok_embd.data;
     const auto ws = resident_weights(tf, first_layer);
     size_t total = 0, done = 0;
     for (const Resident &r : ws) total += r.w->row_bytes * size_t(r.w->ne1);

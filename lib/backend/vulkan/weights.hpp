@@ -51,6 +51,10 @@ public:
     // The parts of a matrix held in several buffers; nullptr for one buffer.
     const std::vector<Part> *parts(const WeightRef &w) const;
     size_t bytes() const { return bytes_; }
+    // Whether w is the model's token-embedding table, which outlives every
+    // executor on these weights (a replayed decode step may read its rows
+    // before the step's ops are walked; see vk_executor.cpp's embed).
+    bool is_token_table(const WeightRef &w) const { return w.data && w.data == token_table_; }
 
 private:
     // Uploads w as parts of whole rows, each at most `limit` bytes.
@@ -60,6 +64,7 @@ private:
     std::unordered_map<const uint8_t *, Buffer> buffers_;
     std::unordered_map<const uint8_t *, std::vector<Part>> parts_;
     size_t bytes_ = 0;
+    const uint8_t *token_table_ = nullptr; // tf.tok_embd's rows in the mapping
 };
 
 } // namespace vk
