@@ -6,7 +6,7 @@
 # TQ1_0 and I2_S are held on the device as TQ2_0 (lib/backend/vulkan/layout.hpp).
 set(TERNLM_WEIGHT_TYPES F32 F16 BF16 Q8_0 Q4_0 Q5_0 Q4_K Q5_K Q6_K TQ2_0)
 set(TERNLM_PLAIN_KERNELS rms_norm rope rope_kv elementwise glu_quant attention attention_tiled read_bandwidth act_scales act_quant norm_quant kv_store
-  top_logits attn_combine moe_route moe_add gemv_f16)
+  top_logits attn_combine moe_route moe_add gemv_f16 stage_gemv_probe)
 # gemv_f16_4k: gemv_f16.comp for rows of up to 4096 (half the shared memory)
 # Types with an integer decode GEMV (gemv.comp), built with and without
 # OpSDot (used where the device has VK_KHR_shader_integer_dot_product).

@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
+#include <random>
 #include <vector>
 
 #include "backend/vulkan/device.hpp"
@@ -182,5 +184,140 @@ TEST_CASE("Vulkan L2 probe", "[.probe]") {
                         cold, double(bytes) / cold * 1e-3, warm, double(bytes) / warm * 1e-3);
         }
     vkDestroyQueryPool(dev->handle(), qp, nullptr);
+}
+
+namespace {
+
+// The chain stage_gemv_probe.comp computes, on the host: q_{s+1}[r] = low
+// byte of sum_c W_s[r][c] * q_s[c] (int8 weights and values).
+std::vector<uint8_t> chain_on_host(const std::vector<uint8_t> &w, std::vector<uint8_t> q, size_t n, int stages) {
+    for (int s = 0; s < stages; ++s) {
+        std::vector<uint8_t> next(n);
+        for (size_t r = 0; r < n; ++r) {
+            const int8_t *row = reinterpret_cast<const int8_t *>(w.data() + (size_t(s) * n + r) * n);
+            int32_t y = 0;
+            for (size_t c = 0; c < n; ++c) y += int32_t(row[c]) * int32_t(int8_t(q[c]));
+            next[r] = uint8_t(uint32_t(y) & 0xFFu);
+        }
+        q.swap(next);
+    }
+    return q;
+}
+
+} // namespace
+
+// What a dependent GEMV stage costs inside one dispatch of persistent
+// workgroups (waiting on counters), with and without its weights loaded
+// before the wait, against a dispatch per stage behind a pipeline barrier
+// (hidden: [.probe]; docs/performance.md, session 20). Every variant's
+// last vector is checked against the host's chain.
+TEST_CASE("Vulkan GEMV stage chain probe", "[.probe]") {
+    auto dev = vk::Device::open(-1);
+    REQUIRE(dev->info().int_dot);
+    const int stages = 32;
+    const vk::Kernel &k = dev->kernel("stage_gemv_probe", 3, 16);
+    VkDescriptorPool pool = dev->create_descriptor_pool(1, 3);
+    VkDescriptorSetAllocateInfo ai{VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO};
+    ai.descriptorPool = pool;
+    ai.descriptorSetCount = 1;
+    ai.pSetLayouts = &k.set_layout;
+    VkDescriptorSet set = VK_NULL_HANDLE;
+    REQUIRE(vkAllocateDescriptorSets(dev->handle(), &ai, &set) == VK_SUCCESS);
+    VkCommandBuffer cmd = dev->allocate_command_buffer(dev->command_pool());
+    VkFence fence = dev->create_fence();
+    VkQueryPool qp;
+    VkQueryPoolCreateInfo qi{VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO};
+    qi.queryType = VK_QUERY_TYPE_TIMESTAMP;
+    qi.queryCount = 2;
+    REQUIRE(vkCreateQueryPool(dev->handle(), &qi, nullptr, &qp) == VK_SUCCESS);
+    std::mt19937 rng(5);
+    std::printf("GEMV stage chain probe on %s: us a stage (%d stages of int8 n x n; groups of 64 threads;\n"
+                "[flags]: 1 weights loaded before the wait, 2 polls by loads, 4 arrivals in 8 counters)\n",
+                dev->info().name.c_str(), stages);
+    for (uint32_t n : {1024u, 2048u, 4096u}) {
+        std::vector<uint8_t> w(size_t(stages) * n * n), q0(n);
+        for (auto &b : w) b = uint8_t(rng());
+        for (auto &b : q0) b = uint8_t(rng());
+        const std::vector<uint8_t> want = chain_on_host(w, q0, n, stages);
+        vk::Buffer wb = dev->create_buffer(w.size(), vk::Memory::DeviceLocal, "weights");
+        dev->upload(wb, 0, w.data(), w.size());
+        vk::Buffer qb = dev->create_buffer(size_t(stages + 1) * n, vk::Memory::DeviceLocal, "vectors");
+        dev->upload(qb, 0, q0.data(), n);
+        vk::Buffer cb = dev->create_buffer(32 * size_t(stages + 1), vk::Memory::DeviceLocal, "counters");
+        vk::Buffer out = dev->create_buffer(n + 4, vk::Memory::HostReadback, "read-back");
+        const VkBuffer bufs[3] = {wb.handle(), qb.handle(), cb.handle()};
+        dev->bind_buffers(set, bufs, 3);
+        auto barrier = [&] {
+            VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
+            mb.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
+            mb.dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_READ_BIT |
+                               VK_ACCESS_TRANSFER_WRITE_BIT;
+            const VkPipelineStageFlags st = VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT;
+            vkCmdPipelineBarrier(cmd, st, st, 0, 1, &mb, 0, nullptr, 0, nullptr);
+        };
+        // groups == 0: a dispatch per stage (n / 4 workgroups each)
+        auto run = [&](uint32_t groups, uint32_t flags) {
+            vkResetCommandBuffer(cmd, 0);
+            VkCommandBufferBeginInfo bi{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
+            vkBeginCommandBuffer(cmd, &bi);
+            vkCmdResetQueryPool(cmd, qp, 0, 2);
+            vkCmdFillBuffer(cmd, cb.handle(), 0, VK_WHOLE_SIZE, 0);
+            vkCmdFillBuffer(cmd, qb.handle(), n, VK_WHOLE_SIZE, 0);
+            barrier();
+            vkCmdBindPipeline(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, k.pipeline);
+            vkCmdBindDescriptorSets(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, k.layout, 0, 1, &set, 0, nullptr);
+            vkCmdWriteTimestamp(cmd, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, qp, 0);
+            if (groups == 0) {
+                for (uint32_t s = 0; s < uint32_t(stages); ++s) {
+                    if (s) barrier();
+                    const uint32_t pc[4] = {n, s, s + 1, 0};
+                    vkCmdPushConstants(cmd, k.layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, 16, pc);
+                    vkCmdDispatch(cmd, n / 4, 1, 1);
+                }
+            } else {
+                const uint32_t pc[4] = {n, 0, uint32_t(stages), flags};
+                vkCmdPushConstants(cmd, k.layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, 16, pc);
+                vkCmdDispatch(cmd, groups, 1, 1);
+            }
+            barrier();
+            vkCmdWriteTimestamp(cmd, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, qp, 1);
+            const VkBufferCopy last{size_t(stages) * n, 0, n}, abort{32 * size_t(stages), n, 4};
+            vkCmdCopyBuffer(cmd, qb.handle(), out.handle(), 1, &last);
+            vkCmdCopyBuffer(cmd, cb.handle(), out.handle(), 1, &abort);
+            barrier();
+            vkEndCommandBuffer(cmd);
+            vkResetFences(dev->handle(), 1, &fence);
+            dev->submit_and_wait(cmd, fence);
+            uint64_t ts[2];
+            REQUIRE(vkGetQueryPoolResults(dev->handle(), qp, 0, 2, sizeof ts, ts, 8,
+                                          VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT) == VK_SUCCESS);
+            out.invalidate();
+            const auto *got = static_cast<const uint8_t *>(out.mapped());
+            uint32_t aborted = 0;
+            std::memcpy(&aborted, got + n, 4);
+            INFO(n << " wide, " << groups << " groups, flags " << flags);
+            CHECK(aborted == 0);
+            CHECK(std::equal(want.begin(), want.end(), got));
+            return double(ts[1] - ts[0]) * dev->timestamp_period_ns() * 1e-3 / stages;
+        };
+        auto best = [&](uint32_t groups, uint32_t flags) {
+            double b = 1e9;
+            for (int r = 0; r < 5; ++r) b = std::min(b, run(groups, flags));
+            return b;
+        };
+        const double mb = double(n) * n / (1 << 20);
+        std::printf("  %4u wide (%4.1f MB a stage): a dispatch per stage %6.2f us\n", n, mb, best(0, 0));
+        for (uint32_t groups : {132u, 256u, 264u, 512u, 528u, 1024u, 1056u}) {
+            if (groups > n / 4) continue;
+            std::printf("  %4u wide, %4u persistent groups:", n, groups);
+            // flags as stage_gemv_probe.comp's
+            for (uint32_t flags : {0u, 1u, 2u, 3u, 6u, 7u}) std::printf(" [%u] %6.2f", flags, best(groups, flags));
+            std::printf(" us\n");
+        }
+    }
+    vkDestroyQueryPool(dev->handle(), qp, nullptr);
+    vkDestroyFence(dev->handle(), fence, nullptr);
+    vkFreeCommandBuffers(dev->handle(), dev->command_pool(), 1, &cmd);
+    vkDestroyDescriptorPool(dev->handle(), pool, nullptr);
 }
 #endif
