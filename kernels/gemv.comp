@@ -26,6 +26,15 @@
 // (i, i + n_rot/2) are not neighbours: q and k then compute their rows in
 // quads i, i+1, i+half, i+1+half (two pairs, two cache words; weight_row),
 // a workgroup owning whole quads.
+//
+// GLU (decode): the FFN's gate and up products in one dispatch (binding 0
+// holds both matrices, of one type and shape), each thread group's rows of
+// both, and the gated activation act(gate) * up of each row written as the
+// result, rounded as glu_quant.comp rounds it. With p.quant_qk != 0 the
+// result is also quantized for ffn_down's integer GEMV as its blocks
+// complete (block_tail.glsl: the workgroup that completes a block of
+// quant_qk rows quantizes it), where glu_quant.comp took a dependent
+// dispatch of its own.
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_control_flow_attributes : require
 #extension GL_KHR_shader_subgroup_shuffle : require
@@ -39,12 +48,30 @@
 layout(local_size_x = GEMV_WG) in;
 const uint GWG = GEMV_WG;
 
+#ifdef GLU
+// The gate matrix (element 0) and the up matrix (1); g_sel picks the one
+// the weight reads below (W, W4) address.
+layout(std430, binding = 0) readonly buffer Weights { uint v[]; } WB[2];
+layout(std430, binding = 0) readonly buffer Weights4 { uvec4 v[]; } WB4[2];
+uint g_sel = 0u;
+#define W WB[g_sel].v
+#define W4 WB4[g_sel].v
+#else
 layout(std430, binding = 0) readonly buffer Weights { uint W[]; };
 layout(std430, binding = 0) readonly buffer Weights4 { uvec4 W4[]; };
+#endif
 layout(std430, binding = 1) readonly buffer Quants { uvec4 XQ4[]; };
 layout(std430, binding = 2) readonly buffer Scales { float XD[]; };
 layout(std430, binding = 3) readonly buffer Sums { int XS[]; };
+#ifdef GLU
+layout(std430, binding = 4) coherent buffer Output { float Y[]; }; // read back by a block's completing workgroup
+layout(std430, binding = 5) coherent buffer Counters { uint C[]; };
+layout(std430, binding = 6) writeonly buffer OutQuants { uint OQ[]; };
+layout(std430, binding = 7) writeonly buffer OutScales { float OD[]; };
+layout(std430, binding = 8) writeonly buffer OutSums { int OS[]; };
+#else
 layout(std430, binding = 4) buffer Output { float Y[]; };
+#endif
 #ifdef ROPE_KV
 layout(std430, binding = 5) readonly buffer StepParams { uint pos0; } step;
 layout(std430, binding = 6) writeonly buffer Cache { uint KV[]; };
@@ -63,6 +90,11 @@ layout(push_constant) uniform Params {
     uint layer_word; // the layer's first word in the cache
     uint neox;
 #endif
+#ifdef GLU
+    float scale_up; // the up matrix's (p.scale is the gate's)
+    uint act;       // 1 silu, 2 relu^2 (glu_act.glsl)
+    uint quant_qk;  // 0: the activation only; 32 or 256: also quantized in blocks of it
+#endif
 } p;
 
 #ifndef NT
@@ -73,6 +105,9 @@ layout(push_constant) uniform Params {
 #include "dequant.glsl"
 #ifdef ROPE_KV
 #include "exact.glsl"
+#endif
+#ifdef GLU
+#include "glu_act.glsl"
 #endif
 
 #ifdef DOT4
@@ -352,6 +387,53 @@ void store_rows(float acc[RPG], uint tok, uint tid, uint lane, uint row0) {
     barrier(); // partial is rewritten for the next token
 }
 
+#ifdef GLU
+// The row group's sum of acc for row `lane` (meaningful in lanes < p.rpg),
+// in store_rows' order, so a product's rows round as the plain build's do.
+float group_sum(float acc[RPG], uint tid, uint lane) {
+    const uint w = min(p.tpr, gl_SubgroupSize);
+    [[unroll]] for (uint r = 0u; r < RPG; ++r)
+        for (uint off = w >> 1; off > 0u; off >>= 1) acc[r] += subgroupShuffleXor(acc[r], off);
+    if (p.tpr <= gl_SubgroupSize) { // uniform
+        float mine = 0.0;
+        [[unroll]] for (uint r = 0u; r < RPG; ++r)
+            if (lane == r) mine = acc[r];
+        return mine;
+    }
+    const uint sub = tid / gl_SubgroupSize;
+    if (gl_SubgroupInvocationID == 0u)
+        [[unroll]] for (uint r = 0u; r < RPG; ++r) partial[r * GWG + sub] = acc[r];
+    barrier();
+    float y = 0.0;
+    if (lane < p.rpg) {
+        const uint first = (tid - lane) / gl_SubgroupSize, n = p.tpr / gl_SubgroupSize;
+        for (uint i = 0u; i < n; ++i) y += partial[lane * GWG + first + i];
+    }
+    barrier(); // partial is rewritten by the next call
+    return y;
+}
+
+// Each row's act(gate) * up into Y, as the plain products and glu_quant.comp
+// round them.
+void store_glu(float gate[RPG], float up[RPG], uint tid, uint lane, uint row0) {
+    const float g = group_sum(gate, tid, lane), u = group_sum(up, tid, lane);
+    if (lane < p.rpg && row0 + lane < p.nrows) {
+        precise const float gs = g * p.scale, us = u * p.scale_up;
+        Y[row0 + lane] = glu_act_mul(gs, us, p.act);
+    }
+}
+
+// The result quantized as its blocks complete (block_tail.glsl).
+#define QOUT_Q OQ
+#define QOUT_D OD
+#define QOUT_S OS
+#define QOUT_QK p.quant_qk
+float tail_value(uint i) { return Y[i]; }
+shared float s_amax[GWG];
+shared float s_max[GWG];
+#include "block_tail.glsl"
+#endif
+
 void main() {
     const uint tid = gl_LocalInvocationID.x, lane = tid % p.tpr;
     const uint wg = gl_WorkGroupID.x + gl_WorkGroupID.y * p.rows_per_x;
@@ -363,6 +445,10 @@ void main() {
     [[unroll]] for (uint r = 0u; r < RPG; ++r) wrow[r] = weight_row(row0 + r);
     [[unroll]] for (uint t = 0u; t < NT; ++t)
         [[unroll]] for (uint r = 0u; r < RPG; ++r) acc[t][r] = 0.0;
+#ifdef GLU
+    float acc_up[RPG]; // acc[0] holds the gate's sums
+    [[unroll]] for (uint r = 0u; r < RPG; ++r) acc_up[r] = 0.0;
+#endif
     for (uint it = lane; it < nblk * IPB; it += p.tpr) {
         const uint blk = it / IPB, k = it % IPB;
         [[unroll]] for (uint t = 0u; t < NT; ++t) {
@@ -372,9 +458,27 @@ void main() {
             load_x(blk, k, (tok0 + t) * (p.ncols >> 4), x, s);
             const float dx = XD[(tok0 + t) * (p.ncols / ACT_QK) + (blk * QK) / ACT_QK];
             [[unroll]] for (uint r = 0u; r < RPG; ++r)
-                if (r < p.rpg && row0 + r < p.nrows) acc[t][r] += dx * item(wrow[r], blk, k, x, s);
+                if (r < p.rpg && row0 + r < p.nrows) {
+#ifdef GLU
+                    g_sel = 0u;
+                    acc[t][r] += dx * item(wrow[r], blk, k, x, s);
+                    g_sel = 1u;
+                    acc_up[r] += dx * item(wrow[r], blk, k, x, s);
+#else
+                    acc[t][r] += dx * item(wrow[r], blk, k, x, s);
+#endif
+                }
         }
     }
+#ifdef GLU
+    store_glu(acc[0], acc_up, tid, lane, row0);
+    if (p.quant_qk != 0u) { // uniform; the host makes a workgroup's rows lie in one block
+        const uint rows = (GWG / p.tpr) * p.rpg, first = wg * rows;
+        if (block_completed(first / p.quant_qk, min(rows, p.nrows - first), p.quant_qk))
+            quantize_blocks(first / p.quant_qk, 1u);
+    }
+    return;
+#endif
     [[unroll]] for (uint t = 0u; t < NT; ++t) {
         if (tok0 + t >= p.ntok) break; // uniform: the whole workgroup shares tok0
         store_rows(acc[t], tok0 + t, tid, lane, row0);

@@ -11,6 +11,12 @@ set(TERNLM_PLAIN_KERNELS rms_norm rope rope_kv elementwise glu_quant attention a
 # Types with an integer decode GEMV (gemv.comp), built with and without
 # OpSDot (used where the device has VK_KHR_shader_integer_dot_product).
 set(TERNLM_GEMV_TYPES Q4_0 Q5_0 Q4_K Q5_K Q6_K Q8_0 TQ2_0)
+# gemv.comp's GLU build (the decode gate and up products with the gated
+# activation, and its quantization for ffn_down, fused): TQ2_0 only, the
+# type it was measured faster for (Q4_K's ran 2-4x slower than its plain
+# pair on the H100; docs/performance.md, session 20). launch_rules.hpp's
+# has_gemv_glu must name the same types.
+set(TERNLM_GLU_TYPES TQ2_0)
 # Quantized types with 8-bit activations: the prefill GEMM, with plain FMAs
 # (gemm.comp), and where the device has NV cooperative matrices on the
 # matrix units (gemm_coop.comp), from weight rows dequantized to f16 by
@@ -54,6 +60,16 @@ foreach(t ${TERNLM_WEIGHT_TYPES})
   ternlm_spirv(${spv_dir}/matmul_${lt}.spv ${CMAKE_CURRENT_LIST_DIR}/matmul.comp -DTYPE_${t})
   ternlm_spirv(${spv_dir}/embed_${lt}.spv ${CMAKE_CURRENT_LIST_DIR}/embed.comp -DTYPE_${t})
   list(APPEND spv_files ${spv_dir}/matmul_${lt}.spv ${spv_dir}/embed_${lt}.spv)
+endforeach()
+
+foreach(t ${TERNLM_GLU_TYPES})
+  string(TOLOWER ${t} lt)
+  ternlm_spirv(${spv_dir}/gemv_glu_${lt}.spv ${CMAKE_CURRENT_LIST_DIR}/gemv.comp -DTYPE_${t} -DGLU)
+  ternlm_spirv(${spv_dir}/gemv_glu_${lt}_dot.spv ${CMAKE_CURRENT_LIST_DIR}/gemv.comp -DTYPE_${t} -DDOT4 -DGLU)
+  ternlm_spirv(${spv_dir}/gemv_glu_r1_${lt}.spv ${CMAKE_CURRENT_LIST_DIR}/gemv.comp -DTYPE_${t} -DGLU -DR1)
+  ternlm_spirv(${spv_dir}/gemv_glu_r1_${lt}_dot.spv ${CMAKE_CURRENT_LIST_DIR}/gemv.comp -DTYPE_${t} -DDOT4 -DGLU -DR1)
+  list(APPEND spv_files ${spv_dir}/gemv_glu_${lt}.spv ${spv_dir}/gemv_glu_${lt}_dot.spv
+       ${spv_dir}/gemv_glu_r1_${lt}.spv ${spv_dir}/gemv_glu_r1_${lt}_dot.spv)
 endforeach()
 
 foreach(t ${TERNLM_GEMV_TYPES})

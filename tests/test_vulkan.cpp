@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "backend/cpu/cpu_executor.hpp"
+#include "backend/vulkan/launch_rules.hpp"
 #include "backend/vulkan/layout.hpp"
 #include "backend/vulkan/one_shot.hpp"
 #include "backend/vulkan/vk_executor.hpp"
@@ -526,6 +527,68 @@ TEST_CASE("Vulkan gated activation fused into the GEMV's quantization matches th
             }
         }
     }
+}
+
+TEST_CASE("Vulkan gate and up products fused with the gated activation match the CPU and the plain products", "[vulkan]") {
+    if (!testsupport::vulkan_device_or_fail()) return;
+    vk::Device &dev = *device();
+    std::mt19937 rng(31);
+    const int64_t cols = 512;
+    const auto normw = float_bytes(random_floats(size_t(512), rng));
+    // Gate and up of one type (gemv_glu_<type> where it is built: TQ2_0;
+    // the others take the plain products), ffn_down of the same or of
+    // a 32-block type (the result quantized in blocks of 256 or 32 as they
+    // complete); rows of 512 and 96 (three blocks of 32, none of 256); the
+    // gate's float result read afterwards; BitNet's sub-norm after relu^2.
+    for (GgmlType t : {GgmlType::Q4_K, GgmlType::TQ2_0, GgmlType::Q8_0, GgmlType::Q6_K})
+        for (GgmlType down_t : {t, GgmlType::Q8_0})
+            for (int64_t ff : {int64_t(512), int64_t(96)})
+                for (int variant = 0; variant < 3; ++variant) {
+                    if (ff % 256 != 0 && down_t != GgmlType::Q8_0) continue; // down's rows are whole blocks
+                    const bool read_gate = variant == 1, sub_norm = variant == 2;
+                    const FfnActivation act = variant == 2 ? FfnActivation::Relu2 : FfnActivation::Silu;
+                    DYNAMIC_SECTION(type_name(t) << " gate and up, " << type_name(down_t) << " down, " << ff
+                                                 << " rows" << (read_gate ? ", gate read" : "")
+                                                 << (sub_norm ? ", relu^2 and sub-norm" : "")) {
+                        const auto gb = random_matrix_bytes(t, ff, cols, rng), ub = random_matrix_bytes(t, ff, cols, rng);
+                        const auto db = random_matrix_bytes(down_t, cols, ff, rng);
+                        Transformer tf;
+                        tf.layers.resize(1);
+                        LayerWeights &l = tf.layers[0];
+                        l.ffn_gate = weight_ref(gb, t, cols, ff, "gate");
+                        l.ffn_up = weight_ref(ub, t, cols, ff, "up");
+                        l.ffn_down = weight_ref(db, down_t, ff, cols, "down");
+                        l.ffn_sub_norm = weight_ref(normw, GgmlType::F32, ff, 1, "sub_norm");
+                        const Ops ops = [&](backend::Step &s, backend::Buf x) {
+                            const backend::Buf g = s.new_buf(1, ff), u = s.new_buf(1, ff), y = s.new_buf(1, cols);
+                            s.matmul(l.ffn_gate, x, g, 0.75f);
+                            s.matmul(l.ffn_up, x, u, 1.25f);
+                            s.glu(g, u, act);
+                            if (sub_norm) s.rms_norm(g, l.ffn_sub_norm, 1e-5f, g);
+                            if (!read_gate) s.matmul(l.ffn_down, g, y, 0.5f);
+                            s.output_logits(read_gate ? g : y);
+                        };
+                        const auto x = random_floats(size_t(cols), rng);
+                        auto run = [&](int level) {
+                            dev.set_fusion_level(level);
+                            std::pair<std::vector<float>, std::vector<float>> r;
+                            const auto names = kernels_run(dev, [&] { r = cpu_and_gpu(tf, x, 1, cols, 0, ops); });
+                            dev.set_fusion_level(vk::Device::kDefaultFusionLevel);
+                            require_close(r.second, r.first, read_gate ? 1e-5 : 1e-4);
+                            const bool glu = std::any_of(names.begin(), names.end(), [](const std::string &n) {
+                                return n.rfind("gemv_glu_", 0) == 0;
+                            });
+                            const bool glu_quant = std::find(names.begin(), names.end(), "glu_quant") != names.end();
+                            return std::make_tuple(r.second, glu, glu_quant);
+                        };
+                        const auto [fused, glu, glu_quant] = run(3);
+                        CHECK(glu == (dev.fuse_glu_products() && vk::has_gemv_glu(t)));
+                        CHECK_FALSE((glu_quant && glu));
+                        const auto [plain, glu2, glu_quant2] = run(2);
+                        CHECK_FALSE(glu2);
+                        CHECK(fused == plain); // the same roundings
+                    }
+                }
 }
 
 TEST_CASE("Vulkan gated activations of large inputs match the CPU (no NaN where exp overflows)", "[vulkan]") {

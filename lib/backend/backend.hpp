@@ -119,7 +119,9 @@ public:
     virtual void attention(int layer, Buf q, Buf k, Buf v, Buf out, const AttnShape &shape) = 0;
     // x += y.
     virtual void add(Buf x, Buf y) = 0;
-    // gate = act(gate) * up, element-wise.
+    // gate = act(gate) * up, element-wise. up's contents are unspecified
+    // afterwards: a backend may never write it (Vulkan's gate and up
+    // products fused with the activation).
     virtual void glu(Buf gate, Buf up, FfnActivation act) = 0;
     // x += moe(xn), rows routed each to its own experts. A backend without
     // it fails with TERN_ERR_UNSUPPORTED.

@@ -132,6 +132,7 @@ DeviceInfo describe(VkInstance inst, VkPhysicalDevice pd) {
     d.coopmat_nv = has_coop && sub.subgroupSize == 32 && has_extension(pd, "VK_KHR_shader_float16_int8") &&
                    has_coopmat_nv(inst, pd, feats);
     d.int_dot = has_idot && idot.shaderIntegerDotProduct;
+    d.buffer_arrays = feats.features.shaderStorageBufferArrayDynamicIndexing;
     d.max_storage_range = props.properties.limits.maxStorageBufferRange;
     d.max_storage_buffers = std::min(props.properties.limits.maxPerStageDescriptorStorageBuffers,
                                      props.properties.limits.maxDescriptorSetStorageBuffers);
@@ -264,6 +265,9 @@ std::shared_ptr<Device> Device::open(int index) {
         exts.push_back(VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME);
         d->pipeline_stats_ = true;
     }
+    VkPhysicalDeviceFeatures core{};
+    core.shaderStorageBufferArrayDynamicIndexing = d->info_.buffer_arrays;
+    dci.pEnabledFeatures = &core;
     dci.pNext = chain;
     dci.enabledExtensionCount = uint32_t(exts.size());
     dci.ppEnabledExtensionNames = exts.data();
@@ -440,7 +444,8 @@ VkFence Device::create_fence() const {
     return fence;
 }
 
-void Device::bind_buffers(VkDescriptorSet set, const VkBuffer *buffers, uint32_t n, const VkDeviceSize *offsets) const {
+void Device::bind_buffers(VkDescriptorSet set, const VkBuffer *buffers, uint32_t n, const VkDeviceSize *offsets,
+                          uint32_t first_count) const {
     constexpr uint32_t kMax = 10; // no kernel binds more; fixed arrays keep the hot path allocation-free
     if (n > kMax) fail(TERN_ERR_BACKEND, "Vulkan: %u buffers bound, at most %u", n, kMax);
     VkDescriptorBufferInfo infos[kMax];
@@ -449,7 +454,8 @@ void Device::bind_buffers(VkDescriptorSet set, const VkBuffer *buffers, uint32_t
         infos[i] = {buffers[i], offsets ? offsets[i] : 0, VK_WHOLE_SIZE};
         writes[i] = {VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET};
         writes[i].dstSet = set;
-        writes[i].dstBinding = i;
+        writes[i].dstBinding = i < first_count ? 0 : i - first_count + 1;
+        writes[i].dstArrayElement = i < first_count ? i : 0;
         writes[i].descriptorCount = 1;
         writes[i].descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
         writes[i].pBufferInfo = &infos[i];
@@ -457,7 +463,7 @@ void Device::bind_buffers(VkDescriptorSet set, const VkBuffer *buffers, uint32_t
     vkUpdateDescriptorSets(dev_, n, writes, 0, nullptr);
 }
 
-const Kernel &Device::kernel(const std::string &name, uint32_t bindings, uint32_t push_bytes) {
+const Kernel &Device::kernel(const std::string &name, uint32_t bindings, uint32_t push_bytes, uint32_t first_count) {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = kernels_.find(name);
     if (it != kernels_.end()) return it->second;
@@ -468,6 +474,7 @@ const Kernel &Device::kernel(const std::string &name, uint32_t bindings, uint32_
     k.name = name;
     k.bindings = bindings;
     k.push_bytes = push_bytes;
+    k.first_count = first_count;
     std::vector<uint32_t> code((blob->size + 3) / 4);
     std::memcpy(code.data(), blob->data, blob->size);
     VkShaderModuleCreateInfo smi{VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO};
@@ -477,7 +484,7 @@ const Kernel &Device::kernel(const std::string &name, uint32_t bindings, uint32_
 
     std::vector<VkDescriptorSetLayoutBinding> b(bindings);
     for (uint32_t i = 0; i < bindings; ++i)
-        b[i] = {i, VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, 1, VK_SHADER_STAGE_COMPUTE_BIT, nullptr};
+        b[i] = {i, VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, i ? 1 : first_count, VK_SHADER_STAGE_COMPUTE_BIT, nullptr};
     VkDescriptorSetLayoutCreateInfo dli{VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO};
     dli.bindingCount = bindings;
     dli.pBindings = b.data();

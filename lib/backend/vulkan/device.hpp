@@ -24,6 +24,7 @@ struct DeviceInfo {
     bool int_dot = false; // VK_KHR_shader_integer_dot_product (OpSDot in gemv.comp)
     bool subgroup_shuffle = false; // subgroupShuffleXor in compute shaders (gemv.comp's reductions)
     bool coopmat_nv = false; // f16 matrix products of gemm.comp's COOPMAT build (see device.cpp)
+    bool buffer_arrays = false; // shaderStorageBufferArrayDynamicIndexing (gemv.comp's GLU build)
     uint64_t device_local_bytes = 0;
     uint64_t max_storage_range = 0; // largest buffer a kernel may bind
     uint32_t max_storage_buffers = 0; // storage buffers a kernel may bind (maxPerStageDescriptorStorageBuffers)
@@ -75,13 +76,15 @@ private:
 enum class Memory { DeviceLocal, HostVisible, HostReadback };
 
 // A compute pipeline and its layouts: `bindings` storage buffers at
-// bindings 0..n-1 and `push_bytes` of push constants.
+// bindings 0..n-1 (binding 0 an array of `first_count` of them) and
+// `push_bytes` of push constants.
 struct Kernel {
     VkShaderModule module = VK_NULL_HANDLE;
     VkDescriptorSetLayout set_layout = VK_NULL_HANDLE;
     VkPipelineLayout layout = VK_NULL_HANDLE;
     VkPipeline pipeline = VK_NULL_HANDLE;
     uint32_t bindings = 0, push_bytes = 0;
+    uint32_t first_count = 1;
     std::string name;
 };
 
@@ -169,6 +172,9 @@ public:
     bool fuse_rope_products() const {
         return use_fusion() && fusion_level_.load() >= 3 && info_.max_storage_buffers >= 7;
     }
+    // The FFN's gate and up products and its gated activation in one
+    // dispatch (gemv.comp's GLU build: binding 0 an array of two buffers).
+    bool fuse_glu_products() const { return fuse_rope_products() && info_.buffer_arrays && info_.max_storage_buffers >= 10; }
     static constexpr int kDefaultFusionLevel = 3;
     void set_fusion_level(int level) { fusion_level_.store(level); }
     // The largest buffer a kernel may bind (and the largest weight buffer an
@@ -183,14 +189,17 @@ public:
         return buffer_cap_ && buffer_cap_ < info_.max_storage_range ? buffer_cap_ : info_.max_storage_range;
     }
 
-    // Points bindings 0..n-1 of `set` at whole buffers (what every kernel binds).
-    // offsets: byte offsets of the bound ranges (multiples of
-    // minStorageBufferOffsetAlignment), or nullptr for 0.
+    // Points the bindings of `set` at whole buffers (what every kernel
+    // binds): the first `first_count` buffers at the elements of binding 0,
+    // each later one at the next binding. offsets: byte offsets of the bound
+    // ranges (multiples of minStorageBufferOffsetAlignment), or nullptr for 0.
     void bind_buffers(VkDescriptorSet set, const VkBuffer *buffers, uint32_t n,
-                      const VkDeviceSize *offsets = nullptr) const;
+                      const VkDeviceSize *offsets = nullptr, uint32_t first_count = 1) const;
 
-    // The kernel named `name` (an embedded SPIR-V module), built on first use.
-    const Kernel &kernel(const std::string &name, uint32_t bindings, uint32_t push_bytes);
+    // The kernel named `name` (an embedded SPIR-V module), built on first use;
+    // binding 0 an array of first_count buffers (gemv.comp's GLU build: 2).
+    const Kernel &kernel(const std::string &name, uint32_t bindings, uint32_t push_bytes,
+                         uint32_t first_count = 1);
 
 private:
     Device() = default;

@@ -42,6 +42,11 @@ struct GemvRopePush { // gemv.comp's ROPE_KV build
     float theta_scale, freq_scale;
     uint32_t layer_word, neox;
 };
+struct GemvGluPush { // gemv.comp's GLU build
+    GemvPush gemv;       // the gate's (scale: the gate's)
+    float scale_up;
+    uint32_t act, quant_qk;
+};
 struct GemmPush {
     uint32_t ncols, nrows, ntok, row_bytes;
     float scale;
@@ -307,6 +312,8 @@ public:
     // two dispatches.
     void rms_norm(backend::Buf x, const WeightRef &weight, float eps, backend::Buf out) override {
         PendingNorm n{true, x, out, w_->get(weight).handle(), eps};
+        if (pending_glu_.active && pending_glu_.products && x == pending_glu_.gate)
+            flush_products(); // the activation computed with its products (BitNet's ffn_sub_norm follows)
         if (pending_glu_.active && pending_glu_.op == kGluRelu2 && x == pending_glu_.gate && out == x &&
             buf(x).rows == 1) {
             n.glu = true;
@@ -490,11 +497,55 @@ public:
     // Waits like a one-row norm: the integer GEMV that reads the result
     // (ffn_down) fuses it with its activation quantization (glu_quant.comp);
     // any other op touching gate or up dispatches it as it is first.
+    // Where gate and up are the pending products (one-row integer GEMVs of
+    // one input), they wait too and run as one dispatch with the activation
+    // (gemv.comp's GLU build, dispatch_glu), which also quantizes the result
+    // when ffn_down's GEMV is what reads it.
     void glu(backend::Buf gate, backend::Buf up, FfnActivation act) override {
-        settle(gate);
-        settle(up);
-        pending_glu_ = {true, gate, up, act == FfnActivation::Silu ? kGluSilu : kGluRelu2};
+        const bool products = glu_products_pending(gate, up);
+        if (!products) {
+            settle(gate);
+            settle(up);
+        }
+        pending_glu_ = {true, gate, up, act == FfnActivation::Silu ? kGluSilu : kGluRelu2, products};
         wrote(gate);
+    }
+
+    bool glu_products_pending(backend::Buf gate, backend::Buf up) const {
+        if (!dev_.fuse_glu_products() || pending_products_.size() != 2) return false;
+        const PendingProduct &g = pending_products_[0], &u = pending_products_[1];
+        return g.out == gate && u.out == up && g.slot == u.slot && has_gemv_glu(g.w.type) && g.w.type == u.w.type &&
+               g.w.ne0 == u.w.ne0 && g.w.ne1 == u.w.ne1;
+    }
+
+    // The pending gate and up products (see glu()) as one dispatch that
+    // writes act(gate) * up into the gate's row; with o, also quantized in
+    // blocks of qk into o as the blocks complete.
+    void dispatch_glu(uint32_t qk, ActSlot *o) {
+        const PendingGlu g = pending_glu_;
+        pending_glu_.active = false;
+        std::vector<PendingProduct> p;
+        p.swap(pending_products_);
+        const PendingProduct &gate = p[0], &up = p[1];
+        const ActSlot &in = act_[gate.slot];
+        Grid grid_;
+        const GemvGluPush pc{gemv_push(gate.w, 1, gate.scale, false, grid_), up.scale, g.op, o ? qk : 0u};
+        const VkBuffer y = buf(g.gate).mem.handle();
+        if (o) ensure_counters(size_t(gate.w.ne1) / qk);
+        const VkBuffer c = o ? tail_counters_.handle() : y;
+        dispatch(dev_.kernel(gemv_kernel(decode_build("gemv_glu", pc.gemv.rpg), gate.w.type), 9, sizeof pc, 2),
+                 {gate.weights, up.weights, in.q.handle(), in.d.handle(), in.s.handle(), y, c,
+                  o ? o->q.handle() : y, o ? o->d.handle() : y, o ? o->s.handle() : y},
+                 &pc, sizeof pc, grid_.x, grid_.y, 1, o ? 0b1111100000u : 0b100000u, shape_label(gate.w));
+    }
+
+    // Whether dispatch_glu can quantize its result in blocks of qk: each
+    // workgroup's rows lie in one block.
+    bool glu_quantizes(uint32_t qk) const {
+        const WeightRef &w = pending_products_[0].w;
+        const uint32_t tpr = gemv_threads_per_row(w, true);
+        const uint32_t rows = (kGemvThreads / tpr) * gemv_rows_per_group(w, tpr, true);
+        return qk % rows == 0 && w.ne1 % qk == 0;
     }
 
     backend::Buf last_row(backend::Buf x) override {
@@ -701,10 +752,15 @@ private:
         bool active = false;
         backend::Buf gate = 0, up = 0;
         uint32_t op = kGluSilu; // elementwise.comp's op
+        bool products = false;  // gate and up are the pending products (dispatch_glu runs all three)
     } pending_glu_;
     static constexpr uint32_t kGluSilu = 1, kGluRelu2 = 2;
 
     void settle(backend::Buf b) {
+        if (pending_glu_.active && pending_glu_.products && b == pending_glu_.up) {
+            pending_glu_.products = false; // up's row is read: the products run as they are, then the activation
+            flush_products();
+        }
         for (const PendingProduct &p : pending_products_)
             if (p.out == b) {
                 flush_products();
@@ -796,6 +852,7 @@ private:
     }
 
     void flush_products() {
+        if (pending_glu_.active && pending_glu_.products) return dispatch_glu(0, nullptr);
         std::vector<PendingProduct> p;
         p.swap(pending_products_);
         for (const PendingProduct &d : p)
@@ -928,6 +985,14 @@ private:
         const Quantized key{size_t(x), a.version, qk};
         for (size_t i = 0; i < 2; ++i)
             if (act_[i].holds.version && act_[i].holds == key) return read_slot(i);
+        if (pending_glu_.active && pending_glu_.products && pending_glu_.gate == x && glu_quantizes(qk)) {
+            const size_t slot = 1 - pending_products_[0].slot; // not the one the products read
+            ActSlot &o = act_[slot];
+            grow_slot(o, size_t(a.rows) * size_t(a.cols), qk);
+            dispatch_glu(qk, &o);
+            o.holds = key;
+            return read_slot(slot);
+        }
         flush_products(); // they may read the slot this one writes
         const size_t slot = 1 - last_read_;
         ActSlot &o = act_[slot];
