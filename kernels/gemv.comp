@@ -128,7 +128,18 @@ int dot16(uvec4 a, uvec4 b) { return dot4(a.x, b.x) + dot4(a.y, b.y) + dot4(a.z,
 #if defined(TYPE_Q4_K) || defined(TYPE_Q5_K)
 #define RPG 2u
 #define IPB 4u // items per block: 64 weights, one 32-byte run of qs (Q5_K: and a bit of each qh byte)
+#ifdef GLU
+// By selects: with w[i >> 2] (a dynamic index) NVIDIA's compiler put the
+// GLU build's arrays in local memory, 384 bytes a thread, and it ran 2.5x
+// slower than the two plain products (session 20). The plain builds keep
+// the index: selects cost them two registers and measured no faster.
+uint byte_of(uvec3 w, uint i) {
+    const uint word = (i >> 2) == 0u ? w.x : (i >> 2) == 1u ? w.y : w.z;
+    return (word >> (8u * (i & 3u))) & 0xFFu;
+}
+#else
 uint byte_of(uvec3 w, uint i) { return (w[i >> 2] >> (8u * (i & 3u))) & 0xFFu; }
+#endif
 float item(uint row, uint blk, uint k, uvec4 x[8], ivec4 s) {
     const uint b = block_offset(row, blk);
     const uvec4 head = W4[b >> 4]; // d, dmin and the 12 scale bytes: one 16-byte load

@@ -12,11 +12,10 @@ set(TERNLM_PLAIN_KERNELS rms_norm rope rope_kv elementwise glu_quant attention a
 # OpSDot (used where the device has VK_KHR_shader_integer_dot_product).
 set(TERNLM_GEMV_TYPES Q4_0 Q5_0 Q4_K Q5_K Q6_K Q8_0 TQ2_0)
 # gemv.comp's GLU build (the decode gate and up products with the gated
-# activation, and its quantization for ffn_down, fused): TQ2_0 only, the
-# type it was measured faster for (Q4_K's ran 2-4x slower than its plain
-# pair on the H100; docs/performance.md, session 20). launch_rules.hpp's
-# has_gemv_glu must name the same types.
-set(TERNLM_GLU_TYPES TQ2_0)
+# activation, and its quantization for ffn_down, fused): the types it was
+# measured faster for on the H100 (docs/performance.md, session 20).
+# launch_rules.hpp's has_gemv_glu must name the same types.
+set(TERNLM_GLU_TYPES TQ2_0 Q4_K)
 # Quantized types with 8-bit activations: the prefill GEMM, with plain FMAs
 # (gemm.comp), and where the device has NV cooperative matrices on the
 # matrix units (gemm_coop.comp), from weight rows dequantized to f16 by

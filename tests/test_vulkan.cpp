@@ -535,8 +535,8 @@ TEST_CASE("Vulkan gate and up products fused with the gated activation match the
     std::mt19937 rng(31);
     const int64_t cols = 512;
     const auto normw = float_bytes(random_floats(size_t(512), rng));
-    // Gate and up of one type (gemv_glu_<type> where it is built: TQ2_0;
-    // the others take the plain products), ffn_down of the same or of
+    // Gate and up of one type (gemv_glu_<type> where it is built: TQ2_0 and
+    // Q4_K; the others take the plain products), ffn_down of the same or of
     // a 32-block type (the result quantized in blocks of 256 or 32 as they
     // complete); rows of 512 and 96 (three blocks of 32, none of 256); the
     // gate's float result read afterwards; BitNet's sub-norm after relu^2.

@@ -20,12 +20,11 @@ uint32_t activation_block(GgmlType t);
 // Types gemv.comp has an integer decode path for (TERNLM_GEMV_TYPES in kernels.cmake).
 bool has_fast_gemv(GgmlType t);
 // Types of gemv.comp's GLU build (TERNLM_GLU_TYPES): the decode gate and
-// up products with the gated activation fused. H100, tg128, the binaries
-// without and with it taking turns: bitnet2b TQ2_0 410 -> 440-442,
-// llama8b TQ2_0 321 -> 339-340; Q4_K's build ran 2-4x slower than its two
-// plain products (8192x2048: 49.8 us against ~20), cause not found
-// (docs/performance.md, session 20).
-inline bool has_gemv_glu(GgmlType t) { return t == GgmlType::TQ2_0; }
+// up products with the gated activation fused. H100, tg128, without and
+// with it taking turns (docs/performance.md, session 20): bitnet2b TQ2_0
+// 405-411 -> 445, llama8b TQ2_0 321-322 -> 341, llama1b Q4_K 827-833 ->
+// 835-856, llama8b Q4_K 272-273 -> 278. Other types are not measured.
+inline bool has_gemv_glu(GgmlType t) { return t == GgmlType::TQ2_0 || t == GgmlType::Q4_K; }
 // Types gemm.comp is built for (TERNLM_GEMM_TYPES): the quantized ones.
 inline bool has_gemm(GgmlType t) { return activation_block(t) != 0; }
 // Types whose weights gemm_coop.comp decodes in its tiles, reading the
