@@ -50,6 +50,16 @@ struct ReadProbe {
     ReadProbe &operator=(const ReadProbe &) = delete;
 };
 
+// Ends cmd, submits it, waits, and reads the first n timestamps of qp.
+void run_and_read_timestamps(vk::Device &dev, VkCommandBuffer cmd, VkFence fence, VkQueryPool qp, uint32_t n,
+                             uint64_t *ts) {
+    vkEndCommandBuffer(cmd);
+    vkResetFences(dev.handle(), 1, &fence);
+    dev.submit_and_wait(cmd, fence);
+    REQUIRE(vkGetQueryPoolResults(dev.handle(), qp, 0, n, n * sizeof *ts, ts, 8,
+                                  VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT) == VK_SUCCESS);
+}
+
 } // namespace
 
 // What one dispatch costs the device front end (hidden: [.probe]).
@@ -169,12 +179,8 @@ TEST_CASE("Vulkan L2 probe", "[.probe]") {
                 barrier();
                 vkCmdWriteTimestamp(cmd, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, qp, uint32_t(2 * r + 1));
             }
-            vkEndCommandBuffer(cmd);
-            vkResetFences(dev->handle(), 1, &fence);
-            dev->submit_and_wait(cmd, fence);
             uint64_t ts[16];
-            REQUIRE(vkGetQueryPoolResults(dev->handle(), qp, 0, 16, sizeof ts, ts, 8,
-                                          VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT) == VK_SUCCESS);
+            run_and_read_timestamps(*dev, cmd, fence, qp, 16, ts);
             double cold = 1e9, warm = 1e9;
             for (int r = 0; r < 8; ++r) {
                 const double us = double(ts[2 * r + 1] - ts[2 * r]) * dev->timestamp_period_ns() * 1e-3;
@@ -285,12 +291,8 @@ TEST_CASE("Vulkan GEMV stage chain probe", "[.probe]") {
             vkCmdCopyBuffer(cmd, qb.handle(), out.handle(), 1, &last);
             vkCmdCopyBuffer(cmd, cb.handle(), out.handle(), 1, &abort);
             barrier();
-            vkEndCommandBuffer(cmd);
-            vkResetFences(dev->handle(), 1, &fence);
-            dev->submit_and_wait(cmd, fence);
             uint64_t ts[2];
-            REQUIRE(vkGetQueryPoolResults(dev->handle(), qp, 0, 2, sizeof ts, ts, 8,
-                                          VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT) == VK_SUCCESS);
+            run_and_read_timestamps(*dev, cmd, fence, qp, 2, ts);
             out.invalidate();
             const auto *got = static_cast<const uint8_t *>(out.mapped());
             uint32_t aborted = 0;
