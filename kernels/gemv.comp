@@ -297,11 +297,6 @@ void load_x(uint blk, uint k, uint xo, out uvec4 x[8], out ivec4 s) { // xo: the
 // Per-subgroup sums, where a row group spans several subgroups.
 shared float partial[RPG * GWG];
 
-// Writes the row group's sums of acc (token tok) to Y. Lanes of a subgroup
-// combine by shuffles (a butterfly over min(tpr, subgroup size) lanes, so
-// row groups narrower than a subgroup stay apart); where a group spans
-// several subgroups, their sums meet in shared memory. The order is fixed,
-// so results do not depend on timing.
 #ifdef ROPE_KV
 // The workgroup's rows (at most GWG / 8 groups of RPG), staged for rope_pairs.
 shared float rows_y[(GWG / 8u) * RPG];
@@ -376,31 +371,12 @@ void store(uint i, float total) {
 }
 #endif
 
-void store_rows(float acc[RPG], uint tok, uint tid, uint lane, uint row0) {
-    const uint w = min(p.tpr, gl_SubgroupSize);
-    [[unroll]] for (uint r = 0u; r < RPG; ++r)
-        for (uint off = w >> 1; off > 0u; off >>= 1) acc[r] += subgroupShuffleXor(acc[r], off);
-    if (p.tpr <= gl_SubgroupSize) { // uniform
-        [[unroll]] for (uint r = 0u; r < RPG; ++r)
-            if (lane == r && r < p.rpg && row0 + r < p.nrows) store(tok * p.nrows + row0 + r, acc[r]);
-        return;
-    }
-    const uint sub = tid / gl_SubgroupSize; // subgroups are consecutive invocations
-    if (gl_SubgroupInvocationID == 0u)
-        [[unroll]] for (uint r = 0u; r < RPG; ++r) partial[r * GWG + sub] = acc[r];
-    barrier();
-    if (lane < p.rpg && row0 + lane < p.nrows) {
-        const uint first = (tid - lane) / gl_SubgroupSize, n = p.tpr / gl_SubgroupSize;
-        float y = 0.0;
-        for (uint i = 0u; i < n; ++i) y += partial[lane * GWG + first + i];
-        store(tok * p.nrows + row0 + lane, y);
-    }
-    barrier(); // partial is rewritten for the next token
-}
-
-#ifdef GLU
-// The row group's sum of acc for row `lane` (meaningful in lanes < p.rpg),
-// in store_rows' order, so a product's rows round as the plain build's do.
+// The row group's sum of acc for row `lane` (meaningful in lanes < p.rpg).
+// Lanes of a subgroup combine by shuffles (a butterfly over min(tpr,
+// subgroup size) lanes, so row groups narrower than a subgroup stay apart);
+// where a group spans several subgroups, their sums meet in shared memory.
+// The order is fixed, so results do not depend on timing, and the GLU
+// build's products round as the plain build's do.
 float group_sum(float acc[RPG], uint tid, uint lane) {
     const uint w = min(p.tpr, gl_SubgroupSize);
     [[unroll]] for (uint r = 0u; r < RPG; ++r)
@@ -424,6 +400,13 @@ float group_sum(float acc[RPG], uint tid, uint lane) {
     return y;
 }
 
+// Writes the row group's sums of acc (token tok) to Y.
+void store_rows(float acc[RPG], uint tok, uint tid, uint lane, uint row0) {
+    const float y = group_sum(acc, tid, lane);
+    if (lane < p.rpg && row0 + lane < p.nrows) store(tok * p.nrows + row0 + lane, y);
+}
+
+#ifdef GLU
 // Each row's act(gate) * up into Y, as the plain products and glu_quant.comp
 // round them.
 void store_glu(float gate[RPG], float up[RPG], uint tid, uint lane, uint row0) {
