@@ -34,13 +34,7 @@
 // result is also quantized for ffn_down's integer GEMV as its blocks
 // complete (block_tail.glsl: the workgroup that completes a block of
 // quant_qk rows quantizes it), where glu_quant.comp took a dependent
-// dispatch of its own. With p.norm != 0 what it quantizes is that row
-// RMS-normalised (BitNet's ffn_sub_norm, norm_tail.glsl).
-//
-// NORM_TAIL (decode): the residual product (Y += the product: attn_output,
-// ffn_down) that also quantizes the next norm of the residual row for the
-// integer GEMVs that read it (norm_tail.glsl), where norm_quant.comp took a
-// dependent dispatch of its own.
+// dispatch of its own.
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_control_flow_attributes : require
 #extension GL_KHR_shader_subgroup_shuffle : require
@@ -69,14 +63,12 @@ layout(std430, binding = 0) readonly buffer Weights4 { uvec4 W4[]; };
 layout(std430, binding = 1) readonly buffer Quants { uvec4 XQ4[]; };
 layout(std430, binding = 2) readonly buffer Scales { float XD[]; };
 layout(std430, binding = 3) readonly buffer Sums { int XS[]; };
-#if defined(GLU) || defined(NORM_TAIL)
-#define QUANT_TAIL // the result quantized as its blocks complete
+#ifdef GLU
 layout(std430, binding = 4) coherent buffer Output { float Y[]; }; // read back by a block's completing workgroup
 layout(std430, binding = 5) coherent buffer Counters { uint C[]; };
 layout(std430, binding = 6) writeonly buffer OutQuants { uint OQ[]; };
 layout(std430, binding = 7) writeonly buffer OutScales { float OD[]; };
 layout(std430, binding = 8) writeonly buffer OutSums { int OS[]; };
-layout(std430, binding = 9) readonly buffer NormWeight { float G[]; };
 #else
 layout(std430, binding = 4) buffer Output { float Y[]; };
 #endif
@@ -91,11 +83,6 @@ layout(push_constant) uniform Params {
     uint rpg; // rows per group
     uint ntok; // activation rows (tokens)
     uint accumulate; // 1: Y += result (the residual add, fused), 0: Y = result
-    // 1 (decode): the activations are x * g of an RMSNorm, quantized by
-    // norm_tail.glsl with the blocks' sums of squares after the scales; the
-    // products are multiplied by 1 / sqrt(mean + in_eps) (input_norm_scale).
-    uint in_norm;
-    float in_eps;
 #ifdef ROPE_KV
     uint mode; // 0: q rotated into Y; 1: k rotated into the K cache; 2: v into the V cache
     uint head_dim, n_rot;
@@ -108,12 +95,6 @@ layout(push_constant) uniform Params {
     uint act;       // 1 silu, 2 relu^2 (glu_act.glsl)
     uint quant_qk;  // 0: the activation only; 32 or 256: also quantized in blocks of it
 #endif
-#ifdef NORM_TAIL
-    uint quant_qk;  // 256: the row quantized as x * G for the norm's reader (norm_tail.glsl)
-#endif
-#ifdef GLU
-    uint quant_norm; // 1: likewise
-#endif
 } p;
 
 #ifndef NT
@@ -122,7 +103,9 @@ layout(push_constant) uniform Params {
 
 #include "common.glsl"
 #include "dequant.glsl"
+#ifdef ROPE_KV
 #include "exact.glsl"
+#endif
 #ifdef GLU
 #include "glu_act.glsl"
 #endif
@@ -145,12 +128,11 @@ int dot16(uvec4 a, uvec4 b) { return dot4(a.x, b.x) + dot4(a.y, b.y) + dot4(a.z,
 #if defined(TYPE_Q4_K) || defined(TYPE_Q5_K)
 #define RPG 2u
 #define IPB 4u // items per block: 64 weights, one 32-byte run of qs (Q5_K: and a bit of each qh byte)
-#if defined(GLU) || defined(NORM_TAIL)
+#ifdef GLU
 // By selects: with w[i >> 2] (a dynamic index) NVIDIA's compiler put the
 // GLU build's arrays in local memory, 384 bytes a thread, and it ran 2.5x
-// slower than the two plain products (session 20); the NORM_TAIL build
-// likewise. The plain builds keep the index: selects cost them two
-// registers and measured no faster.
+// slower than the two plain products (session 20). The plain builds keep
+// the index: selects cost them two registers and measured no faster.
 uint byte_of(uvec3 w, uint i) {
     const uint word = (i >> 2) == 0u ? w.x : (i >> 2) == 1u ? w.y : w.z;
     return (word >> (8u * (i & 3u))) & 0xFFu;
@@ -389,24 +371,6 @@ void store(uint i, float total) {
 }
 #endif
 
-// The partial sum, in this invocation, of the input's blocks' sums of
-// squares (p.in_norm): loaded before the products, so that their latency
-// is hidden; input_norm_scale completes it.
-float input_sums_part() {
-    if (p.in_norm == 0u) return 0.0;
-    const uint nb = p.ncols / ACT_QK;
-    float s = 0.0;
-    for (uint b = gl_SubgroupInvocationID; b < nb; b += gl_SubgroupSize) s += XD[nb + b];
-    return s;
-}
-// 1 / sqrt(mean + eps) of the input row, as norm_quant.comp computes it;
-// 1 unless p.in_norm. Uniform control flow.
-float input_norm_scale(float part) {
-    if (p.in_norm == 0u) return 1.0;
-    for (uint off = 1u; off < gl_SubgroupSize; off <<= 1) part += subgroupShuffleXor(part, off);
-    return div_rn(1.0, sqrt_rn(div_rn(part, float(p.ncols)) + p.in_eps));
-}
-
 // The row group's sum of acc for row `lane` (meaningful in lanes < p.rpg).
 // Lanes of a subgroup combine by shuffles (a butterfly over min(tpr,
 // subgroup size) lanes, so row groups narrower than a subgroup stay apart);
@@ -436,54 +400,32 @@ float group_sum(float acc[RPG], uint tid, uint lane) {
     return y;
 }
 
-// Writes the row group's sums of acc (token tok), times rn (the input's
-// norm, input_norm_scale), to Y.
-void store_rows(float acc[RPG], uint tok, uint tid, uint lane, uint row0, float rn) {
-    const float y = group_sum(acc, tid, lane) * rn;
+// Writes the row group's sums of acc (token tok) to Y.
+void store_rows(float acc[RPG], uint tok, uint tid, uint lane, uint row0) {
+    const float y = group_sum(acc, tid, lane);
     if (lane < p.rpg && row0 + lane < p.nrows) store(tok * p.nrows + row0 + lane, y);
 }
 
 #ifdef GLU
 // Each row's act(gate) * up into Y, as the plain products and glu_quant.comp
-// round them (rn as in store_rows).
-void store_glu(float gate[RPG], float up[RPG], uint tid, uint lane, uint row0, float rn) {
-    const float g = group_sum(gate, tid, lane) * rn, u = group_sum(up, tid, lane) * rn;
+// round them.
+void store_glu(float gate[RPG], float up[RPG], uint tid, uint lane, uint row0) {
+    const float g = group_sum(gate, tid, lane), u = group_sum(up, tid, lane);
     if (lane < p.rpg && row0 + lane < p.nrows) {
         precise const float gs = g * p.scale, us = u * p.scale_up;
         Y[row0 + lane] = glu_act_mul(gs, us, p.act);
     }
 }
 
-#endif
-
-#ifdef QUANT_TAIL
-// The result quantized as its blocks complete (block_tail.glsl), as x * G
-// for an RMSNorm's reader where NORM_TAIL or p.quant_norm says
-// (norm_tail.glsl).
+// The result quantized as its blocks complete (block_tail.glsl).
 #define QOUT_Q OQ
 #define QOUT_D OD
 #define QOUT_S OS
 #define QOUT_QK p.quant_qk
-#define NORM_NB (p.nrows / p.quant_qk)
 float tail_value(uint i) { return Y[i]; }
-float norm_weight(uint i) { return G[i]; }
 shared float s_amax[GWG];
 shared float s_max[GWG];
-#include "norm_tail.glsl"
-
-// The block this workgroup's rows lie in (the host makes them lie in one),
-// quantized if they completed it. Uniform control flow.
-void quant_tail(uint wg) {
-    const uint rows = (GWG / p.tpr) * p.rpg, first = wg * rows, blk = first / p.quant_qk;
-    if (!block_completed(blk, min(rows, p.nrows - first), p.quant_qk)) return;
-#ifdef GLU
-    if (p.quant_norm == 0u) {
-        quantize_blocks(blk, 1u);
-        return;
-    }
-#endif
-    quantize_block_normed(blk);
-}
+#include "block_tail.glsl"
 #endif
 
 void main() {
@@ -492,7 +434,6 @@ void main() {
     const uint row0 = (wg * (GWG / p.tpr) + tid / p.tpr) * p.rpg;
     const uint tok0 = gl_WorkGroupID.z * NT;
     const uint nblk = p.ncols / QK;
-    const float sums_part = input_sums_part();
     float acc[NT][RPG];
     uint wrow[RPG]; // the matrix rows of row0..: themselves but in ROPE_KV's NEOX quads
     [[unroll]] for (uint r = 0u; r < RPG; ++r) wrow[r] = weight_row(row0 + r);
@@ -523,18 +464,19 @@ void main() {
                 }
         }
     }
-    const float rn = input_norm_scale(sums_part);
 #ifdef GLU
-    store_glu(acc[0], acc_up, tid, lane, row0, rn);
-#else
+    store_glu(acc[0], acc_up, tid, lane, row0);
+    if (p.quant_qk != 0u) { // uniform; the host makes a workgroup's rows lie in one block
+        const uint rows = (GWG / p.tpr) * p.rpg, first = wg * rows;
+        if (block_completed(first / p.quant_qk, min(rows, p.nrows - first), p.quant_qk))
+            quantize_blocks(first / p.quant_qk, 1u);
+    }
+    return;
+#endif
     [[unroll]] for (uint t = 0u; t < NT; ++t) {
         if (tok0 + t >= p.ntok) break; // uniform: the whole workgroup shares tok0
-        store_rows(acc[t], tok0 + t, tid, lane, row0, rn);
+        store_rows(acc[t], tok0 + t, tid, lane, row0);
     }
-#endif
-#ifdef QUANT_TAIL
-    if (p.quant_qk != 0u) quant_tail(wg); // uniform
-#endif
 #ifdef ROPE_KV
     if (p.neox != 0u && p.mode != 2u)
         rope_quads();

@@ -16,10 +16,6 @@ set(TERNLM_GEMV_TYPES Q4_0 Q5_0 Q4_K Q5_K Q6_K Q8_0 TQ2_0)
 # measured faster for on the H100 (docs/performance.md, session 20).
 # launch_rules.hpp's has_gemv_glu must name the same types.
 set(TERNLM_GLU_TYPES TQ2_0 Q4_K)
-# gemv.comp's NORM_TAIL build (the decode residual product that also
-# quantizes the next RMSNorm of the residual row, norm_tail.glsl).
-# launch_rules.hpp's has_gemv_norm must name the same types.
-set(TERNLM_NORM_TYPES TQ2_0 Q4_K Q6_K)
 # Quantized types with 8-bit activations: the prefill GEMM, with plain FMAs
 # (gemm.comp), and where the device has NV cooperative matrices on the
 # matrix units (gemm_coop.comp), from weight rows dequantized to f16 by
@@ -30,8 +26,7 @@ set(spv_dir ${TERNLM_KERNEL_BIN}/spv)
 file(MAKE_DIRECTORY ${spv_dir})
 set(includes ${CMAKE_CURRENT_LIST_DIR}/common.glsl ${CMAKE_CURRENT_LIST_DIR}/dequant.glsl
   ${CMAKE_CURRENT_LIST_DIR}/act_quant_body.glsl ${CMAKE_CURRENT_LIST_DIR}/exact.glsl
-  ${CMAKE_CURRENT_LIST_DIR}/glu_act.glsl ${CMAKE_CURRENT_LIST_DIR}/block_tail.glsl ${CMAKE_CURRENT_LIST_DIR}/norm_tail.glsl
-  ${CMAKE_CURRENT_LIST_DIR}/attn_join.glsl
+  ${CMAKE_CURRENT_LIST_DIR}/glu_act.glsl ${CMAKE_CURRENT_LIST_DIR}/block_tail.glsl ${CMAKE_CURRENT_LIST_DIR}/attn_join.glsl
   ${CMAKE_CURRENT_LIST_DIR}/weights16.glsl ${CMAKE_CURRENT_LIST_DIR}/pack_f16.glsl)
 set(spv_files "")
 
@@ -74,19 +69,6 @@ foreach(t ${TERNLM_GLU_TYPES})
   ternlm_spirv(${spv_dir}/gemv_glu_r1_${lt}_dot.spv ${CMAKE_CURRENT_LIST_DIR}/gemv.comp -DTYPE_${t} -DDOT4 -DGLU -DR1)
   list(APPEND spv_files ${spv_dir}/gemv_glu_${lt}.spv ${spv_dir}/gemv_glu_${lt}_dot.spv
        ${spv_dir}/gemv_glu_r1_${lt}.spv ${spv_dir}/gemv_glu_r1_${lt}_dot.spv)
-endforeach()
-
-foreach(t ${TERNLM_NORM_TYPES})
-  string(TOLOWER ${t} lt)
-  foreach(b "" _r1)
-    set(r1_flag "")
-    if(b STREQUAL _r1)
-      set(r1_flag -DR1)
-    endif()
-    ternlm_spirv(${spv_dir}/gemv_norm${b}_${lt}.spv ${CMAKE_CURRENT_LIST_DIR}/gemv.comp -DTYPE_${t} -DNORM_TAIL ${r1_flag})
-    ternlm_spirv(${spv_dir}/gemv_norm${b}_${lt}_dot.spv ${CMAKE_CURRENT_LIST_DIR}/gemv.comp -DTYPE_${t} -DDOT4 -DNORM_TAIL ${r1_flag})
-    list(APPEND spv_files ${spv_dir}/gemv_norm${b}_${lt}.spv ${spv_dir}/gemv_norm${b}_${lt}_dot.spv)
-  endforeach()
 endforeach()
 
 foreach(t ${TERNLM_GEMV_TYPES})

@@ -579,85 +579,14 @@ TEST_CASE("Vulkan gate and up products fused with the gated activation match the
                                 return n.rfind("gemv_glu_", 0) == 0;
                             });
                             const bool glu_quant = std::find(names.begin(), names.end(), "glu_quant") != names.end();
-                            const bool norm_quant = std::any_of(names.begin(), names.end(), [](const std::string &n) {
-                                return n == "norm_quant" || n == "glu_norm_quant";
-                            });
-                            return std::make_tuple(r.second, glu, glu_quant, norm_quant);
+                            return std::make_tuple(r.second, glu, glu_quant);
                         };
-                        const auto [fused, glu, glu_quant, norm_quant] = run(3);
+                        const auto [fused, glu, glu_quant] = run(3);
                         CHECK(glu == (dev.fuse_glu_products() && vk::has_gemv_glu(t)));
                         CHECK_FALSE((glu_quant && glu));
-                        const auto [plain, glu2, glu_quant2, norm_quant2] = run(2);
+                        const auto [plain, glu2, glu_quant2] = run(2);
                         CHECK_FALSE(glu2);
                         CHECK(fused == plain); // the same roundings
-                        // Level 4: the sub-norm quantized by the fused products too
-                        // (norm_tail.glsl) where down reads 256-value blocks.
-                        const auto [normed, glu4, glu_quant4, norm_quant4] = run(4);
-                        const bool folds = glu && sub_norm && !read_gate && vk::activation_block(down_t) == 256;
-                        CHECK(norm_quant4 == (sub_norm && !folds));
-                        require_close(normed, plain, read_gate ? 1e-6 : 1e-4);
-                    }
-                }
-}
-
-TEST_CASE("Vulkan residual products quantizing the next norm of their row (fusion level 4) match the CPU", "[vulkan]") {
-    if (!testsupport::vulkan_device_or_fail()) return;
-    vk::Device &dev = *device();
-    std::mt19937 rng(41);
-    const int64_t ff = 512;
-    // x += W a (W of a type with the NORM_TAIL build, or Q8_0 without:
-    // the plain product), then the norm of x read by an integer GEMV in
-    // blocks of 256 (TQ2_0: folded) or 32 (Q8_0: norm_quant.comp); rows of
-    // 768 (three blocks of 256) and 96 (three of 32); x or the norm's
-    // float row read afterwards.
-    for (GgmlType t : {GgmlType::TQ2_0, GgmlType::Q4_K, GgmlType::Q6_K, GgmlType::Q8_0})
-        for (GgmlType next_t : {GgmlType::TQ2_0, GgmlType::Q8_0})
-            for (int64_t cols : {int64_t(768), int64_t(96)})
-                for (int read = 0; read < 3; ++read) {
-                    if (cols % 256 != 0 && next_t != GgmlType::Q8_0) continue;
-                    DYNAMIC_SECTION(type_name(t) << " residual, " << type_name(next_t) << " after the norm, " << cols
-                                                 << " wide" << (read == 1 ? ", x read" : read == 2 ? ", norm read" : "")) {
-                        const auto wb = random_matrix_bytes(t, cols, ff, rng);
-                        const auto nb = random_matrix_bytes(next_t, 40, cols, rng);
-                        const auto gb = float_bytes(random_floats(size_t(cols), rng));
-                        const auto ab = float_bytes(random_floats(size_t(ff), rng));
-                        Transformer tf;
-                        tf.layers.resize(1);
-                        LayerWeights &l = tf.layers[0];
-                        l.wo = weight_ref(wb, t, ff, cols, "wo");
-                        l.wq = weight_ref(nb, next_t, cols, 40, "wq");
-                        l.ffn_norm = weight_ref(gb, GgmlType::F32, cols, 1, "norm");
-                        const WeightRef at = weight_ref(ab, GgmlType::F32, ff, 1, "a");
-                        const Ops ops = [&](backend::Step &s, backend::Buf x) {
-                            const backend::Buf a = s.new_buf(1, ff), tmp = s.new_buf(1, cols), xn = s.new_buf(1, cols),
-                                               y = s.new_buf(1, 40);
-                            s.embed(at, a);
-                            s.matmul_add(l.wo, a, x, tmp, 0.5f);
-                            s.rms_norm(x, l.ffn_norm, 1e-5f, xn);
-                            s.matmul(l.wq, xn, y, 0.75f);
-                            s.output_logits(read == 1 ? x : read == 2 ? xn : y);
-                        };
-                        const auto x = random_floats(size_t(cols), rng);
-                        auto run = [&](int level) {
-                            dev.set_fusion_level(level);
-                            std::pair<std::vector<float>, std::vector<float>> r;
-                            const auto names = kernels_run(dev, [&] { r = cpu_and_gpu(tf, x, 1, cols, 0, ops); });
-                            dev.set_fusion_level(vk::Device::kDefaultFusionLevel);
-                            require_close(r.second, r.first, read ? 1e-5 : 1e-4);
-                            const bool folded = std::any_of(names.begin(), names.end(), [](const std::string &n) {
-                                return n.rfind("gemv_norm", 0) == 0;
-                            });
-                            const bool norm_quant = std::find(names.begin(), names.end(), "norm_quant") != names.end();
-                            return std::make_tuple(r.second, folded, norm_quant);
-                        };
-                        const auto [got4, folded, norm_quant] = run(4);
-                        // Folded where the norm's reader multiplies 256-value blocks (norm_tail.glsl)
-                        CHECK(folded == (dev.fuse_norm_tails() && vk::has_gemv_norm(t) &&
-                                         vk::activation_block(next_t) == 256));
-                        CHECK_FALSE((folded && norm_quant));
-                        const auto [got3, folded3, norm_quant3] = run(3);
-                        CHECK_FALSE(folded3);
-                        require_close(got4, got3, read ? 1e-6 : 1e-4);
                     }
                 }
 }

@@ -145,12 +145,6 @@ public:
         attention(layer, q, k, v, out, shape);
     }
 
-    // A hint: b's contents are not read again before an op writes it anew,
-    // so a backend that defers computing them (Vulkan's norms, which its
-    // products quantize without writing the float row) need not compute
-    // them at all. The default ignores it.
-    virtual void discard(Buf b) { (void)b; }
-
     // A 1-row buffer holding the last row of x.
     virtual Buf last_row(Buf x) = 0;
     // x's rows are the step's logits (n_vocab columns each).

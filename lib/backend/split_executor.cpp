@@ -80,11 +80,6 @@ public:
         }
         return Buf(bufs_.size() - 1);
     }
-    void discard(Buf b) override {
-        const Pair &p = bufs_[size_t(b)];
-        if (p.gpu >= 0) gpu_->discard(p.gpu);
-        if (p.cpu >= 0) cpu_->discard(p.cpu);
-    }
     void output_logits(Buf x) override {
         side(true); // the output is the GPU's
         gpu_->output_logits(up(x));

@@ -29,7 +29,6 @@ void build_forward(const Transformer &m, backend::Step &s, LogitRows logit_rows)
         s.matmul(L.wq, xn, q, L.wq_scale);
         s.matmul(L.wk, xn, k, L.wk_scale);
         s.matmul(L.wv, xn, v, L.wv_scale);
-        s.discard(xn);
         s.rope_attention(il, q, k, v, att, shape, hp.rope);
         if (L.attn_sub_norm) s.rms_norm(att, L.attn_sub_norm, eps, att);
         s.matmul_add(L.wo, att, x, proj, L.wo_scale); // x += wo . att
@@ -38,12 +37,10 @@ void build_forward(const Transformer &m, backend::Step &s, LogitRows logit_rows)
         s.rms_norm(x, L.ffn_norm, eps, xn);
         if (L.moe) {
             s.moe_ffn(L.moe, xn, x);
-            s.discard(xn);
             continue;
         }
         s.matmul(L.ffn_gate, xn, gate, L.gate_scale);
         s.matmul(L.ffn_up, xn, up, L.up_scale);
-        s.discard(xn);
         s.glu(gate, up, hp.ffn_act);
         if (L.ffn_sub_norm) s.rms_norm(gate, L.ffn_sub_norm, eps, gate);
         s.matmul_add(L.ffn_down, gate, x, proj, L.down_scale);

@@ -446,7 +446,7 @@ VkFence Device::create_fence() const {
 
 void Device::bind_buffers(VkDescriptorSet set, const VkBuffer *buffers, uint32_t n, const VkDeviceSize *offsets,
                           uint32_t first_count) const {
-    constexpr uint32_t kMax = 11; // no kernel binds more (gemv_glu); fixed arrays keep the hot path allocation-free
+    constexpr uint32_t kMax = 10; // no kernel binds more; fixed arrays keep the hot path allocation-free
     if (n > kMax) fail(TERN_ERR_BACKEND, "Vulkan: %u buffers bound, at most %u", n, kMax);
     VkDescriptorBufferInfo infos[kMax];
     VkWriteDescriptorSet writes[kMax];

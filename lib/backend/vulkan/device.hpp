@@ -162,12 +162,8 @@ public:
     // attn_combine_quant); 2 in the attention itself, whose last split joins
     // (attention_quant, where the device binds 10 buffers a kernel); 3 (the
     // default) runs RoPE and the KV append in the q, k and v GEMVs
-    // (gemv_rope) instead of rope_kv.comp; 4 (the default) folds the
-    // RMSNorm before an integer GEMV into the kernel that writes its input
-    // (norm_tail.glsl: the residual product, BitNet's gated activation).
-    // TERNLM_VK_FUSE=0..4 sets it. Tests compare the levels: up to 3 they
-    // give identical results; 4 rounds the norm's quantization in another
-    // order, so it agrees within rounding.
+    // (gemv_rope) instead of rope_kv.comp. TERNLM_VK_FUSE=0..3 sets it;
+    // tests compare the levels, which must give identical results.
     // (The fused kernels' quantization meets across lanes by subgroup shuffles.)
     bool use_fusion() const { return fusion_level_.load() >= 1 && info_.subgroup_shuffle; }
     bool fuse_attention_join() const {
@@ -178,9 +174,8 @@ public:
     }
     // The FFN's gate and up products and its gated activation in one
     // dispatch (gemv.comp's GLU build: binding 0 an array of two buffers).
-    bool fuse_glu_products() const { return fuse_rope_products() && info_.buffer_arrays && info_.max_storage_buffers >= 11; }
-    bool fuse_norm_tails() const { return fuse_rope_products() && fusion_level_.load() >= 4 && info_.max_storage_buffers >= 11; }
-    static constexpr int kDefaultFusionLevel = 4;
+    bool fuse_glu_products() const { return fuse_rope_products() && info_.buffer_arrays && info_.max_storage_buffers >= 10; }
+    static constexpr int kDefaultFusionLevel = 3;
     void set_fusion_level(int level) { fusion_level_.store(level); }
     // The largest buffer a kernel may bind (and the largest weight buffer an
     // upload makes): the device's limit, or less where TERNLM_VK_MAX_BUFFER

@@ -25,10 +25,6 @@ bool has_fast_gemv(GgmlType t);
 // 405-411 -> 445, llama8b TQ2_0 321-322 -> 341, llama1b Q4_K 827-833 ->
 // 835-856, llama8b Q4_K 272-273 -> 278. Other types are not measured.
 inline bool has_gemv_glu(GgmlType t) { return t == GgmlType::TQ2_0 || t == GgmlType::Q4_K; }
-// Types of gemv.comp's NORM_TAIL build (TERNLM_NORM_TYPES): the decode
-// residual product that quantizes the next RMSNorm of the residual row
-// (norm_tail.glsl). Q6_K for the ffn_down matrices of Q4_K_M files.
-inline bool has_gemv_norm(GgmlType t) { return t == GgmlType::TQ2_0 || t == GgmlType::Q4_K || t == GgmlType::Q6_K; }
 // Types gemm.comp is built for (TERNLM_GEMM_TYPES): the quantized ones.
 inline bool has_gemm(GgmlType t) { return activation_block(t) != 0; }
 // Types whose weights gemm_coop.comp decodes in its tiles, reading the

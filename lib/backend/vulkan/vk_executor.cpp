@@ -35,8 +35,6 @@ struct GemvPush {
     uint32_t ncols, nrows, tpr, row_bytes, rows_per_x;
     float scale;
     uint32_t rpg, ntok, accumulate;
-    uint32_t in_norm; // 1: the input slot holds x * g of an RMSNorm (ActSlot::norm)
-    float in_eps;
 };
 struct GemvRopePush { // gemv.comp's ROPE_KV build
     GemvPush gemv;
@@ -48,11 +46,6 @@ struct GemvGluPush { // gemv.comp's GLU build
     GemvPush gemv;       // the gate's (scale: the gate's)
     float scale_up;
     uint32_t act, quant_qk;
-    uint32_t quant_norm; // 1: quantizes x * g of the RMSNorm that follows (norm_tail.glsl)
-};
-struct GemvNormPush { // gemv.comp's NORM_TAIL build
-    GemvPush gemv;
-    uint32_t quant_qk;
 };
 struct GemmPush {
     uint32_t ncols, nrows, ntok, row_bytes;
@@ -158,12 +151,8 @@ struct Quantized {
     bool operator==(const Quantized &o) const { return buf == o.buf && version == o.version && qk == o.qk; }
 };
 struct ActSlot {
-    Buffer q, d, s; // d: the blocks' scales, then (norm) their sums of squares
+    Buffer q, d, s;
     Quantized holds;
-    // Written by norm_tail.glsl: q holds x * g of an RMSNorm of x, and the
-    // GEMVs that read it multiply by 1 / sqrt(mean + eps) (GemvPush::in_norm).
-    bool norm = false;
-    float eps = 0;
 };
 
 class VkStep final : public backend::Step {
@@ -190,7 +179,6 @@ public:
         for (ActSlot &a : act_) a.holds = {};
         last_read_ = 0; // a replayed step must pick the slots its recording picked
         pending_norm_ = {};
-        pending_residual_ = {};
         pending_glu_ = {};
         pending_attn_ = {};
         embeds_used_ = 0;
@@ -222,7 +210,6 @@ public:
     }
 
     void finish() {
-        flush_residual();
         flush_products();
         pending_norm_.active = false; // a norm no float reader asked for (see PendingNorm)
         pending_glu_.active = false;  // likewise a gated activation
@@ -317,43 +304,29 @@ public:
     // A one-row norm waits: every norm feeds matmuls, and the integer GEMV
     // that takes it fuses it with its activation quantization (see
     // PendingNorm). Batches run it at once.
-    // Where it normalises the row a pending residual product writes, or
-    // BitNet's ffn_sub_norm normalises pending gated products in place,
-    // that kernel may quantize it (fusion level 4: PendingResidual,
-    // dispatch_glu).
-    // Otherwise BitNet's ffn_sub_norm normalises the gated activation in
-    // place: then the activation waits with the norm (glu_norm_quant.comp
-    // runs both), where it is relu^2 (bitnet-b1.58). Every workgroup of
-    // that kernel computes the activation of the whole row; SiLU's exact
-    // exp and division made that 15.5 us a call on the H100, against 9.7
-    // for the two dispatches.
+    // BitNet's ffn_sub_norm normalises the gated activation in place: then
+    // the activation waits with the norm (glu_norm_quant.comp runs both),
+    // where it is relu^2 (bitnet-b1.58). Every workgroup of that kernel
+    // computes the activation of the whole row; SiLU's exact exp and
+    // division made that 15.5 us a call on the H100, against 9.7 for the
+    // two dispatches.
     void rms_norm(backend::Buf x, const WeightRef &weight, float eps, backend::Buf out) override {
         PendingNorm n{true, x, out, w_->get(weight).handle(), eps};
-        const bool one_row = buf(x).rows == 1;
-        // A pending norm whose row this one overwrites unread: none will read it.
-        if (pending_norm_.active && pending_norm_.out == out && x != out) pending_norm_.active = false;
-        const bool glu_products = pending_glu_.active && pending_glu_.products && x == pending_glu_.gate;
-        if (one_row && out != x && pending_residual_.active && x == pending_residual_.x) {
-            n.after_residual = true;
-            settle(out);
-        } else if (one_row && out == x && glu_products && dev_.fuse_norm_tails()) {
-            n.after_glu = true;
+        if (pending_glu_.active && pending_glu_.products && x == pending_glu_.gate)
+            flush_products(); // the activation computed with its products (BitNet's ffn_sub_norm follows)
+        if (pending_glu_.active && pending_glu_.op == kGluRelu2 && x == pending_glu_.gate && out == x &&
+            buf(x).rows == 1) {
+            n.glu = true;
+            n.glu_up = pending_glu_.up;
+            n.glu_op = pending_glu_.op;
+            pending_glu_.active = false;
         } else {
-            if (glu_products) flush_products(); // the activation computed with its products
-            if (pending_glu_.active && pending_glu_.op == kGluRelu2 && x == pending_glu_.gate && out == x &&
-                one_row) {
-                n.glu = true;
-                n.glu_up = pending_glu_.up;
-                n.glu_op = pending_glu_.op;
-                pending_glu_.active = false;
-            } else {
-                settle(x);
-                settle(out);
-            }
+            settle(x);
+            settle(out);
         }
         pending_norm_ = n;
         wrote(out);
-        if (!one_row) flush_norm();
+        if (buf(x).rows != 1) flush_norm();
     }
 
     void matmul(const WeightRef &file_w, backend::Buf x, backend::Buf out, float scale) override {
@@ -480,7 +453,7 @@ public:
         settle(x);
         if (tiled)
             gemm(w, a, x, scale, true); // the product is added to x's rows
-        else if (!defer_residual(w, a, x, scale))
+        else
             gemv(w, w_->get(w).handle(), a, x, scale, true);
         wrote(x);
     }
@@ -547,9 +520,7 @@ public:
 
     // The pending gate and up products (see glu()) as one dispatch that
     // writes act(gate) * up into the gate's row; with o, also quantized in
-    // blocks of qk into o as the blocks complete, RMS-normalised where the
-    // pending norm says so (after_glu; it stays pending: its float row is
-    // not written).
+    // blocks of qk into o as the blocks complete.
     void dispatch_glu(uint32_t qk, ActSlot *o) {
         const PendingGlu g = pending_glu_;
         pending_glu_.active = false;
@@ -557,36 +528,24 @@ public:
         p.swap(pending_products_);
         const PendingProduct &gate = p[0], &up = p[1];
         const ActSlot &in = act_[gate.slot];
-        const PendingNorm &n = pending_norm_;
-        const bool norm = o && n.active && n.after_glu && n.out == g.gate; // glu_quantizes(qk) said it fits
         Grid grid_;
-        const GemvGluPush pc{gemv_push(gate.w, in, 1, gate.scale, false, grid_), up.scale, g.op, o ? qk : 0u,
-                             norm ? 1u : 0u};
+        const GemvGluPush pc{gemv_push(gate.w, 1, gate.scale, false, grid_), up.scale, g.op, o ? qk : 0u};
         const VkBuffer y = buf(g.gate).mem.handle();
         if (o) ensure_counters(size_t(gate.w.ne1) / qk);
-        if (norm) {
-            o->norm = true;
-            o->eps = n.eps;
-        }
         const VkBuffer c = o ? tail_counters_.handle() : y;
-        dispatch(dev_.kernel(gemv_kernel(decode_build("gemv_glu", pc.gemv.rpg), gate.w.type), 10, sizeof pc, 2),
+        dispatch(dev_.kernel(gemv_kernel(decode_build("gemv_glu", pc.gemv.rpg), gate.w.type), 9, sizeof pc, 2),
                  {gate.weights, up.weights, in.q.handle(), in.d.handle(), in.s.handle(), y, c,
-                  o ? o->q.handle() : y, o ? o->d.handle() : y, o ? o->s.handle() : y, norm ? n.weight : y},
-                 &pc, sizeof pc, grid_.x, grid_.y, 1, o ? 0b01111100000u : 0b100000u, shape_label(gate.w));
+                  o ? o->q.handle() : y, o ? o->d.handle() : y, o ? o->s.handle() : y},
+                 &pc, sizeof pc, grid_.x, grid_.y, 1, o ? 0b1111100000u : 0b100000u, shape_label(gate.w));
     }
 
-    // Whether dispatch_glu can quantize its result in blocks of qk (and
-    // normalise it, where a norm of it waits: after_glu).
+    // Whether dispatch_glu can quantize its result in blocks of qk: each
+    // workgroup's rows lie in one block.
     bool glu_quantizes(uint32_t qk) const {
         const WeightRef &w = pending_products_[0].w;
-        const PendingNorm &n = pending_norm_;
-        if (n.active && n.after_glu && n.out == pending_glu_.gate) return norm_tail_fits(w, qk);
-        return tail_fits(w, qk);
-    }
-
-    // A pending norm into b is not needed: its readers took it quantized.
-    void discard(backend::Buf b) override {
-        if (pending_norm_.active && pending_norm_.out == b) pending_norm_.active = false;
+        const uint32_t tpr = gemv_threads_per_row(w, true);
+        const uint32_t rows = (kGemvThreads / tpr) * gemv_rows_per_group(w, tpr, true);
+        return qk % rows == 0 && w.ne1 % qk == 0;
     }
 
     backend::Buf last_row(backend::Buf x) override {
@@ -786,66 +745,7 @@ private:
         bool glu = false;
         backend::Buf glu_up = 0;
         uint32_t glu_op = 0;
-        // Fusion level 4 (norm_tail.glsl): x is the row of the pending
-        // residual product, or (in place) of the pending gated products,
-        // which may quantize the normalised row as they write x.
-        bool after_residual = false, after_glu = false;
     } pending_norm_;
-
-    // A one-row residual product (x += W a: attn_output, ffn_down) not
-    // dispatched yet, its input already quantized. Where a norm of x
-    // follows whose reader is an integer GEMV, it runs as gemv.comp's
-    // NORM_TAIL build, which also quantizes the normalised row for that
-    // reader (norm_quant.comp's dependent dispatch is gone); anything else
-    // touching x, or quantizing into the slot it reads, dispatches it as it
-    // is first.
-    struct PendingResidual {
-        bool active = false;
-        WeightRef w; // as the device holds it
-        VkBuffer weights;
-        size_t slot; // of act_
-        backend::Buf x;
-        float scale;
-    } pending_residual_;
-
-    bool defer_residual(const WeightRef &w, backend::Buf a, backend::Buf x, float scale) {
-        if (n_ != 1 || buf(a).rows != 1 || !dev_.fuse_norm_tails() || !has_gemv_norm(w.type) || !fast_gemv(w.type))
-            return false;
-        const size_t slot = quantize_activations(a, activation_block(w.type));
-        pending_residual_ = {true, w, w_->get(w).handle(), slot, x, scale};
-        return true;
-    }
-
-    // The pending residual product; with o, quantizing the pending norm of
-    // its row into o in blocks of qk (the norm stays pending: its float row
-    // is not written).
-    void flush_residual(ActSlot *o = nullptr, uint32_t qk = 0) {
-        if (!pending_residual_.active) return;
-        const PendingResidual r = pending_residual_;
-        pending_residual_.active = false;
-        const ActSlot &in = act_[r.slot];
-        const VkBuffer y = buf(r.x).mem.handle();
-        if (!o) return dispatch_gemv(r.w, r.weights, in, 1, y, r.scale, true);
-        Grid g;
-        const GemvNormPush pc{gemv_push(r.w, in, 1, r.scale, true, g), qk};
-        ensure_counters(size_t(r.w.ne1) / qk);
-        o->norm = true;
-        o->eps = pending_norm_.eps;
-        dispatch(dev_.kernel(gemv_kernel(decode_build("gemv_norm", pc.gemv.rpg), r.w.type), 10, sizeof pc),
-                 {r.weights, in.q.handle(), in.d.handle(), in.s.handle(), y, tail_counters_.handle(), o->q.handle(),
-                  o->d.handle(), o->s.handle(), pending_norm_.weight},
-                 &pc, sizeof pc, g.x, g.y, 1, 0b111110000u, shape_label(r.w));
-    }
-
-    // Whether a one-row GEMV of w can quantize its result in blocks of qk
-    // as they complete (block_tail.glsl): each workgroup's rows lie in one
-    // block. norm_tail.glsl's needs 256-value blocks besides (see there).
-    static bool norm_tail_fits(const WeightRef &w, uint32_t qk) { return qk == 256 && tail_fits(w, qk); }
-    static bool tail_fits(const WeightRef &w, uint32_t qk) {
-        const uint32_t tpr = gemv_threads_per_row(w, true);
-        const uint32_t rows = (kGemvThreads / tpr) * gemv_rows_per_group(w, tpr, true);
-        return qk % rows == 0 && w.ne1 % qk == 0;
-    }
 
     // A gated activation not dispatched yet (see glu()).
     struct PendingGlu {
@@ -857,7 +757,6 @@ private:
     static constexpr uint32_t kGluSilu = 1, kGluRelu2 = 2;
 
     void settle(backend::Buf b) {
-        if (pending_residual_.active && b == pending_residual_.x) flush_residual();
         if (pending_glu_.active && pending_glu_.products && b == pending_glu_.up) {
             pending_glu_.products = false; // up's row is read: the products run as they are, then the activation
             flush_products();
@@ -880,8 +779,6 @@ private:
     void flush_norm() {
         const PendingNorm p = pending_norm_;
         pending_norm_.active = false;
-        if (pending_residual_.active && p.x == pending_residual_.x) flush_residual();
-        if (p.after_glu) flush_products();
         if (p.glu) elementwise(p.x, p.glu_up, p.glu_op);
         StepBuf &a = buf(p.x);
         NormPush pc{uint32_t(a.cols), p.eps};
@@ -901,15 +798,13 @@ private:
     }
     // gemv.comp's push constants for w and ntok activation rows, and its grid.
     // rpg: rows per group, 0 for gemv_rows_per_group's choice.
-    GemvPush gemv_push(const WeightRef &w, const ActSlot &in, uint32_t ntok, float scale, bool accumulate, Grid &g,
-                       uint32_t rpg = 0) {
+    GemvPush gemv_push(const WeightRef &w, uint32_t ntok, float scale, bool accumulate, Grid &g, uint32_t rpg = 0) {
         const uint32_t rows = uint32_t(w.ne1);
         const uint32_t tpr = gemv_threads_per_row(w, ntok == 1);
         if (!rpg) rpg = gemv_rows_per_group(w, tpr, ntok == 1);
         const uint32_t per_wg = (kGemvThreads / tpr) * rpg;
         g = grid((rows + per_wg - 1) / per_wg);
-        return {uint32_t(w.ne0), rows, tpr, uint32_t(w.row_bytes), g.x, scale, rpg, ntok, accumulate ? 1u : 0u,
-                in.norm ? 1u : 0u, in.eps};
+        return {uint32_t(w.ne0), rows, tpr, uint32_t(w.row_bytes), g.x, scale, rpg, ntok, accumulate ? 1u : 0u};
     }
     // A build of gemv.comp for type t: with OpSDot where the device has it.
     std::string gemv_kernel(const std::string &build, GgmlType t) const {
@@ -923,7 +818,7 @@ private:
     void dispatch_gemv(const WeightRef &w, VkBuffer weights, const ActSlot &in, uint32_t ntok, VkBuffer out,
                        float scale, bool accumulate, VkDeviceSize out_offset = 0) {
         Grid g;
-        const GemvPush pc = gemv_push(w, in, ntok, scale, accumulate, g);
+        const GemvPush pc = gemv_push(w, ntok, scale, accumulate, g);
         const VkDeviceSize offsets[5] = {0, 0, 0, 0, out_offset};
         const std::string build = ntok > 1 ? std::string("gemv8") : decode_build("gemv", pc.rpg);
         dispatch(dev_.kernel(gemv_kernel(build, w.type), 5, sizeof pc),
@@ -996,7 +891,7 @@ private:
             const PendingProduct &p = *by_mode[m];
             const ActSlot &in = act_[p.slot];
             Grid g;
-            const GemvRopePush pc{gemv_push(p.w, in, 1, p.scale, false, g, rpg[m]), m, uint32_t(s.head_dim),
+            const GemvRopePush pc{gemv_push(p.w, 1, p.scale, false, g, rpg[m]), m, uint32_t(s.head_dim),
                                   uint32_t(r.n_rot), r.theta_scale(), r.freq_scale, layer_word(layer),
                                   r.neox ? 1u : 0u};
             const VkBuffer y = buf(p.out).mem.handle();
@@ -1098,18 +993,7 @@ private:
             o.holds = key;
             return read_slot(slot);
         }
-        if (pending_norm_.active && pending_norm_.after_residual && pending_norm_.out == x &&
-            pending_residual_.active && norm_tail_fits(pending_residual_.w, qk)) {
-            flush_products(); // they may read the slot the residual product writes
-            const size_t slot = 1 - pending_residual_.slot;
-            ActSlot &o = act_[slot];
-            grow_slot(o, size_t(a.rows) * size_t(a.cols), qk);
-            flush_residual(&o, qk);
-            o.holds = key;
-            return read_slot(slot);
-        }
         flush_products(); // they may read the slot this one writes
-        flush_residual(); // likewise
         const size_t slot = 1 - last_read_;
         ActSlot &o = act_[slot];
         if (attention_quantized(x, qk, o)) {
@@ -1148,12 +1032,10 @@ private:
         return read_slot(slot);
     }
     size_t read_slot(size_t i) { return last_read_ = i; }
-    // Room in a slot for n values in blocks of qk, about to be written:
-    // plain values unless a norm_tail.glsl writer says otherwise after this.
+    // Room in a slot for n values in blocks of qk.
     void grow_slot(ActSlot &o, size_t n, uint32_t qk) {
-        o.norm = false;
         grow(o.q, n, Memory::DeviceLocal, "quantized activations");
-        grow(o.d, n / qk * 4 * 2, Memory::DeviceLocal, "activation scales and sums of squares");
+        grow(o.d, n / qk * 4, Memory::DeviceLocal, "activation scales");
         grow(o.s, n / 16 * 4, Memory::DeviceLocal, "activation sums");
     }
 
