@@ -216,24 +216,13 @@ float fold_factors(float m, uint tid) {
 #define STAGE_WORDS 4096u
 shared uint v_stage[STAGE_WORDS];
 
-// The f16 accumulator's rounding: the device's conversion where it rounds
-// as f16_round does (the HW_F16_ROUND builds, chosen where
-// Device::hw_f16_rounding found so), which shortens each key's dependent
-// chain: H100, tg128, bitnet2b TQ2_0 432-437 -> 462-468 t/s, llama8b TQ2_0
-// 337-339 -> 351 (docs/performance.md, session 21).
-#ifdef HW_F16_ROUND
-float fold_round(float v) { return unpackHalf2x16(packHalf2x16(vec2(v, 0.0))).x; }
-#else
-float fold_round(float v) { return f16_round(v); }
-#endif
-
 // One key folded into this thread's dimensions: llama.cpp's update order and
 // f16 roundings (a rescale by ms == 1 is exact and skipped, as it rounds nothing).
 void fold_key(float ms, float vs, float v[MAX_DIMS_PER_THREAD], inout float acc[MAX_DIMS_PER_THREAD]) {
     [[unroll]] for (uint k = 0u; k < MAX_DIMS_PER_THREAD; ++k) {
         if (gl_LocalInvocationID.x + k * WG >= p.head_dim) break;
-        if (ms != 1.0) acc[k] = fold_round(acc[k] * ms);
-        acc[k] = fold_round(fma(v[k], vs, acc[k]));
+        if (ms != 1.0) acc[k] = f16_round(acc[k] * ms);
+        acc[k] = f16_round(fma(v[k], vs, acc[k]));
     }
 }
 
@@ -262,7 +251,7 @@ void fold_staged(uint g, uint ng, inout float sum, inout float acc[MAX_DIMS_PER_
         if (j + 3u < ng && ms[0] == 1.0 && ms[1] == 1.0 && ms[2] == 1.0 && ms[3] == 1.0) {
             [[unroll]] for (uint k = 0u; k < MAX_DIMS_PER_THREAD; ++k) {
                 if (gl_LocalInvocationID.x + k * WG >= p.head_dim) break;
-                [[unroll]] for (uint i = 0u; i < 4u; ++i) acc[k] = fold_round(fma(v[i][k], vs[i], acc[k]));
+                [[unroll]] for (uint i = 0u; i < 4u; ++i) acc[k] = f16_round(fma(v[i][k], vs[i], acc[k]));
             }
             sum = (((sum + vs[0]) + vs[1]) + vs[2]) + vs[3]; // sum * 1 + vs, key by key
             continue;

@@ -199,7 +199,6 @@ std::shared_ptr<Device> Device::open(int index) {
     if (chosen < 0) fail(TERN_ERR_BACKEND, "Vulkan: no usable device");
     if (const char *e = std::getenv("TERNLM_VK_COOPMAT")) d->coopmat_enabled_.store(std::atoi(e) != 0);
     if (const char *e = std::getenv("TERNLM_VK_FUSE")) d->fusion_level_.store(std::atoi(e));
-    if (const char *e = std::getenv("TERNLM_VK_SW_F16")) d->hw_f16_enabled_.store(std::atoi(e) == 0);
     if (const char *e = std::getenv("TERNLM_VK_MAX_BUFFER")) d->buffer_cap_ = std::strtoull(e, nullptr, 10);
     if (const char *e = std::getenv("TERNLM_VK_MEMORY_BUDGET")) d->budget_override_ = std::strtoull(e, nullptr, 10);
     d->phys_ = pds[size_t(chosen)];
