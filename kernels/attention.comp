@@ -45,13 +45,17 @@ layout(push_constant) uniform Params {
     uint n_head, n_head_kv, head_dim;
     uint kv_off;   // first float of this layer in K and V
     float scale;
-    uint f16_acc;
+    uint f16_acc;   // bit 0: the f16 fold; bits 1-5: timing probes (TERNLM_ATTN_PROBE, wrong results; see PROBE_*)
     uint keys_by_8; // head_dim % 8 == 0: key rows are read 16 bytes at a time
     uint n_split;   // workgroups per head along z (split-K), 1 for none
 #ifdef JOIN_QUANT
     uint qk;        // the quantization block of the joined row
 #endif
 } p;
+
+// Timing probes: f16_acc bits that leave out a part of the f16 fold, so that
+// --profile shows what the part costs (session 22). Results are wrong.
+const uint PROBE_NO_ROUNDING = 2u, PROBE_NO_STAGING = 4u, PROBE_NO_FOLD = 8u, PROBE_NO_FACTORS = 16u, PROBE_NO_KQ = 32u;
 
 const uint kMinSplitKeys = 256u; // up to this many keys, split 0 takes them all (the f16 fold); a multiple of WG
 
@@ -123,6 +127,17 @@ shared float red[WG];
 // q . K[kb..], summed in the order of ggml's AVX-512 f16 dot (16 lanes x 4
 // accumulators over 64-element steps, then a fixed tree), as the CPU backend
 // does: with an f16 accumulator downstream, the order decides roundings.
+// Word c of a 64-element step at i into the 16 lanes x 4 accumulators:
+// element e of the step goes to lane e % 16, accumulator e / 16.
+void kq_fma8(inout precise float a[64], uvec4 w, uint i, uint c) {
+    [[unroll]] for (uint h = 0u; h < 4u; ++h) {
+        const vec2 kv = unpackHalf2x16(w[h]);
+        const uint e = 8u * c + 2u * h; // accumulator index: lane * 4 + e / 16
+        a[(e % 16u) * 4u + e / 16u] = fma(kv.x, q[i + e], a[(e % 16u) * 4u + e / 16u]);
+        a[((e + 1u) % 16u) * 4u + e / 16u] = fma(kv.y, q[i + e + 1u], a[((e + 1u) % 16u) * 4u + e / 16u]);
+    }
+}
+
 float kq_dot(uint kb) {
     const uint np = p.head_dim & ~63u;
     float u[8];
@@ -131,15 +146,16 @@ float kq_dot(uint kb) {
         // element e of a step goes to lane e % 16, accumulator e / 16.
         precise float a[64];
         [[unroll]] for (uint j = 0u; j < 64u; ++j) a[j] = 0.0;
-        for (uint i = 0u; i < np; i += 64u) {
-            [[unroll]] for (uint c = 0u; c < 8u; ++c) {
-                const uvec4 w = K8[(kb + i + 8u * c) >> 3];
-                [[unroll]] for (uint h = 0u; h < 4u; ++h) {
-                    const vec2 kv = unpackHalf2x16(w[h]);
-                    const uint e = 8u * c + 2u * h; // accumulator index: lane * 4 + e / 16
-                    a[(e % 16u) * 4u + e / 16u] = fma(kv.x, q[i + e], a[(e % 16u) * 4u + e / 16u]);
-                    a[((e + 1u) % 16u) * 4u + e / 16u] = fma(kv.y, q[i + e + 1u], a[((e + 1u) % 16u) * 4u + e / 16u]);
-                }
+        if (np == 128u) { // head_dim 128: the row's 16 words loaded before any FMA
+            uvec4 w[16];
+            [[unroll]] for (uint c = 0u; c < 16u; ++c) w[c] = K8[(kb >> 3) + c];
+            [[unroll]] for (uint i = 0u; i < 2u; ++i)
+                [[unroll]] for (uint c = 0u; c < 8u; ++c) kq_fma8(a, w[8u * i + c], 64u * i, c);
+        } else {
+            for (uint i = 0u; i < np; i += 64u) {
+                uvec4 w[8];
+                [[unroll]] for (uint c = 0u; c < 8u; ++c) w[c] = K8[((kb + i) >> 3) + c];
+                [[unroll]] for (uint c = 0u; c < 8u; ++c) kq_fma8(a, w[c], i, c);
             }
         }
         [[unroll]] for (uint l = 0u; l < 8u; ++l) {
@@ -222,7 +238,7 @@ void fold_key(float ms, float vs, float v[MAX_DIMS_PER_THREAD], inout float acc[
     [[unroll]] for (uint k = 0u; k < MAX_DIMS_PER_THREAD; ++k) {
         if (gl_LocalInvocationID.x + k * WG >= p.head_dim) break;
         if (ms != 1.0) acc[k] = f16_round(acc[k] * ms);
-        acc[k] = f16_round(fma(v[k], vs, acc[k]));
+        acc[k] = (p.f16_acc & PROBE_NO_ROUNDING) != 0u ? fma(v[k], vs, acc[k]) : f16_round(fma(v[k], vs, acc[k]));
     }
 }
 
@@ -251,6 +267,9 @@ void fold_staged(uint g, uint ng, inout float sum, inout float acc[MAX_DIMS_PER_
         if (j + 3u < ng && ms[0] == 1.0 && ms[1] == 1.0 && ms[2] == 1.0 && ms[3] == 1.0) {
             [[unroll]] for (uint k = 0u; k < MAX_DIMS_PER_THREAD; ++k) {
                 if (gl_LocalInvocationID.x + k * WG >= p.head_dim) break;
+                if ((p.f16_acc & PROBE_NO_ROUNDING) != 0u)
+                    [[unroll]] for (uint i = 0u; i < 4u; ++i) acc[k] = fma(v[i][k], vs[i], acc[k]);
+                else
                 [[unroll]] for (uint i = 0u; i < 4u; ++i) acc[k] = f16_round(fma(v[i][k], vs[i], acc[k]));
             }
             sum = (((sum + vs[0]) + vs[1]) + vs[2]) + vs[3]; // sum * 1 + vs, key by key
@@ -273,7 +292,8 @@ void fold_f16(uint c0, uint n, uint kv_dim, uint kv_head, inout float sum, inout
         const uint ng = min(per_stage, n - g);
         barrier(); // the previous stage's reads of v_stage are done
         const uint base = (p.kv_off + (c0 + g) * kv_dim + kv_head * p.head_dim) / 2u;
-        if (p.keys_by_8 != 0u) { // rows of whole 16-byte words: four at a time
+        if ((p.f16_acc & PROBE_NO_STAGING) != 0u) {
+        } else if (p.keys_by_8 != 0u) { // rows of whole 16-byte words: four at a time
             const uint quads = words / 4u;
             for (uint w = gl_LocalInvocationID.x; w < ng * quads; w += WG) {
                 const uint key = w / quads, wi = w % quads;
@@ -291,8 +311,37 @@ void fold_f16(uint c0, uint n, uint kv_dim, uint kv_head, inout float sum, inout
             }
         }
         barrier();
-        fold_staged(g, ng, sum, acc);
+        if ((p.f16_acc & PROBE_NO_FOLD) == 0u) fold_staged(g, ng, sum, acc);
     }
+}
+
+// A chunk's V rows (head_dim <= 128, keys_by_8), loaded into registers
+// before its K.q products so that the loads wait beside them, then staged
+// as fold_f16 stages them: where fold_f16's own loads waited after the
+// products, 16 rounds of them for head_dim 128 (about 2.5 us a chunk on the
+// H100, session 22).
+#define PRELOAD_QUADS 16u // WG keys x 16 quads / WG threads
+void preload_v(uint c0, uint n, uint kv_dim, uint kv_head, out uvec4 vw[PRELOAD_QUADS]) {
+    const uint quads = p.head_dim / 8u, base = (p.kv_off + c0 * kv_dim + kv_head * p.head_dim) / 8u;
+    [[unroll]] for (uint i = 0u; i < PRELOAD_QUADS; ++i) {
+        const uint w = gl_LocalInvocationID.x + i * WG, key = min(w / quads, n - 1u);
+        vw[i] = V4[base + key * (kv_dim / 8u) + w % quads];
+    }
+}
+// The preloaded rows staged and folded (fold_f16's second half).
+void fold_preloaded(uint n, uvec4 vw[PRELOAD_QUADS], inout float sum, inout float acc[MAX_DIMS_PER_THREAD]) {
+    const uint quads = p.head_dim / 8u;
+    [[unroll]] for (uint i = 0u; i < PRELOAD_QUADS; ++i) {
+        const uint w = gl_LocalInvocationID.x + i * WG;
+        if (w < n * quads && (p.f16_acc & PROBE_NO_STAGING) == 0u) {
+            v_stage[4u * w] = vw[i].x; // key w / quads, word 4 (w % quads) of its row
+            v_stage[4u * w + 1u] = vw[i].y;
+            v_stage[4u * w + 2u] = vw[i].z;
+            v_stage[4u * w + 3u] = vw[i].w;
+        }
+    }
+    barrier();
+    if ((p.f16_acc & PROBE_NO_FOLD) == 0u) fold_staged(0u, n, sum, acc);
 }
 
 // fold_f16 reading V from global memory key by key (odd head_dim).
@@ -468,17 +517,22 @@ void main() {
         fold_split_f32(first, end, kv_dim, kv_head, m, sum, acc);
     else for (uint c0 = first; c0 < end; c0 += WG) {
         const uint key = c0 + tid;
+        const bool preload = p.f16_acc != 0u && p.keys_by_8 != 0u && p.head_dim <= 128u; // uniform
+        uvec4 vw[PRELOAD_QUADS];
+        if (preload) preload_v(c0, min(WG, end - c0), kv_dim, kv_head, vw);
         float s = -1.0 / 0.0;
         if (key < end) {
             const uint kb = p.kv_off + key * kv_dim + kv_head * p.head_dim;
-            s = kq_dot(kb) * p.scale;
+            s = (p.f16_acc & PROBE_NO_KQ) != 0u ? float(key & 7u) : kq_dot(kb) * p.scale;
         }
         score[tid] = s;
         red[tid] = s;
         barrier();
         if (p.f16_acc != 0u) { // uniform: every invocation takes the same branch
-            m = fold_factors(m, tid);
-            if ((p.head_dim & 1u) == 0u)
+            if ((p.f16_acc & PROBE_NO_FACTORS) == 0u) m = fold_factors(m, tid);
+            if (preload)
+                fold_preloaded(min(WG, end - c0), vw, sum, acc);
+            else if ((p.head_dim & 1u) == 0u)
                 fold_f16(c0, min(WG, end - c0), kv_dim, kv_head, sum, acc);
             else
                 fold_f16_direct(c0, min(WG, end - c0), kv_dim, kv_head, sum, acc);

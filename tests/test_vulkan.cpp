@@ -757,9 +757,10 @@ TEST_CASE("Vulkan attention matches the CPU backend over a growing KV cache", "[
     std::mt19937 rng(9);
     // GQA, two layers, batches on both sides of the tiled-attention
     // threshold, and head sizes that take each way the kernel stages V: 80
-    // (16-byte rows, a chunk of keys per stage), 7 (odd: read key by key)
-    // and 160 (fewer keys per stage than a chunk).
-    for (const int head_dim : {80, 7, 160}) {
+    // (16-byte rows, a chunk of keys per stage, loaded before the K.q
+    // products), 7 (odd: read key by key), 160 (fewer keys per stage than a
+    // chunk) and 128 (K rows loaded whole before their FMAs).
+    for (const int head_dim : {80, 7, 160, 128}) {
         DYNAMIC_SECTION("head_dim " << head_dim) {
             check_attention_steps(gqa_shape(head_dim), nullptr, 2, 160, {3, 1, 70, 2}, rng);
         }

@@ -623,6 +623,16 @@ private:
 
     uint32_t layer_word(int layer) const { return uint32_t(size_t(layer) * size_t(n_ctx_) * size_t(kv_dim_) / 2); }
 
+    // TERNLM_ATTN_PROBE: bits of attention.comp's PROBE_* that leave a part
+    // of the decode step's f16 fold out (timing only: results are wrong).
+    static uint32_t attention_probe_bits() {
+        static const uint32_t bits = [] {
+            const char *e = std::getenv("TERNLM_ATTN_PROBE");
+            return e ? uint32_t(std::strtoul(e, nullptr, 10)) & 0x3Eu : 0u;
+        }();
+        return bits;
+    }
+
     void check_attention(const AttnShape &s) const {
         if (s.head_dim > 256) fail(TERN_ERR_UNSUPPORTED, "Vulkan: head_dim %d > 256", s.head_dim);
     }
@@ -640,6 +650,7 @@ private:
         AttnPush pc{uint32_t(s.n_head), uint32_t(s.n_head_kv), uint32_t(s.head_dim), 2 * layer_word(layer), s.scale,
                     n_ < cpu::kTiledAttentionMinRows ? 1u : 0u, s.head_dim % 8 == 0 && kv_dim_ % 8 == 0 ? 1u : 0u,
                     decode ? n_split_ : 1u};
+        if (decode && pc.f16_acc != 0) pc.f16_acc |= attention_probe_bits();
         if (decode) {
             const size_t parts = size_t(s.n_head) * n_split_ * (size_t(s.head_dim) + 2);
             if (n_split_ > 1) grow(attn_parts_, parts * sizeof(float), Memory::DeviceLocal, "split attention's partial results");
