@@ -20,6 +20,13 @@
 // max and the exp factors are computed WG keys at a time in parallel; only
 // the accumulator's update is sequential.
 #extension GL_EXT_control_flow_attributes : require
+#ifdef HW_F16_ROUND
+#extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
+#extension GL_EXT_spirv_intrinsics : require
+// Conversions to 16-bit floats round to nearest even (SPV_KHR_float_controls'
+// RoundingModeRTE for width 16; the device's shaderRoundingModeRTEFloat16).
+spirv_execution_mode(extensions = ["SPV_KHR_float_controls"], capabilities = [4467], 4462, 16);
+#endif
 #ifdef JOIN_QUANT
 #define JOIN
 #endif
@@ -232,13 +239,30 @@ float fold_factors(float m, uint tid) {
 #define STAGE_WORDS 4096u
 shared uint v_stage[STAGE_WORDS];
 
+// The f16 accumulator's rounding: by the device's f32 -> f16 conversion in
+// the HW_F16_ROUND builds (chosen where Device::use_hw_f16_rounding found it
+// rounds as f16_round does): a conversion there and back, where f16_round
+// computes every case and selects one. H100, tg128, bitnet2b TQ2_0 446 -> 466-471 t/s, llama8b
+// TQ2_0 338 -> 351-355 (docs/performance.md, session 22).
+#ifdef HW_F16_ROUND
+// The f16 bits pass through an xor with a zero the compiler cannot see
+// (the push constant's top bit, never set): without it NVIDIA's compiler
+// removes float(float16_t(v)) too, as the H100's probe showed (session 22).
+float fold_round(float v) {
+    const uint bits = packFloat2x16(f16vec2(float16_t(v), float16_t(0.0))) ^ (p.f16_acc >> 31);
+    return float(unpackFloat2x16(bits).x);
+}
+#else
+float fold_round(float v) { return f16_round(v); }
+#endif
+
 // One key folded into this thread's dimensions: llama.cpp's update order and
 // f16 roundings (a rescale by ms == 1 is exact and skipped, as it rounds nothing).
 void fold_key(float ms, float vs, float v[MAX_DIMS_PER_THREAD], inout float acc[MAX_DIMS_PER_THREAD]) {
     [[unroll]] for (uint k = 0u; k < MAX_DIMS_PER_THREAD; ++k) {
         if (gl_LocalInvocationID.x + k * WG >= p.head_dim) break;
-        if (ms != 1.0) acc[k] = f16_round(acc[k] * ms);
-        acc[k] = (p.f16_acc & PROBE_NO_ROUNDING) != 0u ? fma(v[k], vs, acc[k]) : f16_round(fma(v[k], vs, acc[k]));
+        if (ms != 1.0) acc[k] = fold_round(acc[k] * ms);
+        acc[k] = (p.f16_acc & PROBE_NO_ROUNDING) != 0u ? fma(v[k], vs, acc[k]) : fold_round(fma(v[k], vs, acc[k]));
     }
 }
 
@@ -270,7 +294,7 @@ void fold_staged(uint g, uint ng, inout float sum, inout float acc[MAX_DIMS_PER_
                 if ((p.f16_acc & PROBE_NO_ROUNDING) != 0u)
                     [[unroll]] for (uint i = 0u; i < 4u; ++i) acc[k] = fma(v[i][k], vs[i], acc[k]);
                 else
-                [[unroll]] for (uint i = 0u; i < 4u; ++i) acc[k] = f16_round(fma(v[i][k], vs[i], acc[k]));
+                [[unroll]] for (uint i = 0u; i < 4u; ++i) acc[k] = fold_round(fma(v[i][k], vs[i], acc[k]));
             }
             sum = (((sum + vs[0]) + vs[1]) + vs[2]) + vs[3]; // sum * 1 + vs, key by key
             continue;

@@ -6,7 +6,7 @@
 # TQ1_0 and I2_S are held on the device as TQ2_0 (lib/backend/vulkan/layout.hpp).
 set(TERNLM_WEIGHT_TYPES F32 F16 BF16 Q8_0 Q4_0 Q5_0 Q4_K Q5_K Q6_K TQ2_0)
 set(TERNLM_PLAIN_KERNELS rms_norm rope rope_kv elementwise glu_quant attention attention_tiled read_bandwidth act_scales act_quant norm_quant kv_store
-  top_logits attn_combine moe_route moe_add gemv_f16 stage_gemv_probe)
+  top_logits attn_combine moe_route moe_add gemv_f16 stage_gemv_probe f16_round_probe)
 # gemv_f16_4k: gemv_f16.comp for rows of up to 4096 (half the shared memory)
 # Types with an integer decode GEMV (gemv.comp), built with and without
 # OpSDot (used where the device has VK_KHR_shader_integer_dot_product).
@@ -51,6 +51,12 @@ ternlm_spirv(${spv_dir}/attention_quant.spv ${CMAKE_CURRENT_LIST_DIR}/attention.
 # attention_join: split-K decode attention whose last split joins the head (no quantization)
 ternlm_spirv(${spv_dir}/attention_join.spv ${CMAKE_CURRENT_LIST_DIR}/attention.comp -DJOIN)
 list(APPEND spv_files ${spv_dir}/attention_quant.spv ${spv_dir}/attention_join.spv)
+# _hw16: the same three, the f16 fold rounded by the device's conversion
+# (where Device::use_hw_f16_rounding found it rounds as exact.glsl's f16_round)
+ternlm_spirv(${spv_dir}/attention_hw16.spv ${CMAKE_CURRENT_LIST_DIR}/attention.comp -DHW_F16_ROUND)
+ternlm_spirv(${spv_dir}/attention_quant_hw16.spv ${CMAKE_CURRENT_LIST_DIR}/attention.comp -DJOIN_QUANT -DHW_F16_ROUND)
+ternlm_spirv(${spv_dir}/attention_join_hw16.spv ${CMAKE_CURRENT_LIST_DIR}/attention.comp -DJOIN -DHW_F16_ROUND)
+list(APPEND spv_files ${spv_dir}/attention_hw16.spv ${spv_dir}/attention_quant_hw16.spv ${spv_dir}/attention_join_hw16.spv)
 # attn_combine with the 8-bit quantization of its row for the next GEMV
 ternlm_spirv(${spv_dir}/attn_combine_quant.spv ${CMAKE_CURRENT_LIST_DIR}/attn_combine.comp -DQUANT)
 list(APPEND spv_files ${spv_dir}/attn_combine_quant.spv)

@@ -183,14 +183,22 @@ std::string lower_type_name(GgmlType t) {
     return n;
 }
 
-// The kernels `run` dispatched, by the names the profiler records.
+// The kernels `run` dispatched, by the names the profiler records (the
+// attention builds that round by the device's f16 conversion by the names
+// of those that round in software: the same kernels otherwise).
 std::vector<std::string> kernels_run(vk::Device &dev, const std::function<void()> &run) {
     dev.clear_kernel_times();
     dev.set_profiling(true);
     run();
     dev.set_profiling(false);
     std::vector<std::string> names;
-    for (const auto &kv : dev.kernel_times()) names.push_back(kv.first.substr(0, kv.first.find(' ')));
+    for (const auto &kv : dev.kernel_times()) {
+        std::string name = kv.first.substr(0, kv.first.find(' '));
+        const std::string hw = "_hw16";
+        if (name.size() > hw.size() && name.compare(name.size() - hw.size(), hw.size(), hw) == 0)
+            name.resize(name.size() - hw.size());
+        names.push_back(name);
+    }
     dev.clear_kernel_times();
     return names;
 }
@@ -866,6 +874,56 @@ std::vector<float> attention_then_matmul(backend::Executor &ex, KvCache &kv, con
 }
 
 } // namespace
+
+TEST_CASE("Vulkan attention's f16 fold gives the same bits rounding by the device's conversion as in software", "[vulkan]") {
+    if (!testsupport::vulkan_device_or_fail()) return;
+    vk::Device &dev = *device();
+    // The probe's verdict decides the build (f16_rounding.hpp); where it
+    // says the conversion rounds as f16_round does, both builds must fold
+    // to the same bits: head_dim 128 (two dimensions a thread) and 40,
+    // steps of 1-300 keys (the f16 fold up to 256, then f32 in splits),
+    // batches of 5 (the unsplit kernel) and single rows (the joins).
+    const bool hw = dev.use_hw_f16_rounding();
+    if (!hw) WARN("this device's f32 -> f16 conversion does not round as f16_round: only the software build runs");
+    std::mt19937 rng(23);
+    for (const int head_dim : {128, 40}) {
+        DYNAMIC_SECTION("head_dim " << head_dim) {
+            AttnShape sh;
+            sh.n_head = 4;
+            sh.n_head_kv = 2;
+            sh.head_dim = head_dim;
+            sh.scale = 1.0f / std::sqrt(float(head_dim));
+            const int64_t q_cols = 4 * head_dim, kv_cols = 2 * head_dim;
+            const auto wb = random_matrix_bytes(GgmlType::Q8_0, 32, q_cols, rng);
+            Transformer tf;
+            tf.output = weight_ref(wb, GgmlType::Q8_0, q_cols, 32, "wo");
+            auto run = [&](bool hw_rounding) {
+                dev.set_hw_f16_rounding(hw_rounding);
+                auto gpu = vk::make_vulkan_executor(vk::GpuWeights::upload(device(), tf, {}), 1, 1100, int(kv_cols));
+                KvCache kv(1, 1100, int(kv_cols), false);
+                std::vector<std::string> names;
+                std::vector<float> out;
+                dev.clear_kernel_times();
+                dev.set_profiling(true);
+                out = attention_then_matmul(*gpu, kv, tf, sh, {5, 1, 1, 60, 1, 200, 1, 40, 1}, 7);
+                dev.set_profiling(false);
+                for (const auto &kt : dev.kernel_times()) names.push_back(kt.first.substr(0, kt.first.find(' ')));
+                dev.clear_kernel_times();
+                dev.set_hw_f16_rounding(true);
+                return std::make_pair(out, names);
+            };
+            const auto [soft, soft_names] = run(false);
+            const auto [dev_round, dev_names] = run(true);
+            auto any_hw16 = [](const std::vector<std::string> &names) {
+                return std::any_of(names.begin(), names.end(),
+                                   [](const std::string &n) { return n.find("_hw16") != std::string::npos; });
+            };
+            CHECK_FALSE(any_hw16(soft_names));
+            CHECK(any_hw16(dev_names) == hw);
+            CHECK(dev_round == soft);
+        }
+    }
+}
 
 TEST_CASE("Vulkan decode attention quantizes its row for the next GEMV as heads complete blocks", "[vulkan]") {
     if (!testsupport::vulkan_device_or_fail()) return;

@@ -93,6 +93,8 @@ bool has_coopmat_nv(VkInstance inst, VkPhysicalDevice pd, const VkPhysicalDevice
 
 DeviceInfo describe(VkInstance inst, VkPhysicalDevice pd) {
     VkPhysicalDeviceSubgroupProperties sub{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES};
+    VkPhysicalDeviceFloatControlsProperties float_controls{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FLOAT_CONTROLS_PROPERTIES};
+    sub.pNext = &float_controls;
     VkPhysicalDeviceProperties2 props{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2};
     props.pNext = &sub;
     vkGetPhysicalDeviceProperties2(pd, &props);
@@ -126,6 +128,7 @@ DeviceInfo describe(VkInstance inst, VkPhysicalDevice pd) {
     d.subgroup_shuffle = (sub.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) &&
                          (sub.supportedOperations & VK_SUBGROUP_FEATURE_SHUFFLE_BIT);
     d.fp16 = f16i8.shaderFloat16;
+    d.rte_f16 = has_extension(pd, "VK_KHR_shader_float_controls") && float_controls.shaderRoundingModeRTEFloat16;
     d.int8 = f16i8.shaderInt8;
     d.storage16 = s16.storageBuffer16BitAccess;
     d.coopmat = has_extension(pd, "VK_KHR_cooperative_matrix");
@@ -199,6 +202,7 @@ std::shared_ptr<Device> Device::open(int index) {
     if (chosen < 0) fail(TERN_ERR_BACKEND, "Vulkan: no usable device");
     if (const char *e = std::getenv("TERNLM_VK_COOPMAT")) d->coopmat_enabled_.store(std::atoi(e) != 0);
     if (const char *e = std::getenv("TERNLM_VK_FUSE")) d->fusion_level_.store(std::atoi(e));
+    if (const char *e = std::getenv("TERNLM_VK_SW_F16")) d->hw_f16_enabled_.store(std::atoi(e) == 0);
     if (const char *e = std::getenv("TERNLM_VK_MAX_BUFFER")) d->buffer_cap_ = std::strtoull(e, nullptr, 10);
     if (const char *e = std::getenv("TERNLM_VK_MEMORY_BUDGET")) d->budget_override_ = std::strtoull(e, nullptr, 10);
     d->phys_ = pds[size_t(chosen)];
@@ -244,16 +248,20 @@ std::shared_ptr<Device> Device::open(int index) {
     VkPhysicalDeviceCooperativeMatrixFeaturesNV coop{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV};
     VkPhysicalDeviceVulkanMemoryModelFeatures model{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_MEMORY_MODEL_FEATURES};
     VkPhysicalDeviceShaderFloat16Int8Features f16{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_FLOAT16_INT8_FEATURES};
-    if (d->info_.coopmat_nv) {
+    if (d->info_.fp16) { // the coopmat GEMM's and attention's HW_F16_ROUND builds
+        f16.shaderFloat16 = VK_TRUE;
+        f16.pNext = const_cast<void *>(chain);
+        chain = &f16;
+        if (has_extension(d->phys_, "VK_KHR_shader_float16_int8")) exts.push_back("VK_KHR_shader_float16_int8");
+    }
+    if (d->info_.rte_f16) exts.push_back("VK_KHR_shader_float_controls"); // RoundingModeRTE (attention's HW_F16_ROUND)
+    if (d->info_.coopmat_nv) { // coopmat_nv implies fp16
         coop.cooperativeMatrix = VK_TRUE;
         model.vulkanMemoryModel = VK_TRUE;
-        f16.shaderFloat16 = VK_TRUE;
         coop.pNext = &model;
-        model.pNext = &f16;
-        f16.pNext = const_cast<void *>(chain);
+        model.pNext = const_cast<void *>(chain);
         chain = &coop;
-        for (const char *e : {VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME, VK_KHR_VULKAN_MEMORY_MODEL_EXTENSION_NAME,
-                              "VK_KHR_shader_float16_int8"})
+        for (const char *e : {VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME, VK_KHR_VULKAN_MEMORY_MODEL_EXTENSION_NAME})
             exts.push_back(e);
     }
     VkPhysicalDevicePipelineExecutablePropertiesFeaturesKHR exec_props{

@@ -21,6 +21,7 @@ struct DeviceInfo {
     uint32_t api_version = 0;
     uint32_t subgroup_size = 0;
     bool fp16 = false, int8 = false, storage16 = false, coopmat = false;
+    bool rte_f16 = false; // shaderRoundingModeRTEFloat16 (attention.comp's HW_F16_ROUND builds)
     bool int_dot = false; // VK_KHR_shader_integer_dot_product (OpSDot in gemv.comp)
     bool subgroup_shuffle = false; // subgroupShuffleXor in compute shaders (gemv.comp's reductions)
     bool coopmat_nv = false; // f16 matrix products of gemm.comp's COOPMAT build (see device.cpp)
@@ -156,6 +157,12 @@ public:
     // COOPMAT build); TERNLM_VK_COOPMAT=0 turns it off for comparisons.
     bool use_coopmat() const { return info_.coopmat_nv && coopmat_enabled_.load(); }
     void set_coopmat(bool on) { coopmat_enabled_.store(on); }
+    // Whether attention's f16 fold rounds by the device's f32 -> f16
+    // conversion: where a probe found it rounds as exact.glsl's f16_round
+    // (f16_rounding.hpp; run once, at the first call), unless turned off
+    // (TERNLM_VK_SW_F16=1, or tests comparing both).
+    bool use_hw_f16_rounding();
+    void set_hw_f16_rounding(bool on) { hw_f16_enabled_.store(on); }
     // How far decode steps fuse dependent stages, level by level:
     // 1 quantizes a kernel's result as it completes for the product that
     // reads it, instead of in a dispatch of its own (split attention's join:
@@ -219,6 +226,8 @@ private:
     std::atomic<uint64_t> submissions_{0}, dispatches_{0}, recorded_steps_{0}, early_submissions_{0};
     std::atomic<bool> int_dot_enabled_{true};
     std::atomic<bool> coopmat_enabled_{true};
+    std::atomic<bool> hw_f16_enabled_{true};
+    std::atomic<int> hw_f16_exact_{-1}; // the probe's answer, -1 before it ran
     std::atomic<int> fusion_level_{kDefaultFusionLevel};
     uint64_t buffer_cap_ = 0, budget_override_ = 0;
     // Polling before sleeping on a fence (submit_and_wait): 0 on a CPU

@@ -167,6 +167,7 @@ public:
         step_params_ = dev_.create_buffer(16, Memory::HostVisible, "the step parameters");
         step_dev_ = dev_.create_buffer(16, Memory::DeviceLocal, "the step parameters");
         top_out_ = dev_.create_buffer((kTopLogits + 1) * 8, Memory::HostReadback, "the top logits");
+        dev_.use_hw_f16_rounding(); // its probe runs now, not while a step records
     }
 
     void begin(const int32_t *tokens, int n, int pos0, std::vector<float> *logits) {
@@ -667,10 +668,16 @@ private:
         wrote(out);
     }
 
+    // A build of attention.comp: its _hw16 build, whose f16 fold rounds by
+    // the device's conversion, where that rounds as the software does.
+    std::string attention_build(const char *name) {
+        return dev_.use_hw_f16_rounding() ? std::string(name) + "_hw16" : std::string(name);
+    }
+
     // attention.comp for q's rows, its result (or, split, the partial
     // results) into dst.
     void dispatch_attention(backend::Buf q, VkBuffer dst, const AttnPush &pc) {
-        dispatch(dev_.kernel("attention", 5, sizeof pc),
+        dispatch(dev_.kernel(attention_build("attention"), 5, sizeof pc),
                  {buf(q).mem.handle(), k_cache_.handle(), v_cache_.handle(), dst, step_dev_.handle()}, &pc, sizeof pc,
                  pc.n_head, uint32_t(n_), pc.n_split, 0b1000);
     }
@@ -692,7 +699,7 @@ private:
         const VkBuffer out = buf(pending_attn_.out).mem.handle();
         if (split && dev_.fuse_attention_join()) { // the last split joins the head (attention_join)
             ensure_counters(pc.n_head);
-            dispatch(dev_.kernel("attention_join", 7, sizeof pc),
+            dispatch(dev_.kernel(attention_build("attention_join"), 7, sizeof pc),
                      {buf(pending_attn_.q).mem.handle(), k_cache_.handle(), v_cache_.handle(), attn_parts_.handle(),
                       step_dev_.handle(), out, tail_counters_.handle()},
                      &pc, sizeof pc, pc.n_head, 1, pc.n_split, 0b1101000);
@@ -724,7 +731,7 @@ private:
         pending_attn_.active = false;
         if (in_attention) {
             const AttnQuantPush pc{a.push, qk};
-            dispatch(dev_.kernel("attention_quant", 10, sizeof pc),
+            dispatch(dev_.kernel(attention_build("attention_quant"), 10, sizeof pc),
                      {buf(a.q).mem.handle(), k_cache_.handle(), v_cache_.handle(),
                       a.push.n_split > 1 ? attn_parts_.handle() : out, step_dev_.handle(), out,
                       tail_counters_.handle(), o.q.handle(), o.d.handle(), o.s.handle()},
