@@ -242,8 +242,8 @@ shared uint v_stage[STAGE_WORDS];
 // The f16 accumulator's rounding: by the device's f32 -> f16 conversion in
 // the HW_F16_ROUND builds (chosen where Device::use_hw_f16_rounding found it
 // rounds as f16_round does): a conversion there and back, where f16_round
-// computes every case and selects one. H100, tg128, bitnet2b TQ2_0 446 -> 466-471 t/s, llama8b
-// TQ2_0 338 -> 351-355 (docs/performance.md, session 22).
+// computes every case and selects one. H100, tg128: bitnet2b TQ2_0 446 ->
+// 466-471 t/s, llama8b TQ2_0 338 -> 351-355 (docs/performance.md, session 22).
 #ifdef HW_F16_ROUND
 // The f16 bits pass through an xor with a zero the compiler cannot see
 // (the push constant's top bit, never set): without it NVIDIA's compiler
@@ -294,7 +294,7 @@ void fold_staged(uint g, uint ng, inout float sum, inout float acc[MAX_DIMS_PER_
                 if ((p.f16_acc & PROBE_NO_ROUNDING) != 0u)
                     [[unroll]] for (uint i = 0u; i < 4u; ++i) acc[k] = fma(v[i][k], vs[i], acc[k]);
                 else
-                [[unroll]] for (uint i = 0u; i < 4u; ++i) acc[k] = fold_round(fma(v[i][k], vs[i], acc[k]));
+                    [[unroll]] for (uint i = 0u; i < 4u; ++i) acc[k] = fold_round(fma(v[i][k], vs[i], acc[k]));
             }
             sum = (((sum + vs[0]) + vs[1]) + vs[2]) + vs[3]; // sum * 1 + vs, key by key
             continue;
@@ -317,6 +317,7 @@ void fold_f16(uint c0, uint n, uint kv_dim, uint kv_head, inout float sum, inout
         barrier(); // the previous stage's reads of v_stage are done
         const uint base = (p.kv_off + (c0 + g) * kv_dim + kv_head * p.head_dim) / 2u;
         if ((p.f16_acc & PROBE_NO_STAGING) != 0u) {
+            // timing probe: nothing staged
         } else if (p.keys_by_8 != 0u) { // rows of whole 16-byte words: four at a time
             const uint quads = words / 4u;
             for (uint w = gl_LocalInvocationID.x; w < ng * quads; w += WG) {
