@@ -245,13 +245,8 @@ shared uint v_stage[STAGE_WORDS];
 // computes every case and selects one. H100, tg128: bitnet2b TQ2_0 446 ->
 // 466-471 t/s, llama8b TQ2_0 338 -> 351-355 (docs/performance.md, session 22).
 #ifdef HW_F16_ROUND
-// The f16 bits pass through an xor with a zero the compiler cannot see
-// (the push constant's top bit, never set): without it NVIDIA's compiler
-// removes float(float16_t(v)) too, as the H100's probe showed (session 22).
-float fold_round(float v) {
-    const uint bits = packFloat2x16(f16vec2(float16_t(v), float16_t(0.0))) ^ (p.f16_acc >> 31);
-    return float(unpackFloat2x16(bits).x);
-}
+#include "f16_convert.glsl"
+float fold_round(float v) { return f16_convert(v, p.f16_acc >> 31); } // the top bit is never set
 #else
 float fold_round(float v) { return f16_round(v); }
 #endif

@@ -16,12 +16,11 @@ layout(std430, binding = 0) readonly buffer Input { float X[]; }; // the values,
 layout(std430, binding = 1) writeonly buffer Output { uvec2 R[]; };
 layout(push_constant) uniform Params { uint n; } p;
 #include "exact.glsl"
+#include "f16_convert.glsl"
 void main() {
     const uint i = gl_GlobalInvocationID.x;
     if (i >= p.n) return;
     const float x = fma(X[i], X[p.n], X[p.n + 1u]);
-    // The bits pass through an xor with a zero the compiler cannot see, as in attention.comp.
-    const uint bits = packFloat2x16(f16vec2(float16_t(x), float16_t(0.0))) ^ (p.n >> 31);
-    const float hw = float(unpackFloat2x16(bits).x);
+    const float hw = f16_convert(x, p.n >> 31); // n < 2^31
     R[i] = uvec2(floatBitsToUint(hw), floatBitsToUint(f16_round(X[i])));
 }

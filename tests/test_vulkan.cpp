@@ -183,10 +183,11 @@ std::string lower_type_name(GgmlType t) {
     return n;
 }
 
-// The kernels `run` dispatched, by the names the profiler records (the
-// attention builds that round by the device's f16 conversion by the names
-// of those that round in software: the same kernels otherwise).
-std::vector<std::string> kernels_run(vk::Device &dev, const std::function<void()> &run) {
+// The kernels `run` dispatched, by the names the profiler records (unless
+// keep_hw16, the attention builds that round by the device's f16
+// conversion by the names of those that round in software: the same
+// kernels otherwise).
+std::vector<std::string> kernels_run(vk::Device &dev, const std::function<void()> &run, bool keep_hw16 = false) {
     dev.clear_kernel_times();
     dev.set_profiling(true);
     run();
@@ -195,7 +196,7 @@ std::vector<std::string> kernels_run(vk::Device &dev, const std::function<void()
     for (const auto &kv : dev.kernel_times()) {
         std::string name = kv.first.substr(0, kv.first.find(' '));
         const std::string hw = "_hw16";
-        if (name.size() > hw.size() && name.compare(name.size() - hw.size(), hw.size(), hw) == 0)
+        if (!keep_hw16 && name.size() > hw.size() && name.compare(name.size() - hw.size(), hw.size(), hw) == 0)
             name.resize(name.size() - hw.size());
         names.push_back(name);
     }
@@ -901,14 +902,10 @@ TEST_CASE("Vulkan attention's f16 fold gives the same bits rounding by the devic
                 dev.set_hw_f16_rounding(hw_rounding);
                 auto gpu = vk::make_vulkan_executor(vk::GpuWeights::upload(device(), tf, {}), 1, 1100, int(kv_cols));
                 KvCache kv(1, 1100, int(kv_cols), false);
-                std::vector<std::string> names;
                 std::vector<float> out;
-                dev.clear_kernel_times();
-                dev.set_profiling(true);
-                out = attention_then_matmul(*gpu, kv, tf, sh, {5, 1, 1, 60, 1, 200, 1, 40, 1}, 7);
-                dev.set_profiling(false);
-                for (const auto &kt : dev.kernel_times()) names.push_back(kt.first.substr(0, kt.first.find(' ')));
-                dev.clear_kernel_times();
+                const auto names = kernels_run(
+                    dev, [&] { out = attention_then_matmul(*gpu, kv, tf, sh, {5, 1, 1, 60, 1, 200, 1, 40, 1}, 7); },
+                    true);
                 dev.set_hw_f16_rounding(true);
                 return std::make_pair(out, names);
             };
