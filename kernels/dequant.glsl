@@ -94,7 +94,12 @@ float qval(uint b, uint j) {
 #endif
 // The 6-bit scale and min of sub-block s from a block's 12 scale bytes sc
 // (ggml's get_scale_min_k4); gemm_coop.comp calls it on the bytes it holds.
-uint k4_byte(uvec3 sc, uint i) { return (sc[i >> 2] >> (8u * (i & 3u))) & 0xFFu; }
+// By selects: a dynamic index into the vector (sc[i >> 2]) put it in local
+// memory on NVIDIA (gemm_coop.comp, whose sub-block varies by k-step).
+uint k4_byte(uvec3 sc, uint i) {
+    const uint word = (i >> 2) == 0u ? sc.x : (i >> 2) == 1u ? sc.y : sc.z;
+    return (word >> (8u * (i & 3u))) & 0xFFu;
+}
 uvec2 k4_scale_min(uvec3 sc, uint s) {
     if (s < 4u) return uvec2(k4_byte(sc, s) & 63u, k4_byte(sc, s + 4u) & 63u);
     return uvec2((k4_byte(sc, s + 4u) & 15u) | ((k4_byte(sc, s - 4u) >> 6) << 4),

@@ -63,7 +63,14 @@ layout(push_constant) uniform Params {
     float scale;
     uint accumulate; // 1: Y += result, 0: Y = result
     uint row0, part_rows; // the rows H holds
+    uint probe; // timing probes (TERNLM_GEMM_PROBE; see PROBE_*), 0 to compute
 } p;
+
+// Timing probes: bits of p.probe that leave a part of the kernel out, so
+// that --profile shows what it costs (session 23). Results are wrong. The
+// weight probes act on Q4_K's tiles only.
+const uint PROBE_NO_W_LOADS = 1u, PROBE_NO_X_LOADS = 2u, PROBE_NO_PRODUCTS = 4u, PROBE_NO_X_CONVERSION = 16u,
+           PROBE_NO_W_CONVERSION = 32u; // 8: both conversions
 
 #include "common.glsl"
 #include "dequant.glsl"
@@ -136,6 +143,11 @@ void fetch(uint row0, uint tok0, uint k0, uint tid) {
 #elif defined(Q4K_TILES)
         const uint b = block_offset(p.row0 + r, k0 / QK), run = (k0 % QK) / 64u;
         const bool live = r < p.part_rows;
+        if ((p.probe & PROBE_NO_W_LOADS) != 0u) { // made-up words the compiler cannot fold
+            hreg[i] = uvec4(0x3c003c00u, v, r, k0);
+            wreg[i] = uvec4(v * 0x9e3779b9u, r, k0, tid);
+            continue;
+        }
         hreg[i] = live ? W4[b >> 4] : uvec4(0); // d = dmin = 0: zeros
         wreg[i] = live ? W4[(b + QS_OFF + 32u * run + 16u * (v % W_PER_ROW)) >> 4] : uvec4(0);
 #else
@@ -145,11 +157,12 @@ void fetch(uint row0, uint tok0, uint k0, uint tid) {
     [[unroll]] for (uint i = 0u; i < X_RUNS; ++i) {
         const uint v = tid + WG * i, t = tok0 + v / (BK / 16u);
         const uint e = t * p.ncols + k0 + (v % (BK / 16u)) * 16u;
-        xreg[i] = t < p.ntok ? XQ4[e >> 4] : uvec4(0);
+        const bool probe = (p.probe & PROBE_NO_X_LOADS) != 0u;
+        xreg[i] = probe ? uvec4(e, v, t, k0) : t < p.ntok ? XQ4[e >> 4] : uvec4(0);
 #ifdef INT_TILES
         xdreg[i] = 1.0; // applied per block
 #else
-        xdreg[i] = t < p.ntok ? XD[e / ACT_QK] : 0.0;
+        xdreg[i] = probe ? 1.0 : t < p.ntok ? XD[e / ACT_QK] : 0.0;
 #endif
     }
 #ifdef INT_TILES
@@ -221,6 +234,13 @@ void stash(uint k0, uint tid, uint buf) {
         // Byte l of the run: weight l of sub-block 2 * run (low nibble) and of
         // 2 * run + 1 (high), columns 16 * half + l and 32 + 16 * half + l.
         const uint run = (k0 % QK) / 64u, o = (v / W_PER_ROW) * SA4 + (v % W_PER_ROW) * 2u;
+        if ((p.probe & (PROBE_NO_W_CONVERSION | 8u)) != 0u) { // the words stored as they came
+            sw[wo + o] = wreg[i];
+            sw[wo + o + 1u] = hreg[i];
+            sw[wo + o + 4u] = wreg[i] ^ hreg[i];
+            sw[wo + o + 5u] = wreg[i] + hreg[i];
+            continue;
+        }
         const vec2 lo = q4k_affine(hreg[i], 2u * run), hi = q4k_affine(hreg[i], 2u * run + 1u);
         sw[wo + o] = nibbles8(wreg[i], 0u, 0u, lo);
         sw[wo + o + 1u] = nibbles8(wreg[i], 0u, 1u, lo);
@@ -232,6 +252,11 @@ void stash(uint k0, uint tid, uint buf) {
     }
     [[unroll]] for (uint i = 0u; i < X_RUNS; ++i) {
         const uint v = tid + WG * i, o = (v / (BK / 16u)) * SA4 + (v % (BK / 16u)) * 2u;
+        if ((p.probe & (PROBE_NO_X_CONVERSION | 8u)) != 0u) { // the words stored as they came
+            sx[xo + o] = xreg[i];
+            sx[xo + o + 1u] = xreg[i] + floatBitsToUint(xdreg[i]);
+            continue;
+        }
         sx[xo + o] = act8(xreg[i], xdreg[i], 0u);
         sx[xo + o + 1u] = act8(xreg[i], xdreg[i], 1u);
     }
@@ -264,6 +289,28 @@ void store(uint t, uint r, float v) {
 #define ACC fcoopmatNV<32, gl_ScopeSubgroup, CM, CN>
 shared float stage[(WG / 32u) * CM * CN]; // one CM x CN result per subgroup: element (row, token) at token * CM + row
 
+// A subgroup's MT x NT_ result matrices are separate variables, named by
+// (m, n), never arrays: NVIDIA's compiler kept arrays of cooperative
+// matrices in local memory (TERNLM_VK_STATS: 320 bytes a thread with
+// dequant.glsl's dynamic vector index, now none), so that every product
+// read and wrote its sums there. H100, llama8b Q4_K pp512 (--profile, us a
+// call): 14336x4096 751 -> 594; 4,671 -> 5,649 t/s (session 23).
+// (CM, CN and SN are such that MT = 2 and NT_ = 4; a zero-length array
+// fails the build otherwise.)
+const uint kNamedResults[(MT == 2u && NT_ == 4u) ? 1 : 0] = uint[](0u);
+#define FOR_MN(X) X(0, 0) X(0, 1) X(0, 2) X(0, 3) X(1, 0) X(1, 1) X(1, 2) X(1, 3)
+#define FOR_N(X) X(0) X(1) X(2) X(3)
+
+// One CK step of the subgroup's products: a tile row run of each m against
+// the token run of each n.
+#define MMA_N(n)                                                                                      \
+    {                                                                                                 \
+        fcoopmatNV<16, gl_ScopeSubgroup, CK, CN> b;                                                   \
+        coopMatLoadNV(b, sx, cur * BN * SA4 + (st + n * CN) * SA4 + kk / 8u, SA4, true);              \
+        part_0##n = coopMatMulAddNV(a0, b, part_0##n);                                                \
+        part_1##n = coopMatMulAddNV(a1, b, part_1##n);                                                \
+    }
+
 void main() {
     const uint tid = gl_LocalInvocationID.x, s = gl_SubgroupID, lane = gl_SubgroupInvocationID;
     const uint tok0 = gl_WorkGroupID.x * BN, row0 = gl_WorkGroupID.y * BM; // row0: within the part
@@ -274,11 +321,11 @@ void main() {
         [[unroll]] for (uint n = 0u; n < NT_; ++n)
             [[unroll]] for (uint i = 0u; i < PER_LANE; ++i) acc[m][n][i] = 0.0;
 #else
-    ACC acc[MT][NT_];
-    [[unroll]] for (uint m = 0u; m < MT; ++m)
-        [[unroll]] for (uint n = 0u; n < NT_; ++n) acc[m][n] = ACC(0.0);
+#define DECL_ACC(m, n) ACC acc_##m##n = ACC(0.0);
+    FOR_MN(DECL_ACC)
 #endif
-    ACC part[MT][NT_];
+#define DECL_PART(m, n) ACC part_##m##n;
+    FOR_MN(DECL_PART)
     fetch(row0, tok0, 0u, tid);
     stash(0u, tid, 0u);
     barrier();
@@ -288,36 +335,34 @@ void main() {
 #ifdef INT_TILES
         if (k0 % QK == 0u)
 #endif
-            [[unroll]] for (uint m = 0u; m < MT; ++m)
-                [[unroll]] for (uint n = 0u; n < NT_; ++n) part[m][n] = ACC(0.0);
+        {
+#define ZERO_PART(m, n) part_##m##n = ACC(0.0);
+            FOR_MN(ZERO_PART)
+        }
+        if ((p.probe & PROBE_NO_PRODUCTS) == 0u)
         [[unroll]] for (uint kk = 0u; kk < BK; kk += CK) {
-            fcoopmatNV<16, gl_ScopeSubgroup, CM, CK> a[MT];
-            [[unroll]] for (uint m = 0u; m < MT; ++m)
-                coopMatLoadNV(a[m], sw, cur * BM * SA4 + (sr + m * CM) * SA4 + kk / 8u, SA4, false);
-            [[unroll]] for (uint n = 0u; n < NT_; ++n) {
-                fcoopmatNV<16, gl_ScopeSubgroup, CK, CN> b;
-                coopMatLoadNV(b, sx, cur * BN * SA4 + (st + n * CN) * SA4 + kk / 8u, SA4, true);
-                [[unroll]] for (uint m = 0u; m < MT; ++m) part[m][n] = coopMatMulAddNV(a[m], b, part[m][n]);
-            }
+            fcoopmatNV<16, gl_ScopeSubgroup, CM, CK> a0, a1;
+            coopMatLoadNV(a0, sw, cur * BM * SA4 + sr * SA4 + kk / 8u, SA4, false);
+            coopMatLoadNV(a1, sw, cur * BM * SA4 + (sr + CM) * SA4 + kk / 8u, SA4, false);
+            FOR_N(MMA_N)
         }
 #ifdef INT_TILES
         if ((k0 + BK) % QK == 0u) { // the block's integer sums, scaled as ggml scales them
-            [[unroll]] for (uint m = 0u; m < MT; ++m)
-                [[unroll]] for (uint n = 0u; n < NT_; ++n) {
-                    coopMatStoreNV(part[m][n], stage, base, CM, true);
-                    subgroupMemoryBarrierShared();
-                    subgroupBarrier();
-                    [[unroll]] for (uint i = 0u; i < PER_LANE; ++i) {
-                        const uint e = lane + 32u * i;
-                        const float d = sdx[st + n * CN + e / CM] * sdw[sr + m * CM + e % CM];
-                        acc[m][n][i] += stage[base + e] * d;
-                    }
-                    subgroupBarrier();
-                }
+#define SCALE_MN(m, n)                                                                                \
+            coopMatStoreNV(part_##m##n, stage, base, CM, true);                                       \
+            subgroupMemoryBarrierShared();                                                            \
+            subgroupBarrier();                                                                        \
+            [[unroll]] for (uint i = 0u; i < PER_LANE; ++i) {                                         \
+                const uint e = lane + 32u * i;                                                        \
+                const float d = sdx[st + n * CN + e / CM] * sdw[sr + m * CM + e % CM];                \
+                acc[m][n][i] += stage[base + e] * d;                                                  \
+            }                                                                                         \
+            subgroupBarrier();
+            FOR_MN(SCALE_MN)
         }
 #else
-        [[unroll]] for (uint m = 0u; m < MT; ++m)
-            [[unroll]] for (uint n = 0u; n < NT_; ++n) acc[m][n] = acc[m][n] + part[m][n];
+#define ADD_PART(m, n) acc_##m##n = acc_##m##n + part_##m##n;
+        FOR_MN(ADD_PART)
 #endif
 #ifdef INT_TILES // one buffer (TILE_BUFS)
         barrier(); // every product and scale has read what the stash overwrites
@@ -325,21 +370,22 @@ void main() {
         if (more) stash(k0 + BK, tid, (cur + 1u) % TILE_BUFS);
         barrier();
     }
-    [[unroll]] for (uint m = 0u; m < MT; ++m)
-        [[unroll]] for (uint n = 0u; n < NT_; ++n) {
 #ifdef INT_TILES
+    [[unroll]] for (uint m = 0u; m < MT; ++m)
+        [[unroll]] for (uint n = 0u; n < NT_; ++n)
             [[unroll]] for (uint i = 0u; i < PER_LANE; ++i) {
                 const uint e = lane + 32u * i;
                 store(tok0 + st + n * CN + e / CM, row0 + sr + m * CM + e % CM, acc[m][n][i]);
             }
 #else
-            // Through this subgroup's stage, then to Y with bounds, scale and add.
-            coopMatStoreNV(acc[m][n], stage, base, CM, true);
-            subgroupMemoryBarrierShared();
-            subgroupBarrier();
-            for (uint e = lane; e < CM * CN; e += 32u)
-                store(tok0 + st + n * CN + e / CM, row0 + sr + m * CM + e % CM, stage[base + e]);
-            subgroupBarrier();
+    // Each result through this subgroup's stage, then to Y with bounds, scale and add.
+#define STORE_MN(m, n)                                                                                \
+    coopMatStoreNV(acc_##m##n, stage, base, CM, true);                                                \
+    subgroupMemoryBarrierShared();                                                                    \
+    subgroupBarrier();                                                                                \
+    for (uint e = lane; e < CM * CN; e += 32u)                                                        \
+        store(tok0 + st + n * CN + e / CM, row0 + sr + m * CM + e % CM, stage[base + e]);             \
+    subgroupBarrier();
+    FOR_MN(STORE_MN)
 #endif
-        }
 }

@@ -52,6 +52,7 @@ struct GemmPush {
     float scale;
     uint32_t accumulate;
     uint32_t row0, part_rows; // gemm_coop.comp only: the rows its f16 copy holds
+    uint32_t probe = 0;        // gemm_coop.comp's timing probe bits (TERNLM_GEMM_PROBE; wrong results)
 };
 struct DequantF16Push {
     uint32_t ncols, nrows, row_bytes, row0, part_rows, groups_x;
@@ -986,11 +987,22 @@ private:
                          &dp, sizeof dp, g.x, g.y, 1, 0b10, shape_label(w));
                 tile_src = dst.handle();
             }
-            GemmPush pc{cols, rows, ntok, uint32_t(w.row_bytes), scale, accumulate ? 1u : 0u, row0, n};
+            GemmPush pc{cols, rows, ntok, uint32_t(w.row_bytes), scale, accumulate ? 1u : 0u, row0, n, gemm_probe()};
             dispatch(dev_.kernel(type_kernel_name("gemm_coop", w.type), 5, sizeof pc),
                      {tile_src, in.q.handle(), in.d.handle(), buf(out).mem.handle(), weights}, &pc, sizeof pc, gx,
                      (n + kGemmTile - 1) / kGemmTile, 1, 0b1000, shape_label(w));
         }
+    }
+
+    // TERNLM_GEMM_PROBE=bits (a timing probe; results are wrong): parts of
+    // gemm_coop.comp left out (its Params.probe), so that --profile shows
+    // what each costs (docs/performance.md, session 23).
+    static uint32_t gemm_probe() {
+        static const uint32_t bits = [] {
+            const char *e = std::getenv("TERNLM_GEMM_PROBE");
+            return e ? uint32_t(std::strtoul(e, nullptr, 10)) : 0u;
+        }();
+        return bits;
     }
 
     // The activation rows x quantized in blocks of qk for the integer
