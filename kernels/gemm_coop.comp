@@ -67,10 +67,16 @@ layout(push_constant) uniform Params {
 } p;
 
 // Timing probes: bits of p.probe that leave a part of the kernel out, so
-// that --profile shows what it costs (session 23). Results are wrong. The
-// weight probes act on Q4_K's tiles only.
+// that --profile shows what it costs (session 23). Results are wrong. Only
+// the PROBES build (gemm_coop_probe_q4_k, picked when TERNLM_GEMM_PROBE is
+// set) tests them: the tests cost the TQ2_0 build 4% (H100, llama8b pp512).
 const uint PROBE_NO_W_LOADS = 1u, PROBE_NO_X_LOADS = 2u, PROBE_NO_PRODUCTS = 4u, PROBE_NO_X_CONVERSION = 16u,
            PROBE_NO_W_CONVERSION = 32u; // 8: both conversions
+#ifdef PROBES
+bool probing(uint bits) { return (p.probe & bits) != 0u; }
+#else
+bool probing(uint bits) { return false; }
+#endif
 
 #include "common.glsl"
 #include "dequant.glsl"
@@ -143,7 +149,7 @@ void fetch(uint row0, uint tok0, uint k0, uint tid) {
 #elif defined(Q4K_TILES)
         const uint b = block_offset(p.row0 + r, k0 / QK), run = (k0 % QK) / 64u;
         const bool live = r < p.part_rows;
-        if ((p.probe & PROBE_NO_W_LOADS) != 0u) { // made-up words the compiler cannot fold
+        if (probing(PROBE_NO_W_LOADS)) { // made-up words the compiler cannot fold
             hreg[i] = uvec4(0x3c003c00u, v, r, k0);
             wreg[i] = uvec4(v * 0x9e3779b9u, r, k0, tid);
             continue;
@@ -157,7 +163,7 @@ void fetch(uint row0, uint tok0, uint k0, uint tid) {
     [[unroll]] for (uint i = 0u; i < X_RUNS; ++i) {
         const uint v = tid + WG * i, t = tok0 + v / (BK / 16u);
         const uint e = t * p.ncols + k0 + (v % (BK / 16u)) * 16u;
-        const bool probe = (p.probe & PROBE_NO_X_LOADS) != 0u;
+        const bool probe = probing(PROBE_NO_X_LOADS);
         xreg[i] = probe ? uvec4(e, v, t, k0) : t < p.ntok ? XQ4[e >> 4] : uvec4(0);
 #ifdef INT_TILES
         xdreg[i] = 1.0; // applied per block
@@ -234,7 +240,7 @@ void stash(uint k0, uint tid, uint buf) {
         // Byte l of the run: weight l of sub-block 2 * run (low nibble) and of
         // 2 * run + 1 (high), columns 16 * half + l and 32 + 16 * half + l.
         const uint run = (k0 % QK) / 64u, o = (v / W_PER_ROW) * SA4 + (v % W_PER_ROW) * 2u;
-        if ((p.probe & (PROBE_NO_W_CONVERSION | 8u)) != 0u) { // the words stored as they came
+        if (probing(PROBE_NO_W_CONVERSION | 8u)) { // the words stored as they came
             sw[wo + o] = wreg[i];
             sw[wo + o + 1u] = hreg[i];
             sw[wo + o + 4u] = wreg[i] ^ hreg[i];
@@ -252,7 +258,7 @@ void stash(uint k0, uint tid, uint buf) {
     }
     [[unroll]] for (uint i = 0u; i < X_RUNS; ++i) {
         const uint v = tid + WG * i, o = (v / (BK / 16u)) * SA4 + (v % (BK / 16u)) * 2u;
-        if ((p.probe & (PROBE_NO_X_CONVERSION | 8u)) != 0u) { // the words stored as they came
+        if (probing(PROBE_NO_X_CONVERSION | 8u)) { // the words stored as they came
             sx[xo + o] = xreg[i];
             sx[xo + o + 1u] = xreg[i] + floatBitsToUint(xdreg[i]);
             continue;
@@ -339,7 +345,7 @@ void main() {
 #define ZERO_PART(m, n) part_##m##n = ACC(0.0);
             FOR_MN(ZERO_PART)
         }
-        if ((p.probe & PROBE_NO_PRODUCTS) == 0u)
+        if (!probing(PROBE_NO_PRODUCTS))
         [[unroll]] for (uint kk = 0u; kk < BK; kk += CK) {
             fcoopmatNV<16, gl_ScopeSubgroup, CM, CK> a0, a1;
             coopMatLoadNV(a0, sw, cur * BM * SA4 + sr * SA4 + kk / 8u, SA4, false);

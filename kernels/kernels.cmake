@@ -106,6 +106,11 @@ foreach(t ${TERNLM_GEMM_TYPES})
   ternlm_spirv(${spv_dir}/gemm_coop_${lt}.spv ${CMAKE_CURRENT_LIST_DIR}/gemm_coop.comp -DTYPE_${t}
                -DCM=16u -DCN=8u -DCK=16u)
   list(APPEND spv_files ${spv_dir}/gemm_${lt}.spv ${spv_dir}/gemm_coop_${lt}.spv)
+  if(t STREQUAL Q4_K) # with the timing probes (TERNLM_GEMM_PROBE)
+    ternlm_spirv(${spv_dir}/gemm_coop_probe_${lt}.spv ${CMAKE_CURRENT_LIST_DIR}/gemm_coop.comp -DTYPE_${t}
+                 -DCM=16u -DCN=8u -DCK=16u -DPROBES)
+    list(APPEND spv_files ${spv_dir}/gemm_coop_probe_${lt}.spv)
+  endif()
   if(NOT t STREQUAL TQ2_0 AND NOT t STREQUAL Q4_K)
     ternlm_spirv(${spv_dir}/dequant_f16_${lt}.spv ${CMAKE_CURRENT_LIST_DIR}/dequant_f16.comp -DTYPE_${t})
     list(APPEND spv_files ${spv_dir}/dequant_f16_${lt}.spv)

@@ -988,15 +988,17 @@ private:
                 tile_src = dst.handle();
             }
             GemmPush pc{cols, rows, ntok, uint32_t(w.row_bytes), scale, accumulate ? 1u : 0u, row0, n, gemm_probe()};
-            dispatch(dev_.kernel(type_kernel_name("gemm_coop", w.type), 5, sizeof pc),
+            const bool probe = pc.probe && w.type == GgmlType::Q4_K; // the build with the probes
+            dispatch(dev_.kernel(type_kernel_name(probe ? "gemm_coop_probe" : "gemm_coop", w.type), 5, sizeof pc),
                      {tile_src, in.q.handle(), in.d.handle(), buf(out).mem.handle(), weights}, &pc, sizeof pc, gx,
                      (n + kGemmTile - 1) / kGemmTile, 1, 0b1000, shape_label(w));
         }
     }
 
     // TERNLM_GEMM_PROBE=bits (a timing probe; results are wrong): parts of
-    // gemm_coop.comp left out (its Params.probe), so that --profile shows
-    // what each costs (docs/performance.md, session 23).
+    // Q4_K's gemm_coop.comp left out (its Params.probe, in a build of its
+    // own), so that --profile shows what each costs (docs/performance.md,
+    // session 23).
     static uint32_t gemm_probe() {
         static const uint32_t bits = [] {
             const char *e = std::getenv("TERNLM_GEMM_PROBE");
