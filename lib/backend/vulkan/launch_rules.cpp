@@ -1,14 +1,10 @@
 #include "backend/vulkan/launch_rules.hpp"
 
-#include <cstdlib>
+#include "backend/vulkan/vk_common.hpp"
 
 namespace ternlm::vk {
 
 namespace {
-uint32_t env_u32(const char *name) {
-    const char *v = std::getenv(name);
-    return v ? uint32_t(std::strtoul(v, nullptr, 10)) : 0;
-}
 constexpr int64_t kGemvTallRows = 32 * 1024;
 // Q4_K's decode GEMVs take one row a group, the gemv_r1 build, and at most
 // 32 threads a row. The decode GEMV is bound by how many workgroups an SM

@@ -46,4 +46,9 @@ bool env_flag(const char *name) {
     return v && *v && *v != '0';
 }
 
+uint32_t env_u32(const char *name) {
+    const char *v = std::getenv(name);
+    return v ? uint32_t(std::strtoul(v, nullptr, 10)) : 0;
+}
+
 } // namespace ternlm::vk

@@ -15,5 +15,7 @@ void check(VkResult r, const char *what);
 // Whether the environment variable `name` is set to something other than
 // empty or "0" (the backend's tuning aids, e.g. TERNLM_VK_SERIAL=1).
 bool env_flag(const char *name);
+// The environment variable `name` as a decimal number; 0 when it is unset.
+uint32_t env_u32(const char *name);
 
 } // namespace ternlm::vk

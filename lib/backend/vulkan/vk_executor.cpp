@@ -628,10 +628,7 @@ private:
     // TERNLM_ATTN_PROBE: bits of attention.comp's PROBE_* that leave a part
     // of the decode step's f16 fold out (timing only: results are wrong).
     static uint32_t attention_probe_bits() {
-        static const uint32_t bits = [] {
-            const char *e = std::getenv("TERNLM_ATTN_PROBE");
-            return e ? uint32_t(std::strtoul(e, nullptr, 10)) & 0x3Eu : 0u;
-        }();
+        static const uint32_t bits = env_u32("TERNLM_ATTN_PROBE") & 0x3Eu;
         return bits;
     }
 
@@ -1000,10 +997,7 @@ private:
     // own), so that --profile shows what each costs (docs/performance.md,
     // session 23).
     static uint32_t gemm_probe() {
-        static const uint32_t bits = [] {
-            const char *e = std::getenv("TERNLM_GEMM_PROBE");
-            return e ? uint32_t(std::strtoul(e, nullptr, 10)) : 0u;
-        }();
+        static const uint32_t bits = env_u32("TERNLM_GEMM_PROBE");
         return bits;
     }
 
