@@ -85,8 +85,14 @@ bool probing(uint bits) { return false; }
 // k per step: a multiple of 32 dividing every row. 64 where blocks are 256
 // (measured on the H100 with session 6's kernel, llama8b Q4_K pp512: 2,588
 // t/s with 32, 2,830 with 64: half the barriers); rows of 32-blocks may be
-// 32 * odd.
-#if !defined(TYPE_Q8_0) && !defined(TYPE_Q4_0) && !defined(TYPE_Q5_0)
+// 32 * odd. Q4_K takes 128 in one tile buffer (two of 128 would exceed the
+// 48 KB a workgroup gets on NVIDIA) where it took 64 in two: H100,
+// --profile at 512 tokens, 14336x4096 591 -> 540 us; pp512 llama8b 5,703 /
+// 5,696 -> 6,107 / 5,841, llama1b 28,716 / 28,232 -> 31,105 / 30,574
+// (session 23; 172 registers against 144).
+#if defined(Q4K_TILES)
+#define BK 128u
+#elif !defined(TYPE_Q8_0) && !defined(TYPE_Q4_0) && !defined(TYPE_Q5_0)
 #define BK 64u
 #else
 #define BK 32u
@@ -101,8 +107,10 @@ bool probing(uint bits) { return false; }
 // 4096x4096 193 -> 204, so it keeps one buffer and two barriers a step.
 // pp512 (-r 5, two rounds): llama8b Q4_K 4,463 / 4,483 -> 4,788 / 4,795,
 // llama1b Q4_K 25,676 / 25,983 -> 25,338 / 25,393. The types read from
-// f16 rows were not measured; they take two.
-#ifdef INT_TILES
+// f16 rows were not measured; they take two. Q4_K now takes one buffer of
+// steps twice as long (BK above).
+#if defined(INT_TILES) || defined(Q4K_TILES)
+#define ONE_TILE_BUF
 #define TILE_BUFS 1u
 #else
 #define TILE_BUFS 2u
@@ -134,7 +142,7 @@ float dreg; // the next block's d of tile row tid (tid < BM) or token tid - BM
 #ifdef TILE_DECODE
 #define W_PER_ROW (BK / 16u) // runs of 16 weights in a tile row
 #elif defined(Q4K_TILES)
-#define W_PER_ROW (BK / 32u) // halves of a 32-byte run of qs: BK must be 64, one run a step
+#define W_PER_ROW (BK / 32u) // 16-byte halves of the 32-byte runs of qs (64 weights each) in a step
 #else
 #define W_PER_ROW (BK / 8u) // words of 8 halves
 #endif
@@ -147,7 +155,7 @@ void fetch(uint row0, uint tok0, uint k0, uint tid) {
         const uint b = block_offset(p.row0 + r, k / QK);
         wreg[i] = r < p.part_rows ? W4[(b + (jb >> 7) * 32u + (jb & 31u)) >> 4] : uvec4(0x55555555u); // zeros: q = 1
 #elif defined(Q4K_TILES)
-        const uint b = block_offset(p.row0 + r, k0 / QK), run = (k0 % QK) / 64u;
+        const uint b = block_offset(p.row0 + r, k0 / QK), run = (k0 % QK) / 64u; // the step's first run
         const bool live = r < p.part_rows;
         if (probing(PROBE_NO_W_LOADS)) { // made-up words the compiler cannot fold
             hreg[i] = uvec4(0x3c003c00u, v, r, k0);
@@ -155,7 +163,7 @@ void fetch(uint row0, uint tok0, uint k0, uint tid) {
             continue;
         }
         hreg[i] = live ? W4[b >> 4] : uvec4(0); // d = dmin = 0: zeros
-        wreg[i] = live ? W4[(b + QS_OFF + 32u * run + 16u * (v % W_PER_ROW)) >> 4] : uvec4(0);
+        wreg[i] = live ? W4[(b + QS_OFF + 32u * run + 16u * (v % W_PER_ROW)) >> 4] : uvec4(0); // 16 bytes a piece past the step's first run
 #else
         wreg[i] = r < p.part_rows ? H4[(r * p.ncols + k0) / 8u + v % W_PER_ROW] : uvec4(0);
 #endif
@@ -239,7 +247,8 @@ void stash(uint k0, uint tid, uint buf) {
 #elif defined(Q4K_TILES)
         // Byte l of the run: weight l of sub-block 2 * run (low nibble) and of
         // 2 * run + 1 (high), columns 16 * half + l and 32 + 16 * half + l.
-        const uint run = (k0 % QK) / 64u, o = (v / W_PER_ROW) * SA4 + (v % W_PER_ROW) * 2u;
+        const uint h = v % W_PER_ROW, run = (k0 % QK) / 64u + h / 2u; // half h % 2 of the step's run h / 2
+        const uint o = (v / W_PER_ROW) * SA4 + (h / 2u) * 8u + (h % 2u) * 2u;
         if (probing(PROBE_NO_W_CONVERSION | 8u)) { // the words stored as they came
             sw[wo + o] = wreg[i];
             sw[wo + o + 1u] = hreg[i];
@@ -370,7 +379,7 @@ void main() {
 #define ADD_PART(m, n) acc_##m##n = acc_##m##n + part_##m##n;
         FOR_MN(ADD_PART)
 #endif
-#ifdef INT_TILES // one buffer (TILE_BUFS)
+#ifdef ONE_TILE_BUF
         barrier(); // every product and scale has read what the stash overwrites
 #endif
         if (more) stash(k0 + BK, tid, (cur + 1u) % TILE_BUFS);
