@@ -110,7 +110,7 @@ bool probing(uint bits) { return false; }
 // f16 rows were not measured; they take two. Q4_K now takes one buffer of
 // steps twice as long (BK above).
 #if defined(INT_TILES) || defined(Q4K_TILES)
-#define ONE_TILE_BUF
+#define ONE_TILE_BUF // for #ifdef: glslang's #if cannot compare TILE_BUFS' 1u
 #define TILE_BUFS 1u
 #else
 #define TILE_BUFS 2u
