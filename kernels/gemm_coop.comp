@@ -13,19 +13,19 @@
 // session 13 also decoded Q4_K in its tiles, through dequant.glsl's
 // per-weight functions, and ran at 2,850; without that decode, 4,214.)
 //
-// A workgroup of four subgroups owns a tile of BM weight rows by BN tokens
-// and walks k in steps of BK. Each step copies the weight tile into shared
+// A workgroup of four or eight subgroups owns a tile of BM weight rows by
+// BN tokens and walks k in steps of BK. Each step copies the weight tile into shared
 // memory (16-byte words of f16) and converts the activation tile to f16
 // there; the next step's words are loaded into registers while the matrix
 // units work on this one, and written to a second pair of tiles after
 // them, so that one barrier a step separates the two (TILE_BUFS). Products
 // go through GL_NV_cooperative_matrix (CM x CN x CK per instruction, f32
-// sums); each subgroup owns 32 x 32 of
-// the tile. The grid's x walks the token tiles, so the workgroups that read
-// one weight tile run together and share it in the L2.
+// sums); each subgroup owns 32 x 32 of the tile (WIDE: 64 x 32). The
+// grid's x walks the token tiles, so the workgroups that read one weight
+// tile run together and share it in the L2.
 //
-// The matrix units' f32 sums are not IEEE (truncated): each k-step is
-// summed from zero there and the steps meet in IEEE adds. Ternary types
+// The matrix units' f32 sums are not IEEE (truncated); they sum all of k
+// (see PART for what that was measured to buy). Ternary types
 // (INT_TILES) hold integers, q - 1 and the 8-bit q (exact in f16), the
 // units' sums over a 256-block are exact, and each block's sum is scaled by
 // d_x * d_w as ggml's TQ dots scale it: with f16 values of d * q instead,
@@ -38,10 +38,30 @@
 #extension GL_KHR_shader_subgroup_basic : require
 #extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
 
-#define WG 128u
-#define BM 64u
-#define BN 64u
-layout(local_size_x = 128) in;
+// The tile: SG_M x SG_N subgroups of 32, each owning M_TILES x 4 result
+// matrices of CM x CN. The WIDE build (128 x 128: eight subgroups of 64 x
+// 32) reads each weight and activation tile for twice as many products as
+// the narrow one (64 x 64: four of 32 x 32), but a large product is needed
+// to fill the device with it (launch_rules' gemm_coop_wide). H100, llama8b
+// Q4_K at 512 tokens, us a call, narrow / wide: 14336x4096 535 / 445,
+// 4096x14336 552 / 396, 4096x4096 172 / 131, 1024x4096 70 / 121 (session
+// 24; 128 x 64 tiles of four subgroups of 64 x 32 took 402, 456, 144, 111,
+// and eight subgroups of 32 x 32 in 128 x 64, 686, 727, 218, 106).
+#ifdef WIDE
+#define SG_M 2
+#define SG_N 4
+#define M_TILES 4
+#else
+#define SG_M 2
+#define SG_N 2
+#define M_TILES 2
+#endif
+#define WG (32u * uint(SG_M) * uint(SG_N))
+layout(local_size_x = 32 * SG_M * SG_N) in;
+#define SM (uint(M_TILES) * CM) // rows a subgroup owns
+#define SN (4u * CN)            // tokens a subgroup owns
+#define BM (uint(SG_M) * SM)
+#define BN (uint(SG_N) * SN)
 
 #if defined(TYPE_TQ2_0)
 #define INT_TILES
@@ -90,9 +110,13 @@ bool probing(uint bits) { return false; }
 // --profile at 512 tokens, 14336x4096 591 -> 540 us; pp512 llama8b 5,703 /
 // 5,696 -> 6,107 / 5,841, llama1b 28,716 / 28,232 -> 31,105 / 30,574
 // (session 23; 172 registers against 144).
-#if defined(Q4K_TILES)
+// The WIDE build's tiles are twice as large: Q4_K takes steps of 64 in
+// one buffer, f16 rows steps of 32 in two.
+#if defined(Q4K_TILES) && defined(WIDE)
+#define BK 64u
+#elif defined(Q4K_TILES)
 #define BK 128u
-#elif !defined(TYPE_Q8_0) && !defined(TYPE_Q4_0) && !defined(TYPE_Q5_0)
+#elif !defined(TYPE_Q8_0) && !defined(TYPE_Q4_0) && !defined(TYPE_Q5_0) && !defined(WIDE)
 #define BK 64u
 #else
 #define BK 32u
@@ -118,6 +142,7 @@ bool probing(uint bits) { return false; }
 shared uvec4 sw[TILE_BUFS * BM * SA4], sx[TILE_BUFS * BN * SA4];
 #ifdef INT_TILES
 shared float sdw[BM], sdx[BN]; // the block's d of each tile row and token
+const uint kDLoads[WG >= BM + BN ? 1 : 0] = uint[](0u); // a thread loads each (fetch)
 #endif
 
 // What a thread carries from memory to the tiles each step: W_VECS words of
@@ -289,15 +314,14 @@ void store(uint t, uint r, float v) {
     Y[i] = p.accumulate != 0u ? Y[i] + y : y;
 }
 
-// Subgroup s (of 4) owns rows (s & 1) * 32 .. +31 and tokens (s >> 1) * 32
-// .. +31 of the tile, as MT x NT_ matrices of CM x CN. Measured on the H100
-// (llama8b Q4_K pp512, t/s): 64 rows a subgroup (a 128 x 64 tile, 248
-// registers against 160) 3,542 against 3,603; the k-steps' sums added by
-// the matrix units rather than in IEEE adds 1,577 (182 registers); the next
-// step's loads issued after this step's products 3,616; and in session 6,
-// 128 x 128 tiles of 8 subgroups ran at half the speed.
-#define SM 32u
-#define SN 32u
+// Subgroup s owns rows (s % SG_M) * SM .. +SM-1 and tokens (s / SG_M) * SN
+// .. +SN-1 of the tile, as MT x NT_ matrices of CM x CN. (Measured on the
+// H100 before session 23 took the sums out of local memory, llama8b Q4_K
+// pp512, t/s: 64 rows a subgroup 3,542 against 3,603; the k-steps' sums
+// added by the matrix units 1,577; the next step's loads issued after this
+// step's products 3,616; and in session 6, 128 x 128 tiles of 8 subgroups
+// ran at half the speed. Session 24 found the opposite once the sums were
+// in registers: see WIDE and PART.)
 #define MT (SM / CM)
 #define NT_ (SN / CN)
 #define PER_LANE (CM * CN / 32u)
@@ -312,9 +336,29 @@ shared float stage[(WG / 32u) * CM * CN]; // one CM x CN result per subgroup: el
 // call): 14336x4096 751 -> 594; 4,671 -> 5,649 t/s (session 23).
 // (CM, CN and SN are such that MT = 2 and NT_ = 4; a zero-length array
 // fails the build otherwise.)
-const uint kNamedResults[(MT == 2u && NT_ == 4u) ? 1 : 0] = uint[](0u);
-#define FOR_MN(X) X(0, 0) X(0, 1) X(0, 2) X(0, 3) X(1, 0) X(1, 1) X(1, 2) X(1, 3)
+// (NT_ is 4 and M_TILES 2 or 4; a zero-length array fails the build
+// otherwise.)
+const uint kNamedResults[(NT_ == 4u && (MT == 2u || MT == 4u)) ? 1 : 0] = uint[](0u);
+#if M_TILES == 4
+#define FOR_M(X) X(0) X(1) X(2) X(3)
+#define FOR_M_OF(X, n) X(0, n) X(1, n) X(2, n) X(3, n)
+#else
+#define FOR_M(X) X(0) X(1)
+#define FOR_M_OF(X, n) X(0, n) X(1, n)
+#endif
+#define FOR_MN(X) FOR_M_OF(X, 0) FOR_M_OF(X, 1) FOR_M_OF(X, 2) FOR_M_OF(X, 3)
 #define FOR_N(X) X(0) X(1) X(2) X(3)
+// INT_TILES sum a block's integer products from zero in part_mn and scale
+// them into acc; the other types' products are summed by the units over
+// all of k, in acc_mn. (Until session 24 each k-step was summed from zero
+// there and the steps met in IEEE adds; summing in the units took Q4_K's
+// narrow build from 172 registers to 150 and the wide one from 213 to 152,
+// and the wide tiles need it: 14336x4096 at 512 tokens 515 -> 445 us.)
+#ifdef INT_TILES
+#define PART(m, n) part_##m##n
+#else
+#define PART(m, n) acc_##m##n
+#endif
 
 // One CK step of the subgroup's products: a tile row run of each m against
 // the token run of each n.
@@ -322,14 +366,17 @@ const uint kNamedResults[(MT == 2u && NT_ == 4u) ? 1 : 0] = uint[](0u);
     {                                                                                                 \
         fcoopmatNV<16, gl_ScopeSubgroup, CK, CN> b;                                                   \
         coopMatLoadNV(b, sx, cur * BN * SA4 + (st + n * CN) * SA4 + kk / 8u, SA4, true);              \
-        part_0##n = coopMatMulAddNV(a0, b, part_0##n);                                                \
-        part_1##n = coopMatMulAddNV(a1, b, part_1##n);                                                \
+        FOR_M_OF(MUL_MN, n)                                                                           \
     }
+#define MUL_MN(m, n) PART(m, n) = coopMatMulAddNV(a##m, b, PART(m, n));
+#define LOAD_A(m)                                                                                     \
+    fcoopmatNV<16, gl_ScopeSubgroup, CM, CK> a##m;                                                    \
+    coopMatLoadNV(a##m, sw, cur * BM * SA4 + (sr + m * CM) * SA4 + kk / 8u, SA4, false);
 
 void main() {
     const uint tid = gl_LocalInvocationID.x, s = gl_SubgroupID, lane = gl_SubgroupInvocationID;
     const uint tok0 = gl_WorkGroupID.x * BN, row0 = gl_WorkGroupID.y * BM; // row0: within the part
-    const uint sr = (s & 1u) * SM, st = (s >> 1) * SN, base = s * CM * CN;
+    const uint sr = (s % uint(SG_M)) * SM, st = (s / uint(SG_M)) * SN, base = s * CM * CN;
 #ifdef INT_TILES
     float acc[MT][NT_][PER_LANE]; // this lane's elements lane + 32 i of each result matrix
     [[unroll]] for (uint m = 0u; m < MT; ++m)
@@ -339,8 +386,10 @@ void main() {
 #define DECL_ACC(m, n) ACC acc_##m##n = ACC(0.0);
     FOR_MN(DECL_ACC)
 #endif
+#ifdef INT_TILES
 #define DECL_PART(m, n) ACC part_##m##n;
     FOR_MN(DECL_PART)
+#endif
     fetch(row0, tok0, 0u, tid);
     stash(0u, tid, 0u);
     barrier();
@@ -348,17 +397,14 @@ void main() {
         const bool more = k0 + BK < p.ncols;
         if (more) fetch(row0, tok0, k0 + BK, tid); // in flight while the units work
 #ifdef INT_TILES
-        if (k0 % QK == 0u)
-#endif
-        {
+        if (k0 % QK == 0u) {
 #define ZERO_PART(m, n) part_##m##n = ACC(0.0);
             FOR_MN(ZERO_PART)
         }
+#endif
         if (!probing(PROBE_NO_PRODUCTS))
         [[unroll]] for (uint kk = 0u; kk < BK; kk += CK) {
-            fcoopmatNV<16, gl_ScopeSubgroup, CM, CK> a0, a1;
-            coopMatLoadNV(a0, sw, cur * BM * SA4 + sr * SA4 + kk / 8u, SA4, false);
-            coopMatLoadNV(a1, sw, cur * BM * SA4 + (sr + CM) * SA4 + kk / 8u, SA4, false);
+            FOR_M(LOAD_A)
             FOR_N(MMA_N)
         }
 #ifdef INT_TILES
@@ -375,9 +421,6 @@ void main() {
             subgroupBarrier();
             FOR_MN(SCALE_MN)
         }
-#else
-#define ADD_PART(m, n) acc_##m##n = acc_##m##n + part_##m##n;
-        FOR_MN(ADD_PART)
 #endif
 #ifdef ONE_TILE_BUF
         barrier(); // every product and scale has read what the stash overwrites

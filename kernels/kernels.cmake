@@ -106,9 +106,14 @@ foreach(t ${TERNLM_GEMM_TYPES})
   ternlm_spirv(${spv_dir}/gemm_coop_${lt}.spv ${CMAKE_CURRENT_LIST_DIR}/gemm_coop.comp -DTYPE_${t}
                -DCM=16u -DCN=8u -DCK=16u)
   list(APPEND spv_files ${spv_dir}/gemm_${lt}.spv ${spv_dir}/gemm_coop_${lt}.spv)
-  if(t STREQUAL Q4_K) # with the timing probes (TERNLM_GEMM_PROBE)
+  if(NOT t STREQUAL TQ2_0) # 128 x 128 tiles for large products (launch_rules' gemm_coop_wide)
+    ternlm_spirv(${spv_dir}/gemm_coop_wide_${lt}.spv ${CMAKE_CURRENT_LIST_DIR}/gemm_coop.comp -DTYPE_${t}
+                 -DCM=16u -DCN=8u -DCK=16u -DWIDE)
+    list(APPEND spv_files ${spv_dir}/gemm_coop_wide_${lt}.spv)
+  endif()
+  if(t STREQUAL Q4_K) # the wide build with the timing probes (TERNLM_GEMM_PROBE)
     ternlm_spirv(${spv_dir}/gemm_coop_probe_${lt}.spv ${CMAKE_CURRENT_LIST_DIR}/gemm_coop.comp -DTYPE_${t}
-                 -DCM=16u -DCN=8u -DCK=16u -DPROBES)
+                 -DCM=16u -DCN=8u -DCK=16u -DWIDE -DPROBES)
     list(APPEND spv_files ${spv_dir}/gemm_coop_probe_${lt}.spv)
   endif()
   if(NOT t STREQUAL TQ2_0 AND NOT t STREQUAL Q4_K)

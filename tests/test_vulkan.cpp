@@ -244,23 +244,30 @@ TEST_CASE("Vulkan prefill GEMM of every quantized type matches the scalar refere
     vk::Device &dev = *device();
     INFO("device cooperative matrices: " << dev.info().coopmat_nv);
     // 32+ activation rows take gemm.comp: 33 (one partial tile of tokens),
-    // 70 (two); 67 and 130 rows end in partial tiles of weight rows. The f16
-    // tiles of the matrix-unit build round each weight and activation to
-    // 11 bits, hence its looser bound.
+    // 70 (two of 64); 67 and 130 rows end in partial tiles of weight rows,
+    // of 64 and of 128 (the wide build, which also takes 140 tokens: two
+    // tiles of 128). The f16 tiles of the matrix-unit builds round each
+    // weight and activation to 11 bits, hence their looser bound.
+    enum Build { kPlain, kCoop, kCoopWide };
     for (GgmlType t : {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q5_0, GgmlType::Q4_K, GgmlType::Q5_K,
                        GgmlType::Q6_K, GgmlType::TQ1_0, GgmlType::TQ2_0}) {
         const int64_t cols = type_traits(t).block_size == 32 ? 7 * 32 : 3 * 256;
+        // TQ1_0 is held on the device as TQ2_0 (layout.hpp), which has no wide build
+        const GgmlType held = t == GgmlType::TQ1_0 ? GgmlType::TQ2_0 : t;
         for (int rows : {67, 130}) {
-            for (int ntok : {33, 70}) {
-                for (bool coop : {true, false}) {
-                    if (coop && !dev.info().coopmat_nv) continue;
-                    DYNAMIC_SECTION(type_name(t) << " " << rows << "x" << cols << ", " << ntok << " tokens, coopmat "
-                                                 << coop) {
-                        CoopmatOff off(dev, !coop);
-                        const auto names = kernels_run(dev, [&] { check_matmul(t, rows, cols, ntok, rng, coop ? 3e-3 : 1e-4); });
-                        // TQ1_0 is held on the device as TQ2_0 (layout.hpp)
-                        const GgmlType held = t == GgmlType::TQ1_0 ? GgmlType::TQ2_0 : t;
-                        const std::string kernel = (coop ? "gemm_coop_" : "gemm_") + lower_type_name(held);
+            for (int ntok : {33, 70, 140}) {
+                for (Build b : {kCoop, kCoopWide, kPlain}) {
+                    if (b != kPlain && !dev.info().coopmat_nv) continue;
+                    if (b == kCoopWide && held == GgmlType::TQ2_0) continue;
+                    if ((ntok == 140) != (b == kCoopWide)) continue;
+                    DYNAMIC_SECTION(type_name(t) << " " << rows << "x" << cols << ", " << ntok << " tokens, build "
+                                                 << int(b)) {
+                        CoopmatOff off(dev, b == kPlain);
+                        const auto names = with_env("TERNLM_GEMM_WIDE", b == kCoopWide ? "1" : "0", [&] {
+                            return kernels_run(dev, [&] { check_matmul(t, rows, cols, ntok, rng, b != kPlain ? 3e-3 : 1e-4); });
+                        });
+                        const char *prefix = b == kPlain ? "gemm_" : b == kCoop ? "gemm_coop_" : "gemm_coop_wide_";
+                        const std::string kernel = prefix + lower_type_name(held);
                         CHECK(std::find(names.begin(), names.end(), kernel) != names.end());
                     }
                 }

@@ -2,6 +2,8 @@
 
 #include "backend/vulkan/vk_common.hpp"
 
+#include <cstdlib>
+
 namespace ternlm::vk {
 
 namespace {
@@ -73,6 +75,14 @@ uint32_t gemv_rows_per_group(const WeightRef &w, uint32_t tpr, bool one_token) {
 size_t gemm_f16_bytes() {
     const uint32_t forced = env_u32("TERNLM_GEMM_F16_KB");
     return forced ? size_t(forced) << 10 : size_t(64) << 20;
+}
+
+bool gemm_coop_wide(GgmlType t, uint32_t rows, uint32_t ntok) {
+    if (t == GgmlType::TQ2_0) return false;
+    if (const char *forced = std::getenv("TERNLM_GEMM_WIDE"); forced && *forced) return forced[0] != '0';
+    constexpr uint32_t kMinGroups = 96; // between the measured 32 (slower) and 128 (faster)
+    const uint32_t groups = ((rows + kGemmWideTile - 1) / kGemmWideTile) * ((ntok + kGemmWideTile - 1) / kGemmWideTile);
+    return groups >= kMinGroups;
 }
 
 uint32_t gemm_min_tokens() {

@@ -34,6 +34,14 @@ inline bool has_gemm(GgmlType t) { return activation_block(t) != 0; }
 // The other types go through dequant_f16.comp's rows.
 inline bool gemm_decodes_in_tiles(GgmlType t) { return t == GgmlType::TQ2_0 || t == GgmlType::Q4_K; }
 constexpr uint32_t kGemmTile = 64; // BM = BN in gemm.comp and gemm_coop.comp
+constexpr uint32_t kGemmWideTile = 128; // BM = BN in gemm_coop.comp's WIDE build
+// Whether a rows x ntok product of type t takes gemm_coop.comp's WIDE build
+// (128 x 128 tiles; TQ2_0 has none): where it still makes enough
+// workgroups to fill a large device. H100, llama8b Q4_K at 512 tokens, us
+// a call, 64 x 64 tiles / 128 x 128: 4096 rows (128 wide workgroups) 172 /
+// 131, 1024 rows (32) 70 / 121 (session 24). TERNLM_GEMM_WIDE=0 or 1
+// forces it (for tests and tuning).
+bool gemm_coop_wide(GgmlType t, uint32_t rows, uint32_t ntok);
 // The most bytes of f16 weight rows gemm_coop.comp multiplies at once
 // (dequant_f16.comp's output; TERNLM_GEMM_F16_KB overrides it, read at
 // each product, for tests): larger matrices go in parts of whole tiles of

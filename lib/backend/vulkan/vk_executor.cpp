@@ -967,9 +967,11 @@ private:
         const uint32_t rows = uint32_t(w.ne1), cols = uint32_t(w.ne0);
         const size_t row_bytes = size_t(cols) * 2;
         const bool dequantize = !gemm_decodes_in_tiles(w.type);
+        const bool wide = gemm_coop_wide(w.type, rows, ntok);
+        const uint32_t tile = wide ? kGemmWideTile : kGemmTile; // rows and tokens
         const uint32_t part = !dequantize ? rows : uint32_t(std::min<size_t>(
-            rows, std::max<size_t>(kGemmTile, gemm_f16_bytes() / row_bytes / kGemmTile * kGemmTile)));
-        const uint32_t gx = (ntok + kGemmTile - 1) / kGemmTile, gy = (part + kGemmTile - 1) / kGemmTile;
+            rows, std::max<size_t>(tile, gemm_f16_bytes() / row_bytes / tile * tile)));
+        const uint32_t gx = (ntok + tile - 1) / tile, gy = (part + tile - 1) / tile;
         check_gemm_grid(gx, gy, rows, ntok);
         const VkBuffer weights = w_->get(w).handle();
         for (uint32_t row0 = 0; row0 < rows; row0 += part) {
@@ -985,16 +987,17 @@ private:
                 tile_src = dst.handle();
             }
             GemmPush pc{cols, rows, ntok, uint32_t(w.row_bytes), scale, accumulate ? 1u : 0u, row0, n, gemm_probe()};
-            const bool probe = pc.probe && w.type == GgmlType::Q4_K; // the build with the probes
-            dispatch(dev_.kernel(type_kernel_name(probe ? "gemm_coop_probe" : "gemm_coop", w.type), 5, sizeof pc),
+            const bool probe = pc.probe && wide && w.type == GgmlType::Q4_K; // the build with the probes
+            const char *kernel = probe ? "gemm_coop_probe" : wide ? "gemm_coop_wide" : "gemm_coop";
+            dispatch(dev_.kernel(type_kernel_name(kernel, w.type), 5, sizeof pc),
                      {tile_src, in.q.handle(), in.d.handle(), buf(out).mem.handle(), weights}, &pc, sizeof pc, gx,
-                     (n + kGemmTile - 1) / kGemmTile, 1, 0b1000, shape_label(w));
+                     (n + tile - 1) / tile, 1, 0b1000, shape_label(w));
         }
     }
 
     // TERNLM_GEMM_PROBE=bits (a timing probe; results are wrong): parts of
-    // Q4_K's gemm_coop.comp left out (its Params.probe, in a build of its
-    // own), so that --profile shows what each costs (docs/performance.md,
+    // Q4_K's wide gemm_coop.comp left out (its Params.probe, in a build of
+    // its own), so that --profile shows what each costs (docs/performance.md,
     // session 23).
     static uint32_t gemm_probe() {
         static const uint32_t bits = env_u32("TERNLM_GEMM_PROBE");
