@@ -48,6 +48,11 @@ ternlm_spirv(${spv_dir}/glu_norm_quant.spv ${CMAKE_CURRENT_LIST_DIR}/norm_quant.
 list(APPEND spv_files ${spv_dir}/glu_norm_quant.spv)
 # attention whose last split joins the head and quantizes the row (decode)
 ternlm_spirv(${spv_dir}/attention_quant.spv ${CMAKE_CURRENT_LIST_DIR}/attention.comp -DJOIN_QUANT)
+# Prefill attention on the matrix units, one build per head_dim it takes
+foreach(hd 64 128)
+  ternlm_spirv(${spv_dir}/attention_coop_hd${hd}.spv ${CMAKE_CURRENT_LIST_DIR}/attention_coop.comp -DHD_${hd})
+  list(APPEND spv_files ${spv_dir}/attention_coop_hd${hd}.spv)
+endforeach()
 # attention_join: split-K decode attention whose last split joins the head (no quantization)
 ternlm_spirv(${spv_dir}/attention_join.spv ${CMAKE_CURRENT_LIST_DIR}/attention.comp -DJOIN)
 list(APPEND spv_files ${spv_dir}/attention_quant.spv ${spv_dir}/attention_join.spv)

@@ -790,12 +790,22 @@ TEST_CASE("Vulkan prefill attention in tiles (attention_tiled.comp) matches the 
     // rows (partial tiles of 16 rows, several chunks of 32 keys, the
     // second batch starting at position 75) after a short one; head sizes
     // of one, some and all of a thread's V pairs.
+    // On a device with cooperative matrices, head_dim 64 and 128 take
+    // attention_coop.comp (tiles of 64 rows: 70 and 100 rows end in
+    // partial ones); CoopmatOff also checks attention_tiled.comp there.
+    vk::Device &dev = *device();
     for (const int head_dim : {8, 64, 128}) {
-        DYNAMIC_SECTION("head_dim " << head_dim) {
-            const auto names = kernels_run(*device(), [&] {
-                check_attention_steps(gqa_shape(head_dim), nullptr, 2, 200, {5, 70, 100}, rng);
-            });
-            CHECK(std::find(names.begin(), names.end(), "attention_tiled") != names.end());
+        for (bool coop : {true, false}) {
+            if (coop && !dev.info().coopmat_nv) continue;
+            DYNAMIC_SECTION("head_dim " << head_dim << ", coopmat " << coop) {
+                CoopmatOff off(dev, !coop);
+                const auto names = kernels_run(dev, [&] {
+                    check_attention_steps(gqa_shape(head_dim), nullptr, 2, 200, {5, 70, 100}, rng);
+                });
+                const bool units = coop && head_dim != 8;
+                const std::string kernel = units ? "attention_coop_hd" + std::to_string(head_dim) : "attention_tiled";
+                CHECK(std::find(names.begin(), names.end(), kernel) != names.end());
+            }
         }
     }
 }

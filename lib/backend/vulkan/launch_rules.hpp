@@ -94,6 +94,7 @@ uint32_t attention_splits(int n_ctx);
 // attention_tiled.comp (batches of cpu::kTiledAttentionMinRows rows or
 // more): query rows a workgroup (BQ), and the largest head_dim (HD_MAX).
 constexpr uint32_t kAttnTiledRows = 16, kAttnTiledMaxHeadDim = 128;
+constexpr uint32_t kAttnCoopRows = 64; // BQ of attention_coop.comp (head_dim 64 or 128, on the matrix units)
 constexpr uint32_t kTopLogits = 64;         // K in top_logits.comp
 constexpr uint32_t kTopLogitsSpan = 2048;   // values a workgroup of its pass 0 ranks
 constexpr uint32_t kTopLogitsMaxLists = 256; // its pass 1 merges at most these

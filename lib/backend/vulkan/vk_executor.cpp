@@ -642,7 +642,8 @@ private:
     // from n_ctx), then joins their partial results; it waits for its
     // reader (see PendingAttention). Batches run at once, unsplit; those
     // of kTiledAttentionMinRows rows or more (f32 numerics, as the CPU's)
-    // in tiles of rows and keys (attention_tiled.comp) where head_dim allows.
+    // in tiles of rows and keys where head_dim allows: on the matrix units
+    // (attention_coop.comp, head_dim 64 or 128) or in FMAs (attention_tiled.comp).
     void attend(int layer, backend::Buf q, backend::Buf out, const AttnShape &s) {
         if (pending_attn_.active) flush_attention(); // it reads attn_parts_, which this one rewrites
         const bool decode = n_ == 1;
@@ -656,10 +657,13 @@ private:
             pending_attn_ = {true, q, out, pc};
         } else if (pc.f16_acc == 0 && pc.keys_by_8 != 0 && s.head_dim <= int(kAttnTiledMaxHeadDim)) {
             const TiledAttnPush tp{pc.n_head, pc.n_head_kv, pc.head_dim, pc.kv_off, pc.scale, uint32_t(n_)};
-            dispatch(dev_.kernel("attention_tiled", 5, sizeof tp),
+            const bool coop = dev_.use_coopmat() && (s.head_dim == 64 || s.head_dim == 128);
+            const std::string kernel = coop ? "attention_coop_hd" + std::to_string(s.head_dim) : "attention_tiled";
+            const uint32_t rows = coop ? kAttnCoopRows : kAttnTiledRows;
+            dispatch(dev_.kernel(kernel, 5, sizeof tp),
                      {buf(q).mem.handle(), k_cache_.handle(), v_cache_.handle(), buf(out).mem.handle(),
                       step_dev_.handle()},
-                     &tp, sizeof tp, tp.n_head, (uint32_t(n_) + kAttnTiledRows - 1) / kAttnTiledRows, 1, 0b1000);
+                     &tp, sizeof tp, tp.n_head, (uint32_t(n_) + rows - 1) / rows, 1, 0b1000);
         } else {
             dispatch_attention(q, buf(out).mem.handle(), pc);
         }
