@@ -78,7 +78,8 @@ constexpr uint32_t kMatmulTokens = 8;   // NT in matmul.comp
 constexpr uint32_t kGemvF16Rows = 64, kGemvF16MaxCols = 8192; // rows per workgroup, MAX_COLS in gemv_f16.comp
 constexpr uint32_t kGemvTokens = 8;     // NT in gemv.comp's gemv8 build
 constexpr uint32_t kMaxGroupsX = 65535;      // the minimum maxComputeWorkGroupCount[0]
-constexpr uint32_t kActQuantThreads = 32;   // local_size_x of act_quant.comp and glu_quant.comp
+constexpr uint32_t kActQuantThreads = 32;   // local_size_x of act_quant.comp
+constexpr uint32_t kGluQuantThreads = 128;  // of glu_quant.comp
 constexpr uint32_t kNormQuantThreads = 256; // of norm_quant.comp
 // Split-K decode attention: a head's keys are shared among up to
 // kMaxAttnSplits workgroups, one per kAttnSplitKeys of the context's length

@@ -1039,7 +1039,7 @@ private:
         const size_t n = size_t(a.rows) * size_t(a.cols);
         const uint32_t n_blocks = uint32_t(n / qk);
         grow_slot(o, n, qk);
-        const uint32_t wg_threads = fuse ? kNormQuantThreads : kActQuantThreads;
+        const uint32_t wg_threads = fuse ? kNormQuantThreads : fuse_glu ? kGluQuantThreads : kActQuantThreads;
         const Grid g = grid((n_blocks * (qk / 8) + wg_threads - 1) / wg_threads);
         if (fuse_glu) {
             GluQuantPush pc{n_blocks, qk, pending_glu_.op};
