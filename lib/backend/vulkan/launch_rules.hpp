@@ -33,7 +33,7 @@ inline bool has_gemm(GgmlType t) { return activation_block(t) != 0; }
 // TQ2_0 3,552 -> 3,791 t/s (session 13), Q4_K 4,244 -> 4,405 (session 14).
 // The other types go through dequant_f16.comp's rows.
 inline bool gemm_decodes_in_tiles(GgmlType t) { return t == GgmlType::TQ2_0 || t == GgmlType::Q4_K; }
-constexpr uint32_t kGemmTile = 64; // BM = BN in gemm.comp and gemm_coop.comp
+constexpr uint32_t kGemmTile = 64; // BM = BN in gemm.comp and gemm_coop.comp's narrow build
 constexpr uint32_t kGemmWideTile = 128; // BM = BN in gemm_coop.comp's WIDE build
 // Whether a rows x ntok product of type t takes gemm_coop.comp's WIDE build
 // (128 x 128 tiles; TQ2_0 has none): where it still makes enough
