@@ -20,7 +20,7 @@
 // units work on this one, and written to a second pair of tiles after
 // them, so that one barrier a step separates the two (TILE_BUFS). Products
 // go through GL_NV_cooperative_matrix (CM x CN x CK per instruction, f32
-// sums); each subgroup owns 32 x 32 of the tile (WIDE: 64 x 32). The
+// sums); each subgroup owns 32 x 32 of the tile (WIDE, TALL: 64 x 32). The
 // grid's x walks the token tiles, so the workgroups that read one weight
 // tile run together and share it in the L2.
 //
@@ -47,9 +47,18 @@
 // 4096x14336 552 / 396, 4096x4096 172 / 131, 1024x4096 70 / 121 (session
 // 24; 128 x 64 tiles of four subgroups of 64 x 32 took 402, 456, 144, 111,
 // and eight subgroups of 32 x 32 in 128 x 64, 686, 727, 218, 106).
+// The TALL build (128 x 64: four subgroups of 64 x 32) holds a quarter of
+// WIDE's threads at about the same registers a thread, so that three
+// workgroups share an SM and one's products overlap another's tile
+// conversion; it goes to products of many workgroups (launch_rules'
+// gemm_coop_tiles).
 #ifdef WIDE
 #define SG_M 2
 #define SG_N 4
+#define M_TILES 4
+#elif defined(TALL)
+#define SG_M 2
+#define SG_N 2
 #define M_TILES 4
 #else
 #define SG_M 2
@@ -63,10 +72,27 @@ layout(local_size_x = 32 * SG_M * SG_N) in;
 #define BM (uint(SG_M) * SM)
 #define BN (uint(SG_N) * SN)
 
+// GROUPED builds (Q4_K's TALL and WIDE) multiply up to three matrices of one
+// width by the same activations in one dispatch, each into its own output:
+// a layer's q, k and v, or its gate and up. The grid's rows of tiles walk
+// the matrices in turn (g_sel: the workgroup's). One product of them all
+// fills the device where three would each leave it part idle, or wait for
+// one another's last workgroups.
+#if defined(GROUPED) && !defined(TYPE_Q4_K)
+#error "GROUPED builds read Q4_K in their tiles"
+#endif
+#define N_MATS 3
+uint g_sel = 0u; // the matrix of the grouped product this workgroup multiplies
 #if defined(TYPE_TQ2_0)
 #define INT_TILES
 #define TILE_DECODE
 layout(std430, binding = 0) readonly buffer Weights4 { uvec4 W4[]; }; // the matrix as held (binding 4's buffer)
+#elif defined(TYPE_Q4_K) && defined(GROUPED)
+#define Q4K_TILES
+layout(std430, binding = 0) readonly buffer Weights4 { uvec4 v[]; } WB4[N_MATS]; // the matrices as held
+layout(std430, binding = 0) readonly buffer Weights { uint v[]; } WB[N_MATS];
+#define W4 WB4[g_sel].v
+#define W WB[g_sel].v
 #elif defined(TYPE_Q4_K)
 #define Q4K_TILES
 layout(std430, binding = 0) readonly buffer Weights4 { uvec4 W4[]; }; // the matrix as held (binding 4's buffer)
@@ -75,8 +101,13 @@ layout(std430, binding = 0) readonly buffer Rows { uvec4 H4[]; }; // f16 weight 
 #endif
 layout(std430, binding = 1) readonly buffer Quants { uvec4 XQ4[]; };
 layout(std430, binding = 2) readonly buffer Scales { float XD[]; };
+#ifdef GROUPED
+layout(std430, binding = 3) buffer Output { float v[]; } YB[N_MATS];
+#define Y YB[g_sel].v
+#else
 layout(std430, binding = 3) buffer Output { float Y[]; };
 layout(std430, binding = 4) readonly buffer Weights { uint W[]; }; // the matrix as held (INT_TILES: its blocks' d)
+#endif
 
 layout(push_constant) uniform Params {
     uint ncols, nrows, ntok, row_bytes; // the whole matrix's shape
@@ -84,7 +115,18 @@ layout(push_constant) uniform Params {
     uint accumulate; // 1: Y += result, 0: Y = result
     uint row0, part_rows; // the rows H holds
     uint probe; // timing probes (TERNLM_GEMM_PROBE; see PROBE_*), 0 to compute
+#ifdef GROUPED
+    uint mat_rows[N_MATS]; // each matrix's rows (0: no such matrix); row0 is 0, nrows and part_rows unused
+    float mat_scale[N_MATS];
+#endif
 } p;
+
+// The rows of the matrix this workgroup multiplies, all of them and those
+// of the part H holds, and its scale (see GROUPED).
+uint g_nrows, g_rows;
+float g_scale;
+// Picks the workgroup's matrix; returns its row tile within that matrix.
+uint pick_matrix(uint tile);
 
 // Timing probes: bits of p.probe that leave a part of the kernel out, so
 // that --profile shows what it costs (session 23). Results are wrong. Only
@@ -110,13 +152,16 @@ bool probing(uint bits) { return false; }
 // --profile at 512 tokens, 14336x4096 591 -> 540 us; pp512 llama8b 5,703 /
 // 5,696 -> 6,107 / 5,841, llama1b 28,716 / 28,232 -> 31,105 / 30,574
 // (session 23; 172 registers against 144).
-// The WIDE build's tiles are twice as large: Q4_K takes steps of 64 in
-// one buffer, f16 rows steps of 32 in two.
-#if defined(Q4K_TILES) && defined(WIDE)
+// The WIDE and TALL builds' tiles are twice as large: Q4_K takes steps of
+// 64 in one buffer, f16 rows steps of 32 in two.
+#if defined(WIDE) || defined(TALL)
+#define LARGE_TILES
+#endif
+#if defined(Q4K_TILES) && defined(LARGE_TILES)
 #define BK 64u
 #elif defined(Q4K_TILES)
 #define BK 128u
-#elif !defined(TYPE_Q8_0) && !defined(TYPE_Q4_0) && !defined(TYPE_Q5_0) && !defined(WIDE)
+#elif !defined(TYPE_Q8_0) && !defined(TYPE_Q4_0) && !defined(TYPE_Q5_0) && !defined(LARGE_TILES)
 #define BK 64u
 #else
 #define BK 32u
@@ -178,10 +223,10 @@ void fetch(uint row0, uint tok0, uint k0, uint tid) {
 #ifdef TILE_DECODE
         const uint k = k0 + (v % W_PER_ROW) * 16u, jb = k % QK;
         const uint b = block_offset(p.row0 + r, k / QK);
-        wreg[i] = r < p.part_rows ? W4[(b + (jb >> 7) * 32u + (jb & 31u)) >> 4] : uvec4(0x55555555u); // zeros: q = 1
+        wreg[i] = r < g_rows ? W4[(b + (jb >> 7) * 32u + (jb & 31u)) >> 4] : uvec4(0x55555555u); // zeros: q = 1
 #elif defined(Q4K_TILES)
         const uint b = block_offset(p.row0 + r, k0 / QK), run = (k0 % QK) / 64u; // the step's first run
-        const bool live = r < p.part_rows;
+        const bool live = r < g_rows;
         if (probing(PROBE_NO_W_LOADS)) { // made-up words the compiler cannot fold
             hreg[i] = uvec4(0x3c003c00u, v, r, k0);
             wreg[i] = uvec4(v * 0x9e3779b9u, r, k0, tid);
@@ -190,7 +235,7 @@ void fetch(uint row0, uint tok0, uint k0, uint tid) {
         hreg[i] = live ? W4[b >> 4] : uvec4(0); // d = dmin = 0: zeros
         wreg[i] = live ? W4[(b + QS_OFF + 32u * run + 16u * (v % W_PER_ROW)) >> 4] : uvec4(0); // 16 bytes a piece past the step's first run
 #else
-        wreg[i] = r < p.part_rows ? H4[(r * p.ncols + k0) / 8u + v % W_PER_ROW] : uvec4(0);
+        wreg[i] = r < g_rows ? H4[(r * p.ncols + k0) / 8u + v % W_PER_ROW] : uvec4(0);
 #endif
     }
     [[unroll]] for (uint i = 0u; i < X_RUNS; ++i) {
@@ -208,7 +253,7 @@ void fetch(uint row0, uint tok0, uint k0, uint tid) {
     if (k0 % QK == 0u) {
         if (tid < BM) {
             const uint r = row0 + tid;
-            dreg = r < p.part_rows ? block_d(block_offset(p.row0 + r, k0 / QK)) : 0.0;
+            dreg = r < g_rows ? block_d(block_offset(p.row0 + r, k0 / QK)) : 0.0;
         } else {
             const uint t = tok0 + tid - BM;
             dreg = t < p.ntok ? XD[(t * p.ncols + k0) / QK] : 0.0;
@@ -308,9 +353,9 @@ void stash(uint k0, uint tid, uint buf) {
 }
 
 void store(uint t, uint r, float v) {
-    if (t >= p.ntok || r >= p.part_rows) return;
-    const uint i = t * p.nrows + p.row0 + r;
-    precise const float y = v * p.scale; // rounded before the add, as a separate add does
+    if (t >= p.ntok || r >= g_rows) return;
+    const uint i = t * g_nrows + p.row0 + r;
+    precise const float y = v * g_scale; // rounded before the add, as a separate add does
     Y[i] = p.accumulate != 0u ? Y[i] + y : y;
 }
 
@@ -373,9 +418,26 @@ const uint kNamedResults[(NT_ == 4u && (MT == 2u || MT == 4u)) ? 1 : 0] = uint[]
     fcoopmatNV<16, gl_ScopeSubgroup, CM, CK> a##m;                                                    \
     coopMatLoadNV(a##m, sw, cur * BM * SA4 + (sr + m * CM) * SA4 + kk / 8u, SA4, false);
 
+uint pick_matrix(uint tile) {
+#ifdef GROUPED
+    for (g_sel = 0u; g_sel < N_MATS - 1u; ++g_sel) {
+        const uint tiles = (p.mat_rows[g_sel] + BM - 1u) / BM;
+        if (tile < tiles) break;
+        tile -= tiles;
+    }
+    g_nrows = g_rows = p.mat_rows[g_sel];
+    g_scale = p.mat_scale[g_sel];
+#else
+    g_nrows = p.nrows;
+    g_rows = p.part_rows;
+    g_scale = p.scale;
+#endif
+    return tile;
+}
+
 void main() {
     const uint tid = gl_LocalInvocationID.x, s = gl_SubgroupID, lane = gl_SubgroupInvocationID;
-    const uint tok0 = gl_WorkGroupID.x * BN, row0 = gl_WorkGroupID.y * BM; // row0: within the part
+    const uint tok0 = gl_WorkGroupID.x * BN, row0 = pick_matrix(gl_WorkGroupID.y) * BM; // row0: within the part
     const uint sr = (s % uint(SG_M)) * SM, st = (s / uint(SG_M)) * SN, base = s * CM * CN;
 #ifdef INT_TILES
     float acc[MT][NT_][PER_LANE]; // this lane's elements lane + 32 i of each result matrix

@@ -111,10 +111,20 @@ foreach(t ${TERNLM_GEMM_TYPES})
   ternlm_spirv(${spv_dir}/gemm_coop_${lt}.spv ${CMAKE_CURRENT_LIST_DIR}/gemm_coop.comp -DTYPE_${t}
                -DCM=16u -DCN=8u -DCK=16u)
   list(APPEND spv_files ${spv_dir}/gemm_${lt}.spv ${spv_dir}/gemm_coop_${lt}.spv)
-  if(NOT t STREQUAL TQ2_0) # 128 x 128 tiles for large products (launch_rules' gemm_coop_wide)
+  if(NOT t STREQUAL TQ2_0) # 128 x 128 and 128 x 64 tiles for large products (launch_rules' gemm_coop_tiles)
     ternlm_spirv(${spv_dir}/gemm_coop_wide_${lt}.spv ${CMAKE_CURRENT_LIST_DIR}/gemm_coop.comp -DTYPE_${t}
                  -DCM=16u -DCN=8u -DCK=16u -DWIDE)
-    list(APPEND spv_files ${spv_dir}/gemm_coop_wide_${lt}.spv)
+    ternlm_spirv(${spv_dir}/gemm_coop_tall_${lt}.spv ${CMAKE_CURRENT_LIST_DIR}/gemm_coop.comp -DTYPE_${t}
+                 -DCM=16u -DCN=8u -DCK=16u -DTALL)
+    list(APPEND spv_files ${spv_dir}/gemm_coop_wide_${lt}.spv ${spv_dir}/gemm_coop_tall_${lt}.spv)
+  endif()
+  if(t STREQUAL Q4_K) # up to three matrices in one product (launch_rules' gemm_groups_products)
+    foreach(shape WIDE TALL)
+      string(TOLOWER ${shape} ls)
+      ternlm_spirv(${spv_dir}/gemm_coop_${ls}_grouped_${lt}.spv ${CMAKE_CURRENT_LIST_DIR}/gemm_coop.comp -DTYPE_${t}
+                   -DCM=16u -DCN=8u -DCK=16u -D${shape} -DGROUPED)
+      list(APPEND spv_files ${spv_dir}/gemm_coop_${ls}_grouped_${lt}.spv)
+    endforeach()
   endif()
   if(t STREQUAL Q4_K) # the wide build with the timing probes (TERNLM_GEMM_PROBE)
     ternlm_spirv(${spv_dir}/gemm_coop_probe_${lt}.spv ${CMAKE_CURRENT_LIST_DIR}/gemm_coop.comp -DTYPE_${t}

@@ -134,24 +134,31 @@ void require_close(const std::vector<float> &got, const std::vector<float> &want
 // y = 0.5 * W x on the device against the scalar reference, for a random
 // rows x cols matrix of type t and ntok random activation rows, within rel
 // of the largest |y|.
+// scale * W x for each of x's rows (ntok of w.ne0), by the scalar reference:
+// rows of the product, one after another.
+std::vector<float> reference_product(const WeightRef &w, const std::vector<float> &x, int ntok, double scale) {
+    const int64_t cols = w.ne0, rows = w.ne1;
+    std::vector<float> want(size_t(ntok) * size_t(rows));
+    std::vector<float> wf(static_cast<size_t>(cols));
+    std::vector<std::vector<float>> xr;
+    for (int k = 0; k < ntok; ++k) xr.push_back(rounded_activations(w.type, x.data() + size_t(k * cols), cols));
+    for (int64_t r = 0; r < rows; ++r) {
+        dequantize_row(w.type, w.data + size_t(r) * w.row_bytes, wf.data(), cols);
+        for (int k = 0; k < ntok; ++k) {
+            double s = 0;
+            for (int64_t i = 0; i < cols; ++i) s += double(wf[size_t(i)]) * xr[size_t(k)][size_t(i)];
+            want[size_t(k) * size_t(rows) + size_t(r)] = float(s * scale);
+        }
+    }
+    return want;
+}
+
 void check_matmul(GgmlType t, int rows, int64_t cols, int ntok, std::mt19937 &rng, double rel = 1e-4) {
     const std::vector<uint8_t> w = random_matrix_bytes(t, rows, cols, rng);
     Transformer tf;
     tf.output = weight_ref(w, t, cols, rows, "w");
     const std::vector<float> x = random_floats(size_t(ntok * cols), rng);
-
-    std::vector<float> want(size_t(ntok) * size_t(rows));
-    std::vector<float> wf(static_cast<size_t>(cols));
-    std::vector<std::vector<float>> xr;
-    for (int k = 0; k < ntok; ++k) xr.push_back(rounded_activations(t, x.data() + size_t(k * cols), cols));
-    for (int r = 0; r < rows; ++r) {
-        dequantize_row(t, w.data() + size_t(r) * tf.output.row_bytes, wf.data(), cols);
-        for (int k = 0; k < ntok; ++k) {
-            double s = 0;
-            for (int64_t i = 0; i < cols; ++i) s += double(wf[size_t(i)]) * xr[size_t(k)][size_t(i)];
-            want[size_t(k) * size_t(rows) + size_t(r)] = float(s * 0.5);
-        }
-    }
+    const std::vector<float> want = reference_product(tf.output, x, ntok, 0.5);
     auto ex = vk::make_vulkan_executor(vk::GpuWeights::upload(device(), tf, {}), 1, 16, 8);
     KvCache kv(1, 16, 8, false);
     const auto got = run_step(*ex, kv, x, ntok, cols, 0, [&](backend::Step &s, backend::Buf in) {
@@ -246,9 +253,12 @@ TEST_CASE("Vulkan prefill GEMM of every quantized type matches the scalar refere
     // 32+ activation rows take gemm.comp: 33 (one partial tile of tokens),
     // 70 (two of 64); 67 and 130 rows end in partial tiles of weight rows,
     // of 64 and of 128 (the wide build, which also takes 140 tokens: two
-    // tiles of 128). The f16 tiles of the matrix-unit builds round each
-    // weight and activation to 11 bits, hence their looser bound.
-    enum Build { kPlain, kCoop, kCoopWide };
+    // tiles of 128; the tall build, 128 rows by 64 tokens, takes 70). The
+    // f16 tiles of the matrix-unit builds round each weight and activation
+    // to 11 bits, hence their looser bound.
+    enum Build { kPlain, kCoop, kCoopWide, kCoopTall };
+    const char *const forced_tiles[] = {"narrow", "narrow", "wide", "tall"};
+    const char *const prefixes[] = {"gemm_", "gemm_coop_", "gemm_coop_wide_", "gemm_coop_tall_"};
     for (GgmlType t : {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q5_0, GgmlType::Q4_K, GgmlType::Q5_K,
                        GgmlType::Q6_K, GgmlType::TQ1_0, GgmlType::TQ2_0}) {
         const int64_t cols = type_traits(t).block_size == 32 ? 7 * 32 : 3 * 256;
@@ -256,20 +266,72 @@ TEST_CASE("Vulkan prefill GEMM of every quantized type matches the scalar refere
         const GgmlType held = t == GgmlType::TQ1_0 ? GgmlType::TQ2_0 : t;
         for (int rows : {67, 130}) {
             for (int ntok : {33, 70, 140}) {
-                for (Build b : {kCoop, kCoopWide, kPlain}) {
+                for (Build b : {kCoop, kCoopWide, kCoopTall, kPlain}) {
                     if (b != kPlain && !dev.info().coopmat_nv) continue;
-                    if (b == kCoopWide && held == GgmlType::TQ2_0) continue;
+                    if ((b == kCoopWide || b == kCoopTall) && held == GgmlType::TQ2_0) continue;
                     if ((ntok == 140) != (b == kCoopWide)) continue;
+                    if (b == kCoopTall && ntok != 70) continue;
                     DYNAMIC_SECTION(type_name(t) << " " << rows << "x" << cols << ", " << ntok << " tokens, build "
                                                  << int(b)) {
                         CoopmatOff off(dev, b == kPlain);
-                        const auto names = with_env("TERNLM_GEMM_WIDE", b == kCoopWide ? "1" : "0", [&] {
+                        const auto names = with_env("TERNLM_GEMM_TILES", forced_tiles[b], [&] {
                             return kernels_run(dev, [&] { check_matmul(t, rows, cols, ntok, rng, b != kPlain ? 3e-3 : 1e-4); });
                         });
-                        const char *prefix = b == kPlain ? "gemm_" : b == kCoop ? "gemm_coop_" : "gemm_coop_wide_";
-                        const std::string kernel = prefix + lower_type_name(held);
+                        const std::string kernel = prefixes[b] + lower_type_name(held);
                         CHECK(std::find(names.begin(), names.end(), kernel) != names.end());
                     }
+                }
+            }
+        }
+    }
+}
+
+TEST_CASE("Vulkan prefill GEMMs of one input grouped into one product match the scalar reference", "[vulkan]") {
+    if (!testsupport::vulkan_device_or_fail()) return;
+    vk::Device &dev = *device();
+    if (!dev.info().coopmat_nv) {
+        WARN("skipped: the device has no cooperative matrices (gemm_coop.comp)");
+        return;
+    }
+    std::mt19937 rng(17);
+    // Three Q4_K matrices as a layer's q, k and v (rows ending in partial
+    // tiles of 128, scales of their own), then two as gate and up, each
+    // product read back in a step of its own in which all of them run.
+    const int64_t cols = 3 * 256;
+    const int ntok = 70;
+    const int rows[3] = {130, 67, 200};
+    const float scales[3] = {0.5f, 0.25f, 2.0f};
+    std::vector<uint8_t> bytes[3];
+    Transformer tf;
+    tf.layers.resize(1);
+    WeightRef *mats[3] = {&tf.layers[0].wq, &tf.layers[0].wk, &tf.layers[0].wv};
+    for (int m = 0; m < 3; ++m) {
+        bytes[m] = random_matrix_bytes(GgmlType::Q4_K, rows[m], cols, rng);
+        *mats[m] = weight_ref(bytes[m], GgmlType::Q4_K, cols, rows[m], "w");
+    }
+    const std::vector<float> x = random_floats(size_t(ntok * cols), rng);
+    for (const char *tiles : {"tall", "wide"}) {
+        for (int n_mats : {3, 2}) {
+            for (int m = 0; m < n_mats; ++m) {
+                DYNAMIC_SECTION(tiles << " tiles, " << n_mats << " matrices, matrix " << m) {
+                    const std::vector<float> want = reference_product(*mats[m], x, ntok, scales[m]);
+                    const auto names = with_env("TERNLM_GEMM_TILES", tiles, [&] {
+                        return kernels_run(dev, [&] {
+                            auto ex = vk::make_vulkan_executor(vk::GpuWeights::upload(device(), tf, {}), 1, 16, 8);
+                            KvCache kv(1, 16, 8, false);
+                            const auto got = run_step(*ex, kv, x, ntok, cols, 0, [&](backend::Step &s, backend::Buf in) {
+                                backend::Buf y[3];
+                                for (int i = 0; i < n_mats; ++i) {
+                                    y[i] = s.new_buf(ntok, rows[i]);
+                                    s.matmul(*mats[i], in, y[i], scales[i]);
+                                }
+                                s.output_logits(y[m]);
+                            });
+                            require_close(got, want, 3e-3);
+                        });
+                    });
+                    const std::string kernel = std::string("gemm_coop_") + tiles + "_grouped_q4_k";
+                    CHECK(std::find(names.begin(), names.end(), kernel) != names.end());
                 }
             }
         }

@@ -192,8 +192,16 @@ int run_bench(const Options &o) {
     const auto fill_depth = [&](Context &c) {
         if (o.depth > 0) c.prefill(random_tokens(o.depth).data(), size_t(o.depth));
     };
-    // Warm-up: page the weights in.
-    ctx.prefill(random_tokens(8).data(), 8);
+    // Warm-up, untimed: page the weights in, and run each test's shapes once,
+    // so that its kernels are built, its buffers sized and the device's
+    // clocks up before the first timed repetition (without it, the first
+    // pp512 on the H100 ran at a tenth of the others' speed, and -r 3's
+    // median sometimes fell on a slow one).
+    ctx.prefill(random_tokens(std::max(o.n_prompt, 8)).data(), size_t(std::max(o.n_prompt, 8)));
+    if (o.n_gen > 0) {
+        ctx.kv_clear();
+        for (int32_t t : random_tokens(std::min(o.n_gen, 8))) ctx.decode_step(t);
+    }
     std::vector<double> pp, tg;
     uint64_t tg_dispatches = 0;
     for (int r = 0; r < o.reps; ++r) {

@@ -453,17 +453,18 @@ VkFence Device::create_fence() const {
 }
 
 void Device::bind_buffers(VkDescriptorSet set, const VkBuffer *buffers, uint32_t n, const VkDeviceSize *offsets,
-                          uint32_t first_count) const {
+                          const std::vector<uint32_t> &counts) const {
     constexpr uint32_t kMax = 10; // no kernel binds more; fixed arrays keep the hot path allocation-free
     if (n > kMax) fail(TERN_ERR_BACKEND, "Vulkan: %u buffers bound, at most %u", n, kMax);
     VkDescriptorBufferInfo infos[kMax];
     VkWriteDescriptorSet writes[kMax];
-    for (uint32_t i = 0; i < n; ++i) {
+    for (uint32_t i = 0, binding = 0, element = 0; i < n; ++i) {
         infos[i] = {buffers[i], offsets ? offsets[i] : 0, VK_WHOLE_SIZE};
         writes[i] = {VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET};
         writes[i].dstSet = set;
-        writes[i].dstBinding = i < first_count ? 0 : i - first_count + 1;
-        writes[i].dstArrayElement = i < first_count ? i : 0;
+        writes[i].dstBinding = binding;
+        writes[i].dstArrayElement = element;
+        if (++element == (binding < counts.size() ? counts[binding] : 1u)) ++binding, element = 0;
         writes[i].descriptorCount = 1;
         writes[i].descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
         writes[i].pBufferInfo = &infos[i];
@@ -471,7 +472,8 @@ void Device::bind_buffers(VkDescriptorSet set, const VkBuffer *buffers, uint32_t
     vkUpdateDescriptorSets(dev_, n, writes, 0, nullptr);
 }
 
-const Kernel &Device::kernel(const std::string &name, uint32_t bindings, uint32_t push_bytes, uint32_t first_count) {
+const Kernel &Device::kernel(const std::string &name, uint32_t bindings, uint32_t push_bytes,
+                             std::initializer_list<uint32_t> counts) {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = kernels_.find(name);
     if (it != kernels_.end()) return it->second;
@@ -482,7 +484,7 @@ const Kernel &Device::kernel(const std::string &name, uint32_t bindings, uint32_
     k.name = name;
     k.bindings = bindings;
     k.push_bytes = push_bytes;
-    k.first_count = first_count;
+    k.counts = counts;
     std::vector<uint32_t> code((blob->size + 3) / 4);
     std::memcpy(code.data(), blob->data, blob->size);
     VkShaderModuleCreateInfo smi{VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO};
@@ -492,7 +494,8 @@ const Kernel &Device::kernel(const std::string &name, uint32_t bindings, uint32_
 
     std::vector<VkDescriptorSetLayoutBinding> b(bindings);
     for (uint32_t i = 0; i < bindings; ++i)
-        b[i] = {i, VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, i ? 1 : first_count, VK_SHADER_STAGE_COMPUTE_BIT, nullptr};
+        b[i] = {i, VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, i < k.counts.size() ? k.counts[i] : 1u,
+                VK_SHADER_STAGE_COMPUTE_BIT, nullptr};
     VkDescriptorSetLayoutCreateInfo dli{VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO};
     dli.bindingCount = bindings;
     dli.pBindings = b.data();

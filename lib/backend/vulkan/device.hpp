@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <initializer_list>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -77,7 +78,7 @@ private:
 enum class Memory { DeviceLocal, HostVisible, HostReadback };
 
 // A compute pipeline and its layouts: `bindings` storage buffers at
-// bindings 0..n-1 (binding 0 an array of `first_count` of them) and
+// bindings 0..n-1 (the first ones arrays of `counts` buffers each) and
 // `push_bytes` of push constants.
 struct Kernel {
     VkShaderModule module = VK_NULL_HANDLE;
@@ -85,7 +86,7 @@ struct Kernel {
     VkPipelineLayout layout = VK_NULL_HANDLE;
     VkPipeline pipeline = VK_NULL_HANDLE;
     uint32_t bindings = 0, push_bytes = 0;
-    uint32_t first_count = 1;
+    std::vector<uint32_t> counts; // buffers at each of the first bindings (arrays); the later ones hold one
     std::string name;
 };
 
@@ -197,16 +198,18 @@ public:
     }
 
     // Points the bindings of `set` at whole buffers (what every kernel
-    // binds): the first `first_count` buffers at the elements of binding 0,
-    // each later one at the next binding. offsets: byte offsets of the bound
-    // ranges (multiples of minStorageBufferOffsetAlignment), or nullptr for 0.
-    void bind_buffers(VkDescriptorSet set, const VkBuffer *buffers, uint32_t n,
-                      const VkDeviceSize *offsets = nullptr, uint32_t first_count = 1) const;
+    // binds), in binding order: counts[b] buffers at the elements of binding
+    // b (an array) for the first bindings, one at each later one. offsets:
+    // byte offsets of the bound ranges (multiples of
+    // minStorageBufferOffsetAlignment), or nullptr for 0.
+    void bind_buffers(VkDescriptorSet set, const VkBuffer *buffers, uint32_t n, const VkDeviceSize *offsets = nullptr,
+                      const std::vector<uint32_t> &counts = {}) const;
 
     // The kernel named `name` (an embedded SPIR-V module), built on first use;
-    // binding 0 an array of first_count buffers (gemv.comp's GLU build: 2).
+    // counts: buffers at each of the first bindings, where those are arrays
+    // (gemv.comp's GLU build: {2}; gemm_coop.comp's GROUPED builds: {3, 1, 1, 3}).
     const Kernel &kernel(const std::string &name, uint32_t bindings, uint32_t push_bytes,
-                         uint32_t first_count = 1);
+                         std::initializer_list<uint32_t> counts = {});
 
 private:
     Device() = default;

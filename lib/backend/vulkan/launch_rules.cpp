@@ -77,12 +77,27 @@ size_t gemm_f16_bytes() {
     return forced ? size_t(forced) << 10 : size_t(64) << 20;
 }
 
-bool gemm_coop_wide(GgmlType t, uint32_t rows, uint32_t ntok) {
-    if (t == GgmlType::TQ2_0) return false;
-    if (const char *forced = std::getenv("TERNLM_GEMM_WIDE"); forced && *forced) return forced[0] != '0';
-    constexpr uint32_t kMinGroups = 96; // between the measured 32 (slower) and 128 (faster)
-    const uint32_t groups = ((rows + kGemmWideTile - 1) / kGemmWideTile) * ((ntok + kGemmWideTile - 1) / kGemmWideTile);
-    return groups >= kMinGroups;
+static uint32_t gemm_groups(GemmTiles tiles, uint32_t rows, uint32_t ntok) {
+    const GemmTileShape t = gemm_tile_shape(tiles);
+    return ((rows + t.rows - 1) / t.rows) * ((ntok + t.tokens - 1) / t.tokens);
+}
+
+GemmTiles gemm_coop_tiles(GgmlType t, uint32_t rows, uint32_t ntok) {
+    if (t == GgmlType::TQ2_0) return GemmTiles::Narrow;
+    if (const char *forced = std::getenv("TERNLM_GEMM_TILES"); forced && *forced)
+        return forced[0] == 'w' ? GemmTiles::Wide : forced[0] == 't' ? GemmTiles::Tall : GemmTiles::Narrow;
+    // TALL from 512 of its workgroups: between the measured 256 (slower than
+    // WIDE) and 896 (faster). TERNLM_GEMM_TALL_GROUPS moves the line (tuning).
+    static const uint32_t forced_tall = env_u32("TERNLM_GEMM_TALL_GROUPS");
+    const uint32_t min_tall_groups = forced_tall ? forced_tall : 512;
+    constexpr uint32_t kMinWideGroups = 96; // between the measured 32 (slower than narrow) and 128 (faster)
+    if (gemm_groups(GemmTiles::Tall, rows, ntok) >= min_tall_groups) return GemmTiles::Tall;
+    return gemm_groups(GemmTiles::Wide, rows, ntok) >= kMinWideGroups ? GemmTiles::Wide : GemmTiles::Narrow;
+}
+
+bool gemm_grouping() {
+    const char *forced = std::getenv("TERNLM_GEMM_GROUPED");
+    return !(forced && forced[0] == '0');
 }
 
 uint32_t gemm_min_tokens() {

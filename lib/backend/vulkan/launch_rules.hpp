@@ -34,14 +34,30 @@ inline bool has_gemm(GgmlType t) { return activation_block(t) != 0; }
 // The other types go through dequant_f16.comp's rows.
 inline bool gemm_decodes_in_tiles(GgmlType t) { return t == GgmlType::TQ2_0 || t == GgmlType::Q4_K; }
 constexpr uint32_t kGemmTile = 64; // BM = BN in gemm.comp and gemm_coop.comp's narrow build
-constexpr uint32_t kGemmWideTile = 128; // BM = BN in gemm_coop.comp's WIDE build
-// Whether a rows x ntok product of type t takes gemm_coop.comp's WIDE build
-// (128 x 128 tiles; TQ2_0 has none): where it still makes enough
+// gemm_coop.comp's builds by tile shape: the narrow one (kGemmTile square),
+// WIDE (128 rows x 128 tokens) and TALL (128 x 64).
+enum class GemmTiles { Narrow, Wide, Tall };
+struct GemmTileShape {
+    uint32_t rows, tokens;
+};
+constexpr GemmTileShape gemm_tile_shape(GemmTiles t) {
+    return t == GemmTiles::Wide ? GemmTileShape{128, 128} : t == GemmTiles::Tall ? GemmTileShape{128, 64}
+                                                                                 : GemmTileShape{kGemmTile, kGemmTile};
+}
+// The tiles a rows x ntok product of type t takes in gemm_coop.comp (TQ2_0
+// has only the narrow build): the largest that still make enough
 // workgroups to fill a large device. H100, llama8b Q4_K at 512 tokens, us
-// a call, 64 x 64 tiles / 128 x 128: 4096 rows (128 wide workgroups) 172 /
-// 131, 1024 rows (32) 70 / 121 (session 24). TERNLM_GEMM_WIDE=0 or 1
-// forces it (for tests and tuning).
-bool gemm_coop_wide(GgmlType t, uint32_t rows, uint32_t ntok);
+// a call, narrow / WIDE / TALL: 14336 rows (896 TALL workgroups) 535 / 445 /
+// 402, 4096 rows x 14336 (256) 552 / 396 / 456, 4096 x 4096 (256) 172 /
+// 131 / 144, 1024 rows (32 WIDE) 70 / 121 / 111 (session 24).
+// TERNLM_GEMM_TILES=narrow, wide or tall forces a shape (tests, tuning).
+GemmTiles gemm_coop_tiles(GgmlType t, uint32_t rows, uint32_t ntok);
+// Types with gemm_coop.comp's GROUPED builds (several matrices that read
+// one input in one product; kernels.cmake builds them for Q4_K).
+inline bool has_grouped_gemm(GgmlType t) { return t == GgmlType::Q4_K; }
+// Whether prefill products of one input go as one grouped product
+// (TERNLM_GEMM_GROUPED=0 turns it off: tests, tuning).
+bool gemm_grouping();
 // The most bytes of f16 weight rows gemm_coop.comp multiplies at once
 // (dequant_f16.comp's output; TERNLM_GEMM_F16_KB overrides it, read at
 // each product, for tests): larger matrices go in parts of whole tiles of

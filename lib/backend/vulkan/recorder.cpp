@@ -124,7 +124,7 @@ void Recorder::dispatch(const Kernel &k, std::initializer_list<VkBuffer> bufs, c
     if (replaying_ || skipped(k.name)) return;
     order(bufs.begin(), bufs.size(), writes, false, unbarriered(k.name));
     VkDescriptorSet set = descriptor_set(k);
-    dev_.bind_buffers(set, bufs.begin(), uint32_t(bufs.size()), offsets, k.first_count);
+    dev_.bind_buffers(set, bufs.begin(), uint32_t(bufs.size()), offsets, k.counts);
     vkCmdBindPipeline(cmd_, VK_PIPELINE_BIND_POINT_COMPUTE, k.pipeline);
     vkCmdBindDescriptorSets(cmd_, VK_PIPELINE_BIND_POINT_COMPUTE, k.layout, 0, 1, &set, 0, nullptr);
     vkCmdPushConstants(cmd_, k.layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, push_bytes, push);

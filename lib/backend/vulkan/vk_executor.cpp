@@ -54,6 +54,11 @@ struct GemmPush {
     uint32_t row0, part_rows; // gemm_coop.comp only: the rows its f16 copy holds
     uint32_t probe = 0;        // gemm_coop.comp's timing probe bits (TERNLM_GEMM_PROBE; wrong results)
 };
+struct GemmGroupPush { // gemm_coop.comp's GROUPED builds
+    GemmPush gemm;         // ncols, ntok, row_bytes, accumulate (0) and probe; row0 = 0
+    uint32_t mat_rows[3];  // each matrix's rows, 0 past the last
+    float mat_scale[3];
+};
 struct DequantF16Push {
     uint32_t ncols, nrows, row_bytes, row0, part_rows, groups_x;
 };
@@ -535,7 +540,7 @@ public:
         const VkBuffer y = buf(g.gate).mem.handle();
         if (o) ensure_counters(size_t(gate.w.ne1) / qk);
         const VkBuffer c = o ? tail_counters_.handle() : y;
-        dispatch(dev_.kernel(gemv_kernel(decode_build("gemv_glu", pc.gemv.rpg), gate.w.type), 9, sizeof pc, 2),
+        dispatch(dev_.kernel(gemv_kernel(decode_build("gemv_glu", pc.gemv.rpg), gate.w.type), 9, sizeof pc, {2}),
                  {gate.weights, up.weights, in.q.handle(), in.d.handle(), in.s.handle(), y, c,
                   o ? o->q.handle() : y, o ? o->d.handle() : y, o ? o->s.handle() : y},
                  &pc, sizeof pc, grid_.x, grid_.y, 1, o ? 0b1111100000u : 0b100000u, shape_label(gate.w));
@@ -786,6 +791,11 @@ private:
                 flush_products();
                 break;
             }
+        for (const PendingGemm &g : pending_gemms_)
+            if (g.out == b) {
+                flush_gemms();
+                break;
+            }
         if (pending_attn_.active && (b == pending_attn_.out || b == pending_attn_.q)) flush_attention();
         if (pending_norm_.active && (b == pending_norm_.x || b == pending_norm_.out ||
                                      (pending_norm_.glu && b == pending_norm_.glu_up)))
@@ -872,6 +882,7 @@ private:
     }
 
     void flush_products() {
+        flush_gemms();
         if (pending_glu_.active && pending_glu_.products) return dispatch_glu(0, nullptr);
         std::vector<PendingProduct> p;
         p.swap(pending_products_);
@@ -943,8 +954,11 @@ private:
     // gemm.comp in tiles of weight rows by activation rows with FMAs, or on
     // the device's matrix units where it has them (gemm_coop).
     void gemm(const WeightRef &w, backend::Buf x, backend::Buf out, float scale, bool accumulate) {
-        const ActSlot &in = act_[quantize_activations(x, activation_block(w.type))];
+        const size_t slot = quantize_activations(x, activation_block(w.type));
+        const ActSlot &in = act_[slot];
         const uint32_t rows = uint32_t(w.ne1), ntok = uint32_t(buf(x).rows);
+        if (!accumulate && defer_gemm(w, slot, ntok, out, scale)) return;
+        flush_gemms();
         if (dev_.use_coopmat()) return gemm_coop(w, in, ntok, out, scale, accumulate);
         GemmPush pc{uint32_t(w.ne0), rows, ntok, uint32_t(w.row_bytes), scale, accumulate ? 1u : 0u, 0, rows};
         const uint32_t gx = (rows + kGemmTile - 1) / kGemmTile, gy = (ntok + kGemmTile - 1) / kGemmTile;
@@ -971,11 +985,11 @@ private:
         const uint32_t rows = uint32_t(w.ne1), cols = uint32_t(w.ne0);
         const size_t row_bytes = size_t(cols) * 2;
         const bool dequantize = !gemm_decodes_in_tiles(w.type);
-        const bool wide = gemm_coop_wide(w.type, rows, ntok);
-        const uint32_t tile = wide ? kGemmWideTile : kGemmTile; // rows and tokens
+        const GemmTiles tiles = gemm_coop_tiles(w.type, rows, ntok);
+        const GemmTileShape tile = gemm_tile_shape(tiles);
         const uint32_t part = !dequantize ? rows : uint32_t(std::min<size_t>(
-            rows, std::max<size_t>(tile, gemm_f16_bytes() / row_bytes / tile * tile)));
-        const uint32_t gx = (ntok + tile - 1) / tile, gy = (part + tile - 1) / tile;
+            rows, std::max<size_t>(tile.rows, gemm_f16_bytes() / row_bytes / tile.rows * tile.rows)));
+        const uint32_t gx = (ntok + tile.tokens - 1) / tile.tokens, gy = (part + tile.rows - 1) / tile.rows;
         check_gemm_grid(gx, gy, rows, ntok);
         const VkBuffer weights = w_->get(w).handle();
         for (uint32_t row0 = 0; row0 < rows; row0 += part) {
@@ -991,12 +1005,85 @@ private:
                 tile_src = dst.handle();
             }
             GemmPush pc{cols, rows, ntok, uint32_t(w.row_bytes), scale, accumulate ? 1u : 0u, row0, n, gemm_probe()};
+            const bool wide = tiles == GemmTiles::Wide;
             const bool probe = pc.probe && wide && w.type == GgmlType::Q4_K; // the build with the probes
-            const char *kernel = probe ? "gemm_coop_probe" : wide ? "gemm_coop_wide" : "gemm_coop";
+            const char *kernel = probe                         ? "gemm_coop_probe"
+                                 : wide                        ? "gemm_coop_wide"
+                                 : tiles == GemmTiles::Tall ? "gemm_coop_tall"
+                                                               : "gemm_coop";
             dispatch(dev_.kernel(type_kernel_name(kernel, w.type), 5, sizeof pc),
                      {tile_src, in.q.handle(), in.d.handle(), buf(out).mem.handle(), weights}, &pc, sizeof pc, gx,
-                     (n + tile - 1) / tile, 1, 0b1000, shape_label(w));
+                     (n + tile.rows - 1) / tile.rows, 1, 0b1000, shape_label(w));
         }
+    }
+
+    // Prefill products not dispatched yet (at most three: a layer's q, k and
+    // v, or its gate and up) that read one quantized input. They go as one
+    // product (gemm_coop.comp's GROUPED builds) where they share type and
+    // width and the launch rules give the group large tiles; otherwise one
+    // by one. Anything touching an output, or quantizing another input,
+    // dispatches them first (settle, flush_products).
+    struct PendingGemm {
+        WeightRef w; // as the device holds it
+        size_t slot; // of act_
+        uint32_t ntok;
+        backend::Buf out;
+        float scale;
+    };
+    std::vector<PendingGemm> pending_gemms_;
+
+    bool defer_gemm(const WeightRef &w, size_t slot, uint32_t ntok, backend::Buf out, float scale) {
+        if (!dev_.use_coopmat() || !has_grouped_gemm(w.type) || !dev_.info().buffer_arrays ||
+            dev_.info().max_storage_buffers < 8 || !gemm_grouping())
+            return false;
+        if (!pending_gemms_.empty()) {
+            const PendingGemm &f = pending_gemms_.front();
+            if (pending_gemms_.size() == 3 || f.slot != slot || f.ntok != ntok || f.w.type != w.type ||
+                f.w.ne0 != w.ne0)
+                flush_gemms();
+        }
+        pending_gemms_.push_back({w, slot, ntok, out, scale});
+        return true;
+    }
+
+    void flush_gemms() {
+        if (pending_gemms_.empty()) return;
+        std::vector<PendingGemm> g;
+        g.swap(pending_gemms_);
+        uint32_t rows = 0;
+        for (const PendingGemm &p : g) rows += uint32_t(p.w.ne1);
+        const GemmTiles tiles = gemm_coop_tiles(g[0].w.type, rows, g[0].ntok);
+        if (g.size() == 1 || tiles == GemmTiles::Narrow) {
+            for (const PendingGemm &p : g) gemm_coop(p.w, act_[p.slot], p.ntok, p.out, p.scale, false);
+            return;
+        }
+        dispatch_grouped_gemm(g, tiles);
+    }
+
+    void dispatch_grouped_gemm(const std::vector<PendingGemm> &g, GemmTiles tiles) {
+        const WeightRef &w0 = g[0].w;
+        const GemmTileShape tile = gemm_tile_shape(tiles);
+        const ActSlot &in = act_[g[0].slot];
+        GemmGroupPush pc{{uint32_t(w0.ne0), 0, g[0].ntok, uint32_t(w0.row_bytes), 1.0f, 0, 0, 0, gemm_probe()}, {}, {}};
+        VkBuffer weights[3], outs[3];
+        uint32_t gy = 0;
+        std::string label;
+        for (size_t i = 0; i < 3; ++i) {
+            const PendingGemm &p = g[std::min(i, g.size() - 1)]; // unused elements repeat the last
+            weights[i] = w_->get(p.w).handle();
+            outs[i] = buf(p.out).mem.handle();
+            if (i >= g.size()) continue;
+            pc.mat_rows[i] = uint32_t(p.w.ne1);
+            pc.mat_scale[i] = p.scale;
+            gy += (pc.mat_rows[i] + tile.rows - 1) / tile.rows;
+            label += (i ? "+" : "") + std::to_string(p.w.ne1);
+        }
+        const uint32_t gx = (pc.gemm.ntok + tile.tokens - 1) / tile.tokens;
+        check_gemm_grid(gx, gy, gy * tile.rows, pc.gemm.ntok);
+        const char *kernel = tiles == GemmTiles::Tall ? "gemm_coop_tall_grouped" : "gemm_coop_wide_grouped";
+        dispatch(dev_.kernel(type_kernel_name(kernel, w0.type), 4, sizeof pc, {3, 1, 1, 3}),
+                 {weights[0], weights[1], weights[2], in.q.handle(), in.d.handle(), outs[0], outs[1], outs[2]}, &pc,
+                 sizeof pc, gx, gy, 1, 0b11100000, label + "x" + std::to_string(w0.ne0));
     }
 
     // TERNLM_GEMM_PROBE=bits (a timing probe; results are wrong): parts of
