@@ -14,6 +14,7 @@
 #include "backend/vulkan/launch_rules.hpp"
 #include "backend/vulkan/layout.hpp"
 #include "backend/vulkan/one_shot.hpp"
+#include "backend/vulkan/recorder.hpp"
 #include "backend/vulkan/vk_executor.hpp"
 #include "common/error.hpp"
 #include "common/fp16.hpp"
@@ -1249,8 +1250,15 @@ TEST_CASE("A decode step on Vulkan is one queue submission", "[vulkan]") {
     Context ctx(*model, cp);
     const int32_t prompt[] = {1, 403, 407, 261, 378};
     uint64_t before = dev.submissions();
+    const uint64_t dispatches_before = dev.dispatches();
     ctx.prefill(prompt, 5);
-    CHECK(dev.submissions() - before == 1); // one chunk
+    // A prefill goes in chunks of kChunkCommands commands (its dispatches
+    // and a few copies), each submitted as soon as it is recorded.
+    const uint64_t dispatched = dev.dispatches() - dispatches_before, chunks = dev.submissions() - before;
+    const uint64_t per_chunk = vk::Recorder::kChunkCommands;
+    CHECK(dispatched > per_chunk);
+    CHECK(chunks >= (dispatched + per_chunk - 1) / per_chunk);
+    CHECK(chunks <= (dispatched + 4 + per_chunk - 1) / per_chunk);
     // Sampling reads the few best logits the step ranked on the GPU; the
     // whole row crosses only when asked for, in a submission of its own.
     SamplerParams greedy;

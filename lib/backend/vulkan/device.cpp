@@ -404,7 +404,7 @@ void Device::upload(Buffer &dst, size_t offset, const void *src, size_t bytes) {
 
 void Device::submit(VkCommandBuffer cmd, VkFence fence) {
     VkSubmitInfo si{VK_STRUCTURE_TYPE_SUBMIT_INFO};
-    si.commandBufferCount = 1;
+    si.commandBufferCount = cmd ? 1 : 0; // none: only the fence, after everything submitted before
     si.pCommandBuffers = &cmd;
     {
         std::lock_guard<std::mutex> lock(mu_);

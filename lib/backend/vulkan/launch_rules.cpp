@@ -86,10 +86,10 @@ GemmTiles gemm_coop_tiles(GgmlType t, uint32_t rows, uint32_t ntok) {
     if (t == GgmlType::TQ2_0) return GemmTiles::Narrow;
     if (const char *forced = std::getenv("TERNLM_GEMM_TILES"); forced && *forced)
         return forced[0] == 'w' ? GemmTiles::Wide : forced[0] == 't' ? GemmTiles::Tall : GemmTiles::Narrow;
-    // TALL from 512 of its workgroups: between the measured 256 (slower than
-    // WIDE) and 896 (faster). TERNLM_GEMM_TALL_GROUPS moves the line (tuning).
+    // TALL from 320 of its workgroups: between the measured 256 (slower than
+    // WIDE) and 384 (faster). TERNLM_GEMM_TALL_GROUPS moves the line (tuning).
     static const uint32_t forced_tall = env_u32("TERNLM_GEMM_TALL_GROUPS");
-    const uint32_t min_tall_groups = forced_tall ? forced_tall : 512;
+    const uint32_t min_tall_groups = forced_tall ? forced_tall : 320;
     constexpr uint32_t kMinWideGroups = 96; // between the measured 32 (slower than narrow) and 128 (faster)
     if (gemm_groups(GemmTiles::Tall, rows, ntok) >= min_tall_groups) return GemmTiles::Tall;
     return gemm_groups(GemmTiles::Wide, rows, ntok) >= kMinWideGroups ? GemmTiles::Wide : GemmTiles::Narrow;

@@ -49,7 +49,8 @@ constexpr GemmTileShape gemm_tile_shape(GemmTiles t) {
 // workgroups to fill a large device. H100, llama8b Q4_K at 512 tokens, us
 // a call, narrow / WIDE / TALL: 14336 rows (896 TALL workgroups) 535 / 445 /
 // 402, 4096 rows x 14336 (256) 552 / 396 / 456, 4096 x 4096 (256) 172 /
-// 131 / 144, 1024 rows (32 WIDE) 70 / 121 / 111 (session 24).
+// 131 / 144, 1024 rows (32 WIDE) 70 / 121 / 111 (session 24); q, k and v
+// grouped, 6144 rows (384) - / 262 / 178 (session 25).
 // TERNLM_GEMM_TILES=narrow, wide or tall forces a shape (tests, tuning).
 GemmTiles gemm_coop_tiles(GgmlType t, uint32_t rows, uint32_t ntok);
 // Types with gemm_coop.comp's GROUPED builds (several matrices that read

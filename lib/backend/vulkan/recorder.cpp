@@ -1,6 +1,7 @@
 #include "backend/vulkan/recorder.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
@@ -16,14 +17,19 @@ Recorder::Recorder(Device &dev) : dev_(dev) {
     pci.flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT;
     pci.queueFamilyIndex = dev_.queue_family();
     check(vkCreateCommandPool(dev_.handle(), &pci, nullptr, &pool_), "vkCreateCommandPool");
-    general_.cmd = dev_.allocate_command_buffer(pool_);
-    decode_.cmd = dev_.allocate_command_buffer(pool_);
     read_back_cmd_ = dev_.allocate_command_buffer(pool_);
     fence_ = dev_.create_fence();
 }
 
+void Recorder::drain() noexcept {
+    try {
+        settle_early();
+    } catch (...) { // the device lost: nothing is running
+    }
+}
+
 Recorder::~Recorder() {
-    if (submitted_) vkWaitForFences(dev_.handle(), 1, &fence_, VK_TRUE, UINT64_MAX); // a failed step's commands
+    drain(); // a failed step's commands
     if (queries_) vkDestroyQueryPool(dev_.handle(), queries_, nullptr);
     vkDestroyFence(dev_.handle(), fence_, nullptr);
     vkDestroyCommandPool(dev_.handle(), pool_, nullptr); // frees the command buffers
@@ -31,8 +37,16 @@ Recorder::~Recorder() {
         for (VkDescriptorPool p : r->pools) vkDestroyDescriptorPool(dev_.handle(), p, nullptr);
 }
 
+// TERNLM_VK_STEP_TIMES=1 (see began_).
+static bool step_times() {
+    static const bool on = env_flag("TERNLM_VK_STEP_TIMES");
+    return on;
+}
+
 void Recorder::begin(bool decode, bool logits) {
     settle_early(); // a step that failed after submitting early: its commands may still run
+    began_ = std::chrono::steady_clock::now();
+    commands_ = 0;
     signature_ = kHashSeed;
     generation_at_begin_ = buffers_generation_;
     decode_step_ = decode && !dev_.profiling();
@@ -49,20 +63,44 @@ void Recorder::begin(bool decode, bool logits) {
     if (decode_step_) decode_key_.valid = false;
     rec_->pool_index = 0;
     for (VkDescriptorPool p : rec_->pools) check(vkResetDescriptorPool(dev_.handle(), p, 0), "vkResetDescriptorPool");
-    cmd_ = rec_->cmd;
+    rec_->cmd_index = 0;
+    begin_command_buffer();
+    start_profile();
+}
+
+void Recorder::begin_command_buffer() {
+    if (rec_->cmd_index == rec_->cmds.size()) rec_->cmds.push_back(dev_.allocate_command_buffer(pool_));
+    cmd_ = rec_->cmds[rec_->cmd_index];
     check(vkResetCommandBuffer(cmd_, 0), "vkResetCommandBuffer");
     VkCommandBufferBeginInfo bi{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
     check(vkBeginCommandBuffer(cmd_, &bi), "vkBeginCommandBuffer");
     written_.clear();
     read_.clear();
     transfer_since_barrier_ = false;
-    start_profile();
+    chunk_commands_ = 0;
+}
+
+// The chunk so far ends with a barrier (whose second scope holds every
+// later command in submission order, the next chunks' included) and goes
+// to the device; recording goes on in the next command buffer. H100,
+// llama8b Q4_K pp512: the host took 1.5 ms to record its 387 commands,
+// which the device spent waiting for the one submission.
+void Recorder::split_if_due() {
+    if (decode_step_ || replaying_ || ++chunk_commands_ <= kChunkCommands) return;
+    barrier();
+    check(vkEndCommandBuffer(cmd_), "vkEndCommandBuffer");
+    dev_.submit(cmd_, VK_NULL_HANDLE);
+    chunks_in_flight_ = true;
+    ++rec_->cmd_index;
+    begin_command_buffer();
+    chunk_commands_ = 1;
 }
 
 void Recorder::submit() {
     check(vkResetFences(dev_.handle(), 1, &fence_), "vkResetFences");
-    dev_.submit(rec_->cmd, fence_);
+    dev_.submit(rec_->cmds[rec_->cmd_index], fence_); // a replay's recording, or the step's last chunk
     submitted_ = true;
+    submitted_at_ = std::chrono::steady_clock::now();
 }
 
 void Recorder::submit_early() {
@@ -72,6 +110,12 @@ void Recorder::submit_early() {
 }
 
 void Recorder::settle_early() {
+    if (chunks_in_flight_ && !submitted_) { // a step that failed after submitting chunks: a fence after them
+        check(vkResetFences(dev_.handle(), 1, &fence_), "vkResetFences");
+        dev_.submit(VK_NULL_HANDLE, fence_);
+        submitted_ = true;
+    }
+    chunks_in_flight_ = false;
     if (!submitted_) return;
     submitted_ = false;
     dev_.wait(fence_);
@@ -91,6 +135,12 @@ void Recorder::finish() {
     }
     if (!submitted_) submit();
     settle_early();
+    if (step_times()) {
+        const auto ms = [](auto a, auto b) { return std::chrono::duration<double, std::milli>(b - a).count(); };
+        std::fprintf(stderr, "vulkan step: %u commands%s; the host took %.3f ms to submit, the device %.3f ms more\n",
+                     commands_, replaying_ ? " (replayed)" : "", ms(began_, submitted_at_),
+                     ms(submitted_at_, std::chrono::steady_clock::now()));
+    }
     // A decode recording replays while no buffer it binds was replaced: one
     // that grew during the recording (its early commands bound the old
     // buffer, now freed) is recorded again next time.
@@ -116,6 +166,8 @@ void Recorder::read_back(VkBuffer src, VkBuffer dst, size_t bytes) {
 void Recorder::dispatch(const Kernel &k, std::initializer_list<VkBuffer> bufs, const void *push,
                         uint32_t push_bytes, uint32_t gx, uint32_t gy, uint32_t gz, uint32_t writes,
                         const std::string &label, const VkDeviceSize *offsets) {
+    ++commands_;
+    split_if_due();
     sign(k.pipeline, gx, gy, gz);
     for (VkBuffer b : bufs) sign(b);
     if (offsets) sign_bytes(offsets, bufs.size() * sizeof *offsets);
@@ -139,6 +191,8 @@ void Recorder::dispatch(const Kernel &k, std::initializer_list<VkBuffer> bufs, c
 }
 
 void Recorder::copy(VkBuffer src, size_t src_off, VkBuffer dst, size_t dst_off, size_t bytes) {
+    ++commands_;
+    split_if_due();
     sign(src, dst, src_off, dst_off, bytes);
     if (replaying_) return;
     const VkBuffer bufs[2] = {src, dst};

@@ -16,6 +16,7 @@
 //   barrier before every command, so each is timed alone).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <initializer_list>
 #include <string>
@@ -27,6 +28,9 @@ namespace ternlm::vk {
 
 class Recorder {
 public:
+    // Commands in each submitted chunk of a step that is not a decode step.
+    static constexpr uint32_t kChunkCommands = 32;
+
     explicit Recorder(Device &dev);
     ~Recorder();
     Recorder(const Recorder &) = delete;
@@ -64,14 +68,20 @@ public:
     // TERN_ERR_BACKEND if a replayed step's commands differ from its recording.
     void finish();
 
+    // Waits for whatever this recorder submitted (a failed step's chunks
+    // included), without throwing: for destructors.
+    void drain() noexcept;
+
     // Between steps: copies `bytes` of src to the host-visible dst in a
     // submission of its own, and waits (a read-back the caller asked for).
     void read_back(VkBuffer src, VkBuffer dst, size_t bytes);
 
 private:
-    // A command buffer and the descriptor pools its sets come from.
+    // A step's command buffers (a decode recording: one; other steps go in
+    // chunks, see split_if_due) and the descriptor pools their sets come from.
     struct Recording {
-        VkCommandBuffer cmd = VK_NULL_HANDLE;
+        std::vector<VkCommandBuffer> cmds;
+        size_t cmd_index = 0; // the one being recorded
         std::vector<VkDescriptorPool> pools;
         size_t pool_index = 0;
     };
@@ -84,8 +94,13 @@ private:
     static constexpr uint32_t kMaxProfiled = 4096; // timed dispatches per step
     static constexpr uint64_t kHashSeed = 1469598103934665603ull;
 
-    void submit();       // the recording, with fence_
-    void settle_early(); // waits for a submission, if one is pending
+    void submit();       // the recording (its last chunk), with fence_
+    void settle_early(); // waits for a submission, if one is pending (chunks included)
+    // A step other than a decode step is submitted in chunks of
+    // kChunkCommands commands as it is recorded, so that the device starts
+    // on its first layers while the host records the rest.
+    void split_if_due();
+    void begin_command_buffer(); // rec_'s cmd_index-th, allocated on first use
     void sign_bytes(const void *p, size_t n);
     template <typename... T> void sign(const T &...v) { (sign_bytes(&v, sizeof v), ...); }
     // Everything before done and visible to everything after, the host included.
@@ -109,6 +124,8 @@ private:
     VkCommandBuffer cmd_ = VK_NULL_HANDLE; // rec_->cmd while recording
     bool replaying_ = false, decode_step_ = false, logits_ = false;
     bool submitted_ = false; // this step's commands are submitted, its fence not yet waited for
+    bool chunks_in_flight_ = false; // chunks of this step submitted without a fence (split_if_due)
+    uint32_t chunk_commands_ = 0;   // commands in the chunk being recorded
     DecodeKey decode_key_;
     uint64_t buffers_generation_ = 0, generation_at_begin_ = 0;
     uint64_t signature_ = kHashSeed;
@@ -116,6 +133,10 @@ private:
     bool transfer_since_barrier_ = false;  // a copy among them
     VkQueryPool queries_ = VK_NULL_HANDLE; // timestamps, when profiling
     std::vector<std::string> profile_labels_;
+    // TERNLM_VK_STEP_TIMES=1: the host's time from begin() to the submission
+    // and from there to the step's end, printed to stderr (a tuning aid).
+    std::chrono::steady_clock::time_point began_, submitted_at_;
+    uint32_t commands_ = 0; // dispatches and copies issued this step
 };
 
 } // namespace ternlm::vk

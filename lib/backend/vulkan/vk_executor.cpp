@@ -175,6 +175,9 @@ public:
         top_out_ = dev_.create_buffer((kTopLogits + 1) * 8, Memory::HostReadback, "the top logits");
         dev_.use_hw_f16_rounding(); // its probe runs now, not while a step records
     }
+    // A step that failed may have left chunks running on the device (Recorder:
+    // they go as they are recorded); they read buffers that die with this.
+    ~VkStep() override { rec_.drain(); }
 
     void begin(const int32_t *tokens, int n, int pos0, std::vector<float> *logits) {
         tokens_ = tokens;
@@ -188,6 +191,8 @@ public:
         pending_norm_ = {};
         pending_glu_ = {};
         pending_attn_ = {};
+        pending_products_.clear(); // what a failed step left
+        pending_gemms_.clear();
         embeds_used_ = 0;
         rec_.begin(n == 1, logits != nullptr);
         // Kernels read the position from here, so a recorded decode step
@@ -273,6 +278,7 @@ public:
     // there and copied in as part of the step (stage_rows).
     void embed(const WeightRef &table, backend::Buf out) override {
         if (w_->has(table) && !w_->parts(table) && n_ <= int(kMaxGroupsX)) return embed_on_device(table, out);
+        if (n_ > 1 && n_ <= int(kMaxGroupsX) && stages_rows_as_held(table)) return embed_staged_rows(table, out);
         // A replay writes the recording's rows before its ops are walked
         // (early submission): only from a table that outlives this executor
         // (the model's). Any other, such as a test's rows, may be gone or
@@ -283,6 +289,53 @@ public:
         host_input([this, table, dst, cols] {
             for (int t = 0; t < n_; ++t) dequantize_weight_row(table, tokens_[t], dst + size_t(t) * cols);
         });
+    }
+
+    // Whether a batch's embedding rows can go to the device as the table
+    // holds them (embed_staged_rows): plain rows of a type the device holds
+    // in its file type.
+    static bool stages_rows_as_held(const WeightRef &table) {
+        return table.layout == RowLayout::Plain && device_view(table).type == table.type;
+    }
+
+    // A batch's rows of a table the device does not hold: the rows its
+    // tokens name, in the device's layout of them (layout.hpp), are copied
+    // in and dequantized there by embed.comp, reading them as a table of n_
+    // rows. The host dequantized them before, as decode steps still do (one
+    // row): on the H100 machine the host then took ~7 ms to record and
+    // submit llama8b's pp512, during which the device waited.
+    void embed_staged_rows(const WeightRef &table, backend::Buf out) {
+        settle(out);
+        const WeightRef dv = device_view(table);
+        const size_t n = size_t(n_), rows_bytes = n * dv.row_bytes, ids_at = (rows_bytes + 15) / 16 * 16;
+        if (embeds_used_ == embed_stage_.size()) embed_stage_.emplace_back();
+        Buffer &stage = embed_stage_[embeds_used_++];
+        ensure_host(stage, ids_at + n * sizeof(int32_t), "a staging buffer for embedding rows");
+        grow(embed_rows_, rows_bytes, Memory::DeviceLocal, "the step's embedding rows");
+        grow(tokens_dev_, n * sizeof(int32_t), Memory::DeviceLocal, "the step's token ids");
+        uint8_t *dst = static_cast<uint8_t *>(stage.mapped());
+        host_input([this, table, dst, n, ids_at] {
+            std::vector<uint8_t> rows(n * table.row_bytes);
+            for (size_t t = 0; t < n; ++t)
+                std::memcpy(rows.data() + t * table.row_bytes, table.data + size_t(tokens_[t]) * table.row_bytes,
+                            table.row_bytes);
+            WeightRef picked = table; // the rows as a matrix of their own, laid out as the device holds it
+            picked.data = rows.data();
+            picked.ne1 = int64_t(n);
+            const std::vector<uint8_t> held = device_bytes(picked);
+            std::memcpy(dst, held.empty() ? rows.data() : held.data(), rows.size());
+            for (size_t t = 0; t < n; ++t) {
+                const int32_t id = int32_t(t);
+                std::memcpy(dst + ids_at + t * sizeof id, &id, sizeof id);
+            }
+        });
+        copy(stage.handle(), 0, embed_rows_.handle(), 0, rows_bytes);
+        copy(stage.handle(), ids_at, tokens_dev_.handle(), 0, n * sizeof(int32_t));
+        const EmbedPush pc{uint32_t(dv.ne0), uint32_t(n), uint32_t(dv.row_bytes), dv.tensor_scale};
+        dispatch(dev_.kernel(type_kernel_name("embed", dv.type), 3, sizeof pc),
+                 {embed_rows_.handle(), tokens_dev_.handle(), buf(out).mem.handle()}, &pc, sizeof pc,
+                 uint32_t((dv.ne0 + 255) / 256), uint32_t(n), 1, 0b100);
+        wrote(out);
     }
 
     void embed_on_device(const WeightRef &table, backend::Buf out) {
@@ -1209,6 +1262,7 @@ private:
     std::vector<Buffer> embed_stage_;
     size_t embeds_used_ = 0;
     Buffer tokens_host_, tokens_dev_; // the step's token ids, for embed.comp
+    Buffer embed_rows_;               // a batch's embedding rows as held (embed_staged_rows)
     Buffer step_params_; // host-visible: the step's first position, read by rope, kv_store, attention
     Buffer step_dev_;    // its copy in device memory, which the kernels bind
     Buffer top_lists_, top_out_; // top_logits.comp's per-workgroup lists and result
