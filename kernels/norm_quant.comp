@@ -1,8 +1,9 @@
 #version 450
-// RMSNorm of one row fused with its 8-bit quantization (decode): each
-// workgroup sums the squares of the whole row itself (the row is a few KB,
-// read from cache), normalises its own blocks and quantizes them exactly as
-// act_quant.comp does. Saves the separate rms_norm dispatch and its round
+// RMSNorm fused with 8-bit quantization: each workgroup sums the squares
+// of its row itself (the row is a few KB, read from cache), normalises its
+// own blocks and quantizes them exactly as act_quant.comp does. Decode has
+// one row; a batch's rows take it where each workgroup's 2048 values lie in
+// one row (the executor's batch_norm_fuses). Saves the separate rms_norm dispatch and its round
 // trip through memory before every integer GEMV. Writes the float row too
 // unless it normalises in place (then another workgroup may still be
 // reading it; the executor materialises it later if anyone needs it).
@@ -63,12 +64,18 @@ shared float s_max[WG];
 
 void main() {
     const uint tid = gl_LocalInvocationID.x;
+    const uint tpb = p.qk / 8u;
+    const uint first_blk = (gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x) * (WG / tpb);
+    // The workgroup's row (clamped: a one-row grid's last workgroup may
+    // start past the row's blocks) and where it starts.
+    const uint rows = p.n_blocks * p.qk / p.ncols;
+    const uint r0 = min(first_blk * p.qk / p.ncols, rows - 1u) * p.ncols;
     // 16-byte loads, four in flight per thread (rows are whole blocks of 32
     // or 256, so multiples of 4): every workgroup reads the row, and this
     // loop is the kernel's latency.
-    const uint n4 = p.ncols / 4u;
+    const uint n4 = (r0 + p.ncols) / 4u;
     vec4 a0 = vec4(0.0), a1 = vec4(0.0), a2 = vec4(0.0), a3 = vec4(0.0);
-    uint i = tid;
+    uint i = r0 / 4u + tid;
     for (; i + 3u * WG < n4; i += 4u * WG) {
         const vec4 u0 = row4(i), u1 = row4(i + WG), u2 = row4(i + 2u * WG), u3 = row4(i + 3u * WG);
         a0 += u0 * u0;
@@ -93,12 +100,11 @@ void main() {
     for (uint j = 1u; j < WG / gl_SubgroupSize; ++j) total += s_red[j];
     const float k = div_rn(1.0, sqrt_rn(div_rn(total, float(p.ncols)) + p.eps));
 
-    const uint tpb = p.qk / 8u;
-    const uint blk = (gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x) * (WG / tpb) + tid / tpb;
+    const uint blk = first_blk + tid / tpb;
     const uint x0 = blk * p.qk + (tid % tpb) * 8u;
     const bool live = blk < p.n_blocks;
     float v[8];
-    for (uint j = 0u; j < 8u; ++j) v[j] = live ? row(x0 + j) * k * G[x0 + j] : 0.0;
+    for (uint j = 0u; j < 8u; ++j) v[j] = live ? row(x0 + j) * k * G[x0 - r0 + j] : 0.0;
 #ifndef GLU
     if (live && p.write_out != 0u)
         for (uint j = 0u; j < 8u; ++j) Y[x0 + j] = v[j];

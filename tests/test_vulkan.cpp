@@ -529,34 +529,40 @@ TEST_CASE("Vulkan norms, RoPE, GLU, residual and last row match the CPU backend"
     }
 }
 
-TEST_CASE("Vulkan one-row norms fused into the GEMV's quantization match the CPU backend", "[vulkan]") {
+TEST_CASE("Vulkan norms fused into the products' quantization match the CPU backend", "[vulkan]") {
     if (!testsupport::vulkan_device_or_fail()) return;
     std::mt19937 rng(6);
-    // 832 vec4s: norm_quant's 4-load loop (256 threads) and its remainder;
-    // 13 blocks of 256 (104 of 32): two workgroups, the second one partial.
-    const int64_t cols = 3328, rows = 40;
-    const auto normw = random_floats(size_t(cols), rng);
-    std::vector<uint8_t> nb(reinterpret_cast<const uint8_t *>(normw.data()),
-                            reinterpret_cast<const uint8_t *>(normw.data() + normw.size()));
-    const auto x = random_floats(size_t(cols), rng, 3.0f);
-    for (GgmlType t : {GgmlType::Q4_K, GgmlType::Q8_0, GgmlType::TQ2_0}) {
-        const std::vector<uint8_t> wb = random_matrix_bytes(t, rows, cols, rng);
-        Transformer tf;
-        tf.output_norm = weight_ref(nb, GgmlType::F32, cols, 1, "norm");
-        tf.output = weight_ref(wb, t, cols, rows, "w");
-        // The norm's output feeds the GEMV (fused) and then, in place, must
-        // still be readable as floats (the pending norm is dispatched then).
-        for (bool in_place : {false, true}) {
-            for (bool read_norm : {false, true}) {
-                DYNAMIC_SECTION(type_name(t) << (in_place ? " in place" : "") << (read_norm ? ", norm read" : "")) {
-                    const Ops ops = [&](backend::Step &s, backend::Buf in) {
-                        const backend::Buf n = in_place ? in : s.new_buf(1, cols), y = s.new_buf(1, rows);
-                        s.rms_norm(in, tf.output_norm, 1e-5f, n);
-                        s.matmul(tf.output, n, y, 0.5f);
-                        s.output_logits(read_norm ? n : y);
-                    };
-                    const auto [want, got] = cpu_and_gpu(tf, x, 1, cols, 0, ops);
-                    require_close(got, want, read_norm ? 1e-5 : 1e-4);
+    // One row of 3328: 832 vec4s, norm_quant's 4-load loop (256 threads) and
+    // its remainder; 13 blocks of 256 (104 of 32), two workgroups, the
+    // second one partial. Batches (5 rows: GEMVs; 33: the GEMM) fuse rows of
+    // 4096 (two workgroups a row), not of 3328 (rms_norm, then act_quant).
+    const int rows = 40;
+    for (const auto &[cols, ntok] : {std::pair<int64_t, int>{3328, 1}, {4096, 5}, {3328, 5}, {4096, 33}}) {
+        const auto normw = float_bytes(random_floats(size_t(cols), rng));
+        const auto x = random_floats(size_t(cols) * size_t(ntok), rng, 3.0f);
+        for (GgmlType t : {GgmlType::Q4_K, GgmlType::Q8_0, GgmlType::TQ2_0}) {
+            const std::vector<uint8_t> wb = random_matrix_bytes(t, rows, cols, rng);
+            Transformer tf;
+            tf.output_norm = weight_ref(normw, GgmlType::F32, cols, 1, "norm");
+            tf.output = weight_ref(wb, t, cols, rows, "w");
+            // The norm's output feeds the product (fused) and then, in place,
+            // must still be readable as floats (the pending norm is dispatched then).
+            for (bool in_place : {false, true}) {
+                for (bool read_norm : {false, true}) {
+                    DYNAMIC_SECTION(type_name(t) << ", " << ntok << " x " << cols << (in_place ? " in place" : "")
+                                                 << (read_norm ? ", norm read" : "")) {
+                        const Ops ops = [&](backend::Step &s, backend::Buf in) {
+                            const backend::Buf n = in_place ? in : s.new_buf(ntok, cols), y = s.new_buf(ntok, rows);
+                            s.rms_norm(in, tf.output_norm, 1e-5f, n);
+                            s.matmul(tf.output, n, y, 0.5f);
+                            s.output_logits(read_norm ? n : y);
+                        };
+                        std::pair<std::vector<float>, std::vector<float>> r;
+                        const auto names = kernels_run(*device(), [&] { r = cpu_and_gpu(tf, x, ntok, cols, 0, ops); });
+                        require_close(r.second, r.first, read_norm ? 1e-5 : 1e-4);
+                        const bool fused = std::find(names.begin(), names.end(), "norm_quant") != names.end();
+                        CHECK(fused == (ntok == 1 || cols % 2048 == 0));
+                    }
                 }
             }
         }
