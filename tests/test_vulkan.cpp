@@ -559,7 +559,9 @@ TEST_CASE("Vulkan norms fused into the products' quantization match the CPU back
                         };
                         std::pair<std::vector<float>, std::vector<float>> r;
                         const auto names = kernels_run(*device(), [&] { r = cpu_and_gpu(tf, x, ntok, cols, 0, ops); });
-                        require_close(r.second, r.first, read_norm ? 1e-5 : 1e-4);
+                        // 33 rows take the GEMM: on matrix units, from f16 tiles (as its own test)
+                        const bool f16_tiles = ntok >= 32 && device()->use_coopmat();
+                        require_close(r.second, r.first, read_norm ? 1e-5 : f16_tiles ? 3e-3 : 1e-4);
                         const bool fused = std::find(names.begin(), names.end(), "norm_quant") != names.end();
                         CHECK(fused == (ntok == 1 || cols % 2048 == 0));
                     }

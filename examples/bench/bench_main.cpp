@@ -198,12 +198,11 @@ int run_bench(const Options &o) {
     // pp512 on the H100 ran at a tenth of the others' speed, and -r 3's
     // median sometimes fell on a slow one).
     ctx.prefill(random_tokens(std::max(o.n_prompt, 8)).data(), size_t(std::max(o.n_prompt, 8)));
-    if (o.n_gen > 0) {
-        ctx.kv_clear();
-        for (int32_t t : random_tokens(std::min(o.n_gen, 8))) ctx.decode_step(t);
-    }
     std::vector<double> pp, tg;
     uint64_t tg_dispatches = 0;
+    // All of a test's repetitions together, prefill's then decode's, as
+    // llama-bench runs them (taking turns, the H100's pp512 after each tg128
+    // ran 3% below its figure alone).
     for (int r = 0; r < o.reps; ++r) {
         if (o.n_prompt > 0) {
             ctx.kv_clear();
@@ -213,6 +212,12 @@ int run_bench(const Options &o) {
             ctx.prefill(toks.data(), toks.size());
             pp.push_back(o.n_prompt / (now_s() - t0));
         }
+    }
+    if (o.n_gen > 0) { // decode's warm-up
+        ctx.kv_clear();
+        for (int32_t t : random_tokens(std::min(o.n_gen, 8))) ctx.decode_step(t);
+    }
+    for (int r = 0; r < o.reps; ++r) {
         if (o.n_gen > 0) {
             ctx.kv_clear();
             fill_depth(ctx);

@@ -85,8 +85,17 @@ void Recorder::begin_command_buffer() {
 // to the device; recording goes on in the next command buffer. H100,
 // llama8b Q4_K pp512: the host took 1.5 ms to record its 387 commands,
 // which the device spent waiting for the one submission.
+// TERNLM_VK_CHUNKS=0: every step in one submission (a tuning aid).
+static bool chunks_off() {
+    static const bool off = [] {
+        const char *e = std::getenv("TERNLM_VK_CHUNKS");
+        return e && e[0] == '0';
+    }();
+    return off;
+}
+
 void Recorder::split_if_due() {
-    if (decode_step_ || replaying_ || ++chunk_commands_ <= kChunkCommands) return;
+    if (decode_step_ || replaying_ || chunks_off() || ++chunk_commands_ <= kChunkCommands) return;
     barrier();
     check(vkEndCommandBuffer(cmd_), "vkEndCommandBuffer");
     dev_.submit(cmd_, VK_NULL_HANDLE);
