@@ -118,7 +118,7 @@ foreach(t ${TERNLM_GEMM_TYPES})
                  -DCM=16u -DCN=8u -DCK=16u -DTALL)
     list(APPEND spv_files ${spv_dir}/gemm_coop_wide_${lt}.spv ${spv_dir}/gemm_coop_tall_${lt}.spv)
   endif()
-  if(t STREQUAL Q4_K) # up to three matrices in one product (launch_rules' gemm_groups_products)
+  if(t STREQUAL Q4_K) # up to three matrices in one product (the executor's PendingGemm; has_grouped_gemm)
     foreach(shape WIDE TALL)
       string(TOLOWER ${shape} ls)
       ternlm_spirv(${spv_dir}/gemm_coop_${ls}_grouped_${lt}.spv ${CMAKE_CURRENT_LIST_DIR}/gemm_coop.comp -DTYPE_${t}

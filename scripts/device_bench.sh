@@ -4,7 +4,7 @@
 # Expects the Vulkan loader .debs in .gl/ and a ternlm-bench built here in
 # .devbin/ (both carried by the device tool). Output: stdout and $OUT/gpu.md.
 #   scripts/device_bench.sh [shape:type ...]   (default: the issue's four)
-#   BENCH_ARGS overrides the bench arguments (default: -p 512 -n 128 -r 3).
+#   BENCH_ARGS overrides the bench arguments (default: -p 512 -n 128 -r 5, llama-bench's repetitions).
 # Preparing them here, once (both folders are listed in .git/info/exclude):
 #   mkdir -p .gl .devbin /tmp/amd64/partial && cp build/examples/ternlm-bench .devbin/
 #   o='-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=/tmp/amd64'
@@ -26,6 +26,6 @@ for c in "${cases[@]}"; do
   t0=$(date +%s)
   $BENCH --synthetic "$shape" --type "$type" -o "$m" >/dev/null 2>&1 || { echo "generating $c failed"; continue; }
   echo "generated $m ($(du -m "$m" | cut -f1) MB) in $(( $(date +%s) - t0 )) s"
-  $BENCH -m "$m" -b vulkan ${BENCH_ARGS:--p 512 -n 128 -r 3} 2>&1 | tee -a "$OUT/gpu.md"
+  $BENCH -m "$m" -b vulkan ${BENCH_ARGS:--p 512 -n 128 -r 5} 2>&1 | tee -a "$OUT/gpu.md"
   rm -f "$m"
 done
