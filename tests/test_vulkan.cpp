@@ -287,13 +287,19 @@ TEST_CASE("Vulkan prefill GEMM of every quantized type matches the scalar refere
     }
 }
 
+// Whether the test device has matrix units (gemm_coop.comp's builds run
+// only there); says the test skips where it has none. Fails where there is
+// no device at all (vulkan_device_or_fail).
+static bool coopmat_device() {
+    if (!testsupport::vulkan_device_or_fail()) return false;
+    if (device()->info().coopmat_nv) return true;
+    WARN("skipped: the device has no cooperative matrices (gemm_coop.comp)");
+    return false;
+}
+
 TEST_CASE("Vulkan prefill GEMMs of one input grouped into one product match the scalar reference", "[vulkan]") {
-    if (!testsupport::vulkan_device_or_fail()) return;
+    if (!coopmat_device()) return;
     vk::Device &dev = *device();
-    if (!dev.info().coopmat_nv) {
-        WARN("skipped: the device has no cooperative matrices (gemm_coop.comp)");
-        return;
-    }
     std::mt19937 rng(17);
     // Three Q4_K matrices as a layer's q, k and v (rows ending in partial
     // tiles of 128, scales of their own), then two as gate and up, each
@@ -340,12 +346,8 @@ TEST_CASE("Vulkan prefill GEMMs of one input grouped into one product match the 
 }
 
 TEST_CASE("Vulkan prefill GEMM on matrix units in parts of rows", "[vulkan]") {
-    if (!testsupport::vulkan_device_or_fail()) return;
+    if (!coopmat_device()) return;
     vk::Device &dev = *device();
-    if (!dev.info().coopmat_nv) {
-        WARN("skipped: the device has no cooperative matrices (gemm_coop.comp)");
-        return;
-    }
     std::mt19937 rng(16);
     // 96 KB of f16 rows: 64 rows of 768 (one tile) a part, so 130 rows go
     // as 64 + 64 + 2, the parts' rows in two buffers taken in turn. (Q4_K
