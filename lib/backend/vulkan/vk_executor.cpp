@@ -1123,7 +1123,8 @@ private:
         const WeightRef &w0 = g[0].w;
         const GemmTileShape tile = gemm_tile_shape(tiles);
         const ActSlot &in = act_[g[0].slot];
-        GemmGroupPush pc{{uint32_t(w0.ne0), 0, g[0].ntok, uint32_t(w0.row_bytes), 1.0f, 0, 0, 0, gemm_probe()}, {}, {}};
+        // (the GROUPED builds have no timing probes: probe 0)
+        GemmGroupPush pc{{uint32_t(w0.ne0), 0, g[0].ntok, uint32_t(w0.row_bytes), 1.0f, 0, 0, 0, 0}, {}, {}};
         VkBuffer weights[3], outs[3];
         uint32_t gy = 0;
         std::string label;
