@@ -85,13 +85,18 @@ WeightRef device_view(const WeightRef &w) {
     return d;
 }
 
+bool held_as_in_file(GgmlType t) {
+    return t != GgmlType::I2_S && t != GgmlType::TQ1_0 && !planar_layout(t).planar;
+}
+
 std::vector<uint8_t> device_bytes(const WeightRef &w) {
     std::vector<uint8_t> out;
+    if (held_as_in_file(w.type)) return out;
     if (w.type == GgmlType::I2_S || w.type == GgmlType::TQ1_0) {
         out.resize(device_view(w).row_bytes * size_t(w.ne1));
         if (w.type == GgmlType::I2_S) repack_i2_s_as_tq2_0(w, out.data());
         else repack_tq1_0_as_tq2_0(w, out.data());
-    } else if (planar_layout(w.type).planar) {
+    } else { // planar
         out.resize(w.row_bytes * size_t(w.ne1));
         repack_planar(w.type, w.data, out.size() / type_traits(w.type).type_size, out.data());
     }

@@ -27,7 +27,10 @@ namespace ternlm::vk {
 WeightRef device_view(const WeightRef &w);
 
 // The bytes to upload for a matrix (device_view(w).row_bytes * w.ne1 of
-// them), or an empty vector when they are the file's bytes as they are.
+// them), or an empty vector when they are the file's bytes as they are
+// (held_as_in_file).
 std::vector<uint8_t> device_bytes(const WeightRef &w);
+// Whether the device holds a matrix of type t in its file's bytes as they are.
+bool held_as_in_file(GgmlType t);
 
 } // namespace ternlm::vk

@@ -315,15 +315,19 @@ public:
         grow(tokens_dev_, n * sizeof(int32_t), Memory::DeviceLocal, "the step's token ids");
         uint8_t *dst = static_cast<uint8_t *>(stage.mapped());
         host_input([this, table, dst, n, ids_at] {
-            std::vector<uint8_t> rows(n * table.row_bytes);
+            const bool as_is = held_as_in_file(table.type);
+            std::vector<uint8_t> rows(as_is ? 0 : n * table.row_bytes); // else straight into dst
+            uint8_t *picked_rows = as_is ? dst : rows.data();
             for (size_t t = 0; t < n; ++t)
-                std::memcpy(rows.data() + t * table.row_bytes, table.data + size_t(tokens_[t]) * table.row_bytes,
+                std::memcpy(picked_rows + t * table.row_bytes, table.data + size_t(tokens_[t]) * table.row_bytes,
                             table.row_bytes);
-            WeightRef picked = table; // the rows as a matrix of their own, laid out as the device holds it
-            picked.data = rows.data();
-            picked.ne1 = int64_t(n);
-            const std::vector<uint8_t> held = device_bytes(picked);
-            std::memcpy(dst, held.empty() ? rows.data() : held.data(), rows.size());
+            if (!as_is) { // the rows as a matrix of their own, laid out as the device holds it
+                WeightRef picked = table;
+                picked.data = rows.data();
+                picked.ne1 = int64_t(n);
+                const std::vector<uint8_t> held = device_bytes(picked);
+                std::memcpy(dst, held.data(), held.size());
+            }
             for (size_t t = 0; t < n; ++t) {
                 const int32_t id = int32_t(t);
                 std::memcpy(dst + ids_at + t * sizeof id, &id, sizeof id);
