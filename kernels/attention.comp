@@ -63,6 +63,11 @@ layout(push_constant) uniform Params {
 // Timing probes: f16_acc bits that leave out a part of the f16 fold, so that
 // --profile shows what the part costs (session 22). Results are wrong.
 const uint PROBE_NO_ROUNDING = 2u, PROBE_NO_STAGING = 4u, PROBE_NO_FOLD = 8u, PROBE_NO_FACTORS = 16u, PROBE_NO_KQ = 32u;
+// Session 26: PROBE_F32_FOLD takes the f32 split fold at every length where
+// the step has splits (its results are right, within the goldens'
+// tolerances, but not llama.cpp's f16 roundings); PROBE_NO_QUANT leaves the
+// JOIN_QUANT build's quantization of the joined row out (wrong results).
+const uint PROBE_F32_FOLD = 64u, PROBE_NO_QUANT = 128u;
 
 const uint kMinSplitKeys = 256u; // up to this many keys, split 0 takes them all (the f16 fold); a multiple of WG
 
@@ -116,7 +121,7 @@ void join_if_last(uint head, uint n_active) {
     if (!s_last_split) return; // uniform
     join_head(head, n_active);
 #ifdef QUANT
-    quantize_tail(head);
+    if ((p.f16_acc & PROBE_NO_QUANT) == 0u) quantize_tail(head);
 #endif
 }
 #endif
@@ -516,9 +521,10 @@ void main() {
 
     const uint n_keys = step.pos0 + row + 1u;
     // This workgroup's keys [first, end): all of them, or its split's share.
-    const bool f32_fold = p.n_split > 1u && n_keys > kMinSplitKeys && p.keys_by_8 != 0u; // uniform
+    const uint min_split_keys = (p.f16_acc & PROBE_F32_FOLD) != 0u ? 0u : kMinSplitKeys;
+    const bool f32_fold = p.n_split > 1u && n_keys > min_split_keys && p.keys_by_8 != 0u; // uniform
     const uint even_share = (n_keys + p.n_split * WG - 1u) / (p.n_split * WG) * WG;
-    const uint share = f32_fold ? even_share : max(kMinSplitKeys, even_share);
+    const uint share = f32_fold ? even_share : max(min_split_keys, even_share);
     const uint first = min(n_keys, gl_WorkGroupID.z * share);
     const uint end = p.n_split > 1u ? min(n_keys, first + share) : n_keys;
 #ifdef JOIN
@@ -585,7 +591,7 @@ void main() {
             if (d < p.head_dim) R[q_base + d] = acc[k] / sum;
         }
 #ifdef QUANT
-        quantize_tail(head);
+        if ((p.f16_acc & PROBE_NO_QUANT) == 0u) quantize_tail(head);
 #endif
         return;
     }
