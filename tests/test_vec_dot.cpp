@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "backend/cpu/ops.hpp"
+#include "backend/cpu/q4k_x8.hpp"
 #include "backend/cpu/repack.hpp"
 #include "backend/cpu/ternary_lut.hpp"
 #include "backend/cpu/vec_dot.hpp"
@@ -325,6 +326,68 @@ TEST_CASE("TQ1_0 lookup-table tiles give the plain rows' results bit for bit", "
         }
     }
     if (!cpu::lut64_available()) WARN("this CPU has no AVX-512 VBMI: only the Lut64 layout was tested, not the kernel");
+}
+
+TEST_CASE("Q4_K tiles of 8 rows hold every row; their products match the reference, whatever the batch", "[kernels]") {
+    std::mt19937 rng(61);
+    cpu::ThreadPool pool(2);
+    const GgmlType t = GgmlType::Q4_K;
+    for (int64_t k : {int64_t(QK_K), int64_t(3 * QK_K)}) {
+        // One tile; two tiles and 3 plain rows; five tiles.
+        for (int n_rows : {8, 19, 40}) {
+            std::vector<uint8_t> data;
+            const WeightRef plain = random_matrix(t, k, n_rows, rng, data);
+            std::vector<uint8_t> packed(cpu::q4k_x8_bytes(n_rows, k));
+            cpu::q4k_x8_pack(data.data(), packed.data(), n_rows, k);
+            WeightRef tiled = plain;
+            tiled.data = packed.data();
+            tiled.layout = RowLayout::Q4kX8;
+            INFO("k=" << k << " rows=" << n_rows);
+            std::vector<uint8_t> row(plain.row_bytes);
+            std::vector<float> a(static_cast<size_t>(k)), b(static_cast<size_t>(k));
+            for (int r = 0; r < n_rows; ++r) {
+                cpu::q4k_x8_unpack_row(tiled, r, row.data());
+                REQUIRE(std::memcmp(row.data(), data.data() + size_t(r) * plain.row_bytes, row.size()) == 0);
+                dequantize_weight_row(plain, r, a.data());
+                dequantize_weight_row(tiled, r, b.data());
+                CHECK(a == b);
+            }
+            if (!cpu::wants_q4k_x8(plain)) continue;
+            // A batch of 9 (two calls of 4 and one of 1) against the same rows
+            // one at a time, as decode steps: the same bits.
+            const int m = 9;
+            const std::vector<float> x = testsupport::random_floats(k * m, rng);
+            std::vector<float> y(size_t(n_rows) * m), y1(static_cast<size_t>(n_rows)), y_plain(size_t(n_rows) * m);
+            cpu::MatmulScratch scratch;
+            cpu::matmul(pool, tiled, x.data(), m, y.data(), scratch);
+            const std::vector<uint8_t> act = scratch.act;
+            const size_t act_row = row_size(GgmlType::Q8_K, k);
+            cpu::matmul(pool, plain, x.data(), m, y_plain.data(), scratch);
+            for (int tk = 0; tk < m; ++tk) {
+                cpu::matmul(pool, tiled, x.data() + tk * k, 1, y1.data(), scratch);
+                for (int r = 0; r < n_rows; ++r) {
+                    INFO("token " << tk << " row " << r);
+                    const float got = y[size_t(tk) * n_rows + r];
+                    CHECK(got == y1[size_t(r)]);
+                    CHECK(got == Approx(ref_vec_dot(t, k, data.data() + size_t(r) * plain.row_bytes,
+                                                    act.data() + size_t(tk) * act_row))
+                                     .epsilon(1e-5)
+                                     .margin(1e-4));
+                    if (r >= n_rows / 8 * 8) CHECK(got == y_plain[size_t(tk) * n_rows + r]); // plain rows: plain kernels
+                }
+            }
+            // Two tiled products sharing their input equal separate ones.
+            std::vector<float> ys0(size_t(n_rows) * 3), ys1(size_t(n_rows) * 3), yo(size_t(n_rows) * 3);
+            const WeightRef *ws[2] = {&tiled, &plain};
+            float *ys[2] = {ys0.data(), ys1.data()};
+            cpu::matmul_shared_input(pool, ws, ys, 2, x.data(), 3, scratch);
+            cpu::matmul(pool, tiled, x.data(), 3, yo.data(), scratch);
+            CHECK(ys0 == yo);
+            cpu::matmul(pool, plain, x.data(), 3, yo.data(), scratch);
+            CHECK(ys1 == yo);
+        }
+    }
+    if (cpu::detected_isa() != cpu::Isa::Avx512Vnni) WARN("no AVX-512 VNNI on this CPU: only the Q4kX8 layout was tested, not its kernel");
 }
 
 TEST_CASE("threaded matmul matches per-row reference dots", "[kernels]") {

@@ -79,4 +79,18 @@ inline void get_scale_min_k4(int j, const uint8_t *q, uint8_t *sc, uint8_t *m) {
     }
 }
 
+// Its inverse: stores sub-block j's 6-bit scale and min into q, which starts
+// zeroed and takes j = 0, 1, ... 7 in order (each j >= 4 adds top bits to
+// bytes that j - 4 wrote).
+inline void put_scale_min_k4(int j, uint8_t *q, uint8_t sc, uint8_t m) {
+    if (j < 4) {
+        q[j] = sc;
+        q[j + 4] = m;
+    } else {
+        q[j + 4] = uint8_t((sc & 0xF) | ((m & 0xF) << 4));
+        q[j - 4] |= uint8_t((sc >> 4) << 6);
+        q[j] |= uint8_t((m >> 4) << 6);
+    }
+}
+
 } // namespace ternlm

@@ -159,14 +159,7 @@ void quantize_block_q4_K(const float *x, block_q4_K *y) {
     for (int j = 0; j < QK_K / 32; ++j) {
         const uint8_t ls = uint8_t(std::min(63, nearest_int(inv_scale * scales[j])));
         const uint8_t lm = uint8_t(std::min(63, nearest_int(inv_min * mins[j])));
-        if (j < 4) {
-            y->scales[j] = ls;
-            y->scales[j + 4] = lm;
-        } else {
-            y->scales[j + 4] = uint8_t((ls & 0xF) | ((lm & 0xF) << 4));
-            y->scales[j - 4] |= uint8_t((ls >> 4) << 6);
-            y->scales[j] |= uint8_t((lm >> 4) << 6);
-        }
+        put_scale_min_k4(j, y->scales, ls, lm);
     }
     y->d = f32_to_fp16(max_scale / 63.0f);
     y->dmin = f32_to_fp16(max_min / 63.0f);

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "backend/cpu/q4k_x8.hpp"
 #include "backend/cpu/ternary_lut.hpp"
 #include "backend/cpu/vec_dot.hpp"
 #include "common/error.hpp"
@@ -35,7 +36,7 @@ void interleave_rows4(const uint8_t *src, uint8_t *dst, int64_t n_rows, size_t r
 namespace {
 
 // Whether a matrix goes into one of the CPU kernels' layouts.
-bool wants_repack(const WeightRef &w) { return wants_lut64(w) || wants_interleave4(w); }
+bool wants_repack(const WeightRef &w) { return wants_lut64(w) || wants_interleave4(w) || wants_q4k_x8(w); }
 
 // Hands the whole pages of a mapped range back to the kernel. The mapping is
 // private and read-only, so a later read (nothing in ternlm makes one) would
@@ -66,10 +67,15 @@ RepackedWeights repack_for_cpu(Transformer &tf, const std::function<void(float)>
     for (size_t k = 0; k < todo.size(); ++k) {
         WeightRef &w = *todo[k];
         const size_t n = size_t(w.ne1) * w.row_bytes;
-        uint8_t *dst = static_cast<uint8_t *>(std::aligned_alloc(64, (n + 63) / 64 * 64));
-        if (!dst) fail(TERN_ERR_OUT_OF_MEMORY, "repacking '%s' for the CPU: out of memory (%zu bytes)", w.name.c_str(), n);
+        const bool x8 = wants_q4k_x8(w);
+        const size_t n_dst = x8 ? q4k_x8_bytes(w.ne1, w.ne0) : n;
+        uint8_t *dst = static_cast<uint8_t *>(std::aligned_alloc(64, (n_dst + 63) / 64 * 64));
+        if (!dst) fail(TERN_ERR_OUT_OF_MEMORY, "repacking '%s' for the CPU: out of memory (%zu bytes)", w.name.c_str(), n_dst);
         out.buffers.emplace_back(dst);
-        if (wants_lut64(w)) {
+        if (x8) {
+            q4k_x8_pack(w.data, dst, w.ne1, w.ne0);
+            w.layout = RowLayout::Q4kX8;
+        } else if (wants_lut64(w)) {
             lut64_pack(w.data, dst, w.ne1, w.row_bytes);
             w.layout = RowLayout::Lut64;
             ++out.n_lut64;
@@ -79,7 +85,7 @@ RepackedWeights repack_for_cpu(Transformer &tf, const std::function<void(float)>
         }
         release_mapped(w.data, n);
         w.data = dst;
-        out.bytes += n;
+        out.bytes += n_dst;
         ++out.n_matrices;
         if (progress) progress(float(k + 1) / float(todo.size()));
     }

@@ -1,0 +1,94 @@
+// The products of RowLayout::Q4kX8 tiles (q4k_x8.hpp) in 256-bit AVX-512VL
+// vectors, lane l holding tile row l: vpdpbusd multiplies 4 nibbles of each
+// of the 8 rows by the same 4 broadcast activation bytes, so one decoded
+// nibble vector serves every activation row of the call.
+#include "backend/cpu/q4k_x8.hpp"
+
+#include <immintrin.h>
+
+#include <cstring>
+
+namespace ternlm::cpu {
+
+namespace {
+
+constexpr size_t kScalesAt = 1024, kMinsAt = 1088, kDAt = 1152, kDminAt = 1168;
+
+inline __m256i broadcast4(const int8_t *p) {
+    int32_t v;
+    std::memcpy(&v, p, 4);
+    return _mm256_set1_epi32(v);
+}
+
+// The 8 sums of 32 activations of a Q8_K block as int16 (from its 16 sums
+// of 16): int32 element p holds those of sub-blocks 2p and 2p + 1.
+inline __m128i sub_block_sums(const block_q8_K &a) {
+    const __m128i lo = _mm_loadu_si128(reinterpret_cast<const __m128i *>(a.bsums));
+    const __m128i hi = _mm_loadu_si128(reinterpret_cast<const __m128i *>(a.bsums + 8));
+    return _mm_hadd_epi16(lo, hi); // |sum| <= 32 * 127: no wrap
+}
+
+// Sub-block pair j's integer sums for T activation rows: the nibbles times
+// the activations, each sub-block's sum times its scale.
+template <int T>
+inline void pair_sums(const uint8_t *blk, int j, const block_q8_K *const *a, int64_t i, __m256i isum[T]) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    __m256i sa[T], sb[T];
+    for (int t = 0; t < T; ++t) sa[t] = sb[t] = _mm256_setzero_si256();
+    for (int k = 0; k < 8; ++k) {
+        const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(blk + (8 * j + k) * 32));
+        const __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+        for (int t = 0; t < T; ++t) {
+            const int8_t *q = a[t][i].qs + 64 * j + 4 * k;
+            sa[t] = _mm256_dpbusd_epi32(sa[t], lo, broadcast4(q));
+            sb[t] = _mm256_dpbusd_epi32(sb[t], hi, broadcast4(q + 32));
+        }
+    }
+    const __m256i sca = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i *>(blk + kScalesAt + 16 * j)));
+    const __m256i scb = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i *>(blk + kScalesAt + 16 * j + 8)));
+    for (int t = 0; t < T; ++t)
+        isum[t] = _mm256_add_epi32(isum[t], _mm256_add_epi32(_mm256_mullo_epi32(sa[t], sca), _mm256_mullo_epi32(sb[t], scb)));
+}
+
+template <int T>
+void tile_rows(const uint8_t *tile, int64_t nb, const block_q8_K *const *a, float *const *out) {
+    __m256 acc[T];
+    for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; ++i) {
+        const uint8_t *blk = tile + size_t(i) * kQ4kX8BlockBytes;
+        __m256i isum[T], imin[T];
+        __m128i bsum[T];
+        for (int t = 0; t < T; ++t) {
+            isum[t] = imin[t] = _mm256_setzero_si256();
+            bsum[t] = sub_block_sums(a[t][i]);
+        }
+        for (int j = 0; j < 4; ++j) pair_sums<T>(blk, j, a, i, isum);
+        for (int p = 0; p < 4; ++p) { // the mins: lane l's int16 pair is row l's mins of sub-blocks 2p, 2p + 1
+            const __m256i mins = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i *>(blk + kMinsAt + 16 * p)));
+            for (int t = 0; t < T; ++t)
+                imin[t] = _mm256_dpwssd_epi32(imin[t], mins,
+                                              _mm256_permutevar8x32_epi32(_mm256_zextsi128_si256(bsum[t]), _mm256_set1_epi32(p)));
+        }
+        const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(blk + kDAt)));
+        const __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(blk + kDminAt)));
+        for (int t = 0; t < T; ++t) {
+            const __m256 da = _mm256_set1_ps(a[t][i].d);
+            acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(d, da), _mm256_cvtepi32_ps(isum[t]), acc[t]);
+            acc[t] = _mm256_fnmadd_ps(_mm256_mul_ps(dmin, da), _mm256_cvtepi32_ps(imin[t]), acc[t]);
+        }
+    }
+    for (int t = 0; t < T; ++t) _mm256_storeu_ps(out[t], acc[t]);
+}
+
+} // namespace
+
+void q4k_x8_tile(const uint8_t *tile, int64_t nb, const block_q8_K *const *a, int n_act, float *const *out) {
+    switch (n_act) {
+    case 1: return tile_rows<1>(tile, nb, a, out);
+    case 2: return tile_rows<2>(tile, nb, a, out);
+    case 3: return tile_rows<3>(tile, nb, a, out);
+    default: return tile_rows<4>(tile, nb, a, out);
+    }
+}
+
+} // namespace ternlm::cpu
