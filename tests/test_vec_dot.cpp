@@ -10,7 +10,7 @@
 #include <thread>
 
 #include "backend/cpu/ops.hpp"
-#include "backend/cpu/q4k_x8.hpp"
+#include "backend/cpu/tiles8.hpp"
 #include "backend/cpu/repack.hpp"
 #include "backend/cpu/ternary_lut.hpp"
 #include "backend/cpu/vec_dot.hpp"
@@ -328,31 +328,31 @@ TEST_CASE("TQ1_0 lookup-table tiles give the plain rows' results bit for bit", "
     if (!cpu::lut64_available()) WARN("this CPU has no AVX-512 VBMI: only the Lut64 layout was tested, not the kernel");
 }
 
-TEST_CASE("Q4_K tiles of 8 rows hold every row; their products match the reference, whatever the batch", "[kernels]") {
+TEST_CASE("Q4_K and Q8_0 tiles of 8 rows hold every row; their products match the reference, whatever the batch", "[kernels]") {
     std::mt19937 rng(61);
     cpu::ThreadPool pool(2);
-    const GgmlType t = GgmlType::Q4_K;
+    for (GgmlType t : {GgmlType::Q4_K, GgmlType::Q8_0})
     for (int64_t k : {int64_t(QK_K), int64_t(3 * QK_K)}) {
         // One tile; two tiles and 3 plain rows; five tiles.
         for (int n_rows : {8, 19, 40}) {
             std::vector<uint8_t> data;
             const WeightRef plain = random_matrix(t, k, n_rows, rng, data);
-            std::vector<uint8_t> packed(cpu::q4k_x8_bytes(n_rows, k));
-            cpu::q4k_x8_pack(data.data(), packed.data(), n_rows, k);
+            std::vector<uint8_t> packed(cpu::tiles8_bytes(t, n_rows, k));
+            cpu::tiles8_pack(t, data.data(), packed.data(), n_rows, k);
             WeightRef tiled = plain;
             tiled.data = packed.data();
-            tiled.layout = RowLayout::Q4kX8;
-            INFO("k=" << k << " rows=" << n_rows);
+            tiled.layout = RowLayout::Tiles8;
+            INFO(type_name(t) << " k=" << k << " rows=" << n_rows);
             std::vector<uint8_t> row(plain.row_bytes);
             std::vector<float> a(static_cast<size_t>(k)), b(static_cast<size_t>(k));
             for (int r = 0; r < n_rows; ++r) {
-                cpu::q4k_x8_unpack_row(tiled, r, row.data());
+                cpu::tiles8_unpack_row(tiled, r, row.data());
                 REQUIRE(std::memcmp(row.data(), data.data() + size_t(r) * plain.row_bytes, row.size()) == 0);
                 dequantize_weight_row(plain, r, a.data());
                 dequantize_weight_row(tiled, r, b.data());
                 CHECK(a == b);
             }
-            if (!cpu::wants_q4k_x8(plain)) continue;
+            if (!cpu::wants_tiles8(plain)) continue;
             // A batch of 9 (two calls of 4 and one of 1) against the same rows
             // one at a time, as decode steps: the same bits.
             const int m = 9;
@@ -361,7 +361,7 @@ TEST_CASE("Q4_K tiles of 8 rows hold every row; their products match the referen
             cpu::MatmulScratch scratch;
             cpu::matmul(pool, tiled, x.data(), m, y.data(), scratch);
             const std::vector<uint8_t> act = scratch.act;
-            const size_t act_row = row_size(GgmlType::Q8_K, k);
+            const size_t act_row = row_size(vec_dot_type(t), k);
             cpu::matmul(pool, plain, x.data(), m, y_plain.data(), scratch);
             for (int tk = 0; tk < m; ++tk) {
                 cpu::matmul(pool, tiled, x.data() + tk * k, 1, y1.data(), scratch);
@@ -387,7 +387,7 @@ TEST_CASE("Q4_K tiles of 8 rows hold every row; their products match the referen
             CHECK(ys1 == yo);
         }
     }
-    if (cpu::detected_isa() != cpu::Isa::Avx512Vnni) WARN("no AVX-512 VNNI on this CPU: only the Q4kX8 layout was tested, not its kernel");
+    if (cpu::detected_isa() != cpu::Isa::Avx512Vnni) WARN("no AVX-512 VNNI on this CPU: only the Tiles8 layout was tested, not its kernels");
 }
 
 TEST_CASE("threaded matmul matches per-row reference dots", "[kernels]") {

@@ -3,7 +3,7 @@
 #include <cstring>
 #include <vector>
 
-#include "backend/cpu/q4k_x8.hpp"
+#include "backend/cpu/tiles8.hpp"
 #include "backend/cpu/ternary_lut.hpp"
 #include "common/error.hpp"
 #include "quant/reference.hpp"
@@ -12,14 +12,14 @@ namespace ternlm {
 
 void dequantize_weight_row(const WeightRef &w, int64_t r, float *dst) {
     const bool grouped = w.layout == RowLayout::Interleaved4 && r < w.ne1 / 4 * 4;
-    if (w.layout == RowLayout::Lut64 || w.layout == RowLayout::Q4kX8 || grouped) { // gather the row's blocks
+    if (w.layout == RowLayout::Lut64 || w.layout == RowLayout::Tiles8 || grouped) { // gather the row's blocks
         std::vector<uint8_t> row(w.row_bytes);
         if (grouped) {
             const size_t bb = interleave_block_bytes(w);
             const uint8_t *group = w.data + size_t(r / 4) * 4 * w.row_bytes + size_t(r % 4) * bb;
             for (size_t i = 0; i < row.size() / bb; ++i) std::memcpy(row.data() + i * bb, group + 4 * bb * i, bb);
-        } else if (w.layout == RowLayout::Q4kX8) {
-            cpu::q4k_x8_unpack_row(w, r, row.data());
+        } else if (w.layout == RowLayout::Tiles8) {
+            cpu::tiles8_unpack_row(w, r, row.data());
         } else {
             cpu::lut64_unpack_row(w, r, row.data());
         }

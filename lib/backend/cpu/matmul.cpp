@@ -6,7 +6,7 @@
 #include <algorithm>
 
 #include "backend/cpu/ops.hpp"
-#include "backend/cpu/q4k_x8.hpp"
+#include "backend/cpu/tiles8.hpp"
 #include "backend/cpu/ternary_lut.hpp"
 #include "backend/cpu/vec_dot.hpp"
 #include "common/error.hpp"
@@ -28,13 +28,13 @@ struct RowProduct {
     VecDotRows4Fn rows4 = nullptr; // 4 weight rows, one activation row; may be null
     bool use_rows4 = false;
     size_t rows4_stride = 0;
-    bool x8 = false; // RowLayout::Q4kX8: groups are tiles of 8 rows (cpu/q4k_x8.hpp)
+    bool tiles8 = false; // RowLayout::Tiles8: groups are tiles of 8 rows (cpu/tiles8.hpp)
 
     RowProduct() = default;
     RowProduct(const WeightRef &wr, float *out, int m) : w(&wr), y(out) {
         dot = vec_dot_for(wr.type);
         dot4 = vec_dot4_for(wr.type);
-        x8 = wr.layout == RowLayout::Q4kX8;
+        tiles8 = wr.layout == RowLayout::Tiles8;
         // For an interleaved matrix, the kernel of its layout, which it
         // always has (cpu/repack.cpp).
         const bool interleaved = wr.layout == RowLayout::Interleaved4;
@@ -42,12 +42,12 @@ struct RowProduct {
         use_rows4 = rows4 && (interleaved || m < 4 || !dot4);
         rows4_stride = interleaved ? interleave_block_bytes(wr) : wr.row_bytes;
     }
-    int64_t group_rows() const { return x8 ? kQ4kX8Rows : 4; }
+    int64_t group_rows() const { return tiles8 ? kTileRows : 4; }
     int64_t groups() const { return (w->ne1 + group_rows() - 1) / group_rows(); }
 
     // Row groups g0 .. g1 against the m activation rows at act.
     void run(int64_t g0, int64_t g1, const uint8_t *act, size_t act_row, int m) const {
-        if (x8) return run_tiles(g0, g1, act, act_row, m);
+        if (tiles8) return run_tiles(g0, g1, act, act_row, m);
         const int64_t k = w->ne0, n = w->ne1;
         const size_t group_bytes = 4 * w->row_bytes;
         const int64_t r0 = 4 * g0, r1 = std::min(n, 4 * g1);
@@ -70,27 +70,27 @@ struct RowProduct {
         for (; t < m; ++t) y[size_t(t) * n + r] = dot(k, wr, act + size_t(t) * act_row);
     }
 
-    // Tiles g0 .. g1 of a Q4kX8 matrix, 4 activation rows a call; the group
+    // Tiles g0 .. g1 of a Tiles8 matrix, 4 activation rows a call; the group
     // after the last tile is its plain rows.
     void run_tiles(int64_t g0, int64_t g1, const uint8_t *act, size_t act_row, int m) const {
-        const int64_t k = w->ne0, n = w->ne1, tiles = n / kQ4kX8Rows;
-        const size_t tile_bytes = q4k_x8_tile_bytes(k);
+        const int64_t k = w->ne0, n = w->ne1, tiles = n / kTileRows, nb = k / type_traits(w->type).block_size;
+        const size_t tile_bytes = tiles8_tile_bytes(w->type, k);
         for (int64_t g = g0; g < g1; ++g) {
             if (g >= tiles) {
                 const uint8_t *plain = w->data + size_t(tiles) * tile_bytes;
-                for (int64_t r = tiles * kQ4kX8Rows; r < n; ++r)
-                    plain_row(plain + size_t(r - tiles * kQ4kX8Rows) * w->row_bytes, r, act, act_row, m);
+                for (int64_t r = tiles * kTileRows; r < n; ++r)
+                    plain_row(plain + size_t(r - tiles * kTileRows) * w->row_bytes, r, act, act_row, m);
                 continue;
             }
             for (int t0 = 0; t0 < m; t0 += 4) {
                 const int c = std::min(4, m - t0);
-                const block_q8_K *a[4];
+                const uint8_t *a[4];
                 float *out[4];
                 for (int u = 0; u < c; ++u) {
-                    a[u] = reinterpret_cast<const block_q8_K *>(act + size_t(t0 + u) * act_row);
-                    out[u] = y + size_t(t0 + u) * n + g * kQ4kX8Rows;
+                    a[u] = act + size_t(t0 + u) * act_row;
+                    out[u] = y + size_t(t0 + u) * n + g * kTileRows;
                 }
-                q4k_x8_tile(w->data + size_t(g) * tile_bytes, k / QK_K, a, c, out);
+                tiles8_product(w->type, w->data + size_t(g) * tile_bytes, nb, a, c, out);
             }
         }
     }
@@ -112,7 +112,7 @@ uint8_t *quantize_input(ThreadPool &pool, GgmlType act_type, const float *x, int
 // The products' row groups as one range, in turn: a thread's share may span
 // two matrices, each piece run with its own kernels.
 // Rows go in groups of 4 (the 4-row kernels cover all but the last n %
-// 4; a Q4kX8 matrix's groups are its tiles of 8), each thread walking one
+// 4; a Tiles8 matrix's groups are its tiles of 8), each thread walking one
 // contiguous share of them: small chunks
 // from a shared counter were measured to halve decode speed, the
 // threads' interleaved streams defeating the hardware prefetchers

@@ -6,7 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "backend/cpu/q4k_x8.hpp"
+#include "backend/cpu/tiles8.hpp"
 #include "backend/cpu/ternary_lut.hpp"
 #include "backend/cpu/vec_dot.hpp"
 #include "common/error.hpp"
@@ -36,7 +36,7 @@ void interleave_rows4(const uint8_t *src, uint8_t *dst, int64_t n_rows, size_t r
 namespace {
 
 // Whether a matrix goes into one of the CPU kernels' layouts.
-bool wants_repack(const WeightRef &w) { return wants_lut64(w) || wants_interleave4(w) || wants_q4k_x8(w); }
+bool wants_repack(const WeightRef &w) { return wants_lut64(w) || wants_interleave4(w) || wants_tiles8(w); }
 
 // Hands the whole pages of a mapped range back to the kernel. The mapping is
 // private and read-only, so a later read (nothing in ternlm makes one) would
@@ -67,14 +67,14 @@ RepackedWeights repack_for_cpu(Transformer &tf, const std::function<void(float)>
     for (size_t k = 0; k < todo.size(); ++k) {
         WeightRef &w = *todo[k];
         const size_t n = size_t(w.ne1) * w.row_bytes;
-        const bool x8 = wants_q4k_x8(w);
-        const size_t n_dst = x8 ? q4k_x8_bytes(w.ne1, w.ne0) : n;
+        const bool tiles8 = wants_tiles8(w);
+        const size_t n_dst = tiles8 ? tiles8_bytes(w.type, w.ne1, w.ne0) : n;
         uint8_t *dst = static_cast<uint8_t *>(std::aligned_alloc(64, (n_dst + 63) / 64 * 64));
         if (!dst) fail(TERN_ERR_OUT_OF_MEMORY, "repacking '%s' for the CPU: out of memory (%zu bytes)", w.name.c_str(), n_dst);
         out.buffers.emplace_back(dst);
-        if (x8) {
-            q4k_x8_pack(w.data, dst, w.ne1, w.ne0);
-            w.layout = RowLayout::Q4kX8;
+        if (tiles8) {
+            tiles8_pack(w.type, w.data, dst, w.ne1, w.ne0);
+            w.layout = RowLayout::Tiles8;
         } else if (wants_lut64(w)) {
             lut64_pack(w.data, dst, w.ne1, w.row_bytes);
             w.layout = RowLayout::Lut64;

@@ -6,9 +6,9 @@
 // each group of 4 rows interleaved (RowLayout::Interleaved4), so that the
 // 4-row decode kernel reads one sequential stream instead of four. With the rows plain,
 // TQ2_0's 66-byte blocks in four streams ran at 8 GB/s on one core where one
-// stream runs at 24 (docs/performance.md). Q4_K matrices go into tiles of
-// 8 rows (RowLayout::Q4kX8, cpu/q4k_x8.hpp) where the CPU has AVX-512
-// VNNI. The copy replaces the mapped
+// stream runs at 24 (docs/performance.md). Q4_K and Q8_0 matrices go into
+// tiles of 8 rows (RowLayout::Tiles8, cpu/tiles8.hpp) where the CPU has
+// AVX-512 VNNI. The copy replaces the mapped
 // pages, which are handed back to the kernel, so memory stays at the file's
 // size.
 #pragma once

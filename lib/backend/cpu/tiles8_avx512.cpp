@@ -1,18 +1,21 @@
-// The products of RowLayout::Q4kX8 tiles (q4k_x8.hpp) in 256-bit AVX-512VL
-// vectors, lane l holding tile row l: vpdpbusd multiplies 4 nibbles of each
+// The products of RowLayout::Tiles8 tiles (tiles8.hpp) in 256-bit AVX-512VL
+// vectors, lane l holding tile row l: vpdpbusd multiplies 4 weights of each
 // of the 8 rows by the same 4 broadcast activation bytes, so one decoded
-// nibble vector serves every activation row of the call.
-#include "backend/cpu/q4k_x8.hpp"
+// weight vector serves every activation row of the call.
+#include "backend/cpu/tiles8.hpp"
 
 #include <immintrin.h>
 
 #include <cstring>
 
+#include "quant/blocks.hpp"
+
 namespace ternlm::cpu {
 
 namespace {
 
-constexpr size_t kScalesAt = 1024, kMinsAt = 1088, kDAt = 1152, kDminAt = 1168;
+constexpr size_t kScalesAt = 1024, kMinsAt = 1088, kDAt = 1152, kDminAt = 1168, kQ4kBlockBytes = 1184;
+constexpr size_t kQ8DAt = 256, kQ8BlockBytes = 272;
 
 inline __m256i broadcast4(const int8_t *p) {
     int32_t v;
@@ -51,11 +54,11 @@ inline void pair_sums(const uint8_t *blk, int j, const block_q8_K *const *a, int
 }
 
 template <int T>
-void tile_rows(const uint8_t *tile, int64_t nb, const block_q8_K *const *a, float *const *out) {
+void q4k_tile(const uint8_t *tile, int64_t nb, const block_q8_K *const *a, float *const *out) {
     __m256 acc[T];
     for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
     for (int64_t i = 0; i < nb; ++i) {
-        const uint8_t *blk = tile + size_t(i) * kQ4kX8BlockBytes;
+        const uint8_t *blk = tile + size_t(i) * kQ4kBlockBytes;
         __m256i isum[T], imin[T];
         __m128i bsum[T];
         for (int t = 0; t < T; ++t) {
@@ -80,14 +83,52 @@ void tile_rows(const uint8_t *tile, int64_t nb, const block_q8_K *const *a, floa
     for (int t = 0; t < T; ++t) _mm256_storeu_ps(out[t], acc[t]);
 }
 
+// Q8_0: |w| times the activations with w's sign, as vpdpbusd multiplies
+// unsigned bytes by signed ones (|w| <= 128 fits a byte; |a| <= 127).
+template <int T>
+void q8_0_tile(const uint8_t *tile, int64_t nb, const block_q8_0 *const *a, float *const *out) {
+    __m256 acc[T];
+    for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; ++i) {
+        const uint8_t *blk = tile + size_t(i) * kQ8BlockBytes;
+        __m256i isum[T];
+        for (int t = 0; t < T; ++t) isum[t] = _mm256_setzero_si256();
+        for (int k = 0; k < 8; ++k) {
+            const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(blk + 32 * k));
+            const __m256i aw = _mm256_abs_epi8(w);
+            for (int t = 0; t < T; ++t) isum[t] = _mm256_dpbusd_epi32(isum[t], aw, _mm256_sign_epi8(broadcast4(a[t][i].qs + 4 * k), w));
+        }
+        const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(blk + kQ8DAt)));
+        for (int t = 0; t < T; ++t)
+            acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(_cvtsh_ss(a[t][i].d))), _mm256_cvtepi32_ps(isum[t]), acc[t]);
+    }
+    for (int t = 0; t < T; ++t) _mm256_storeu_ps(out[t], acc[t]);
+}
+
+// Type B's tile kernel for T activation rows.
+template <typename B, int T, void (*Tile)(const uint8_t *, int64_t, const B *const *, float *const *)>
+void run_tile(const uint8_t *tile, int64_t nb, const uint8_t *const *a, float *const *out) {
+    const B *blocks[T];
+    for (int t = 0; t < T; ++t) blocks[t] = reinterpret_cast<const B *>(a[t]);
+    Tile(tile, nb, blocks, out);
+}
+
 } // namespace
 
-void q4k_x8_tile(const uint8_t *tile, int64_t nb, const block_q8_K *const *a, int n_act, float *const *out) {
+void tiles8_product(GgmlType t, const uint8_t *tile, int64_t nb, const uint8_t *const *a, int n_act, float *const *out) {
+    if (t == GgmlType::Q4_K) {
+        switch (n_act) {
+        case 1: return run_tile<block_q8_K, 1, q4k_tile<1>>(tile, nb, a, out);
+        case 2: return run_tile<block_q8_K, 2, q4k_tile<2>>(tile, nb, a, out);
+        case 3: return run_tile<block_q8_K, 3, q4k_tile<3>>(tile, nb, a, out);
+        default: return run_tile<block_q8_K, 4, q4k_tile<4>>(tile, nb, a, out);
+        }
+    }
     switch (n_act) {
-    case 1: return tile_rows<1>(tile, nb, a, out);
-    case 2: return tile_rows<2>(tile, nb, a, out);
-    case 3: return tile_rows<3>(tile, nb, a, out);
-    default: return tile_rows<4>(tile, nb, a, out);
+    case 1: return run_tile<block_q8_0, 1, q8_0_tile<1>>(tile, nb, a, out);
+    case 2: return run_tile<block_q8_0, 2, q8_0_tile<2>>(tile, nb, a, out);
+    case 3: return run_tile<block_q8_0, 3, q8_0_tile<3>>(tile, nb, a, out);
+    default: return run_tile<block_q8_0, 4, q8_0_tile<4>>(tile, nb, a, out);
     }
 }
 

@@ -1,0 +1,118 @@
+// RowLayout::Tiles8's packing (tiles8.hpp); the products are in tiles8_avx512.cpp.
+#include "backend/cpu/tiles8.hpp"
+
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "backend/cpu/vec_dot.hpp"
+#include "quant/blocks.hpp"
+
+namespace ternlm::cpu {
+
+namespace {
+constexpr size_t kScalesAt = 1024, kMinsAt = 1088, kDAt = 1152, kDminAt = 1168; // Q4_K's tile block
+constexpr size_t kQ8DAt = 256;                                                  // Q8_0's
+
+// One tile block packed from the rows' blocks b[l] (pack) or unpacked into
+// them: the same byte moves both ways (the tile is only read when unpacking).
+void move_q4k(block_q4_K *const b[kTileRows], uint8_t *tile, bool pack) {
+    for (int l = 0; l < kTileRows; ++l) {
+        for (int j = 0; j < 4; ++j)
+            for (int k = 0; k < 8; ++k) {
+                uint8_t *t = tile + (8 * j + k) * 32 + 4 * l, *q = b[l]->qs + 32 * j + 4 * k;
+                pack ? std::memcpy(t, q, 4) : std::memcpy(q, t, 4);
+            }
+        uint8_t *sc = tile + kScalesAt + l, *m = tile + kMinsAt + 2 * l;
+        if (pack) {
+            for (int s = 0; s < 8; ++s) get_scale_min_k4(s, b[l]->scales, sc + 8 * s, m + 16 * (s / 2) + s % 2);
+        } else {
+            std::memset(b[l]->scales, 0, sizeof b[l]->scales);
+            for (int s = 0; s < 8; ++s) put_scale_min_k4(s, b[l]->scales, sc[8 * s], m[16 * (s / 2) + s % 2]);
+        }
+        pack ? std::memcpy(tile + kDAt + 2 * l, &b[l]->d, 2) : std::memcpy(&b[l]->d, tile + kDAt + 2 * l, 2);
+        pack ? std::memcpy(tile + kDminAt + 2 * l, &b[l]->dmin, 2) : std::memcpy(&b[l]->dmin, tile + kDminAt + 2 * l, 2);
+    }
+}
+
+void move_q8_0(block_q8_0 *const b[kTileRows], uint8_t *tile, bool pack) {
+    for (int l = 0; l < kTileRows; ++l) {
+        for (int k = 0; k < 8; ++k) {
+            uint8_t *t = tile + 32 * k + 4 * l;
+            int8_t *q = b[l]->qs + 4 * k;
+            pack ? std::memcpy(t, q, 4) : std::memcpy(q, t, 4);
+        }
+        pack ? std::memcpy(tile + kQ8DAt + 2 * l, &b[l]->d, 2) : std::memcpy(&b[l]->d, tile + kQ8DAt + 2 * l, 2);
+    }
+}
+
+// Tile block i of the rows at rows[l] (plain), packed into or out of `tile`.
+void move_block(GgmlType t, uint8_t *const rows[kTileRows], int64_t i, uint8_t *tile, bool pack) {
+    if (t == GgmlType::Q4_K) {
+        block_q4_K *b[kTileRows];
+        for (int l = 0; l < kTileRows; ++l) b[l] = reinterpret_cast<block_q4_K *>(rows[l]) + i;
+        move_q4k(b, tile, pack);
+    } else {
+        block_q8_0 *b[kTileRows];
+        for (int l = 0; l < kTileRows; ++l) b[l] = reinterpret_cast<block_q8_0 *>(rows[l]) + i;
+        move_q8_0(b, tile, pack);
+    }
+}
+} // namespace
+
+bool wants_tiles8(const WeightRef &w) {
+    static const bool off = [] {
+        const char *e = std::getenv("TERNLM_TILES8");
+        return e && e[0] == '0';
+    }();
+    return !off && w && w.layout == RowLayout::Plain && (w.type == GgmlType::Q4_K || w.type == GgmlType::Q8_0) &&
+           w.ne1 >= kTileRows && w.ne0 % type_traits(w.type).block_size == 0 && w.tensor_scale == 1.0f &&
+           detected_isa() == Isa::Avx512Vnni;
+}
+
+size_t tiles8_block_bytes(GgmlType t) { return t == GgmlType::Q4_K ? 1184 : 272; }
+
+size_t tiles8_tile_bytes(GgmlType t, int64_t n_cols) {
+    return size_t(n_cols / type_traits(t).block_size) * tiles8_block_bytes(t);
+}
+
+size_t tiles8_bytes(GgmlType t, int64_t n_rows, int64_t n_cols) {
+    const int64_t tiles = n_rows / kTileRows;
+    return size_t(tiles) * tiles8_tile_bytes(t, n_cols) + size_t(n_rows - tiles * kTileRows) * row_size(t, n_cols);
+}
+
+void tiles8_pack(GgmlType t, const uint8_t *src, uint8_t *dst, int64_t n_rows, int64_t n_cols) {
+    const int64_t nb = n_cols / type_traits(t).block_size, tiles = n_rows / kTileRows;
+    const size_t row_bytes = row_size(t, n_cols), tile_bytes = tiles8_tile_bytes(t, n_cols);
+    for (int64_t g = 0; g < tiles; ++g) {
+        uint8_t *rows[kTileRows];
+        for (int l = 0; l < kTileRows; ++l) rows[l] = const_cast<uint8_t *>(src) + size_t(g * kTileRows + l) * row_bytes;
+        for (int64_t i = 0; i < nb; ++i)
+            move_block(t, rows, i, dst + size_t(g) * tile_bytes + size_t(i) * tiles8_block_bytes(t), true);
+    }
+    std::memcpy(dst + size_t(tiles) * tile_bytes, src + size_t(tiles * kTileRows) * row_bytes,
+                size_t(n_rows - tiles * kTileRows) * row_bytes);
+}
+
+void tiles8_unpack_row(const WeightRef &w, int64_t r, uint8_t *row) {
+    const int64_t nb = w.ne0 / type_traits(w.type).block_size, tiles = w.ne1 / kTileRows;
+    const size_t tile_bytes = tiles8_tile_bytes(w.type, w.ne0);
+    if (r >= tiles * kTileRows) {
+        std::memcpy(row, w.data + size_t(tiles) * tile_bytes + size_t(r - tiles * kTileRows) * w.row_bytes, w.row_bytes);
+        return;
+    }
+    // The other rows' blocks go to a scratch row: only row r's are kept.
+    std::vector<uint8_t> scratch(w.row_bytes);
+    uint8_t *rows[kTileRows];
+    for (int l = 0; l < kTileRows; ++l) rows[l] = l == r % kTileRows ? row : scratch.data();
+    uint8_t *tile = const_cast<uint8_t *>(w.data) + size_t(r / kTileRows) * tile_bytes;
+    for (int64_t i = 0; i < nb; ++i) move_block(w.type, rows, i, tile + size_t(i) * tiles8_block_bytes(w.type), false);
+}
+
+#if !defined(TERNLM_HAVE_AVX512_KERNELS)
+void tiles8_product(GgmlType, const uint8_t *, int64_t, const uint8_t *const *, int, float *const *) {
+    std::abort(); // unreachable: wants_tiles8() needs AVX-512 VNNI
+}
+#endif
+
+} // namespace ternlm::cpu

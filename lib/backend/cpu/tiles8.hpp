@@ -1,0 +1,69 @@
+// Q4_K and Q8_0 matrices repacked for AVX-512 VNNI (RowLayout::Tiles8): the
+// rows in tiles of 8 whose blocks lie side by side, so that a vector lane
+// is a row. vpdpbusd then multiplies 4 weights of each of the 8 rows by
+// the same 4 broadcast activation bytes, and one float multiply-add a
+// block serves the 8 rows, where the one-row kernels spend a horizontal
+// fold, a conversion and a multiply-add on every row and activation row
+// (kquant_x86.hpp, vec_dot_avx512.cpp): about half of their instructions
+// (docs/performance.md, session 26). This is the idea of llama.cpp's
+// q4_K_8x8 repacking, in a layout of ternlm's own.
+//
+// A tile's block i (tiles8_block_bytes, tile blocks one after another):
+//
+// Q4_K (256 weights, 1,184 bytes where the 8 blocks held 1,152):
+//   [0, 1024)     the nibbles: step (j, k) of pair j (sub-blocks 2j, 2j+1)
+//                 and k (0..7) is 32 bytes, row l's 4 bytes at 4l, which are
+//                 its block's qs[32j + 4k .. +3]: low nibbles weights
+//                 64j + 4k + b of sub-block 2j, high nibbles 64j + 32 + 4k + b;
+//   [1024, 1088)  the 6-bit scales, sub-block s of row l at 8s + l;
+//   [1088, 1152)  the 6-bit mins, pair p (sub-blocks 2p, 2p+1) of row l at
+//                 16p + 2l and 16p + 2l + 1;
+//   [1152, 1168)  the rows' d (f16), [1168, 1184) their dmin.
+// Q8_0 (32 weights, 272 bytes, as the 8 blocks):
+//   [0, 256)      step k (0..7) is 32 bytes, row l's at 4l: its qs[4k .. +3];
+//   [256, 272)    the rows' d (f16).
+// Rows after the last whole tile stay plain rows, after the tiles.
+//
+// Exactness: a row's block sums are exact integers (Q4_K: nibbles times Q8_K
+// quants, scaled by the 6-bit scales, then the mins times the activations'
+// sums; Q8_0: quants times quants), and each (row, activation row) is summed
+//   Q4_K: acc = fma(d_w * d_a, float(isum), acc); acc = fma(-(dmin_w * d_a), float(imin), acc)
+//   Q8_0: acc = fma(d_w * d_a, float(isum), acc)
+// block after block, whatever the number of activation rows a call takes:
+// decode and prefill give the same bits. They are not the bits of the
+// plain-row kernels (another order of float additions).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "backend/backend.hpp"
+#include "quant/types.hpp"
+
+namespace ternlm::cpu {
+
+constexpr int kTileRows = 8;
+
+// Whether this matrix goes into RowLayout::Tiles8: a Q4_K or Q8_0 matrix of
+// at least one tile, on a CPU with AVX-512 VNNI, unless TERNLM_TILES8=0 (to
+// compare).
+bool wants_tiles8(const WeightRef &w);
+
+// Bytes of one tile block of type t (8 rows' blocks).
+size_t tiles8_block_bytes(GgmlType t);
+// Bytes of one tile (all its blocks), and of the whole repacked matrix
+// (tiles, then the plain rows).
+size_t tiles8_tile_bytes(GgmlType t, int64_t n_cols);
+size_t tiles8_bytes(GgmlType t, int64_t n_rows, int64_t n_cols);
+
+// dst (tiles8_bytes) = the n_rows rows of src (type t) in RowLayout::Tiles8.
+void tiles8_pack(GgmlType t, const uint8_t *src, uint8_t *dst, int64_t n_rows, int64_t n_cols);
+// Row r of a Tiles8 matrix as plain blocks (w.row_bytes bytes).
+void tiles8_unpack_row(const WeightRef &w, int64_t r, uint8_t *row);
+
+// out[u][0..7] = the dot products of one tile's 8 rows (nb blocks of type
+// t) with activation rows a[u] (u < n_act, 1 to 4; in vec_dot_type(t)).
+// AVX-512 VNNI only (tiles8_avx512.cpp).
+void tiles8_product(GgmlType t, const uint8_t *tile, int64_t nb, const uint8_t *const *a, int n_act, float *const *out);
+
+} // namespace ternlm::cpu
