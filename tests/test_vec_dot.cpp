@@ -55,6 +55,21 @@ WeightRef random_matrix(GgmlType t, int64_t k, int n_rows, std::mt19937 &rng, st
     return w;
 }
 
+// Every row of `packed` (plain's rows, data, in another layout) reads back
+// as the file's row, through unpack and through the embedding path.
+template <typename Unpack>
+void check_rows_held(const WeightRef &plain, const WeightRef &packed, const std::vector<uint8_t> &data, Unpack unpack) {
+    std::vector<uint8_t> row(plain.row_bytes);
+    std::vector<float> a(static_cast<size_t>(plain.ne0)), b(static_cast<size_t>(plain.ne0));
+    for (int64_t r = 0; r < plain.ne1; ++r) {
+        unpack(packed, r, row.data());
+        REQUIRE(std::memcmp(row.data(), data.data() + size_t(r) * plain.row_bytes, row.size()) == 0);
+        dequantize_weight_row(plain, r, a.data());
+        dequantize_weight_row(packed, r, b.data());
+        CHECK(a == b);
+    }
+}
+
 } // namespace
 
 TEST_CASE("SIMD dot products match the scalar reference", "[kernels]") {
@@ -293,15 +308,7 @@ TEST_CASE("TQ1_0 lookup-table tiles give the plain rows' results bit for bit", "
             tiled.layout = RowLayout::Lut64;
             INFO("k=" << k << " rows=" << n_rows);
             // The layout holds every row (and the embedding path reads it back).
-            std::vector<uint8_t> row(plain.row_bytes);
-            std::vector<float> a(static_cast<size_t>(k)), b(static_cast<size_t>(k));
-            for (int r = 0; r < n_rows; ++r) {
-                cpu::lut64_unpack_row(tiled, r, row.data());
-                REQUIRE(std::memcmp(row.data(), data.data() + size_t(r) * plain.row_bytes, row.size()) == 0);
-                dequantize_weight_row(plain, r, a.data());
-                dequantize_weight_row(tiled, r, b.data());
-                CHECK(a == b);
-            }
+            check_rows_held(plain, tiled, data, cpu::lut64_unpack_row);
             if (!cpu::lut64_available()) continue;
             REQUIRE(cpu::wants_lut64(plain));
             // m = 9 takes two chunks of prefill tables (8 + 1); decode repeats
@@ -343,15 +350,7 @@ TEST_CASE("Q4_K and Q8_0 tiles of 8 rows hold every row; their products match th
             tiled.data = packed.data();
             tiled.layout = RowLayout::Tiles8;
             INFO(type_name(t) << " k=" << k << " rows=" << n_rows);
-            std::vector<uint8_t> row(plain.row_bytes);
-            std::vector<float> a(static_cast<size_t>(k)), b(static_cast<size_t>(k));
-            for (int r = 0; r < n_rows; ++r) {
-                cpu::tiles8_unpack_row(tiled, r, row.data());
-                REQUIRE(std::memcmp(row.data(), data.data() + size_t(r) * plain.row_bytes, row.size()) == 0);
-                dequantize_weight_row(plain, r, a.data());
-                dequantize_weight_row(tiled, r, b.data());
-                CHECK(a == b);
-            }
+            check_rows_held(plain, tiled, data, cpu::tiles8_unpack_row);
             if (!cpu::wants_tiles8(plain)) continue;
             // A batch of 9 (two calls of 4 and one of 1) against the same rows
             // one at a time, as decode steps: the same bits.
