@@ -97,9 +97,9 @@ TEST_CASE("progress reaches 1 and can cancel", "[engine]") {
         seen.push_back(f);
         return true;
     };
-    // A ternary model is also repacked for the CPU kernels on the way.
-    for (const char *name :
-         {"models/stories260K.gguf", "models/tiny256-llama-tq2_0.gguf", "models/tiny256-llama-tq1_0.gguf"}) {
+    // Ternary, Q4_K and Q8_0 models are also repacked for the CPU kernels on the way.
+    for (const char *name : {"models/stories260K.gguf", "models/tiny256-llama-tq2_0.gguf", "models/tiny256-llama-tq1_0.gguf",
+                             "models/tiny256-llama-q4_k.gguf"}) {
         seen.clear();
         p.backend = TERN_BACKEND_CPU;
         const auto m = Model::load(testsupport::shared_path(name), p);
@@ -114,6 +114,11 @@ TEST_CASE("progress reaches 1 and can cancel", "[engine]") {
         // (its goldens then run through that kernel).
         if (std::string(name).find("tq1_0") != std::string::npos && cpu::lut64_available())
             CHECK(desc.find(" 0 into 4-row interleaved blocks") != std::string::npos);
+        // Q4_K goes into 8-row tiles where the CPU has AVX-512 VNNI: all 15
+        // matrices (2 layers of 7, and the output).
+        if (std::string(name).find("q4_k") != std::string::npos && cpu::detected_isa() == cpu::Isa::Avx512Vnni)
+            CHECK(desc.find("15 matrices (1.0 MB) repacked for the CPU kernels (0 into 64-row lookup-table tiles, 0 "
+                            "into 4-row interleaved blocks, 15 into 8-row tiles)") != std::string::npos);
     }
     p.progress = [](float f) { return f < 0.3f; };
     CHECK(load_status(testsupport::shared_path("models/stories260K.gguf"), p) == TERN_ERR_CANCELLED);

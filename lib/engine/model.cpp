@@ -86,10 +86,11 @@ std::unique_ptr<Model> Model::load(const std::string &path, const ModelParams &p
         m->cpu_repacked_ = cpu::repack_for_cpu(m->tf_, [&](float f) { report(p, 0.4f + 0.5f * f); }, end);
         if (m->cpu_repacked_.n_matrices > 0) {
             const cpu::RepackedWeights &r = m->cpu_repacked_;
-            char line[160];
-            std::snprintf(line, sizeof line, "; %d ternary matrices (%.1f MB) repacked for the CPU kernels (%d into "
-                          "64-row lookup-table tiles, %d into 4-row interleaved blocks)",
-                          r.n_matrices, double(r.bytes) / 1e6, r.n_lut64, r.n_matrices - r.n_lut64);
+            char line[200];
+            std::snprintf(line, sizeof line, "; %d matrices (%.1f MB) repacked for the CPU kernels (%d into "
+                          "64-row lookup-table tiles, %d into 4-row interleaved blocks, %d into 8-row tiles)",
+                          r.n_matrices, double(r.bytes) / 1e6, r.n_lut64, r.n_matrices - r.n_lut64 - r.n_tiles8,
+                          r.n_tiles8);
             m->backend_desc_ += line;
         }
     }

@@ -75,6 +75,7 @@ RepackedWeights repack_for_cpu(Transformer &tf, const std::function<void(float)>
         if (tiles8) {
             tiles8_pack(w.type, w.data, dst, w.ne1, w.ne0);
             w.layout = RowLayout::Tiles8;
+            ++out.n_tiles8;
         } else if (wants_lut64(w)) {
             lut64_pack(w.data, dst, w.ne1, w.row_bytes);
             w.layout = RowLayout::Lut64;

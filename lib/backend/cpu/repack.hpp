@@ -41,6 +41,7 @@ struct RepackedWeights {
     std::vector<std::unique_ptr<uint8_t[], Free>> buffers;
     int n_matrices = 0; // all repacked matrices, and bytes
     int n_lut64 = 0;    // those in RowLayout::Lut64
+    int n_tiles8 = 0;   // those in RowLayout::Tiles8
     size_t bytes = 0;
 };
 
