@@ -125,8 +125,9 @@ TERN_API tern_backend tern_model_backend(const tern_model *m);
 
 /* Where and how the weights run, one line for load-time output: "cpu, 2
  * threads" (plus what was repacked at load for the CPU kernels, e.g. "; 57
- * ternary matrices (39.8 MB) repacked for the CPU kernels (57 into 64-row
- * lookup-table tiles, 0 into 4-row interleaved blocks)") or "vulkan:
+ * matrices (39.8 MB) repacked for the CPU kernels (57 into 64-row
+ * lookup-table tiles, 0 into 4-row interleaved blocks, 0 into 8-row
+ * tiles)") or "vulkan:
  * <device name> (<device type>)". Lives as long as the model; "" for a
  * NULL model. */
 TERN_API const char *tern_model_description(const tern_model *m);
