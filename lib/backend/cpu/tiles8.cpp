@@ -11,8 +11,7 @@
 namespace ternlm::cpu {
 
 namespace {
-constexpr size_t kScalesAt = 1024, kMinsAt = 1088, kDAt = 1152, kDminAt = 1168; // Q4_K's tile block
-constexpr size_t kQ8DAt = 256;                                                  // Q8_0's
+using namespace tiles8_layout;
 
 // One tile block packed from the rows' blocks b[l] (pack) or unpacked into
 // them: the same byte moves both ways (the tile is only read when unpacking).
@@ -23,15 +22,16 @@ void move_q4k(block_q4_K *const b[kTileRows], uint8_t *tile, bool pack) {
                 uint8_t *t = tile + (8 * j + k) * 32 + 4 * l, *q = b[l]->qs + 32 * j + 4 * k;
                 pack ? std::memcpy(t, q, 4) : std::memcpy(q, t, 4);
             }
-        uint8_t *sc = tile + kScalesAt + l, *m = tile + kMinsAt + 2 * l;
+        uint8_t *sc = tile + kQ4kScalesAt + l, *m = tile + kQ4kMinsAt + 2 * l;
         if (pack) {
             for (int s = 0; s < 8; ++s) get_scale_min_k4(s, b[l]->scales, sc + 8 * s, m + 16 * (s / 2) + s % 2);
         } else {
             std::memset(b[l]->scales, 0, sizeof b[l]->scales);
             for (int s = 0; s < 8; ++s) put_scale_min_k4(s, b[l]->scales, sc[8 * s], m[16 * (s / 2) + s % 2]);
         }
-        pack ? std::memcpy(tile + kDAt + 2 * l, &b[l]->d, 2) : std::memcpy(&b[l]->d, tile + kDAt + 2 * l, 2);
-        pack ? std::memcpy(tile + kDminAt + 2 * l, &b[l]->dmin, 2) : std::memcpy(&b[l]->dmin, tile + kDminAt + 2 * l, 2);
+        pack ? std::memcpy(tile + kQ4kDAt + 2 * l, &b[l]->d, 2) : std::memcpy(&b[l]->d, tile + kQ4kDAt + 2 * l, 2);
+        pack ? std::memcpy(tile + kQ4kDminAt + 2 * l, &b[l]->dmin, 2)
+             : std::memcpy(&b[l]->dmin, tile + kQ4kDminAt + 2 * l, 2);
     }
 }
 
@@ -70,7 +70,7 @@ bool wants_tiles8(const WeightRef &w) {
            detected_isa() == Isa::Avx512Vnni;
 }
 
-size_t tiles8_block_bytes(GgmlType t) { return t == GgmlType::Q4_K ? 1184 : 272; }
+size_t tiles8_block_bytes(GgmlType t) { return t == GgmlType::Q4_K ? kQ4kBlockBytes : kQ8BlockBytes; }
 
 size_t tiles8_tile_bytes(GgmlType t, int64_t n_cols) {
     return size_t(n_cols / type_traits(t).block_size) * tiles8_block_bytes(t);

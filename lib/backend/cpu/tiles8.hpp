@@ -44,6 +44,13 @@ namespace ternlm::cpu {
 
 constexpr int kTileRows = 8;
 
+// Byte offsets within a tile block (the layout above), for the packing and
+// the products alike.
+namespace tiles8_layout {
+constexpr size_t kQ4kScalesAt = 1024, kQ4kMinsAt = 1088, kQ4kDAt = 1152, kQ4kDminAt = 1168, kQ4kBlockBytes = 1184;
+constexpr size_t kQ8DAt = 256, kQ8BlockBytes = 272;
+} // namespace tiles8_layout
+
 // Whether this matrix goes into RowLayout::Tiles8: a Q4_K or Q8_0 matrix of
 // at least one tile, on a CPU with AVX-512 VNNI, unless TERNLM_TILES8=0 (to
 // compare).

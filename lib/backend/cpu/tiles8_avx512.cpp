@@ -14,8 +14,7 @@ namespace ternlm::cpu {
 
 namespace {
 
-constexpr size_t kScalesAt = 1024, kMinsAt = 1088, kDAt = 1152, kDminAt = 1168, kQ4kBlockBytes = 1184;
-constexpr size_t kQ8DAt = 256, kQ8BlockBytes = 272;
+using namespace tiles8_layout;
 
 inline __m256i broadcast4(const int8_t *p) {
     int32_t v;
@@ -47,8 +46,8 @@ inline void pair_sums(const uint8_t *blk, int j, const block_q8_K *const *a, int
             sb[t] = _mm256_dpbusd_epi32(sb[t], hi, broadcast4(q + 32));
         }
     }
-    const __m256i sca = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i *>(blk + kScalesAt + 16 * j)));
-    const __m256i scb = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i *>(blk + kScalesAt + 16 * j + 8)));
+    const __m256i sca = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i *>(blk + kQ4kScalesAt + 16 * j)));
+    const __m256i scb = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i *>(blk + kQ4kScalesAt + 16 * j + 8)));
     for (int t = 0; t < T; ++t)
         isum[t] = _mm256_add_epi32(isum[t], _mm256_add_epi32(_mm256_mullo_epi32(sa[t], sca), _mm256_mullo_epi32(sb[t], scb)));
 }
@@ -67,13 +66,13 @@ void q4k_tile(const uint8_t *tile, int64_t nb, const block_q8_K *const *a, float
         }
         for (int j = 0; j < 4; ++j) pair_sums<T>(blk, j, a, i, isum);
         for (int p = 0; p < 4; ++p) { // the mins: lane l's int16 pair is row l's mins of sub-blocks 2p, 2p + 1
-            const __m256i mins = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i *>(blk + kMinsAt + 16 * p)));
+            const __m256i mins = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i *>(blk + kQ4kMinsAt + 16 * p)));
             for (int t = 0; t < T; ++t)
                 imin[t] = _mm256_dpwssd_epi32(imin[t], mins,
                                               _mm256_permutevar8x32_epi32(_mm256_zextsi128_si256(bsum[t]), _mm256_set1_epi32(p)));
         }
-        const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(blk + kDAt)));
-        const __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(blk + kDminAt)));
+        const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(blk + kQ4kDAt)));
+        const __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(blk + kQ4kDminAt)));
         for (int t = 0; t < T; ++t) {
             const __m256 da = _mm256_set1_ps(a[t][i].d);
             acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(d, da), _mm256_cvtepi32_ps(isum[t]), acc[t]);
