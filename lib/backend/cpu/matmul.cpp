@@ -77,9 +77,7 @@ struct RowProduct {
         const size_t tile_bytes = tiles8_tile_bytes(w->type, k);
         for (int64_t g = g0; g < g1; ++g) {
             if (g >= tiles) {
-                const uint8_t *plain = w->data + size_t(tiles) * tile_bytes;
-                for (int64_t r = tiles * kTileRows; r < n; ++r)
-                    plain_row(plain + size_t(r - tiles * kTileRows) * w->row_bytes, r, act, act_row, m);
+                for (int64_t r = tiles * kTileRows; r < n; ++r) plain_row(tiles8_plain_row(*w, r), r, act, act_row, m);
                 continue;
             }
             for (int t0 = 0; t0 < m; t0 += 4) {

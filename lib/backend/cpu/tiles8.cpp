@@ -98,7 +98,7 @@ void tiles8_unpack_row(const WeightRef &w, int64_t r, uint8_t *row) {
     const int64_t nb = w.ne0 / type_traits(w.type).block_size, tiles = w.ne1 / kTileRows;
     const size_t tile_bytes = tiles8_tile_bytes(w.type, w.ne0);
     if (r >= tiles * kTileRows) {
-        std::memcpy(row, w.data + size_t(tiles) * tile_bytes + size_t(r - tiles * kTileRows) * w.row_bytes, w.row_bytes);
+        std::memcpy(row, tiles8_plain_row(w, r), w.row_bytes);
         return;
     }
     // The other rows' blocks go to a scratch row: only row r's are kept.

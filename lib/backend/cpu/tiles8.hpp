@@ -63,6 +63,13 @@ size_t tiles8_block_bytes(GgmlType t);
 size_t tiles8_tile_bytes(GgmlType t, int64_t n_cols);
 size_t tiles8_bytes(GgmlType t, int64_t n_rows, int64_t n_cols);
 
+// Row r of a Tiles8 matrix that lies after its last whole tile, where it
+// stays plain (r >= w.ne1 / kTileRows * kTileRows).
+inline const uint8_t *tiles8_plain_row(const WeightRef &w, int64_t r) {
+    const int64_t tiles = w.ne1 / kTileRows;
+    return w.data + size_t(tiles) * tiles8_tile_bytes(w.type, w.ne0) + size_t(r - tiles * kTileRows) * w.row_bytes;
+}
+
 // dst (tiles8_bytes) = the n_rows rows of src (type t) in RowLayout::Tiles8.
 void tiles8_pack(GgmlType t, const uint8_t *src, uint8_t *dst, int64_t n_rows, int64_t n_cols);
 // Row r of a Tiles8 matrix as plain blocks (w.row_bytes bytes).
