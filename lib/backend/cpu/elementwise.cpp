@@ -3,7 +3,61 @@
 
 #include "backend/cpu/ops.hpp"
 
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#define TERN_VEC_EXP 1
+#endif
+
 namespace ternlm::cpu {
+
+#if TERN_VEC_EXP
+namespace {
+// e^x for 8 floats, within a few ulp of std::exp (the test checks the
+// bound): x = n ln 2 + r with |r| <= ln 2 / 2 (ln 2 in two parts, so
+// that r is exact), e^r by Cephes' degree-7 expf polynomial, then 2^n
+// applied in two exact halves, so that results past the float range
+// overflow to infinity and tiny ones round into the subnormals as
+// std::exp's do. NaN stays NaN.
+__m256 exp_f32x8(__m256 x) {
+    // Past these, every result is infinity or 0 alike; the clamp keeps n
+    // small enough for the two halves of 2^n.
+    x = _mm256_min_ps(_mm256_set1_ps(100.0f), x); // (bound, x): a NaN x passes through
+    x = _mm256_max_ps(_mm256_set1_ps(-110.0f), x);
+    const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    const __m256 y = _mm256_add_ps(_mm256_fmadd_ps(p, _mm256_mul_ps(r, r), r), _mm256_set1_ps(1.0f));
+    const __m256i ni = _mm256_cvtps_epi32(n);
+    const __m256i half = _mm256_srai_epi32(ni, 1);
+    auto pow2 = [](__m256i e) { // 2^e for -126 <= e <= 127
+        return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(e, _mm256_set1_epi32(127)), 23));
+    };
+    return _mm256_mul_ps(_mm256_mul_ps(y, pow2(half)), pow2(_mm256_sub_epi32(ni, half)));
+}
+} // namespace
+
+void silu_mul(float *gate, const float *up, int64_t n) {
+    int64_t i = 0;
+    const __m256 one = _mm256_set1_ps(1.0f);
+    for (; i + 8 <= n; i += 8) {
+        const __m256 g = _mm256_loadu_ps(gate + i);
+        const __m256 e = exp_f32x8(_mm256_sub_ps(_mm256_setzero_ps(), g));
+        _mm256_storeu_ps(gate + i, _mm256_mul_ps(_mm256_div_ps(g, _mm256_add_ps(one, e)), _mm256_loadu_ps(up + i)));
+    }
+    for (; i < n; ++i) gate[i] = gate[i] / (1.0f + exp_quiet(-gate[i])) * up[i];
+}
+#else
+void silu_mul(float *gate, const float *up, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) gate[i] = gate[i] / (1.0f + exp_quiet(-gate[i])) * up[i];
+}
+#endif
 
 void rms_norm(const float *x, const float *weight, int rows, int64_t n, float eps, float *out) {
     for (int r = 0; r < rows; ++r, x += n, out += n) {
@@ -43,7 +97,7 @@ void rope(float *x, int rows, int n_heads, int head_dim, int pos0, const RopePar
 
 void glu(float *gate, const float *up, int64_t n, FfnActivation act) {
     if (act == FfnActivation::Silu) {
-        for (int64_t i = 0; i < n; ++i) gate[i] = gate[i] / (1.0f + exp_quiet(-gate[i])) * up[i];
+        silu_mul(gate, up, n);
     } else {
         for (int64_t i = 0; i < n; ++i) {
             const float r = gate[i] > 0 ? gate[i] : 0.0f;

@@ -49,6 +49,12 @@ void rms_norm(const float *x, const float *weight, int rows, int64_t n, float ep
 // In-place rotary embedding; row t is at position pos0 + t.
 void rope(float *x, int rows, int n_heads, int head_dim, int pos0, const RopeParams &p);
 
+// gate = gate / (1 + e^-gate) * up. Where the CPU has AVX2 and FMA, eight
+// at a time with a vector exponential within a few ulp of std::exp, so
+// not bit for bit the scalar formula (llama.cpp's SiLU has a vector exp of
+// its own too); the scalar formula on the rest.
+void silu_mul(float *gate, const float *up, int64_t n);
+
 // gate = act(gate) * up.
 void glu(float *gate, const float *up, int64_t n, FfnActivation act);
 
