@@ -61,8 +61,14 @@ void silu_mul(float *gate, const float *up, int64_t n) {
 
 void rms_norm(const float *x, const float *weight, int rows, int64_t n, float eps, float *out) {
     for (int r = 0; r < rows; ++r, x += n, out += n) {
-        double sum = 0; // ggml accumulates in double too
-        for (int64_t i = 0; i < n; ++i) sum += double(x[i]) * x[i];
+        // In double as ggml does; in 8 partial sums, as one chain of
+        // dependent adds made each norm of a decode step ~1.3 us at 1024.
+        double part[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        int64_t i = 0;
+        for (; i + 8 <= n; i += 8)
+            for (int j = 0; j < 8; ++j) part[j] += double(x[i + j]) * x[i + j];
+        for (; i < n; ++i) part[0] += double(x[i]) * x[i];
+        const double sum = ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
         const float scale = 1.0f / std::sqrt(float(sum / double(n)) + eps);
         for (int64_t i = 0; i < n; ++i) out[i] = x[i] * scale * weight[i];
     }
