@@ -488,14 +488,30 @@ TEST_CASE("the vectorized SiLU stays within 2 ulp of SiLU in double, at the floa
     }
     for (float x = -120.0f; x <= 120.0f; x += 0.0137f) g.push_back(x);
     std::mt19937 rng(7);
+    std::shuffle(g.begin(), g.end(), rng); // whatever values, in the last n % 8 too
     std::uniform_real_distribution<float> u(-2.0f, 2.0f);
     std::vector<float> up(g.size());
     for (float &x : up) x = u(rng);
-    // Awkward lengths and offsets, so that every element goes through the
-    // vector loop once and the scalar tail too.
+    // Two offsets, so that elements fall at other places of the 8-lane
+    // steps; and each element alone (n = 1, all of it past the last whole
+    // 8): its result must not depend on where it lies (a batch's rows are
+    // one array).
+    std::vector<float> first;
     for (size_t off : {size_t(0), size_t(3)}) {
         std::vector<float> y(g.begin() + off, g.end());
         cpu::silu_mul(y.data(), up.data() + off, int64_t(y.size()));
+        if (off == 0) {
+            first = y;
+            int moved = 0;
+            for (size_t i = 0; i < g.size(); ++i) {
+                float alone = g[i];
+                cpu::silu_mul(&alone, &up[i], 1);
+                moved += std::memcmp(&alone, &y[i], sizeof alone) != 0;
+            }
+            CHECK(moved == 0);
+        } else {
+            CHECK(std::memcmp(y.data(), first.data() + off, y.size() * sizeof(float)) == 0);
+        }
         int checked = 0;
         for (size_t i = 0; i < y.size(); ++i) {
             const double gd = g[i + off], want = gd / (1.0 + std::exp(-gd)) * up[i + off];

@@ -1,4 +1,5 @@
 // Row-wise float ops: RMSNorm, RoPE, gated activations.
+#include <algorithm>
 #include <cmath>
 
 #include "backend/cpu/ops.hpp"
@@ -41,17 +42,25 @@ __m256 exp_f32x8(__m256 x) {
     };
     return _mm256_mul_ps(_mm256_mul_ps(y, pow2(half)), pow2(_mm256_sub_epi32(ni, half)));
 }
+
+__m256 silu_mul_f32x8(__m256 g, __m256 up) {
+    const __m256 e = exp_f32x8(_mm256_sub_ps(_mm256_setzero_ps(), g));
+    return _mm256_mul_ps(_mm256_div_ps(g, _mm256_add_ps(_mm256_set1_ps(1.0f), e)), up);
+}
 } // namespace
 
 void silu_mul(float *gate, const float *up, int64_t n) {
     int64_t i = 0;
-    const __m256 one = _mm256_set1_ps(1.0f);
-    for (; i + 8 <= n; i += 8) {
-        const __m256 g = _mm256_loadu_ps(gate + i);
-        const __m256 e = exp_f32x8(_mm256_sub_ps(_mm256_setzero_ps(), g));
-        _mm256_storeu_ps(gate + i, _mm256_mul_ps(_mm256_div_ps(g, _mm256_add_ps(one, e)), _mm256_loadu_ps(up + i)));
-    }
-    for (; i < n; ++i) gate[i] = gate[i] / (1.0f + exp_quiet(-gate[i])) * up[i];
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(gate + i, silu_mul_f32x8(_mm256_loadu_ps(gate + i), _mm256_loadu_ps(up + i)));
+    if (i == n) return;
+    // The last n % 8 by the same vector code, so that an element's result
+    // does not depend on where it falls (a batch's rows are one array).
+    float g[8] = {0}, u[8] = {0};
+    std::copy(gate + i, gate + n, g);
+    std::copy(up + i, up + n, u);
+    _mm256_storeu_ps(g, silu_mul_f32x8(_mm256_loadu_ps(g), _mm256_loadu_ps(u)));
+    std::copy(g, g + (n - i), gate + i);
 }
 #else
 void silu_mul(float *gate, const float *up, int64_t n) {

@@ -52,7 +52,8 @@ void rope(float *x, int rows, int n_heads, int head_dim, int pos0, const RopePar
 // gate = gate / (1 + e^-gate) * up. Where the CPU has AVX2 and FMA, eight
 // at a time with a vector exponential within a few ulp of std::exp, so
 // not bit for bit the scalar formula (llama.cpp's SiLU has a vector exp of
-// its own too); the scalar formula on the rest.
+// its own too). Either way an element's result depends on its values only,
+// not on its index or n.
 void silu_mul(float *gate, const float *up, int64_t n);
 
 // gate = act(gate) * up.
