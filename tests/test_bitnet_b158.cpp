@@ -131,6 +131,7 @@ TEST_CASE("bitnet-b1.58 runs the bitnet graph with relu^2 and token_embd as outp
     CHECK(diff > 1e-2); // the activation changed the result
 }
 
+#ifdef TERNLM_HAVE_VULKAN
 TEST_CASE("bitnet-b1.58 on Vulkan matches the CPU", "[bitnet][vulkan]") {
     if (!testsupport::vulkan_device_or_fail()) return;
     TempPath b158("b158-vk.gguf");
@@ -145,6 +146,7 @@ TEST_CASE("bitnet-b1.58 on Vulkan matches the CPU", "[bitnet][vulkan]") {
     }
     CHECK(worst <= 5e-4 * scale); // as the placement tests allow (lavapipe: 1.1e-4)
 }
+#endif
 
 TEST_CASE("a bitnet-b1.58 model with a Llama 3 BPE vocabulary tokenizes and generates text", "[bitnet][bpe]") {
     TempPath path("b158-bpe.gguf");

@@ -119,6 +119,7 @@ TEST_CASE("The same ternary weights as TQ1_0, TQ2_0 and I2_S give identical logi
     }
 }
 
+#ifdef TERNLM_HAVE_VULKAN
 TEST_CASE("I2_S and TQ1_0 on Vulkan give the logits of TQ2_0 on Vulkan", "[quantize][vulkan]") {
     if (!testsupport::vulkan_device_or_fail()) return;
     const std::string f32 = testsupport::shared_path("models/tiny256-bitnet-f32.gguf");
@@ -137,6 +138,7 @@ TEST_CASE("I2_S and TQ1_0 on Vulkan give the logits of TQ2_0 on Vulkan", "[quant
     const Run cpu = run_model(i2s.path, TERN_BACKEND_CPU);
     CHECK(cpu.tokens == c.tokens);
 }
+#endif
 
 // Quantizing `in` to t must fail with `status`, and a message holding `text`.
 void require_refused(const char *in, GgmlType t, tern_status status, const char *text) {
