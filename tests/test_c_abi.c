@@ -58,6 +58,13 @@ int main(int argc, char **argv) {
     tern_context_free(NULL);
     tern_sampler_free(NULL);
 
+    /* An enum field holding no enumerator: a clear status (any int is a
+     * valid C enum value, so the library must not assume one). */
+    mp = tern_model_default_params();
+    mp.backend = (tern_backend)7;
+    CHECK(tern_model_load(path, &mp, &m) == TERN_ERR_INVALID_ARGUMENT && m == NULL);
+    CHECK(strstr(tern_last_error(), "backend 7") != NULL);
+
     /* Load and query. */
     mp = tern_model_default_params();
     mp.backend = TERN_BACKEND_CPU;
@@ -90,6 +97,9 @@ int main(int argc, char **argv) {
     cp = tern_context_default_params();
     cp.n_ctx = 64;
     CHECK(tern_context_create(NULL, &cp, &c) == TERN_ERR_INVALID_ARGUMENT);
+    cp.kv_type = (tern_kv_type)5;
+    CHECK(tern_context_create(m, &cp, &c) == TERN_ERR_UNSUPPORTED && c == NULL);
+    cp.kv_type = TERN_KV_F16;
     CHECK(tern_context_create(m, &cp, &c) == TERN_OK);
     CHECK(tern_context_n_ctx(c) == 64);
     CHECK(tern_get_logits(c) == NULL);

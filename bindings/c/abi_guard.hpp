@@ -46,6 +46,17 @@ template <typename T> T merge_params(const T *p, T defaults, const char *what) {
     return out;
 }
 
+// An enum field of a caller's struct, as the int it holds: a C caller may
+// store any int there, and loading one outside the enumerators' range as
+// the C++ enum is undefined behaviour (UBSan reports it), so the bytes are
+// read as an int and checked before any conversion.
+template <typename E> int32_t enum_field(const E &field) {
+    static_assert(sizeof(E) == sizeof(int32_t), "the ABI's enums are ints");
+    int32_t v;
+    std::memcpy(&v, &field, sizeof v);
+    return v;
+}
+
 // Buffer protocol of the ABI: copy up to cap bytes; n_out gets the full size;
 // fail when cap is too small.
 template <typename T> void copy_out(const T *src, size_t n, T *dst, size_t cap, size_t *n_out, const char *what) {

@@ -84,7 +84,10 @@ tern_status tern_model_load(const char *path, const tern_model_params *params, t
         need(path, "path");
         const tern_model_params p = abi::merge_params(params, tern_model_default_params(), "tern_model_params");
         ternlm::ModelParams mp;
-        mp.backend = p.backend;
+        const int32_t backend = abi::enum_field(p.backend);
+        if (backend < TERN_BACKEND_AUTO || backend > TERN_BACKEND_VULKAN)
+            fail(TERN_ERR_INVALID_ARGUMENT, "unknown backend %d", int(backend));
+        mp.backend = tern_backend(backend);
         mp.n_threads = p.n_threads;
         mp.n_gpu_layers = p.n_gpu_layers;
         mp.device_index = p.device_index;
@@ -214,7 +217,8 @@ tern_status tern_context_create(tern_model *m, const tern_context_params *params
         need(m, "model");
         const tern_context_params p =
             abi::merge_params(params, tern_context_default_params(), "tern_context_params");
-        if (p.kv_type != TERN_KV_F16) fail(TERN_ERR_UNSUPPORTED, "KV cache type %d is not supported", int(p.kv_type));
+        const int32_t kv_type = abi::enum_field(p.kv_type);
+        if (kv_type != TERN_KV_F16) fail(TERN_ERR_UNSUPPORTED, "KV cache type %d is not supported", int(kv_type));
         if (p.n_ctx > (1u << 22)) fail(TERN_ERR_INVALID_ARGUMENT, "n_ctx %u is too large", p.n_ctx);
         if (p.n_batch > (1u << 16)) fail(TERN_ERR_INVALID_ARGUMENT, "n_batch %u is too large", p.n_batch);
         ternlm::ContextParams cp;
