@@ -1,4 +1,4 @@
-// Q4_K and Q5_K dot products, shared by the AVX2 and AVX-512 VNNI files
+// Q4_K, Q5_K and Q6_K dot products, shared by the AVX2 and AVX-512 VNNI files
 // (the 512-bit Q4_K kernel is compiled in the latter only)
 // (internal linkage, as in simd_x86.hpp: each file keeps its own copy).
 #pragma once
@@ -120,6 +120,85 @@ void dot_qk45_rows(int64_t n, const void *vw, const void *va, size_t a_stride, f
 template <bool Five, typename Block> float dot_qk45(int64_t n, const void *vw, const void *va) {
     float out;
     dot_qk45_rows<Five, Block, 1>(n, vw, va, 0, &out, 0);
+    return out;
+}
+
+// Q6_K: weights stored as q + 32, q in [0, 64). Per block, the integer sum
+// of scale_s * sum (q - 32) y over its 16 sub-blocks of 16, as
+// sum_s scale_s * sum q*y (maddubs of the unsigned q, then madd with the
+// scales) minus 32 * sum_s scale_s * bsum_s (the activations' sums of 16,
+// one madd a block, where a second maddubs a run of 32 took 8: decode 1.4x,
+// docs/performance.md, session 27). Integer lanes, so the sums are exact;
+// the float side is llama.cpp's (a fma a block into 8 lanes), but with the
+// offset in other lanes than its kernel's, so the last bits differ from it.
+//
+// vpshufb masks over 8 int16 scales (copied into both 128-bit halves):
+// scale 2k in the low half's 8 lanes, 2k + 1 in the high half's, the two
+// sub-blocks of the run of 32 that holds a half-block's q[k].
+alignas(32) inline constexpr uint8_t kQ6ScalePair[4][32] = {
+#define TERNLM_Q6_PAIR(k) \
+    {4 * k, 4 * k + 1, 4 * k, 4 * k + 1, 4 * k, 4 * k + 1, 4 * k, 4 * k + 1, 4 * k, 4 * k + 1, 4 * k, 4 * k + 1, \
+     4 * k, 4 * k + 1, 4 * k, 4 * k + 1, 4 * k + 2, 4 * k + 3, 4 * k + 2, 4 * k + 3, 4 * k + 2, 4 * k + 3, \
+     4 * k + 2, 4 * k + 3, 4 * k + 2, 4 * k + 3, 4 * k + 2, 4 * k + 3, 4 * k + 2, 4 * k + 3, 4 * k + 2, 4 * k + 3}
+    TERNLM_Q6_PAIR(0), TERNLM_Q6_PAIR(1), TERNLM_Q6_PAIR(2), TERNLM_Q6_PAIR(3)
+#undef TERNLM_Q6_PAIR
+};
+
+// R activation rows share the weights' decoding (the 6-bit values and the
+// scales); each row's arithmetic is the same whatever R is, so results are
+// bit-identical.
+template <int R>
+void dot_q6k_rows(int64_t n, const void *vw, const void *va, size_t a_stride, float *out, size_t out_stride) {
+    const block_q6_K *w = static_cast<const block_q6_K *>(vw);
+    const block_q8_K *a[R];
+    __m256 acc[R];
+    for (int r = 0; r < R; ++r) {
+        a[r] = reinterpret_cast<const block_q8_K *>(static_cast<const uint8_t *>(va) + r * a_stride);
+        acc[r] = _mm256_setzero_ps();
+    }
+    const __m256i m4 = _mm256_set1_epi8(0xF), m2 = _mm256_set1_epi8(3);
+    for (int64_t i = 0; i < n / QK_K; ++i) {
+        const float wd = h2f(w[i].d);
+        const uint8_t *ql = w[i].ql, *qh = w[i].qh;
+        const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)w[i].scales));
+        __m256i sumi[R]; // starts at -32 * sum_s scale_s * bsum_s
+        for (int r = 0; r < R; ++r) {
+            const __m256i offset = _mm256_madd_epi16(sc16, _mm256_loadu_si256((const __m256i *)a[r][i].bsums));
+            sumi[r] = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(offset, 5));
+        }
+        for (int j = 0; j < 2; ++j, ql += 64, qh += 32) {
+            const __m256i b1 = _mm256_loadu_si256((const __m256i *)ql);
+            const __m256i b2 = _mm256_loadu_si256((const __m256i *)(ql + 32));
+            const __m256i bh = _mm256_loadu_si256((const __m256i *)qh);
+            __m256i q[4];
+            q[0] = _mm256_or_si256(_mm256_and_si256(b1, m4), _mm256_slli_epi16(_mm256_and_si256(bh, m2), 4));
+            q[1] = _mm256_or_si256(_mm256_and_si256(b2, m4),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(bh, 2), m2), 4));
+            q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(b1, 4), m4),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(bh, 4), m2), 4));
+            q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(b2, 4), m4),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(bh, 6), m2), 4));
+            // This half-block's scales 8j .. 8j+7, in both halves of a vector.
+            const __m256i sc = _mm256_broadcastsi128_si256(j == 0 ? _mm256_castsi256_si128(sc16)
+                                                                  : _mm256_extracti128_si256(sc16, 1));
+            for (int k = 0; k < 4; ++k) {
+                const __m256i s = _mm256_shuffle_epi8(sc, _mm256_load_si256((const __m256i *)kQ6ScalePair[k]));
+                for (int r = 0; r < R; ++r) {
+                    const __m256i y = _mm256_loadu_si256((const __m256i *)(a[r][i].qs + 128 * j + 32 * k));
+                    const __m256i p = _mm256_maddubs_epi16(q[k], y); // |pair| <= 2*63*128: no saturation
+                    sumi[r] = _mm256_add_epi32(sumi[r], _mm256_madd_epi16(s, p));
+                }
+            }
+        }
+        for (int r = 0; r < R; ++r)
+            acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(a[r][i].d * wd), _mm256_cvtepi32_ps(sumi[r]), acc[r]);
+    }
+    for (int r = 0; r < R; ++r) out[size_t(r) * out_stride] = hsum_f32x8(acc[r]);
+}
+
+inline float dot_q6k(int64_t n, const void *vw, const void *va) {
+    float out;
+    dot_q6k_rows<1>(n, vw, va, 0, &out, 0);
     return out;
 }
 

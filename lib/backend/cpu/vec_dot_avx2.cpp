@@ -113,44 +113,6 @@ float dot_q5_0(int64_t n, const void *vw, const void *va) {
     return hsum_f32x8(acc);
 }
 
-float dot_q6_K(int64_t n, const void *vw, const void *va) {
-    const block_q6_K *w = static_cast<const block_q6_K *>(vw);
-    const block_q8_K *a = static_cast<const block_q8_K *>(va);
-    const __m256i m4 = _mm256_set1_epi8(0xF), m2 = _mm256_set1_epi8(3), m32 = _mm256_set1_epi8(32);
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t i = 0; i < n / QK_K; ++i) {
-        const float d = a[i].d * h2f(w[i].d);
-        const uint8_t *ql = w[i].ql, *qh = w[i].qh;
-        const int8_t *q8 = a[i].qs;
-        __m256i sumi = _mm256_setzero_si256();
-        for (int j = 0; j < 2; ++j, ql += 64, qh += 32, q8 += 128) {
-            const __m256i b1 = _mm256_loadu_si256((const __m256i *)ql);
-            const __m256i b2 = _mm256_loadu_si256((const __m256i *)(ql + 32));
-            const __m256i bh = _mm256_loadu_si256((const __m256i *)qh);
-            __m256i q[4];
-            q[0] = _mm256_or_si256(_mm256_and_si256(b1, m4), _mm256_slli_epi16(_mm256_and_si256(bh, m2), 4));
-            q[1] = _mm256_or_si256(_mm256_and_si256(b2, m4),
-                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(bh, 2), m2), 4));
-            q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(b1, 4), m4),
-                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(bh, 4), m2), 4));
-            q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(b2, 4), m4),
-                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(bh, 6), m2), 4));
-            for (int k = 0; k < 4; ++k) {
-                const __m256i y = _mm256_loadu_si256((const __m256i *)(q8 + 32 * k));
-                // (q - 32) * y = q*y - 32*y, both through maddubs (q is unsigned).
-                const __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(q[k], y), _mm256_maddubs_epi16(m32, y));
-                // 16-element sub-blocks: scale 8j+2k for the low 16 bytes, 8j+2k+1 for the high.
-                const int s0 = 8 * j + 2 * k;
-                const __m128i sc_lo = _mm_set1_epi16(w[i].scales[s0]);
-                const __m128i sc_hi = _mm_set1_epi16(w[i].scales[s0 + 1]);
-                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(_mm256_set_m128i(sc_hi, sc_lo), p));
-            }
-        }
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
-    }
-    return hsum_f32x8(acc);
-}
-
 // TQ1_0 digits: for bytes b, digit n is ((b * 3^n mod 256) * 3) >> 8. Work in
 // 16-bit lanes with the byte in the high half, where mullo gives the product
 // mod 256 in the high byte and mulhi_epu16(., 3) gives the digit.
@@ -225,7 +187,7 @@ VecDotFn vec_dot_avx2(GgmlType type) {
     case GgmlType::Q5_0: return dot_q5_0;
     case GgmlType::Q4_K: return kquant::dot_qk45<false, block_q4_K>;
     case GgmlType::Q5_K: return kquant::dot_qk45<true, block_q5_K>;
-    case GgmlType::Q6_K: return dot_q6_K;
+    case GgmlType::Q6_K: return kquant::dot_q6k;
     case GgmlType::TQ1_0: return dot_tq1_0;
     case GgmlType::TQ2_0: return ternary::dot_row<ternary::Tq2Layout<false, 1>>;
     case GgmlType::I2_S: return ternary::dot_row<ternary::I2sLayout<false, 1>>;
@@ -251,6 +213,7 @@ VecDot4Fn vec_dot4_avx2(GgmlType type) {
     switch (type) {
     case GgmlType::Q4_K: return kquant::dot_qk45_rows<false, block_q4_K, 4>;
     case GgmlType::Q5_K: return kquant::dot_qk45_rows<true, block_q5_K, 4>;
+    case GgmlType::Q6_K: return kquant::dot_q6k_rows<4>;
     default: return nullptr;
     }
 }
