@@ -46,15 +46,34 @@ void move_q8_0(block_q8_0 *const b[kTileRows], uint8_t *tile, bool pack) {
     }
 }
 
+void move_q4_0(block_q4_0 *const b[kTileRows], uint8_t *tile, bool pack) {
+    for (int l = 0; l < kTileRows; ++l) {
+        for (int k = 0; k < 4; ++k) {
+            uint8_t *t = tile + 32 * k + 4 * l, *q = b[l]->qs + 4 * k;
+            pack ? std::memcpy(t, q, 4) : std::memcpy(q, t, 4);
+        }
+        pack ? std::memcpy(tile + kQ40DAt + 2 * l, &b[l]->d, 2) : std::memcpy(&b[l]->d, tile + kQ40DAt + 2 * l, 2);
+    }
+}
+
+// Row l's block i, of block type B.
+template <typename B> void blocks_at(uint8_t *const rows[kTileRows], int64_t i, B *b[kTileRows]) {
+    for (int l = 0; l < kTileRows; ++l) b[l] = reinterpret_cast<B *>(rows[l]) + i;
+}
+
 // Tile block i of the rows at rows[l] (plain), packed into or out of `tile`.
 void move_block(GgmlType t, uint8_t *const rows[kTileRows], int64_t i, uint8_t *tile, bool pack) {
     if (t == GgmlType::Q4_K) {
         block_q4_K *b[kTileRows];
-        for (int l = 0; l < kTileRows; ++l) b[l] = reinterpret_cast<block_q4_K *>(rows[l]) + i;
+        blocks_at(rows, i, b);
         move_q4k(b, tile, pack);
+    } else if (t == GgmlType::Q4_0) {
+        block_q4_0 *b[kTileRows];
+        blocks_at(rows, i, b);
+        move_q4_0(b, tile, pack);
     } else {
         block_q8_0 *b[kTileRows];
-        for (int l = 0; l < kTileRows; ++l) b[l] = reinterpret_cast<block_q8_0 *>(rows[l]) + i;
+        blocks_at(rows, i, b);
         move_q8_0(b, tile, pack);
     }
 }
@@ -65,12 +84,14 @@ bool wants_tiles8(const WeightRef &w) {
         const char *e = std::getenv("TERNLM_TILES8");
         return e && e[0] == '0';
     }();
-    return !off && w && w.layout == RowLayout::Plain && (w.type == GgmlType::Q4_K || w.type == GgmlType::Q8_0) &&
+    return !off && w && w.layout == RowLayout::Plain && (w.type == GgmlType::Q4_K || w.type == GgmlType::Q8_0 || w.type == GgmlType::Q4_0) &&
            w.ne1 >= kTileRows && w.ne0 % type_traits(w.type).block_size == 0 && w.tensor_scale == 1.0f &&
            detected_isa() == Isa::Avx512Vnni;
 }
 
-size_t tiles8_block_bytes(GgmlType t) { return t == GgmlType::Q4_K ? kQ4kBlockBytes : kQ8BlockBytes; }
+size_t tiles8_block_bytes(GgmlType t) {
+    return t == GgmlType::Q4_K ? kQ4kBlockBytes : t == GgmlType::Q4_0 ? kQ40BlockBytes : kQ8BlockBytes;
+}
 
 size_t tiles8_tile_bytes(GgmlType t, int64_t n_cols) {
     return size_t(n_cols / type_traits(t).block_size) * tiles8_block_bytes(t);

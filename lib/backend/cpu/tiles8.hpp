@@ -1,4 +1,4 @@
-// Q4_K and Q8_0 matrices repacked for AVX-512 VNNI (RowLayout::Tiles8): the
+// Q4_K, Q8_0 and Q4_0 matrices repacked for AVX-512 VNNI (RowLayout::Tiles8): the
 // rows in tiles of 8 whose blocks lie side by side, so that a vector lane
 // is a row. vpdpbusd then multiplies 4 weights of each of the 8 rows by
 // the same 4 broadcast activation bytes, and one float multiply-add a
@@ -22,13 +22,18 @@
 // Q8_0 (32 weights, 272 bytes, as the 8 blocks):
 //   [0, 256)      step k (0..7) is 32 bytes, row l's at 4l: its qs[4k .. +3];
 //   [256, 272)    the rows' d (f16).
+// Q4_0 (32 weights, 144 bytes, as the 8 blocks):
+//   [0, 128)      step k (0..3) is 32 bytes, row l's at 4l: its qs[4k .. +3]
+//                 (low nibbles weights 4k + b, high nibbles 16 + 4k + b);
+//   [128, 144)    the rows' d (f16).
 // Rows after the last whole tile stay plain rows, after the tiles.
 //
 // Exactness: a row's block sums are exact integers (Q4_K: nibbles times Q8_K
 // quants, scaled by the 6-bit scales, then the mins times the activations'
-// sums; Q8_0: quants times quants), and each (row, activation row) is summed
+// sums; Q8_0: quants times quants; Q4_0: nibbles times quants, less 8 times
+// the activations' sum), and each (row, activation row) is summed
 //   Q4_K: acc = fma(d_w * d_a, float(isum), acc); acc = fma(-(dmin_w * d_a), float(imin), acc)
-//   Q8_0: acc = fma(d_w * d_a, float(isum), acc)
+//   Q8_0, Q4_0: acc = fma(d_w * d_a, float(isum), acc)
 // block after block, whatever the number of activation rows a call takes:
 // decode and prefill give the same bits. They are not the bits of the
 // plain-row kernels (another order of float additions).
@@ -49,9 +54,10 @@ constexpr int kTileRows = 8;
 namespace tiles8_layout {
 constexpr size_t kQ4kScalesAt = 1024, kQ4kMinsAt = 1088, kQ4kDAt = 1152, kQ4kDminAt = 1168, kQ4kBlockBytes = 1184;
 constexpr size_t kQ8DAt = 256, kQ8BlockBytes = 272;
+constexpr size_t kQ40DAt = 128, kQ40BlockBytes = 144;
 } // namespace tiles8_layout
 
-// Whether this matrix goes into RowLayout::Tiles8: a Q4_K or Q8_0 matrix of
+// Whether this matrix goes into RowLayout::Tiles8: a Q4_K, Q8_0 or Q4_0 matrix of
 // at least one tile, on a CPU with AVX-512 VNNI, unless TERNLM_TILES8=0 (to
 // compare).
 bool wants_tiles8(const WeightRef &w);

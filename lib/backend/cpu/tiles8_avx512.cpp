@@ -104,6 +104,40 @@ void q8_0_tile(const uint8_t *tile, int64_t nb, const block_q8_0 *const *a, floa
     for (int t = 0; t < T; ++t) _mm256_storeu_ps(out[t], acc[t]);
 }
 
+// Q4_0: the nibbles (unsigned, 0..15) times the activations, less 8 times
+// the activations' sum (one vpdpbusd of ones over their 32 bytes, summed
+// across lanes), which is sum (nibble - 8) * a exactly.
+template <int T>
+void q4_0_tile(const uint8_t *tile, int64_t nb, const block_q8_0 *const *a, float *const *out) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi8(1);
+    __m256 acc[T];
+    for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; ++i) {
+        const uint8_t *blk = tile + size_t(i) * kQ40BlockBytes;
+        __m256i isum[T];
+        for (int t = 0; t < T; ++t) {
+            __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), ones,
+                                            _mm256_loadu_si256(reinterpret_cast<const __m256i *>(a[t][i].qs)));
+            s = _mm256_add_epi32(s, _mm256_permute2x128_si256(s, s, 1));
+            s = _mm256_add_epi32(s, _mm256_shuffle_epi32(s, 0x4E));
+            s = _mm256_add_epi32(s, _mm256_shuffle_epi32(s, 0xB1)); // the sum in every lane
+            isum[t] = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(s, 3));
+        }
+        for (int k = 0; k < 4; ++k) {
+            const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(blk + 32 * k));
+            const __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+            for (int t = 0; t < T; ++t) {
+                isum[t] = _mm256_dpbusd_epi32(isum[t], lo, broadcast4(a[t][i].qs + 4 * k));
+                isum[t] = _mm256_dpbusd_epi32(isum[t], hi, broadcast4(a[t][i].qs + 16 + 4 * k));
+            }
+        }
+        const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(blk + kQ40DAt)));
+        for (int t = 0; t < T; ++t)
+            acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(_cvtsh_ss(a[t][i].d))), _mm256_cvtepi32_ps(isum[t]), acc[t]);
+    }
+    for (int t = 0; t < T; ++t) _mm256_storeu_ps(out[t], acc[t]);
+}
+
 // Type B's tile kernel for T activation rows.
 template <typename B, int T, void (*Tile)(const uint8_t *, int64_t, const B *const *, float *const *)>
 void run_tile(const uint8_t *tile, int64_t nb, const uint8_t *const *a, float *const *out) {
@@ -121,6 +155,14 @@ void tiles8_product(GgmlType t, const uint8_t *tile, int64_t nb, const uint8_t *
         case 2: return run_tile<block_q8_K, 2, q4k_tile<2>>(tile, nb, a, out);
         case 3: return run_tile<block_q8_K, 3, q4k_tile<3>>(tile, nb, a, out);
         default: return run_tile<block_q8_K, 4, q4k_tile<4>>(tile, nb, a, out);
+        }
+    }
+    if (t == GgmlType::Q4_0) {
+        switch (n_act) {
+        case 1: return run_tile<block_q8_0, 1, q4_0_tile<1>>(tile, nb, a, out);
+        case 2: return run_tile<block_q8_0, 2, q4_0_tile<2>>(tile, nb, a, out);
+        case 3: return run_tile<block_q8_0, 3, q4_0_tile<3>>(tile, nb, a, out);
+        default: return run_tile<block_q8_0, 4, q4_0_tile<4>>(tile, nb, a, out);
         }
     }
     switch (n_act) {
