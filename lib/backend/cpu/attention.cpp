@@ -135,12 +135,28 @@ void softmax(float *s, int n) {
     for (int j = 0; j < n; ++j) s[j] *= inv;
 }
 
+// A thread's matrices for attend_group_f32, kept between calls: allocated
+// afresh, the scores alone (rows x positions, 4 MB a KV head for a prompt
+// of 512 with 4 heads to it) came from new pages each call, and their page
+// faults were 12% of a mid1024 prefill of 512 (docs/performance.md,
+// session 27).
+struct GroupScratch {
+    std::vector<float> k, v, q, s, o;
+};
+
+Eigen::Map<RowMat> matrix_in(std::vector<float> &buf, int rows, int cols) {
+    if (buf.size() < size_t(rows) * size_t(cols)) buf.resize(size_t(rows) * size_t(cols));
+    return Eigen::Map<RowMat>(buf.data(), rows, cols);
+}
+
 // All query rows of the heads sharing KV head g, as matrix products.
 void attend_group_f32(const KvCache &kv, int layer, const float *q, int rows, int pos0, int g, const AttnShape &sh,
                       float *out) {
     const int hd = sh.head_dim, n_rep = sh.n_head / sh.n_head_kv, n_pos = pos0 + rows;
     const int q_stride = sh.n_head * hd;
-    RowMat K(n_pos, hd), V(n_pos, hd), Q(rows * n_rep, hd);
+    thread_local GroupScratch m;
+    Eigen::Map<RowMat> K = matrix_in(m.k, n_pos, hd), V = matrix_in(m.v, n_pos, hd), Q = matrix_in(m.q, rows * n_rep, hd);
+    Eigen::Map<RowMat> S = matrix_in(m.s, rows * n_rep, n_pos), O = matrix_in(m.o, rows * n_rep, hd);
     for (int j = 0; j < n_pos; ++j) {
         from_f16(kv.k(layer, j) + g * hd, K.row(j).data(), hd);
         from_f16(kv.v(layer, j) + g * hd, V.row(j).data(), hd);
@@ -148,14 +164,14 @@ void attend_group_f32(const KvCache &kv, int layer, const float *q, int rows, in
     for (int r = 0; r < n_rep; ++r)
         for (int t = 0; t < rows; ++t)
             std::copy_n(q + size_t(t) * q_stride + size_t(g * n_rep + r) * hd, hd, Q.row(r * rows + t).data());
-    RowMat S = (Q * K.transpose()) * sh.scale;
+    S.noalias() = (Q * K.transpose()) * sh.scale;
     for (int i = 0; i < rows * n_rep; ++i) {
         const int valid = pos0 + (i % rows) + 1; // causal: positions <= pos0 + t
         float *s = S.row(i).data();
         softmax(s, valid);
         std::fill(s + valid, s + n_pos, 0.0f);
     }
-    const RowMat O = S * V;
+    O.noalias() = S * V;
     for (int r = 0; r < n_rep; ++r)
         for (int t = 0; t < rows; ++t)
             std::copy_n(O.row(r * rows + t).data(), hd, out + size_t(t) * q_stride + size_t(g * n_rep + r) * hd);
