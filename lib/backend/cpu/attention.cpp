@@ -135,15 +135,6 @@ void softmax(float *s, int n) {
     for (int j = 0; j < n; ++j) s[j] *= inv;
 }
 
-// A thread's matrices for attend_group_f32, kept between calls: allocated
-// afresh, the scores alone (rows x positions, 4 MB a KV head for a prompt
-// of 512 with 4 heads to it) came from new pages each call, and their page
-// faults were 12% of a mid1024 prefill of 512 (docs/performance.md,
-// session 27).
-struct GroupScratch {
-    std::vector<float> k, v, q, s, o;
-};
-
 Eigen::Map<RowMat> matrix_in(std::vector<float> &buf, int rows, int cols) {
     if (buf.size() < size_t(rows) * size_t(cols)) buf.resize(size_t(rows) * size_t(cols));
     return Eigen::Map<RowMat>(buf.data(), rows, cols);
@@ -151,10 +142,9 @@ Eigen::Map<RowMat> matrix_in(std::vector<float> &buf, int rows, int cols) {
 
 // All query rows of the heads sharing KV head g, as matrix products.
 void attend_group_f32(const KvCache &kv, int layer, const float *q, int rows, int pos0, int g, const AttnShape &sh,
-                      float *out) {
+                      float *out, AttentionScratch::Matrices &m) {
     const int hd = sh.head_dim, n_rep = sh.n_head / sh.n_head_kv, n_pos = pos0 + rows;
     const int q_stride = sh.n_head * hd;
-    thread_local GroupScratch m;
     Eigen::Map<RowMat> K = matrix_in(m.k, n_pos, hd), V = matrix_in(m.v, n_pos, hd), Q = matrix_in(m.q, rows * n_rep, hd);
     Eigen::Map<RowMat> S = matrix_in(m.s, rows * n_rep, n_pos), O = matrix_in(m.o, rows * n_rep, hd);
     for (int j = 0; j < n_pos; ++j) {
@@ -180,14 +170,19 @@ void attend_group_f32(const KvCache &kv, int layer, const float *q, int rows, in
 } // namespace
 
 void attention(ThreadPool &pool, KvCache &kv, int layer, const float *q, const float *k, const float *v, int rows,
-               int pos0, const AttnShape &sh, float *out) {
+               int pos0, const AttnShape &sh, float *out, AttentionScratch &scratch) {
     const int kv_dim = sh.n_head_kv * sh.head_dim;
     for (int t = 0; t < rows; ++t) {
         to_f16(k + size_t(t) * kv_dim, kv.k(layer, pos0 + t), kv_dim);
         to_f16(v + size_t(t) * kv_dim, kv.v(layer, pos0 + t), kv_dim);
     }
     if (rows >= kTiledAttentionMinRows) {
-        pool.parallel_for(sh.n_head_kv, [&](int64_t g) { attend_group_f32(kv, layer, q, rows, pos0, int(g), sh, out); });
+        // KV heads dealt to the threads in turn, each thread with its own matrices.
+        scratch.per_thread.resize(size_t(pool.n_threads()));
+        pool.run_on_all([&](int t, int n) {
+            for (int g = t; g < sh.n_head_kv; g += n)
+                attend_group_f32(kv, layer, q, rows, pos0, g, sh, out, scratch.per_thread[size_t(t)]);
+        });
         return;
     }
     const int n_rep = sh.n_head / sh.n_head_kv;

@@ -103,7 +103,7 @@ public:
                    const AttnShape &shape) override {
         run_products();
         cpu::attention(pool_, *kv_, layer, buf(q).data.data(), buf(k).data.data(), buf(v).data.data(), n_, pos0_,
-                       shape, buf(out).data.data());
+                       shape, buf(out).data.data(), attn_scratch_);
     }
 
     void add(backend::Buf x, backend::Buf y) override {
@@ -171,6 +171,7 @@ private:
     std::vector<Buffer> bufs_;
     size_t used_ = 0;
     cpu::MatmulScratch act_scratch_;
+    cpu::AttentionScratch attn_scratch_;
     std::vector<float> norm_scratch_;
     // Products not run yet, all of input products_x_ (see matmul).
     struct Product {

@@ -64,9 +64,22 @@ void glu(float *gate, const float *up, int64_t n, FfnActivation act);
 // decode) take the f16-accumulator path.
 constexpr int kTiledAttentionMinRows = 64;
 
+// What attention keeps between calls: each thread's matrices for the
+// matrix-product path. Allocated afresh, the scores alone (rows x
+// positions: 4 MB a KV head for a prompt of 512 with 4 heads to it) came
+// from new pages every call, and their page faults halved a mid1024
+// prefill of 512 (docs/performance.md, session 27). They grow, never
+// shrink, and go with their owner (the CPU step).
+struct AttentionScratch {
+    struct Matrices {
+        std::vector<float> k, v, q, s, o;
+    };
+    std::vector<Matrices> per_thread;
+};
+
 // Stores rows k, v (f32, n_head_kv*head_dim each) at positions pos0.. in the
 // cache, then out[t] = softmax(q[t] . K^T * scale) V over positions <= pos0+t.
 void attention(ThreadPool &pool, KvCache &kv, int layer, const float *q, const float *k, const float *v,
-               int rows, int pos0, const AttnShape &shape, float *out);
+               int rows, int pos0, const AttnShape &shape, float *out, AttentionScratch &scratch);
 
 } // namespace ternlm::cpu
