@@ -87,6 +87,7 @@ TEST_CASE("The CPU MoE FFN matches a scalar reference", "[moe]") {
     const int n_expert = 5, n_used = 2;
     cpu::ThreadPool pool(2);
     cpu::MatmulScratch scratch;
+    cpu::MoeScratch moe_scratch;
     // F32 experts are checked closely. Quantized ones multiply 8-bit
     // activations, twice (x, then the gated activation), which moves outputs
     // by up to ~3% of the largest here; a wrong expert or weight would move
@@ -109,7 +110,7 @@ TEST_CASE("The CPU MoE FFN matches a scalar reference", "[moe]") {
                 }
                 const auto xn = testsupport::random_floats(n * n_embd, rng);
                 std::vector<float> x(size_t(n) * size_t(n_embd), 0.5f);
-                cpu::moe_ffn(pool, moe, xn.data(), n, n_embd, x.data(), scratch);
+                cpu::moe_ffn(pool, moe, xn.data(), n, n_embd, x.data(), scratch, moe_scratch);
                 for (int r = 0; r < n; ++r) {
                     const auto want = reference_moe(moe, xn.data() + r * n_embd, n_embd);
                     double scale = 0;

@@ -122,7 +122,7 @@ public:
     void moe_ffn(const MoeFfn &moe, backend::Buf xn, backend::Buf x) override {
         run_products();
         Buffer &a = buf(xn);
-        cpu::moe_ffn(pool_, moe, a.data.data(), a.rows, a.cols, buf(x).data.data(), act_scratch_);
+        cpu::moe_ffn(pool_, moe, a.data.data(), a.rows, a.cols, buf(x).data.data(), act_scratch_, moe_scratch_);
     }
 
     backend::Buf last_row(backend::Buf x) override {
@@ -172,6 +172,7 @@ private:
     size_t used_ = 0;
     cpu::MatmulScratch act_scratch_;
     cpu::AttentionScratch attn_scratch_;
+    cpu::MoeScratch moe_scratch_;
     std::vector<float> norm_scratch_;
     // Products not run yet, all of input products_x_ (see matmul).
     struct Product {

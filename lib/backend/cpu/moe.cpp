@@ -42,18 +42,20 @@ void scale_all(float *v, size_t n, float s) {
 } // namespace
 
 void moe_ffn(ThreadPool &pool, const MoeFfn &moe, const float *xn, int n, int64_t n_embd, float *x,
-             MatmulScratch &scratch) {
+             MatmulScratch &scratch, MoeScratch &ms) {
     const int n_expert = int(moe.router.ne1), n_used = moe.n_used;
     const int64_t n_ff = moe.gate.front().ne1;
-    std::vector<float> logits(size_t(n) * size_t(n_expert));
+    std::vector<float> &logits = ms.logits;
+    logits.resize(size_t(n) * size_t(n_expert));
     matmul(pool, moe.router, xn, n, logits.data(), scratch);
     const Routing r = route(logits.data(), n, n_expert, n_used);
 
     // Each expert's rows in one batch; outputs kept per (row, slot) so that
-    // each row sums its experts in slot order, whatever the batching.
-    std::vector<float> out(size_t(n) * size_t(n_used) * size_t(n_embd));
-    std::vector<float> in, gate, up, down;
-    std::vector<float> sub_norm;
+    // each row sums its experts in slot order, whatever the batching (every
+    // slot has its expert, so every entry is written before it is read).
+    std::vector<float> &out = ms.out, &in = ms.in, &gate = ms.gate, &up = ms.up, &down = ms.down;
+    out.resize(size_t(n) * size_t(n_used) * size_t(n_embd));
+    std::vector<float> &sub_norm = ms.sub_norm;
     if (moe.sub_norm) {
         sub_norm.resize(size_t(moe.sub_norm.ne0));
         dequantize_row(moe.sub_norm.type, moe.sub_norm.data, sub_norm.data(), moe.sub_norm.ne0);
