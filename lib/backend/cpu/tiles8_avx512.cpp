@@ -138,38 +138,50 @@ void q4_0_tile(const uint8_t *tile, int64_t nb, const block_q8_0 *const *a, floa
     for (int t = 0; t < T; ++t) _mm256_storeu_ps(out[t], acc[t]);
 }
 
-// Type B's tile kernel for T activation rows.
-template <typename B, int T, void (*Tile)(const uint8_t *, int64_t, const B *const *, float *const *)>
-void run_tile(const uint8_t *tile, int64_t nb, const uint8_t *const *a, float *const *out) {
-    const B *blocks[T];
-    for (int t = 0; t < T; ++t) blocks[t] = reinterpret_cast<const B *>(a[t]);
-    Tile(tile, nb, blocks, out);
+// The tile kernels as types: Act, the activations' block; run<T>, the
+// kernel for T activation rows.
+struct Q4kKernel {
+    using Act = block_q8_K;
+    template <int T> static void run(const uint8_t *tile, int64_t nb, const Act *const *a, float *const *out) {
+        q4k_tile<T>(tile, nb, a, out);
+    }
+};
+struct Q8_0Kernel {
+    using Act = block_q8_0;
+    template <int T> static void run(const uint8_t *tile, int64_t nb, const Act *const *a, float *const *out) {
+        q8_0_tile<T>(tile, nb, a, out);
+    }
+};
+struct Q4_0Kernel {
+    using Act = block_q8_0;
+    template <int T> static void run(const uint8_t *tile, int64_t nb, const Act *const *a, float *const *out) {
+        q4_0_tile<T>(tile, nb, a, out);
+    }
+};
+
+template <typename K, int T> void run_tile(const uint8_t *tile, int64_t nb, const uint8_t *const *a, float *const *out) {
+    const typename K::Act *blocks[T];
+    for (int t = 0; t < T; ++t) blocks[t] = reinterpret_cast<const typename K::Act *>(a[t]);
+    K::template run<T>(tile, nb, blocks, out);
+}
+
+// Kernel K for the call's n_act (1 to 4) activation rows.
+template <typename K> void run_tile(const uint8_t *tile, int64_t nb, const uint8_t *const *a, int n_act, float *const *out) {
+    switch (n_act) {
+    case 1: return run_tile<K, 1>(tile, nb, a, out);
+    case 2: return run_tile<K, 2>(tile, nb, a, out);
+    case 3: return run_tile<K, 3>(tile, nb, a, out);
+    default: return run_tile<K, 4>(tile, nb, a, out);
+    }
 }
 
 } // namespace
 
 void tiles8_product(GgmlType t, const uint8_t *tile, int64_t nb, const uint8_t *const *a, int n_act, float *const *out) {
-    if (t == GgmlType::Q4_K) {
-        switch (n_act) {
-        case 1: return run_tile<block_q8_K, 1, q4k_tile<1>>(tile, nb, a, out);
-        case 2: return run_tile<block_q8_K, 2, q4k_tile<2>>(tile, nb, a, out);
-        case 3: return run_tile<block_q8_K, 3, q4k_tile<3>>(tile, nb, a, out);
-        default: return run_tile<block_q8_K, 4, q4k_tile<4>>(tile, nb, a, out);
-        }
-    }
-    if (t == GgmlType::Q4_0) {
-        switch (n_act) {
-        case 1: return run_tile<block_q8_0, 1, q4_0_tile<1>>(tile, nb, a, out);
-        case 2: return run_tile<block_q8_0, 2, q4_0_tile<2>>(tile, nb, a, out);
-        case 3: return run_tile<block_q8_0, 3, q4_0_tile<3>>(tile, nb, a, out);
-        default: return run_tile<block_q8_0, 4, q4_0_tile<4>>(tile, nb, a, out);
-        }
-    }
-    switch (n_act) {
-    case 1: return run_tile<block_q8_0, 1, q8_0_tile<1>>(tile, nb, a, out);
-    case 2: return run_tile<block_q8_0, 2, q8_0_tile<2>>(tile, nb, a, out);
-    case 3: return run_tile<block_q8_0, 3, q8_0_tile<3>>(tile, nb, a, out);
-    default: return run_tile<block_q8_0, 4, q8_0_tile<4>>(tile, nb, a, out);
+    switch (t) {
+    case GgmlType::Q4_K: return run_tile<Q4kKernel>(tile, nb, a, n_act, out);
+    case GgmlType::Q4_0: return run_tile<Q4_0Kernel>(tile, nb, a, n_act, out);
+    default: return run_tile<Q8_0Kernel>(tile, nb, a, n_act, out);
     }
 }
 
