@@ -84,9 +84,10 @@ bool wants_tiles8(const WeightRef &w) {
         const char *e = std::getenv("TERNLM_TILES8");
         return e && e[0] == '0';
     }();
-    return !off && w && w.layout == RowLayout::Plain && (w.type == GgmlType::Q4_K || w.type == GgmlType::Q8_0 || w.type == GgmlType::Q4_0) &&
-           w.ne1 >= kTileRows && w.ne0 % type_traits(w.type).block_size == 0 && w.tensor_scale == 1.0f &&
-           detected_isa() == Isa::Avx512Vnni;
+    if (off || !w || w.layout != RowLayout::Plain) return false;
+    const bool tiled_type = w.type == GgmlType::Q4_K || w.type == GgmlType::Q8_0 || w.type == GgmlType::Q4_0;
+    return tiled_type && w.ne1 >= kTileRows && w.ne0 % type_traits(w.type).block_size == 0 &&
+           w.tensor_scale == 1.0f && detected_isa() == Isa::Avx512Vnni;
 }
 
 size_t tiles8_block_bytes(GgmlType t) {
