@@ -3,6 +3,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "backend/cpu/vec_dot.hpp"
@@ -15,23 +16,28 @@ using namespace tiles8_layout;
 
 // One tile block packed from the rows' blocks b[l] (pack) or unpacked into
 // them: the same byte moves both ways (the tile is only read when unpacking).
-void move_q4k(block_q4_K *const b[kTileRows], uint8_t *tile, bool pack) {
+// Q4_K and Q5_K (o: the type's layout; Q5_K also has its fifth bits).
+template <typename Block> void move_k45(Block *const b[kTileRows], uint8_t *tile, bool pack, const K45 &o) {
     for (int l = 0; l < kTileRows; ++l) {
         for (int j = 0; j < 4; ++j)
             for (int k = 0; k < 8; ++k) {
                 uint8_t *t = tile + (8 * j + k) * 32 + 4 * l, *q = b[l]->qs + 32 * j + 4 * k;
                 pack ? std::memcpy(t, q, 4) : std::memcpy(q, t, 4);
             }
-        uint8_t *sc = tile + kQ4kScalesAt + l, *m = tile + kQ4kMinsAt + 2 * l;
+        if constexpr (std::is_same_v<Block, block_q5_K>)
+            for (int k = 0; k < 8; ++k) {
+                uint8_t *t = tile + o.qh_at + 32 * k + 4 * l, *h = b[l]->qh + 4 * k;
+                pack ? std::memcpy(t, h, 4) : std::memcpy(h, t, 4);
+            }
+        uint8_t *sc = tile + o.scales_at + l, *m = tile + o.mins_at + 2 * l;
         if (pack) {
             for (int s = 0; s < 8; ++s) get_scale_min_k4(s, b[l]->scales, sc + 8 * s, m + 16 * (s / 2) + s % 2);
         } else {
             std::memset(b[l]->scales, 0, sizeof b[l]->scales);
             for (int s = 0; s < 8; ++s) put_scale_min_k4(s, b[l]->scales, sc[8 * s], m[16 * (s / 2) + s % 2]);
         }
-        pack ? std::memcpy(tile + kQ4kDAt + 2 * l, &b[l]->d, 2) : std::memcpy(&b[l]->d, tile + kQ4kDAt + 2 * l, 2);
-        pack ? std::memcpy(tile + kQ4kDminAt + 2 * l, &b[l]->dmin, 2)
-             : std::memcpy(&b[l]->dmin, tile + kQ4kDminAt + 2 * l, 2);
+        pack ? std::memcpy(tile + o.d_at + 2 * l, &b[l]->d, 2) : std::memcpy(&b[l]->d, tile + o.d_at + 2 * l, 2);
+        pack ? std::memcpy(tile + o.dmin_at + 2 * l, &b[l]->dmin, 2) : std::memcpy(&b[l]->dmin, tile + o.dmin_at + 2 * l, 2);
     }
 }
 
@@ -66,7 +72,11 @@ void move_block(GgmlType t, uint8_t *const rows[kTileRows], int64_t i, uint8_t *
     if (t == GgmlType::Q4_K) {
         block_q4_K *b[kTileRows];
         blocks_at(rows, i, b);
-        move_q4k(b, tile, pack);
+        move_k45(b, tile, pack, kQ4k);
+    } else if (t == GgmlType::Q5_K) {
+        block_q5_K *b[kTileRows];
+        blocks_at(rows, i, b);
+        move_k45(b, tile, pack, kQ5k);
     } else if (t == GgmlType::Q4_0) {
         block_q4_0 *b[kTileRows];
         blocks_at(rows, i, b);
@@ -85,13 +95,19 @@ bool wants_tiles8(const WeightRef &w) {
         return e && e[0] == '0';
     }();
     if (off || !w || w.layout != RowLayout::Plain) return false;
-    const bool tiled_type = w.type == GgmlType::Q4_K || w.type == GgmlType::Q8_0 || w.type == GgmlType::Q4_0;
+    const bool tiled_type =
+        w.type == GgmlType::Q4_K || w.type == GgmlType::Q5_K || w.type == GgmlType::Q8_0 || w.type == GgmlType::Q4_0;
     return tiled_type && w.ne1 >= kTileRows && w.ne0 % type_traits(w.type).block_size == 0 &&
            w.tensor_scale == 1.0f && detected_isa() == Isa::Avx512Vnni;
 }
 
 size_t tiles8_block_bytes(GgmlType t) {
-    return t == GgmlType::Q4_K ? kQ4kBlockBytes : t == GgmlType::Q4_0 ? kQ40BlockBytes : kQ8BlockBytes;
+    switch (t) {
+    case GgmlType::Q4_K: return kQ4k.block_bytes;
+    case GgmlType::Q5_K: return kQ5k.block_bytes;
+    case GgmlType::Q4_0: return kQ40BlockBytes;
+    default: return kQ8BlockBytes;
+    }
 }
 
 size_t tiles8_tile_bytes(GgmlType t, int64_t n_cols) {

@@ -1,4 +1,4 @@
-// Q4_K, Q8_0 and Q4_0 matrices repacked for AVX-512 VNNI (RowLayout::Tiles8): the
+// Q4_K, Q5_K, Q8_0 and Q4_0 matrices repacked for AVX-512 VNNI (RowLayout::Tiles8): the
 // rows in tiles of 8 whose blocks lie side by side, so that a vector lane
 // is a row. vpdpbusd then multiplies 4 weights of each of the 8 rows by
 // the same 4 broadcast activation bytes, and one float multiply-add a
@@ -19,6 +19,14 @@
 //   [1088, 1152)  the 6-bit mins, pair p (sub-blocks 2p, 2p+1) of row l at
 //                 16p + 2l and 16p + 2l + 1;
 //   [1152, 1168)  the rows' d (f16), [1168, 1184) their dmin.
+// Q5_K (256 weights, 1,440 bytes where the 8 blocks held 1,408): as Q4_K,
+//   with the fifth bits after the nibbles:
+//   [0, 1024)     the nibbles, as Q4_K's;
+//   [1024, 1280)  the fifth bits: step k (0..7) is 32 bytes, row l's 4 bytes
+//                 at 4l, its qh[4k .. +3] (bit 2j of qh[b]: weight b of
+//                 sub-block 2j; bit 2j + 1: of sub-block 2j + 1);
+//   [1280, 1344)  the scales, [1344, 1408) the mins, [1408, 1424) d and
+//                 [1424, 1440) dmin, laid out as Q4_K's.
 // Q8_0 (32 weights, 272 bytes, as the 8 blocks):
 //   [0, 256)      step k (0..7) is 32 bytes, row l's at 4l: its qs[4k .. +3];
 //   [256, 272)    the rows' d (f16).
@@ -28,11 +36,11 @@
 //   [128, 144)    the rows' d (f16).
 // Rows after the last whole tile stay plain rows, after the tiles.
 //
-// Exactness: a row's block sums are exact integers (Q4_K: nibbles times Q8_K
+// Exactness: a row's block sums are exact integers (Q4_K, Q5_K: weights times Q8_K
 // quants, scaled by the 6-bit scales, then the mins times the activations'
 // sums; Q8_0: quants times quants; Q4_0: nibbles times quants, less 8 times
 // the activations' sum), and each (row, activation row) is summed
-//   Q4_K: acc = fma(d_w * d_a, float(isum), acc); acc = fma(-(dmin_w * d_a), float(imin), acc)
+//   Q4_K, Q5_K: acc = fma(d_w * d_a, float(isum), acc); acc = fma(-(dmin_w * d_a), float(imin), acc)
 //   Q8_0, Q4_0: acc = fma(d_w * d_a, float(isum), acc)
 // block after block, whatever the number of activation rows a call takes:
 // decode and prefill give the same bits. They are not the bits of the
@@ -52,12 +60,17 @@ constexpr int kTileRows = 8;
 // Byte offsets within a tile block (the layout above), for the packing and
 // the products alike.
 namespace tiles8_layout {
-constexpr size_t kQ4kScalesAt = 1024, kQ4kMinsAt = 1088, kQ4kDAt = 1152, kQ4kDminAt = 1168, kQ4kBlockBytes = 1184;
+// Q4_K's and Q5_K's tile blocks (qh_at: Q5_K's fifth bits; 0 for Q4_K).
+struct K45 {
+    size_t qh_at, scales_at, mins_at, d_at, dmin_at, block_bytes;
+};
+constexpr K45 kQ4k{0, 1024, 1088, 1152, 1168, 1184};
+constexpr K45 kQ5k{1024, 1280, 1344, 1408, 1424, 1440};
 constexpr size_t kQ8DAt = 256, kQ8BlockBytes = 272;
 constexpr size_t kQ40DAt = 128, kQ40BlockBytes = 144;
 } // namespace tiles8_layout
 
-// Whether this matrix goes into RowLayout::Tiles8: a Q4_K, Q8_0 or Q4_0 matrix of
+// Whether this matrix goes into RowLayout::Tiles8: a Q4_K, Q5_K, Q8_0 or Q4_0 matrix of
 // at least one tile, on a CPU with AVX-512 VNNI, unless TERNLM_TILES8=0 (to
 // compare).
 bool wants_tiles8(const WeightRef &w);

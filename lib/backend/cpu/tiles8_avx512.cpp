@@ -30,49 +30,58 @@ inline __m128i sub_block_sums(const block_q8_K &a) {
     return _mm_hadd_epi16(lo, hi); // |sum| <= 32 * 127: no wrap
 }
 
-// Sub-block pair j's integer sums for T activation rows: the nibbles times
-// the activations, each sub-block's sum times its scale.
-template <int T>
+// Sub-block pair j's integer sums for T activation rows: the weights times
+// the activations, each sub-block's sum times its scale. Q5_K (Five) ORs
+// each weight's fifth bit (bit 2j of its qh byte for sub-block 2j, 2j + 1
+// for 2j + 1) into bit 4 of the nibble: 16-bit shifts, masked per byte.
+template <int T, bool Five>
 inline void pair_sums(const uint8_t *blk, int j, const block_q8_K *const *a, int64_t i, __m256i isum[T]) {
-    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    constexpr K45 o = Five ? kQ5k : kQ4k;
+    const __m256i m4 = _mm256_set1_epi8(0x0F), bit4 = _mm256_set1_epi8(0x10);
     __m256i sa[T], sb[T];
     for (int t = 0; t < T; ++t) sa[t] = sb[t] = _mm256_setzero_si256();
     for (int k = 0; k < 8; ++k) {
         const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(blk + (8 * j + k) * 32));
-        const __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+        __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+        if constexpr (Five) {
+            const __m256i h = _mm256_srli_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(blk + o.qh_at + 32 * k)), 2 * j);
+            lo = _mm256_or_si256(lo, _mm256_and_si256(_mm256_slli_epi16(h, 4), bit4));
+            hi = _mm256_or_si256(hi, _mm256_and_si256(_mm256_slli_epi16(h, 3), bit4));
+        }
         for (int t = 0; t < T; ++t) {
             const int8_t *q = a[t][i].qs + 64 * j + 4 * k;
             sa[t] = _mm256_dpbusd_epi32(sa[t], lo, broadcast4(q));
             sb[t] = _mm256_dpbusd_epi32(sb[t], hi, broadcast4(q + 32));
         }
     }
-    const __m256i sca = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i *>(blk + kQ4kScalesAt + 16 * j)));
-    const __m256i scb = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i *>(blk + kQ4kScalesAt + 16 * j + 8)));
+    const __m256i sca = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i *>(blk + o.scales_at + 16 * j)));
+    const __m256i scb = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i *>(blk + o.scales_at + 16 * j + 8)));
     for (int t = 0; t < T; ++t)
         isum[t] = _mm256_add_epi32(isum[t], _mm256_add_epi32(_mm256_mullo_epi32(sa[t], sca), _mm256_mullo_epi32(sb[t], scb)));
 }
 
-template <int T>
-void q4k_tile(const uint8_t *tile, int64_t nb, const block_q8_K *const *a, float *const *out) {
+template <int T, bool Five>
+void k45_tile(const uint8_t *tile, int64_t nb, const block_q8_K *const *a, float *const *out) {
+    constexpr K45 o = Five ? kQ5k : kQ4k;
     __m256 acc[T];
     for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
     for (int64_t i = 0; i < nb; ++i) {
-        const uint8_t *blk = tile + size_t(i) * kQ4kBlockBytes;
+        const uint8_t *blk = tile + size_t(i) * o.block_bytes;
         __m256i isum[T], imin[T];
         __m128i bsum[T];
         for (int t = 0; t < T; ++t) {
             isum[t] = imin[t] = _mm256_setzero_si256();
             bsum[t] = sub_block_sums(a[t][i]);
         }
-        for (int j = 0; j < 4; ++j) pair_sums<T>(blk, j, a, i, isum);
+        for (int j = 0; j < 4; ++j) pair_sums<T, Five>(blk, j, a, i, isum);
         for (int p = 0; p < 4; ++p) { // the mins: lane l's int16 pair is row l's mins of sub-blocks 2p, 2p + 1
-            const __m256i mins = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i *>(blk + kQ4kMinsAt + 16 * p)));
+            const __m256i mins = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i *>(blk + o.mins_at + 16 * p)));
             for (int t = 0; t < T; ++t)
                 imin[t] = _mm256_dpwssd_epi32(imin[t], mins,
                                               _mm256_permutevar8x32_epi32(_mm256_zextsi128_si256(bsum[t]), _mm256_set1_epi32(p)));
         }
-        const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(blk + kQ4kDAt)));
-        const __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(blk + kQ4kDminAt)));
+        const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(blk + o.d_at)));
+        const __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(blk + o.dmin_at)));
         for (int t = 0; t < T; ++t) {
             const __m256 da = _mm256_set1_ps(a[t][i].d);
             acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(d, da), _mm256_cvtepi32_ps(isum[t]), acc[t]);
@@ -140,10 +149,10 @@ void q4_0_tile(const uint8_t *tile, int64_t nb, const block_q8_0 *const *a, floa
 
 // The tile kernels as types: Act, the activations' block; run<T>, the
 // kernel for T activation rows.
-struct Q4kKernel {
+template <bool Five> struct K45Kernel {
     using Act = block_q8_K;
     template <int T> static void run(const uint8_t *tile, int64_t nb, const Act *const *a, float *const *out) {
-        q4k_tile<T>(tile, nb, a, out);
+        k45_tile<T, Five>(tile, nb, a, out);
     }
 };
 struct Q8_0Kernel {
@@ -179,7 +188,8 @@ template <typename K> void run_tile(const uint8_t *tile, int64_t nb, const uint8
 
 void tiles8_product(GgmlType t, const uint8_t *tile, int64_t nb, const uint8_t *const *a, int n_act, float *const *out) {
     switch (t) {
-    case GgmlType::Q4_K: return run_tile<Q4kKernel>(tile, nb, a, n_act, out);
+    case GgmlType::Q4_K: return run_tile<K45Kernel<false>>(tile, nb, a, n_act, out);
+    case GgmlType::Q5_K: return run_tile<K45Kernel<true>>(tile, nb, a, n_act, out);
     case GgmlType::Q4_0: return run_tile<Q4_0Kernel>(tile, nb, a, n_act, out);
     default: return run_tile<Q8_0Kernel>(tile, nb, a, n_act, out);
     }
