@@ -45,9 +45,12 @@ struct RowProduct {
     int64_t group_rows() const { return tiles8 ? kTileRows : 4; }
     int64_t groups() const { return (w->ne1 + group_rows() - 1) / group_rows(); }
 
-    // Row groups g0 .. g1 against the m activation rows at act.
-    void run(int64_t g0, int64_t g1, const uint8_t *act, size_t act_row, int m) const {
-        if (tiles8) return run_tiles(g0, g1, act, act_row, m);
+    bool needs_sums() const { return tiles8 && tiles8_needs_sums(w->type); }
+
+    // Row groups g0 .. g1 against the m activation rows at act (sums: their
+    // block sums where needs_sums(), m rows of ne0 / 32).
+    void run(int64_t g0, int64_t g1, const uint8_t *act, size_t act_row, int m, const int32_t *sums) const {
+        if (tiles8) return run_tiles(g0, g1, act, act_row, m, sums);
         const int64_t k = w->ne0, n = w->ne1;
         const size_t group_bytes = 4 * w->row_bytes;
         const int64_t r0 = 4 * g0, r1 = std::min(n, 4 * g1);
@@ -72,7 +75,7 @@ struct RowProduct {
 
     // Tiles g0 .. g1 of a Tiles8 matrix, 4 activation rows a call; the group
     // after the last tile is its plain rows.
-    void run_tiles(int64_t g0, int64_t g1, const uint8_t *act, size_t act_row, int m) const {
+    void run_tiles(int64_t g0, int64_t g1, const uint8_t *act, size_t act_row, int m, const int32_t *sums) const {
         const int64_t k = w->ne0, n = w->ne1, tiles = n / kTileRows, nb = k / type_traits(w->type).block_size;
         const size_t tile_bytes = tiles8_tile_bytes(w->type, k);
         for (int64_t g = g0; g < g1; ++g) {
@@ -83,12 +86,14 @@ struct RowProduct {
             for (int t0 = 0; t0 < m; t0 += 4) {
                 const int c = std::min(4, m - t0);
                 const uint8_t *a[4];
+                const int32_t *s[4] = {nullptr, nullptr, nullptr, nullptr};
                 float *out[4];
                 for (int u = 0; u < c; ++u) {
                     a[u] = act + size_t(t0 + u) * act_row;
+                    if (sums) s[u] = sums + size_t(t0 + u) * size_t(nb);
                     out[u] = y + size_t(t0 + u) * n + g * kTileRows;
                 }
-                tiles8_product(w->type, w->data + size_t(g) * tile_bytes, nb, a, c, out);
+                tiles8_product(w->type, w->data + size_t(g) * tile_bytes, nb, a, s, c, out);
             }
         }
     }
@@ -119,13 +124,23 @@ uint8_t *quantize_input(ThreadPool &pool, GgmlType act_type, const float *x, int
 // hold the step up (perf of decode: 10% of the time was spent waiting
 // for the slower thread).
 // n <= kMaxSharedInput (no allocation on the decode path).
-void run_row_products(ThreadPool &pool, const RowProduct *ps, size_t n, const uint8_t *act, size_t act_row, int m) {
+// The activations' block sums go to scratch first where a product needs
+// them (once for every tile of every product).
+void run_row_products(ThreadPool &pool, const RowProduct *ps, size_t n, const uint8_t *act, size_t act_row, int m,
+                      MatmulScratch &scratch) {
     int64_t first[kMaxSharedInput + 1] = {0}; // each product's first row group in the joint range
     for (size_t i = 0; i < n; ++i) first[i + 1] = first[i] + ps[i].groups();
+    const int32_t *sums = nullptr;
+    if (std::any_of(ps, ps + n, [](const RowProduct &p) { return p.needs_sums(); })) {
+        const int64_t nb = ps[0].w->ne0 / QK8_0;
+        scratch.act_sums.resize(size_t(m) * size_t(nb));
+        tiles8_act_sums(act, act_row, m, nb, scratch.act_sums.data());
+        sums = scratch.act_sums.data();
+    }
     pool.run_ranges(first[n], kStealChunkGroups, [&](int64_t g0, int64_t g1) {
         for (size_t i = 0; i < n; ++i) {
             const int64_t b = std::max(g0, first[i]), e = std::min(g1, first[i + 1]);
-            if (b < e) ps[i].run(b - first[i], e - first[i], act, act_row, m);
+            if (b < e) ps[i].run(b - first[i], e - first[i], act, act_row, m, sums);
         }
     });
 }
@@ -144,7 +159,7 @@ void matmul(ThreadPool &pool, const WeightRef &w, const float *x, int m, float *
     if (w.layout == RowLayout::Lut64) return matmul_lut64(pool, w, act, act_row, m, y);
 
     const RowProduct p(w, y, m);
-    run_row_products(pool, &p, 1, act, act_row, m);
+    run_row_products(pool, &p, 1, act, act_row, m, scratch);
 }
 
 bool can_share_input(const WeightRef &a, const WeightRef &b) {
@@ -161,7 +176,7 @@ void matmul_shared_input(ThreadPool &pool, const WeightRef *const *ws, float *co
         fail(TERN_ERR_INVALID_ARGUMENT, "matmul_shared_input: %d matrices (1 to %d)", n_mats, kMaxSharedInput);
     RowProduct ps[kMaxSharedInput];
     for (int i = 0; i < n_mats; ++i) ps[i] = RowProduct(*ws[i], ys[i], m);
-    run_row_products(pool, ps, size_t(n_mats), act, row_size(act_type, k), m);
+    run_row_products(pool, ps, size_t(n_mats), act, row_size(act_type, k), m, scratch);
 }
 
 } // namespace ternlm::cpu

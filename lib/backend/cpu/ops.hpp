@@ -25,6 +25,7 @@ inline float exp_quiet(float x) {
 // What matmul keeps between calls: the converted activations.
 struct MatmulScratch {
     std::vector<uint8_t> act;
+    std::vector<int32_t> act_sums; // the activation blocks' sums, for Q4_0's tiles (tiles8.hpp)
 };
 
 // y[t][r] = dot(W row r, x[t]) for t < m, r < w.ne1. Activations are first

@@ -147,8 +147,20 @@ void tiles8_unpack_row(const WeightRef &w, int64_t r, uint8_t *row) {
     for (int64_t i = 0; i < nb; ++i) move_block(w.type, rows, i, tile + size_t(i) * tiles8_block_bytes(w.type), false);
 }
 
+void tiles8_act_sums(const uint8_t *act, size_t act_row, int m, int64_t nb, int32_t *sums) {
+    for (int u = 0; u < m; ++u) {
+        const block_q8_0 *b = reinterpret_cast<const block_q8_0 *>(act + size_t(u) * act_row);
+        for (int64_t i = 0; i < nb; ++i) {
+            int32_t s = 0;
+            for (int8_t q : b[i].qs) s += q;
+            sums[size_t(u) * size_t(nb) + size_t(i)] = s;
+        }
+    }
+}
+
 #if !defined(TERNLM_HAVE_AVX512_KERNELS)
-void tiles8_product(GgmlType, const uint8_t *, int64_t, const uint8_t *const *, int, float *const *) {
+void tiles8_product(GgmlType, const uint8_t *, int64_t, const uint8_t *const *, const int32_t *const *, int,
+                    float *const *) {
     std::abort(); // unreachable: wants_tiles8() needs AVX-512 VNNI
 }
 #endif

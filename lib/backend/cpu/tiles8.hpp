@@ -94,9 +94,19 @@ void tiles8_pack(GgmlType t, const uint8_t *src, uint8_t *dst, int64_t n_rows, i
 // Row r of a Tiles8 matrix as plain blocks (w.row_bytes bytes).
 void tiles8_unpack_row(const WeightRef &w, int64_t r, uint8_t *row);
 
+// Whether type t's tile kernel takes the activation blocks' sums (Q4_0:
+// sum (q - 8) * a = sum q * a - 8 * sum a), computed once a product by
+// tiles8_act_sums rather than once a tile.
+inline bool tiles8_needs_sums(GgmlType t) { return t == GgmlType::Q4_0; }
+// sums[u * nb + i] = the sum of the 32 quants of block i of activation row u
+// (m rows of nb Q8_0 blocks, act_row bytes apart).
+void tiles8_act_sums(const uint8_t *act, size_t act_row, int m, int64_t nb, int32_t *sums);
+
 // out[u][0..7] = the dot products of one tile's 8 rows (nb blocks of type
-// t) with activation rows a[u] (u < n_act, 1 to 4; in vec_dot_type(t)).
+// t) with activation rows a[u] (u < n_act, 1 to 4; in vec_dot_type(t));
+// sums[u]: row u's block sums where tiles8_needs_sums(t), else unused.
 // AVX-512 VNNI only (tiles8_avx512.cpp).
-void tiles8_product(GgmlType t, const uint8_t *tile, int64_t nb, const uint8_t *const *a, int n_act, float *const *out);
+void tiles8_product(GgmlType t, const uint8_t *tile, int64_t nb, const uint8_t *const *a,
+                    const int32_t *const *sums, int n_act, float *const *out);
 
 } // namespace ternlm::cpu

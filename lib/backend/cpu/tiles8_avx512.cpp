@@ -114,24 +114,19 @@ void q8_0_tile(const uint8_t *tile, int64_t nb, const block_q8_0 *const *a, floa
 }
 
 // Q4_0: the nibbles (unsigned, 0..15) times the activations, less 8 times
-// the activations' sum (one vpdpbusd of ones over their 32 bytes, summed
-// across lanes), which is sum (nibble - 8) * a exactly.
+// the activations' sum (sums[t][i], tiles8_act_sums: computed in the tile
+// kernel, it was a fifth of a prefill's instructions), which is
+// sum (nibble - 8) * a exactly.
 template <int T>
-void q4_0_tile(const uint8_t *tile, int64_t nb, const block_q8_0 *const *a, float *const *out) {
-    const __m256i m4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi8(1);
+void q4_0_tile(const uint8_t *tile, int64_t nb, const block_q8_0 *const *a, const int32_t *const *sums,
+               float *const *out) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
     __m256 acc[T];
     for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
     for (int64_t i = 0; i < nb; ++i) {
         const uint8_t *blk = tile + size_t(i) * kQ40BlockBytes;
         __m256i isum[T];
-        for (int t = 0; t < T; ++t) {
-            __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), ones,
-                                            _mm256_loadu_si256(reinterpret_cast<const __m256i *>(a[t][i].qs)));
-            s = _mm256_add_epi32(s, _mm256_permute2x128_si256(s, s, 1));
-            s = _mm256_add_epi32(s, _mm256_shuffle_epi32(s, 0x4E));
-            s = _mm256_add_epi32(s, _mm256_shuffle_epi32(s, 0xB1)); // the sum in every lane
-            isum[t] = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(s, 3));
-        }
+        for (int t = 0; t < T; ++t) isum[t] = _mm256_set1_epi32(-8 * sums[t][i]);
         for (int k = 0; k < 4; ++k) {
             const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(blk + 32 * k));
             const __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
@@ -151,47 +146,55 @@ void q4_0_tile(const uint8_t *tile, int64_t nb, const block_q8_0 *const *a, floa
 // kernel for T activation rows.
 template <bool Five> struct K45Kernel {
     using Act = block_q8_K;
-    template <int T> static void run(const uint8_t *tile, int64_t nb, const Act *const *a, float *const *out) {
+    template <int T>
+    static void run(const uint8_t *tile, int64_t nb, const Act *const *a, const int32_t *const *, float *const *out) {
         k45_tile<T, Five>(tile, nb, a, out);
     }
 };
 struct Q8_0Kernel {
     using Act = block_q8_0;
-    template <int T> static void run(const uint8_t *tile, int64_t nb, const Act *const *a, float *const *out) {
+    template <int T>
+    static void run(const uint8_t *tile, int64_t nb, const Act *const *a, const int32_t *const *, float *const *out) {
         q8_0_tile<T>(tile, nb, a, out);
     }
 };
 struct Q4_0Kernel {
     using Act = block_q8_0;
-    template <int T> static void run(const uint8_t *tile, int64_t nb, const Act *const *a, float *const *out) {
-        q4_0_tile<T>(tile, nb, a, out);
+    template <int T>
+    static void run(const uint8_t *tile, int64_t nb, const Act *const *a, const int32_t *const *sums,
+                    float *const *out) {
+        q4_0_tile<T>(tile, nb, a, sums, out);
     }
 };
 
-template <typename K, int T> void run_tile(const uint8_t *tile, int64_t nb, const uint8_t *const *a, float *const *out) {
+template <typename K, int T>
+void run_tile(const uint8_t *tile, int64_t nb, const uint8_t *const *a, const int32_t *const *sums, float *const *out) {
     const typename K::Act *blocks[T];
     for (int t = 0; t < T; ++t) blocks[t] = reinterpret_cast<const typename K::Act *>(a[t]);
-    K::template run<T>(tile, nb, blocks, out);
+    K::template run<T>(tile, nb, blocks, sums, out);
 }
 
 // Kernel K for the call's n_act (1 to 4) activation rows.
-template <typename K> void run_tile(const uint8_t *tile, int64_t nb, const uint8_t *const *a, int n_act, float *const *out) {
+template <typename K>
+void run_tile(const uint8_t *tile, int64_t nb, const uint8_t *const *a, const int32_t *const *sums, int n_act,
+              float *const *out) {
     switch (n_act) {
-    case 1: return run_tile<K, 1>(tile, nb, a, out);
-    case 2: return run_tile<K, 2>(tile, nb, a, out);
-    case 3: return run_tile<K, 3>(tile, nb, a, out);
-    default: return run_tile<K, 4>(tile, nb, a, out);
+    case 1: return run_tile<K, 1>(tile, nb, a, sums, out);
+    case 2: return run_tile<K, 2>(tile, nb, a, sums, out);
+    case 3: return run_tile<K, 3>(tile, nb, a, sums, out);
+    default: return run_tile<K, 4>(tile, nb, a, sums, out);
     }
 }
 
 } // namespace
 
-void tiles8_product(GgmlType t, const uint8_t *tile, int64_t nb, const uint8_t *const *a, int n_act, float *const *out) {
+void tiles8_product(GgmlType t, const uint8_t *tile, int64_t nb, const uint8_t *const *a,
+                    const int32_t *const *sums, int n_act, float *const *out) {
     switch (t) {
-    case GgmlType::Q4_K: return run_tile<K45Kernel<false>>(tile, nb, a, n_act, out);
-    case GgmlType::Q5_K: return run_tile<K45Kernel<true>>(tile, nb, a, n_act, out);
-    case GgmlType::Q4_0: return run_tile<Q4_0Kernel>(tile, nb, a, n_act, out);
-    default: return run_tile<Q8_0Kernel>(tile, nb, a, n_act, out);
+    case GgmlType::Q4_K: return run_tile<K45Kernel<false>>(tile, nb, a, sums, n_act, out);
+    case GgmlType::Q5_K: return run_tile<K45Kernel<true>>(tile, nb, a, sums, n_act, out);
+    case GgmlType::Q4_0: return run_tile<Q4_0Kernel>(tile, nb, a, sums, n_act, out);
+    default: return run_tile<Q8_0Kernel>(tile, nb, a, sums, n_act, out);
     }
 }
 
