@@ -52,13 +52,32 @@ void move_q8_0(block_q8_0 *const b[kTileRows], uint8_t *tile, bool pack) {
     }
 }
 
-void move_q4_0(block_q4_0 *const b[kTileRows], uint8_t *tile, bool pack) {
+// Where Q5_0's tile keeps the fifth bit of weight j (tiles8.hpp): bit k of
+// byte b for weight 4k + b, bit 4 + k of byte b for weight 16 + 4k + b.
+constexpr int q5_0_tile_bit(int j) { return 8 * (j % 4) + (j < 16 ? j / 4 : 4 + (j - 16) / 4); }
+
+// Q4_0 and Q5_0: the nibbles in steps of 4 bytes a row, Q5_0's fifth bits
+// rearranged (q5_0_tile_bit), then d.
+template <typename Block> void move_q4_5_0(Block *const b[kTileRows], uint8_t *tile, bool pack) {
+    constexpr bool five = std::is_same_v<Block, block_q5_0>;
+    constexpr size_t d_at = five ? kQ50DAt : kQ40DAt;
     for (int l = 0; l < kTileRows; ++l) {
         for (int k = 0; k < 4; ++k) {
             uint8_t *t = tile + 32 * k + 4 * l, *q = b[l]->qs + 4 * k;
             pack ? std::memcpy(t, q, 4) : std::memcpy(q, t, 4);
         }
-        pack ? std::memcpy(tile + kQ40DAt + 2 * l, &b[l]->d, 2) : std::memcpy(&b[l]->d, tile + kQ40DAt + 2 * l, 2);
+        if constexpr (five) {
+            uint32_t qh = 0, moved = 0;
+            std::memcpy(pack ? &qh : &moved, pack ? b[l]->qh : tile + kQ50QhAt + 4 * l, 4);
+            for (int j = 0; j < 32; ++j) {
+                if (pack)
+                    moved |= ((qh >> j) & 1u) << q5_0_tile_bit(j);
+                else
+                    qh |= ((moved >> q5_0_tile_bit(j)) & 1u) << j;
+            }
+            pack ? std::memcpy(tile + kQ50QhAt + 4 * l, &moved, 4) : std::memcpy(b[l]->qh, &qh, 4);
+        }
+        pack ? std::memcpy(tile + d_at + 2 * l, &b[l]->d, 2) : std::memcpy(&b[l]->d, tile + d_at + 2 * l, 2);
     }
 }
 
@@ -80,7 +99,11 @@ void move_block(GgmlType t, uint8_t *const rows[kTileRows], int64_t i, uint8_t *
     } else if (t == GgmlType::Q4_0) {
         block_q4_0 *b[kTileRows];
         blocks_at(rows, i, b);
-        move_q4_0(b, tile, pack);
+        move_q4_5_0(b, tile, pack);
+    } else if (t == GgmlType::Q5_0) {
+        block_q5_0 *b[kTileRows];
+        blocks_at(rows, i, b);
+        move_q4_5_0(b, tile, pack);
     } else {
         block_q8_0 *b[kTileRows];
         blocks_at(rows, i, b);
@@ -96,7 +119,8 @@ bool wants_tiles8(const WeightRef &w) {
     }();
     if (off || !w || w.layout != RowLayout::Plain) return false;
     const bool tiled_type =
-        w.type == GgmlType::Q4_K || w.type == GgmlType::Q5_K || w.type == GgmlType::Q8_0 || w.type == GgmlType::Q4_0;
+        w.type == GgmlType::Q4_K || w.type == GgmlType::Q5_K || w.type == GgmlType::Q8_0 || w.type == GgmlType::Q4_0 ||
+        w.type == GgmlType::Q5_0;
     return tiled_type && w.ne1 >= kTileRows && w.ne0 % type_traits(w.type).block_size == 0 &&
            w.tensor_scale == 1.0f && detected_isa() == Isa::Avx512Vnni;
 }
@@ -106,6 +130,7 @@ size_t tiles8_block_bytes(GgmlType t) {
     case GgmlType::Q4_K: return kQ4k.block_bytes;
     case GgmlType::Q5_K: return kQ5k.block_bytes;
     case GgmlType::Q4_0: return kQ40BlockBytes;
+    case GgmlType::Q5_0: return kQ50BlockBytes;
     default: return kQ8BlockBytes;
     }
 }

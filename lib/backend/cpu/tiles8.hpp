@@ -1,4 +1,4 @@
-// Q4_K, Q5_K, Q8_0 and Q4_0 matrices repacked for AVX-512 VNNI (RowLayout::Tiles8): the
+// Q4_K, Q5_K, Q8_0, Q4_0 and Q5_0 matrices repacked for AVX-512 VNNI (RowLayout::Tiles8): the
 // rows in tiles of 8 whose blocks lie side by side, so that a vector lane
 // is a row. vpdpbusd then multiplies 4 weights of each of the 8 rows by
 // the same 4 broadcast activation bytes, and one float multiply-add a
@@ -34,14 +34,21 @@
 //   [0, 128)      step k (0..3) is 32 bytes, row l's at 4l: its qs[4k .. +3]
 //                 (low nibbles weights 4k + b, high nibbles 16 + 4k + b);
 //   [128, 144)    the rows' d (f16).
+// Q5_0 (32 weights, 176 bytes, as the 8 blocks):
+//   [0, 128)      the nibbles, as Q4_0's;
+//   [128, 160)    the fifth bits, row l's 4 bytes at 128 + 4l: bit k of its
+//                 byte b is the fifth bit of weight 4k + b (the low nibbles
+//                 of step k), bit 4 + k that of weight 16 + 4k + b (the high
+//                 ones), so that step k finds them by a shift, as Q5_K does;
+//   [160, 176)    the rows' d (f16).
 // Rows after the last whole tile stay plain rows, after the tiles.
 //
 // Exactness: a row's block sums are exact integers (Q4_K, Q5_K: weights times Q8_K
 // quants, scaled by the 6-bit scales, then the mins times the activations'
-// sums; Q8_0: quants times quants; Q4_0: nibbles times quants, less 8 times
-// the activations' sum), and each (row, activation row) is summed
+// sums; Q8_0: quants times quants; Q4_0 and Q5_0: nibbles (Q5_0: with their
+// fifth bits) times quants, less 8 (16) times the activations' sum), and each (row, activation row) is summed
 //   Q4_K, Q5_K: acc = fma(d_w * d_a, float(isum), acc); acc = fma(-(dmin_w * d_a), float(imin), acc)
-//   Q8_0, Q4_0: acc = fma(d_w * d_a, float(isum), acc)
+//   Q8_0, Q4_0, Q5_0: acc = fma(d_w * d_a, float(isum), acc)
 // block after block, whatever the number of activation rows a call takes:
 // decode and prefill give the same bits. They are not the bits of the
 // plain-row kernels (another order of float additions).
@@ -68,9 +75,10 @@ constexpr K45 kQ4k{0, 1024, 1088, 1152, 1168, 1184};
 constexpr K45 kQ5k{1024, 1280, 1344, 1408, 1424, 1440};
 constexpr size_t kQ8DAt = 256, kQ8BlockBytes = 272;
 constexpr size_t kQ40DAt = 128, kQ40BlockBytes = 144;
+constexpr size_t kQ50QhAt = 128, kQ50DAt = 160, kQ50BlockBytes = 176;
 } // namespace tiles8_layout
 
-// Whether this matrix goes into RowLayout::Tiles8: a Q4_K, Q5_K, Q8_0 or Q4_0 matrix of
+// Whether this matrix goes into RowLayout::Tiles8: a Q4_K, Q5_K, Q8_0, Q4_0 or Q5_0 matrix of
 // at least one tile, on a CPU with AVX-512 VNNI, unless TERNLM_TILES8=0 (to
 // compare).
 bool wants_tiles8(const WeightRef &w);
@@ -95,9 +103,9 @@ void tiles8_pack(GgmlType t, const uint8_t *src, uint8_t *dst, int64_t n_rows, i
 void tiles8_unpack_row(const WeightRef &w, int64_t r, uint8_t *row);
 
 // Whether type t's tile kernel takes the activation blocks' sums (Q4_0:
-// sum (q - 8) * a = sum q * a - 8 * sum a), computed once a product by
-// tiles8_act_sums rather than once a tile.
-inline bool tiles8_needs_sums(GgmlType t) { return t == GgmlType::Q4_0; }
+// sum (q - 8) * a = sum q * a - 8 * sum a; Q5_0 the same with 16),
+// computed once a product by tiles8_act_sums rather than once a tile.
+inline bool tiles8_needs_sums(GgmlType t) { return t == GgmlType::Q4_0 || t == GgmlType::Q5_0; }
 // sums[u * nb + i] = the sum of the 32 quants of block i of activation row u
 // (m rows of nb Q8_0 blocks, act_row bytes apart).
 void tiles8_act_sums(const uint8_t *act, size_t act_row, int m, int64_t nb, int32_t *sums);

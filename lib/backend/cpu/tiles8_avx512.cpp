@@ -116,26 +116,35 @@ void q8_0_tile(const uint8_t *tile, int64_t nb, const block_q8_0 *const *a, floa
 // Q4_0: the nibbles (unsigned, 0..15) times the activations, less 8 times
 // the activations' sum (sums[t][i], tiles8_act_sums: computed in the tile
 // kernel, it was a fifth of a prefill's instructions), which is
-// sum (nibble - 8) * a exactly.
-template <int T>
-void q4_0_tile(const uint8_t *tile, int64_t nb, const block_q8_0 *const *a, const int32_t *const *sums,
-               float *const *out) {
-    const __m256i m4 = _mm256_set1_epi8(0x0F);
+// sum (nibble - 8) * a exactly. Q5_0 (Five): each nibble with its fifth bit
+// (step k's are bits k and 4 + k of the row's rearranged qh bytes: a 16-bit
+// shift, masked per byte), less 16 times the sum.
+template <int T, bool Five>
+void q4_5_0_tile(const uint8_t *tile, int64_t nb, const block_q8_0 *const *a, const int32_t *const *sums,
+                 float *const *out) {
+    constexpr size_t block_bytes = Five ? kQ50BlockBytes : kQ40BlockBytes, d_at = Five ? kQ50DAt : kQ40DAt;
+    constexpr int offset = Five ? 16 : 8;
+    const __m256i m4 = _mm256_set1_epi8(0x0F), bit4 = _mm256_set1_epi8(0x10);
     __m256 acc[T];
     for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
     for (int64_t i = 0; i < nb; ++i) {
-        const uint8_t *blk = tile + size_t(i) * kQ40BlockBytes;
-        __m256i isum[T];
-        for (int t = 0; t < T; ++t) isum[t] = _mm256_set1_epi32(-8 * sums[t][i]);
+        const uint8_t *blk = tile + size_t(i) * block_bytes;
+        __m256i isum[T], h = _mm256_setzero_si256();
+        if constexpr (Five) h = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(blk + kQ50QhAt));
+        for (int t = 0; t < T; ++t) isum[t] = _mm256_set1_epi32(-offset * sums[t][i]);
         for (int k = 0; k < 4; ++k) {
             const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(blk + 32 * k));
-            const __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+            __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+            if constexpr (Five) {
+                lo = _mm256_or_si256(lo, _mm256_and_si256(_mm256_slli_epi16(h, 4 - k), bit4));
+                hi = _mm256_or_si256(hi, _mm256_and_si256(_mm256_srli_epi16(h, k), bit4));
+            }
             for (int t = 0; t < T; ++t) {
                 isum[t] = _mm256_dpbusd_epi32(isum[t], lo, broadcast4(a[t][i].qs + 4 * k));
                 isum[t] = _mm256_dpbusd_epi32(isum[t], hi, broadcast4(a[t][i].qs + 16 + 4 * k));
             }
         }
-        const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(blk + kQ40DAt)));
+        const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(blk + d_at)));
         for (int t = 0; t < T; ++t)
             acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(_cvtsh_ss(a[t][i].d))), _mm256_cvtepi32_ps(isum[t]), acc[t]);
     }
@@ -158,12 +167,12 @@ struct Q8_0Kernel {
         q8_0_tile<T>(tile, nb, a, out);
     }
 };
-struct Q4_0Kernel {
+template <bool Five> struct Q4_5_0Kernel {
     using Act = block_q8_0;
     template <int T>
     static void run(const uint8_t *tile, int64_t nb, const Act *const *a, const int32_t *const *sums,
                     float *const *out) {
-        q4_0_tile<T>(tile, nb, a, sums, out);
+        q4_5_0_tile<T, Five>(tile, nb, a, sums, out);
     }
 };
 
@@ -193,7 +202,8 @@ void tiles8_product(GgmlType t, const uint8_t *tile, int64_t nb, const uint8_t *
     switch (t) {
     case GgmlType::Q4_K: return run_tile<K45Kernel<false>>(tile, nb, a, sums, n_act, out);
     case GgmlType::Q5_K: return run_tile<K45Kernel<true>>(tile, nb, a, sums, n_act, out);
-    case GgmlType::Q4_0: return run_tile<Q4_0Kernel>(tile, nb, a, sums, n_act, out);
+    case GgmlType::Q4_0: return run_tile<Q4_5_0Kernel<false>>(tile, nb, a, sums, n_act, out);
+    case GgmlType::Q5_0: return run_tile<Q4_5_0Kernel<true>>(tile, nb, a, sums, n_act, out);
     default: return run_tile<Q8_0Kernel>(tile, nb, a, sums, n_act, out);
     }
 }
