@@ -73,16 +73,17 @@ struct RowProduct {
         for (; t < m; ++t) y[size_t(t) * n + r] = dot(k, wr, act + size_t(t) * act_row);
     }
 
-    // Tiles g0 .. g1 of a Tiles8 matrix, 4 activation rows a call; the group
-    // after the last tile is its plain rows.
+    // Tiles g0 .. g1 of a Tiles8 matrix, two tiles and 4 activation rows a
+    // call; the group after the last tile is its plain rows.
     void run_tiles(int64_t g0, int64_t g1, const uint8_t *act, size_t act_row, int m, const int32_t *sums) const {
         const int64_t k = w->ne0, n = w->ne1, tiles = n / kTileRows, nb = k / type_traits(w->type).block_size;
         const size_t tile_bytes = tiles8_tile_bytes(w->type, k);
-        for (int64_t g = g0; g < g1; ++g) {
+        for (int64_t g = g0; g < g1;) {
             if (g >= tiles) {
                 for (int64_t r = tiles * kTileRows; r < n; ++r) plain_row(tiles8_plain_row(*w, r), r, act, act_row, m);
-                continue;
+                break;
             }
+            const int n_tiles = g + 1 < std::min(g1, tiles) ? 2 : 1;
             for (int t0 = 0; t0 < m; t0 += 4) {
                 const int c = std::min(4, m - t0);
                 const uint8_t *a[4];
@@ -93,8 +94,9 @@ struct RowProduct {
                     if (sums) s[u] = sums + size_t(t0 + u) * size_t(nb);
                     out[u] = y + size_t(t0 + u) * n + g * kTileRows;
                 }
-                tiles8_product(w->type, w->data + size_t(g) * tile_bytes, nb, a, s, c, out);
+                tiles8_product(w->type, w->data + size_t(g) * tile_bytes, tile_bytes, n_tiles, nb, a, s, c, out);
             }
+            g += n_tiles;
         }
     }
 };

@@ -184,8 +184,8 @@ void tiles8_act_sums(const uint8_t *act, size_t act_row, int m, int64_t nb, int3
 }
 
 #if !defined(TERNLM_HAVE_AVX512_KERNELS)
-void tiles8_product(GgmlType, const uint8_t *, int64_t, const uint8_t *const *, const int32_t *const *, int,
-                    float *const *) {
+void tiles8_product(GgmlType, const uint8_t *, size_t, int, int64_t, const uint8_t *const *, const int32_t *const *,
+                    int, float *const *) {
     std::abort(); // unreachable: wants_tiles8() needs AVX-512 VNNI
 }
 #endif

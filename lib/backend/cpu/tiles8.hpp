@@ -112,9 +112,11 @@ void tiles8_act_sums(const uint8_t *act, size_t act_row, int m, int64_t nb, int3
 
 // out[u][0..7] = the dot products of one tile's 8 rows (nb blocks of type
 // t) with activation rows a[u] (u < n_act, 1 to 4; in vec_dot_type(t));
-// sums[u]: row u's block sums where tiles8_needs_sums(t), else unused.
+// with n_tiles 2, out[u][8..15] those of the next tile (tile_bytes on),
+// in one pass where the type has a two-tile kernel. sums[u]: row u's
+// block sums where tiles8_needs_sums(t), else unused.
 // AVX-512 VNNI only (tiles8_avx512.cpp).
-void tiles8_product(GgmlType t, const uint8_t *tile, int64_t nb, const uint8_t *const *a,
-                    const int32_t *const *sums, int n_act, float *const *out);
+void tiles8_product(GgmlType t, const uint8_t *tile, size_t tile_bytes, int n_tiles, int64_t nb,
+                    const uint8_t *const *a, const int32_t *const *sums, int n_act, float *const *out);
 
 } // namespace ternlm::cpu
