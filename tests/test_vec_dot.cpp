@@ -335,10 +335,10 @@ TEST_CASE("TQ1_0 lookup-table tiles give the plain rows' results bit for bit", "
     if (!cpu::lut64_available()) WARN("this CPU has no AVX-512 VBMI: only the Lut64 layout was tested, not the kernel");
 }
 
-TEST_CASE("Q4_K, Q5_K, Q8_0, Q4_0 and Q5_0 tiles of 8 rows hold every row; their products match the reference, whatever the batch", "[kernels]") {
+TEST_CASE("Q4_K, Q5_K, Q6_K, Q8_0, Q4_0 and Q5_0 tiles of 8 rows hold every row; their products match the reference, whatever the batch", "[kernels]") {
     std::mt19937 rng(61);
     cpu::ThreadPool pool(2);
-    for (GgmlType t : {GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q5_0})
+    for (GgmlType t : {GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K, GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q5_0})
     for (int64_t k : {int64_t(QK_K), int64_t(3 * QK_K), int64_t(5 * 32)}) {
         if (k % type_traits(t).block_size) continue; // 5 blocks of 32: Q8_0, Q4_0 and Q5_0
         // One tile; two tiles and 3 plain rows; five tiles.

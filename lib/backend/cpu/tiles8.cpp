@@ -41,6 +41,24 @@ template <typename Block> void move_k45(Block *const b[kTileRows], uint8_t *tile
     }
 }
 
+void move_q6_k(block_q6_K *const b[kTileRows], uint8_t *tile, bool pack) {
+    for (int l = 0; l < kTileRows; ++l) {
+        for (int n = 0; n < 2; ++n)
+            for (int k = 0; k < 8; ++k) {
+                uint8_t *g = tile + kQ6GroupBytes * (2 * n + k / 4) + 32 * (k % 4) + 4 * l;
+                uint8_t *h = b[l]->qh + 32 * n + 4 * k, *q0 = b[l]->ql + 64 * n + 4 * k, *q1 = q0 + 32;
+                pack ? std::memcpy(g, h, 4) : std::memcpy(h, g, 4);
+                pack ? std::memcpy(g + 128, q0, 4) : std::memcpy(q0, g + 128, 4);
+                pack ? std::memcpy(g + 256, q1, 4) : std::memcpy(q1, g + 256, 4);
+            }
+        for (int s = 0; s < 16; ++s) {
+            uint8_t *t = tile + kQ6ScalesAt + 8 * s + l;
+            pack ? std::memcpy(t, &b[l]->scales[s], 1) : std::memcpy(&b[l]->scales[s], t, 1);
+        }
+        pack ? std::memcpy(tile + kQ6DAt + 2 * l, &b[l]->d, 2) : std::memcpy(&b[l]->d, tile + kQ6DAt + 2 * l, 2);
+    }
+}
+
 void move_q8_0(block_q8_0 *const b[kTileRows], uint8_t *tile, bool pack) {
     for (int l = 0; l < kTileRows; ++l) {
         for (int k = 0; k < 8; ++k) {
@@ -96,6 +114,10 @@ void move_block(GgmlType t, uint8_t *const rows[kTileRows], int64_t i, uint8_t *
         block_q5_K *b[kTileRows];
         blocks_at(rows, i, b);
         move_k45(b, tile, pack, kQ5k);
+    } else if (t == GgmlType::Q6_K) {
+        block_q6_K *b[kTileRows];
+        blocks_at(rows, i, b);
+        move_q6_k(b, tile, pack);
     } else if (t == GgmlType::Q4_0) {
         block_q4_0 *b[kTileRows];
         blocks_at(rows, i, b);
@@ -119,8 +141,8 @@ bool wants_tiles8(const WeightRef &w) {
     }();
     if (off || !w || w.layout != RowLayout::Plain) return false;
     const bool tiled_type =
-        w.type == GgmlType::Q4_K || w.type == GgmlType::Q5_K || w.type == GgmlType::Q8_0 || w.type == GgmlType::Q4_0 ||
-        w.type == GgmlType::Q5_0;
+        w.type == GgmlType::Q4_K || w.type == GgmlType::Q5_K || w.type == GgmlType::Q6_K || w.type == GgmlType::Q8_0 ||
+        w.type == GgmlType::Q4_0 || w.type == GgmlType::Q5_0;
     return tiled_type && w.ne1 >= kTileRows && w.ne0 % type_traits(w.type).block_size == 0 &&
            w.tensor_scale == 1.0f && detected_isa() == Isa::Avx512Vnni;
 }
@@ -129,6 +151,7 @@ size_t tiles8_block_bytes(GgmlType t) {
     switch (t) {
     case GgmlType::Q4_K: return kQ4k.block_bytes;
     case GgmlType::Q5_K: return kQ5k.block_bytes;
+    case GgmlType::Q6_K: return kQ6BlockBytes;
     case GgmlType::Q4_0: return kQ40BlockBytes;
     case GgmlType::Q5_0: return kQ50BlockBytes;
     default: return kQ8BlockBytes;

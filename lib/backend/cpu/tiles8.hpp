@@ -1,4 +1,4 @@
-// Q4_K, Q5_K, Q8_0, Q4_0 and Q5_0 matrices repacked for AVX-512 VNNI (RowLayout::Tiles8): the
+// Q4_K, Q5_K, Q6_K, Q8_0, Q4_0 and Q5_0 matrices repacked for AVX-512 VNNI (RowLayout::Tiles8): the
 // rows in tiles of 8 whose blocks lie side by side, so that a vector lane
 // is a row. vpdpbusd then multiplies 4 weights of each of the 8 rows by
 // the same 4 broadcast activation bytes, and one float multiply-add a
@@ -27,6 +27,21 @@
 //                 sub-block 2j; bit 2j + 1: of sub-block 2j + 1);
 //   [1280, 1344)  the scales, [1344, 1408) the mins, [1408, 1424) d and
 //                 [1424, 1440) dmin, laid out as Q4_K's.
+// Q6_K (256 weights, 1,680 bytes, as the 8 blocks):
+//   [0, 1536)     four groups of 384 bytes in the order the product reads
+//                 them (a group g = 2n + c: half n of the block, steps k =
+//                 4c .. 4c + 3; read out of order, one thread decoded at a
+//                 third of the speed), each of 12 steps of 32 bytes, row l's
+//                 4 bytes at 4l:
+//                   steps 0-3: its qh[32n + 4k .. +3] (two bits of each of
+//                              four weights, as ggml keeps them);
+//                   steps 4-7: its ql[64n + 4k .. +3] (quarter 2n: weights
+//                              128n + 4k + b in the low nibbles, + 64 in
+//                              the high ones);
+//                   steps 8-11: its ql[64n + 32 + 4k .. +3] (quarter 2n + 1,
+//                              weights 32 on);
+//   [1536, 1664)  the int8 scales, sub-block s of row l at 8s + l;
+//   [1664, 1680)  the rows' d (f16).
 // Q8_0 (32 weights, 272 bytes, as the 8 blocks):
 //   [0, 256)      step k (0..7) is 32 bytes, row l's at 4l: its qs[4k .. +3];
 //   [256, 272)    the rows' d (f16).
@@ -45,10 +60,11 @@
 //
 // Exactness: a row's block sums are exact integers (Q4_K, Q5_K: weights times Q8_K
 // quants, scaled by the 6-bit scales, then the mins times the activations'
-// sums; Q8_0: quants times quants; Q4_0 and Q5_0: nibbles (Q5_0: with their
+// sums; Q6_K: the 6-bit weights times the quants, scaled by the sub-blocks'
+// scales, less 32 times the scales times the activations' sums; Q8_0: quants times quants; Q4_0 and Q5_0: nibbles (Q5_0: with their
 // fifth bits) times quants, less 8 (16) times the activations' sum), and each (row, activation row) is summed
 //   Q4_K, Q5_K: acc = fma(d_w * d_a, float(isum), acc); acc = fma(-(dmin_w * d_a), float(imin), acc)
-//   Q8_0, Q4_0, Q5_0: acc = fma(d_w * d_a, float(isum), acc)
+//   Q6_K, Q8_0, Q4_0, Q5_0: acc = fma(d_w * d_a, float(isum), acc)
 // block after block, whatever the number of activation rows a call takes:
 // decode and prefill give the same bits. They are not the bits of the
 // plain-row kernels (another order of float additions).
@@ -73,12 +89,13 @@ struct K45 {
 };
 constexpr K45 kQ4k{0, 1024, 1088, 1152, 1168, 1184};
 constexpr K45 kQ5k{1024, 1280, 1344, 1408, 1424, 1440};
+constexpr size_t kQ6GroupBytes = 384, kQ6ScalesAt = 1536, kQ6DAt = 1664, kQ6BlockBytes = 1680;
 constexpr size_t kQ8DAt = 256, kQ8BlockBytes = 272;
 constexpr size_t kQ40DAt = 128, kQ40BlockBytes = 144;
 constexpr size_t kQ50QhAt = 128, kQ50DAt = 160, kQ50BlockBytes = 176;
 } // namespace tiles8_layout
 
-// Whether this matrix goes into RowLayout::Tiles8: a Q4_K, Q5_K, Q8_0, Q4_0 or Q5_0 matrix of
+// Whether this matrix goes into RowLayout::Tiles8: a Q4_K, Q5_K, Q6_K, Q8_0, Q4_0 or Q5_0 matrix of
 // at least one tile, on a CPU with AVX-512 VNNI, unless TERNLM_TILES8=0 (to
 // compare).
 bool wants_tiles8(const WeightRef &w);

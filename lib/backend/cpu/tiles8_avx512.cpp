@@ -39,6 +39,8 @@ struct Rows8 {
     // 8 bytes a row of 8 rows (p0) as int32 lanes; 16 as int16 pairs.
     static I u8x8_i32(const uint8_t *p0, const uint8_t *) { return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i *>(p0))); }
     static I u8x16_i16(const uint8_t *p0, const uint8_t *) { return _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i *>(p0))); }
+    static I i8x8_i32(const uint8_t *p0, const uint8_t *) { return _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i *>(p0))); }
+    static I i8x16_i16(__m128i t0, __m128i) { return _mm256_cvtepi8_epi16(t0); } // tile 0's 16 bytes
     static F f16(const uint8_t *p0, const uint8_t *) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(p0))); }
     static I set1(int32_t v) { return _mm256_set1_epi32(v); }
     static I set1_8(char v) { return _mm256_set1_epi8(v); }
@@ -49,6 +51,8 @@ struct Rows8 {
     static I srli16(I a, int n) { return _mm256_srli_epi16(a, n); }
     static I slli16(I a, int n) { return _mm256_slli_epi16(a, n); }
     static I add(I a, I b) { return _mm256_add_epi32(a, b); }
+    static I sub(I a, I b) { return _mm256_sub_epi32(a, b); }
+    static I slli32(I a, int n) { return _mm256_slli_epi32(a, n); }
     static I mullo(I a, I b) { return _mm256_mullo_epi32(a, b); }
     static I abs8(I a) { return _mm256_abs_epi8(a); }
     static I sign8(I a, I w) { return _mm256_sign_epi8(a, w); } // a negated where w < 0 (0 where w is: |w| is too)
@@ -80,6 +84,8 @@ struct Rows16 {
     }
     static I u8x8_i32(const uint8_t *p0, const uint8_t *p1) { return _mm512_cvtepu8_epi32(bytes8x2(p0, p1)); }
     static I u8x16_i16(const uint8_t *p0, const uint8_t *p1) { return _mm512_cvtepu8_epi16(bytes16x2(p0, p1)); }
+    static I i8x8_i32(const uint8_t *p0, const uint8_t *p1) { return _mm512_cvtepi8_epi32(bytes8x2(p0, p1)); }
+    static I i8x16_i16(__m128i t0, __m128i t1) { return _mm512_cvtepi8_epi16(_mm256_inserti128_si256(_mm256_castsi128_si256(t0), t1, 1)); }
     static F f16(const uint8_t *p0, const uint8_t *p1) { return _mm512_cvtph_ps(bytes16x2(p0, p1)); }
     static I set1(int32_t v) { return _mm512_set1_epi32(v); }
     static I set1_8(char v) { return _mm512_set1_epi8(v); }
@@ -90,6 +96,8 @@ struct Rows16 {
     static I srli16(I a, int n) { return _mm512_srli_epi16(a, unsigned(n)); }
     static I slli16(I a, int n) { return _mm512_slli_epi16(a, unsigned(n)); }
     static I add(I a, I b) { return _mm512_add_epi32(a, b); }
+    static I sub(I a, I b) { return _mm512_sub_epi32(a, b); }
+    static I slli32(I a, int n) { return _mm512_slli_epi32(a, unsigned(n)); }
     static I mullo(I a, I b) { return _mm512_mullo_epi32(a, b); }
     static I abs8(I a) { return _mm512_abs_epi8(a); }
     static I sign8(I a, I w) { return _mm512_mask_sub_epi8(a, _mm512_movepi8_mask(w), _mm512_setzero_si512(), a); }
@@ -173,6 +181,73 @@ void k45_tile(const uint8_t *tile0, const uint8_t *tile1, int64_t nb, const bloc
     for (int t = 0; t < T; ++t) V::store(out[t], acc[t]);
 }
 
+// Q6_K: the 6-bit weights (unsigned, 0..63) times the quants, summed by
+// sub-block of 16 (4 steps) and scaled by its int8 scale, less 32 times
+// each sub-block's scale times its activations' sum (Q8_K's bsums), which
+// is sum scale * (q - 32) * a exactly. Quarter q's low nibbles take bits
+// 2(q % 2) and up of the qh bytes, its high nibbles bits 4 + 2(q % 2).
+inline __m128i q6_scale_pairs(const uint8_t *blk, int p) { // rows' int8 scales of sub-blocks 2p, 2p + 1, interleaved
+    const uint8_t *sc = blk + kQ6ScalesAt + 16 * p;
+    return _mm_unpacklo_epi8(_mm_loadl_epi64(reinterpret_cast<const __m128i *>(sc)),
+                             _mm_loadl_epi64(reinterpret_cast<const __m128i *>(sc + 8)));
+}
+
+template <class V, int T>
+void q6_k_tile(const uint8_t *tile0, const uint8_t *tile1, int64_t nb, const block_q8_K *const *a, float *const *out) {
+    using I = typename V::I;
+    const I m4 = V::set1_8(0x0F), bits45 = V::set1_8(0x30);
+    typename V::F acc[T];
+    for (int t = 0; t < T; ++t) acc[t] = V::fzero();
+    for (int64_t i = 0; i < nb; ++i) {
+        const uint8_t *b0 = tile0 + size_t(i) * kQ6BlockBytes, *b1 = tile1 + size_t(i) * kQ6BlockBytes;
+        I isum[T], ioff[T];
+        for (int t = 0; t < T; ++t) isum[t] = ioff[t] = V::zero();
+        for (int n = 0; n < 2; ++n)
+            for (int kk = 0; kk < 2; ++kk) { // sub-blocks 8n + 2h + kk (low nibbles) and 8n + 4 + 2h + kk (high)
+                I s[2][2][T];
+#pragma GCC unroll 2
+                for (int h = 0; h < 2; ++h)
+                    for (int t = 0; t < T; ++t) s[h][0][t] = s[h][1][t] = V::zero();
+                // Unrolled: s[h] must stay in registers (GCC otherwise kept it
+                // on the stack, and decode ran at a third of its speed).
+                const size_t g = kQ6GroupBytes * size_t(2 * n + kk); // steps 4kk .. 4kk + 3 of half n
+#pragma GCC unroll 4
+                for (int k = 4 * kk; k < 4 * kk + 4; ++k) {
+                    const size_t at = g + 32 * size_t(k % 4);
+                    const I qh = V::bytes32(b0 + at, b1 + at);
+#pragma GCC unroll 2
+                    for (int h = 0; h < 2; ++h) {
+                        const I v = V::bytes32(b0 + at + 128 * (1 + h), b1 + at + 128 * (1 + h));
+                        const I lo = V::or_(V::and_(v, m4), V::and_(V::slli16(qh, 4 - 2 * h), bits45));
+                        const I hi = V::or_(V::and_(V::srli16(v, 4), m4), V::and_(V::srli16(qh, 2 * h), bits45));
+                        for (int t = 0; t < T; ++t) {
+                            const int8_t *q = a[t][i].qs + 128 * n + 32 * h + 4 * k;
+                            s[h][0][t] = V::dpbusd(s[h][0][t], lo, V::set1(word_at(q)));
+                            s[h][1][t] = V::dpbusd(s[h][1][t], hi, V::set1(word_at(q + 64)));
+                        }
+                    }
+                }
+#pragma GCC unroll 2
+                for (int h = 0; h < 2; ++h) {
+                    const int sb = 8 * n + 2 * h + kk;
+                    const I sc_lo = V::i8x8_i32(b0 + kQ6ScalesAt + 8 * sb, b1 + kQ6ScalesAt + 8 * sb);
+                    const I sc_hi = V::i8x8_i32(b0 + kQ6ScalesAt + 8 * (sb + 4), b1 + kQ6ScalesAt + 8 * (sb + 4));
+                    for (int t = 0; t < T; ++t)
+                        isum[t] = V::add(isum[t], V::add(V::mullo(s[h][0][t], sc_lo), V::mullo(s[h][1][t], sc_hi)));
+                }
+            }
+        for (int p = 0; p < 8; ++p) { // lane l's int16 pair: row l's scales of sub-blocks 2p, 2p + 1
+            const I sc = V::i8x16_i16(q6_scale_pairs(b0, p), q6_scale_pairs(b1, p));
+            for (int t = 0; t < T; ++t)
+                ioff[t] = V::dpwssd(ioff[t], sc, V::set1(word_at(reinterpret_cast<const int8_t *>(a[t][i].bsums + 2 * p))));
+        }
+        const typename V::F d = V::f16(b0 + kQ6DAt, b1 + kQ6DAt);
+        for (int t = 0; t < T; ++t)
+            acc[t] = V::fmadd(V::mul(d, V::fset1(a[t][i].d)), V::cvt(V::sub(isum[t], V::slli32(ioff[t], 5))), acc[t]);
+    }
+    for (int t = 0; t < T; ++t) V::store(out[t], acc[t]);
+}
+
 // Q8_0: |w| times the activations with w's sign, as vpdpbusd multiplies
 // unsigned bytes by signed ones (|w| <= 128 fits a byte; |a| <= 127).
 template <class V, int T>
@@ -242,6 +317,14 @@ template <bool Five> struct K45Kernel {
         k45_tile<V, T, Five>(t0, t1, nb, a, out);
     }
 };
+struct Q6_KKernel {
+    using Act = block_q8_K;
+    template <class V, int T>
+    static void run(const uint8_t *t0, const uint8_t *t1, int64_t nb, const Act *const *a, const int32_t *const *,
+                    float *const *out) {
+        q6_k_tile<V, T>(t0, t1, nb, a, out);
+    }
+};
 struct Q8_0Kernel {
     using Act = block_q8_0;
     template <class V, int T>
@@ -295,6 +378,7 @@ void tiles8_product(GgmlType t, const uint8_t *tile, size_t tile_bytes, int n_ti
     switch (t) {
     case GgmlType::Q4_K: return run_tile<K45Kernel<false>>(tile, tile_bytes, n_tiles, nb, a, sums, n_act, out);
     case GgmlType::Q5_K: return run_tile<K45Kernel<true>>(tile, tile_bytes, n_tiles, nb, a, sums, n_act, out);
+    case GgmlType::Q6_K: return run_tile<Q6_KKernel>(tile, tile_bytes, n_tiles, nb, a, sums, n_act, out);
     case GgmlType::Q4_0: return run_tile<Q4_5_0Kernel<false>>(tile, tile_bytes, n_tiles, nb, a, sums, n_act, out);
     case GgmlType::Q5_0: return run_tile<Q4_5_0Kernel<true>>(tile, tile_bytes, n_tiles, nb, a, sums, n_act, out);
     default: return run_tile<Q8_0Kernel>(tile, tile_bytes, n_tiles, nb, a, sums, n_act, out);
