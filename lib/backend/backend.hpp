@@ -31,7 +31,7 @@ enum class RowLayout : uint8_t {
     // TQ1_0 rows in tiles of 64 for the lookup-table kernel
     // (backend/cpu/ternary_lut.hpp); the rows after the last tile stay plain.
     Lut64,
-    // Q4_K, Q5_K, Q8_0, Q4_0 or Q5_0 rows in tiles of 8, a vector lane a row
+    // Q4_K, Q5_K, Q6_K, Q8_0, Q4_0 or Q5_0 rows in tiles of 8, a vector lane a row
     // (backend/cpu/tiles8.hpp); the rows after the last tile stay plain. A
     // Q4_K or Q5_K matrix takes a little more memory than its rows (tiles8_bytes).
     Tiles8,
