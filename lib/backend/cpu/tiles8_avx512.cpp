@@ -133,6 +133,9 @@ inline void pair_sums(const uint8_t *b0, const uint8_t *b1, int j, const block_q
     const I m4 = V::set1_8(0x0F), bit4 = V::set1_8(0x10);
     I sa[T], sb[T];
     for (int t = 0; t < T; ++t) sa[t] = sb[t] = V::zero();
+    // Unrolled: left as a loop (GCC did for Q5_K), its accumulators were
+    // copied between registers at every step.
+#pragma GCC unroll 8
     for (int k = 0; k < 8; ++k) {
         const I v = V::bytes32(b0 + (8 * j + k) * 32, b1 + (8 * j + k) * 32);
         I lo = V::and_(v, m4), hi = V::and_(V::srli16(v, 4), m4);
