@@ -140,10 +140,7 @@ bool wants_tiles8(const WeightRef &w) {
         return e && e[0] == '0';
     }();
     if (off || !w || w.layout != RowLayout::Plain) return false;
-    const bool tiled_type =
-        w.type == GgmlType::Q4_K || w.type == GgmlType::Q5_K || w.type == GgmlType::Q6_K || w.type == GgmlType::Q8_0 ||
-        w.type == GgmlType::Q4_0 || w.type == GgmlType::Q5_0;
-    return tiled_type && w.ne1 >= kTileRows && w.ne0 % type_traits(w.type).block_size == 0 &&
+    return tiles8_block_bytes(w.type) != 0 && w.ne1 >= kTileRows && w.ne0 % type_traits(w.type).block_size == 0 &&
            w.tensor_scale == 1.0f && detected_isa() == Isa::Avx512Vnni;
 }
 
@@ -154,7 +151,8 @@ size_t tiles8_block_bytes(GgmlType t) {
     case GgmlType::Q6_K: return kQ6BlockBytes;
     case GgmlType::Q4_0: return kQ40BlockBytes;
     case GgmlType::Q5_0: return kQ50BlockBytes;
-    default: return kQ8BlockBytes;
+    case GgmlType::Q8_0: return kQ8BlockBytes;
+    default: return 0;
     }
 }
 

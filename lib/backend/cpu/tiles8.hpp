@@ -61,8 +61,10 @@
 // Exactness: a row's block sums are exact integers (Q4_K, Q5_K: weights times Q8_K
 // quants, scaled by the 6-bit scales, then the mins times the activations'
 // sums; Q6_K: the 6-bit weights times the quants, scaled by the sub-blocks'
-// scales, less 32 times the scales times the activations' sums; Q8_0: quants times quants; Q4_0 and Q5_0: nibbles (Q5_0: with their
-// fifth bits) times quants, less 8 (16) times the activations' sum), and each (row, activation row) is summed
+// scales, less 32 times the scales times the activations' sums; Q8_0:
+// quants times quants; Q4_0 and Q5_0: nibbles (Q5_0: with their fifth
+// bits) times quants, less 8 (16) times the activations' sum), and each
+// (row, activation row) is summed
 //   Q4_K, Q5_K: acc = fma(d_w * d_a, float(isum), acc); acc = fma(-(dmin_w * d_a), float(imin), acc)
 //   Q6_K, Q8_0, Q4_0, Q5_0: acc = fma(d_w * d_a, float(isum), acc)
 // block after block, whatever the number of activation rows a call takes:
@@ -100,7 +102,8 @@ constexpr size_t kQ50QhAt = 128, kQ50DAt = 160, kQ50BlockBytes = 176;
 // compare).
 bool wants_tiles8(const WeightRef &w);
 
-// Bytes of one tile block of type t (8 rows' blocks).
+// Bytes of one tile block of type t (8 rows' blocks); 0 for a type that has
+// no tiles.
 size_t tiles8_block_bytes(GgmlType t);
 // Bytes of one tile (all its blocks), and of the whole repacked matrix
 // (tiles, then the plain rows).
