@@ -335,16 +335,20 @@ TEST_CASE("TQ1_0 lookup-table tiles give the plain rows' results bit for bit", "
     if (!cpu::lut64_available()) WARN("this CPU has no AVX-512 VBMI: only the Lut64 layout was tested, not the kernel");
 }
 
-TEST_CASE("Q4_K, Q5_K, Q6_K, Q8_0, Q4_0 and Q5_0 tiles of 8 rows hold every row; their products match the reference, whatever the batch", "[kernels]") {
+TEST_CASE("Q4_K, Q5_K, Q6_K, Q8_0, Q4_0, Q5_0, TQ2_0 and I2_S tiles of 8 rows hold every row; their products match the reference, whatever the batch", "[kernels]") {
     std::mt19937 rng(61);
     cpu::ThreadPool pool(2);
-    for (GgmlType t : {GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K, GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q5_0})
+    for (GgmlType t : {GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K, GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q5_0,
+                       GgmlType::TQ2_0, GgmlType::I2_S})
     for (int64_t k : {int64_t(QK_K), int64_t(3 * QK_K), int64_t(5 * 32)}) {
-        if (k % type_traits(t).block_size) continue; // 5 blocks of 32: Q8_0, Q4_0 and Q5_0
+        if (k % cpu::tiles8_block_weights(t)) continue; // 5 blocks of 32: Q8_0, Q4_0 and Q5_0
+        // Ternary kernels take the same steps in every layout (tiles8.hpp).
+        const bool ternary = t == GgmlType::TQ2_0 || t == GgmlType::I2_S;
         // One tile; two tiles and 3 plain rows; five tiles.
         for (int n_rows : {8, 19, 40}) {
             std::vector<uint8_t> data;
-            const WeightRef plain = random_matrix(t, k, n_rows, rng, data);
+            WeightRef plain = random_matrix(t, k, n_rows, rng, data);
+            if (t == GgmlType::I2_S) plain.tensor_scale = 0.75f; // folded into the activations' d
             std::vector<uint8_t> packed(cpu::tiles8_bytes(t, n_rows, k));
             cpu::tiles8_pack(t, data.data(), packed.data(), n_rows, k);
             WeightRef tiled = plain;
@@ -373,10 +377,12 @@ TEST_CASE("Q4_K, Q5_K, Q6_K, Q8_0, Q4_0 and Q5_0 tiles of 8 rows hold every row;
                                                     act.data() + size_t(tk) * act_row))
                                      .epsilon(1e-5)
                                      .margin(1e-4));
-                    if (r >= n_rows / 8 * 8) CHECK(got == y_plain[size_t(tk) * n_rows + r]); // plain rows: plain kernels
+                    if (ternary || r >= n_rows / 8 * 8) CHECK(got == y_plain[size_t(tk) * n_rows + r]); // plain rows: plain kernels
                 }
             }
-            // Two tiled products sharing their input equal separate ones.
+            // Two tiled products sharing their input equal separate ones
+            // (not for a scaled tensor: cpu::can_share_input refuses it).
+            if (plain.tensor_scale != 1.0f) continue;
             std::vector<float> ys0(size_t(n_rows) * 3), ys1(size_t(n_rows) * 3), yo(size_t(n_rows) * 3);
             const WeightRef *ws[2] = {&tiled, &plain};
             float *ys[2] = {ys0.data(), ys1.data()};

@@ -76,7 +76,7 @@ struct RowProduct {
     // Tiles g0 .. g1 of a Tiles8 matrix, two tiles and 4 activation rows a
     // call; the group after the last tile is its plain rows.
     void run_tiles(int64_t g0, int64_t g1, const uint8_t *act, size_t act_row, int m, const int32_t *sums) const {
-        const int64_t k = w->ne0, n = w->ne1, tiles = n / kTileRows, nb = k / type_traits(w->type).block_size;
+        const int64_t k = w->ne0, n = w->ne1, tiles = n / kTileRows, nb = k / tiles8_block_weights(w->type);
         const size_t tile_bytes = tiles8_tile_bytes(w->type, k);
         for (int64_t g = g0; g < g1;) {
             if (g >= tiles) {
@@ -134,9 +134,10 @@ void run_row_products(ThreadPool &pool, const RowProduct *ps, size_t n, const ui
     for (size_t i = 0; i < n; ++i) first[i + 1] = first[i] + ps[i].groups();
     const int32_t *sums = nullptr;
     if (std::any_of(ps, ps + n, [](const RowProduct &p) { return p.needs_sums(); })) {
-        const int64_t nb = ps[0].w->ne0 / QK8_0;
+        const GgmlType act_type = vec_dot_type(ps[0].w->type); // the same for all (can_share_input)
+        const int64_t nb = ps[0].w->ne0 / type_traits(act_type).block_size;
         scratch.act_sums.resize(size_t(m) * size_t(nb));
-        tiles8_act_sums(act, act_row, m, nb, scratch.act_sums.data());
+        tiles8_act_sums(act_type, act, act_row, m, nb, scratch.act_sums.data());
         sums = scratch.act_sums.data();
     }
     pool.run_ranges(first[n], kStealChunkGroups, [&](int64_t g0, int64_t g1) {

@@ -1,14 +1,14 @@
 // Load-time repacking of weights for the CPU kernels.
 //
 // TQ1_0 matrices go into 64-row tiles for the lookup-table kernel where the
-// CPU has one (RowLayout::Lut64, cpu/ternary_lut.hpp). Other ternary
-// matrices (TQ2_0, I2_S; TQ1_0 without it) are rewritten with the blocks of
-// each group of 4 rows interleaved (RowLayout::Interleaved4), so that the
-// 4-row decode kernel reads one sequential stream instead of four. With the rows plain,
-// TQ2_0's 66-byte blocks in four streams ran at 8 GB/s on one core where one
-// stream runs at 24 (docs/performance.md). Q4_K and Q8_0 matrices go into
-// tiles of 8 rows (RowLayout::Tiles8, cpu/tiles8.hpp) where the CPU has
-// AVX-512 VNNI. The copy replaces the mapped
+// CPU has one (RowLayout::Lut64, cpu/ternary_lut.hpp). The k-quants, Q8_0,
+// Q4_0, Q5_0, TQ2_0 and I2_S go into tiles of 8 rows (RowLayout::Tiles8,
+// cpu/tiles8.hpp) where the CPU has AVX-512 VNNI. Other ternary matrices
+// (TQ2_0 and I2_S without it; TQ1_0 without VBMI) are rewritten with the
+// blocks of each group of 4 rows interleaved (RowLayout::Interleaved4), so
+// that the 4-row decode kernel reads one sequential stream instead of four.
+// With the rows plain, TQ2_0's 66-byte blocks in four streams ran at 8 GB/s
+// on one core where one stream runs at 24 (docs/performance.md). The copy replaces the mapped
 // pages, which are handed back to the kernel, so memory stays at the file's
 // size.
 #pragma once

@@ -8,6 +8,7 @@
 
 #include "backend/cpu/vec_dot.hpp"
 #include "quant/blocks.hpp"
+#include "quant/i2s.hpp"
 
 namespace ternlm::cpu {
 
@@ -99,6 +100,21 @@ template <typename Block> void move_q4_5_0(Block *const b[kTileRows], uint8_t *t
     }
 }
 
+// TQ2_0 (d_at: where the rows' d go) and I2_S (d_at 0: no d; its bytes
+// are the 64 code bytes of each row's 256 weights, fields swapped into
+// TQ2_0's order): row l's 8 code bytes of step s at 64s + 8l.
+void move_ternary(uint8_t *const codes[kTileRows], uint8_t *tile, bool pack, size_t d_at) {
+    for (int l = 0; l < kTileRows; ++l) {
+        for (int s = 0; s < 8; ++s) {
+            uint8_t *t = tile + 64 * s + 8 * l, *q = codes[l] + 8 * s;
+            pack ? std::memcpy(t, q, 8) : std::memcpy(q, t, 8);
+            if (d_at == 0)
+                for (int b = 0; b < 8; ++b) (pack ? t : q)[b] = i2s_swap_fields((pack ? t : q)[b]);
+        }
+        if (d_at) pack ? std::memcpy(tile + d_at + 2 * l, codes[l] + QK_K / 4, 2) : std::memcpy(codes[l] + QK_K / 4, tile + d_at + 2 * l, 2);
+    }
+}
+
 // Row l's block i, of block type B.
 template <typename B> void blocks_at(uint8_t *const rows[kTileRows], int64_t i, B *b[kTileRows]) {
     for (int l = 0; l < kTileRows; ++l) b[l] = reinterpret_cast<B *>(rows[l]) + i;
@@ -126,6 +142,16 @@ void move_block(GgmlType t, uint8_t *const rows[kTileRows], int64_t i, uint8_t *
         block_q5_0 *b[kTileRows];
         blocks_at(rows, i, b);
         move_q4_5_0(b, tile, pack);
+    } else if (t == GgmlType::TQ2_0) {
+        block_tq2_0 *b[kTileRows];
+        blocks_at(rows, i, b);
+        uint8_t *codes[kTileRows];
+        for (int l = 0; l < kTileRows; ++l) codes[l] = b[l]->qs;
+        move_ternary(codes, tile, pack, kTq2DAt);
+    } else if (t == GgmlType::I2_S) {
+        uint8_t *codes[kTileRows];
+        for (int l = 0; l < kTileRows; ++l) codes[l] = rows[l] + size_t(i) * (QK_K / 4);
+        move_ternary(codes, tile, pack, 0);
     } else {
         block_q8_0 *b[kTileRows];
         blocks_at(rows, i, b);
@@ -140,8 +166,10 @@ bool wants_tiles8(const WeightRef &w) {
         return e && e[0] == '0';
     }();
     if (off || !w || w.layout != RowLayout::Plain) return false;
-    return tiles8_block_bytes(w.type) != 0 && w.ne1 >= kTileRows && w.ne0 % type_traits(w.type).block_size == 0 &&
-           w.tensor_scale == 1.0f && detected_isa() == Isa::Avx512Vnni;
+    // I2_S's tensor scale is applied to the activations (cpu::matmul).
+    const bool scale_ok = w.tensor_scale == 1.0f || w.type == GgmlType::I2_S;
+    return tiles8_block_bytes(w.type) != 0 && w.ne1 >= kTileRows && w.ne0 % tiles8_block_weights(w.type) == 0 && scale_ok &&
+           detected_isa() == Isa::Avx512Vnni;
 }
 
 size_t tiles8_block_bytes(GgmlType t) {
@@ -152,12 +180,14 @@ size_t tiles8_block_bytes(GgmlType t) {
     case GgmlType::Q4_0: return kQ40BlockBytes;
     case GgmlType::Q5_0: return kQ50BlockBytes;
     case GgmlType::Q8_0: return kQ8BlockBytes;
+    case GgmlType::TQ2_0: return kTq2BlockBytes;
+    case GgmlType::I2_S: return kI2sBlockBytes;
     default: return 0;
     }
 }
 
 size_t tiles8_tile_bytes(GgmlType t, int64_t n_cols) {
-    return size_t(n_cols / type_traits(t).block_size) * tiles8_block_bytes(t);
+    return size_t(n_cols / tiles8_block_weights(t)) * tiles8_block_bytes(t);
 }
 
 size_t tiles8_bytes(GgmlType t, int64_t n_rows, int64_t n_cols) {
@@ -166,7 +196,7 @@ size_t tiles8_bytes(GgmlType t, int64_t n_rows, int64_t n_cols) {
 }
 
 void tiles8_pack(GgmlType t, const uint8_t *src, uint8_t *dst, int64_t n_rows, int64_t n_cols) {
-    const int64_t nb = n_cols / type_traits(t).block_size, tiles = n_rows / kTileRows;
+    const int64_t nb = n_cols / tiles8_block_weights(t), tiles = n_rows / kTileRows;
     const size_t row_bytes = row_size(t, n_cols), tile_bytes = tiles8_tile_bytes(t, n_cols);
     for (int64_t g = 0; g < tiles; ++g) {
         uint8_t *rows[kTileRows];
@@ -179,7 +209,7 @@ void tiles8_pack(GgmlType t, const uint8_t *src, uint8_t *dst, int64_t n_rows, i
 }
 
 void tiles8_unpack_row(const WeightRef &w, int64_t r, uint8_t *row) {
-    const int64_t nb = w.ne0 / type_traits(w.type).block_size, tiles = w.ne1 / kTileRows;
+    const int64_t nb = w.ne0 / tiles8_block_weights(w.type), tiles = w.ne1 / kTileRows;
     const size_t tile_bytes = tiles8_tile_bytes(w.type, w.ne0);
     if (r >= tiles * kTileRows) {
         std::memcpy(row, tiles8_plain_row(w, r), w.row_bytes);
@@ -193,12 +223,16 @@ void tiles8_unpack_row(const WeightRef &w, int64_t r, uint8_t *row) {
     for (int64_t i = 0; i < nb; ++i) move_block(w.type, rows, i, tile + size_t(i) * tiles8_block_bytes(w.type), false);
 }
 
-void tiles8_act_sums(const uint8_t *act, size_t act_row, int m, int64_t nb, int32_t *sums) {
+void tiles8_act_sums(GgmlType act_type, const uint8_t *act, size_t act_row, int m, int64_t nb, int32_t *sums) {
     for (int u = 0; u < m; ++u) {
-        const block_q8_0 *b = reinterpret_cast<const block_q8_0 *>(act + size_t(u) * act_row);
+        const uint8_t *row = act + size_t(u) * act_row;
         for (int64_t i = 0; i < nb; ++i) {
             int32_t s = 0;
-            for (int8_t q : b[i].qs) s += q;
+            if (act_type == GgmlType::Q8_K) {
+                for (int16_t q : reinterpret_cast<const block_q8_K *>(row)[i].bsums) s += q;
+            } else {
+                for (int8_t q : reinterpret_cast<const block_q8_0 *>(row)[i].qs) s += q;
+            }
             sums[size_t(u) * size_t(nb) + size_t(i)] = s;
         }
     }

@@ -1,4 +1,4 @@
-// Q4_K, Q5_K, Q6_K, Q8_0, Q4_0 and Q5_0 matrices repacked for AVX-512 VNNI (RowLayout::Tiles8): the
+// Q4_K, Q5_K, Q6_K, Q8_0, Q4_0, Q5_0, TQ2_0 and I2_S matrices repacked for AVX-512 VNNI (RowLayout::Tiles8): the
 // rows in tiles of 8 whose blocks lie side by side, so that a vector lane
 // is a row. vpdpbusd then multiplies 4 weights of each of the 8 rows by
 // the same 4 broadcast activation bytes, and one float multiply-add a
@@ -56,6 +56,16 @@
 //                 of step k), bit 4 + k that of weight 16 + 4k + b (the high
 //                 ones), so that step k finds them by a shift, as Q5_K does;
 //   [160, 176)    the rows' d (f16).
+// TQ2_0 (256 weights, 528 bytes, as the 8 blocks):
+//   [0, 512)      step s (0..7) is 64 bytes, row l's 8 at 8l: its qs[8s .. +7]
+//                 (field g, bits 2g, of byte b: weight 128 (s / 4) + 32g +
+//                 8 (s % 4) + b, the codes t + 1 as TQ2_0 keeps them), so
+//                 that one 512-bit vector is a step of one tile (row l in
+//                 lanes 2l and 2l + 1): decode reads one stream;
+//   [512, 528)    the rows' d (f16).
+// I2_S (256 weights, 512 bytes, as the 8 rows' codes): as TQ2_0's codes,
+//   each byte's fields swapped into TQ2_0's order (i2s_swap_fields); no d
+//   (the tensor's scale is folded into the activations' d by cpu::matmul).
 // Rows after the last whole tile stay plain rows, after the tiles.
 //
 // Exactness: a row's block sums are exact integers (Q4_K, Q5_K: weights times Q8_K
@@ -63,13 +73,17 @@
 // sums; Q6_K: the 6-bit weights times the quants, scaled by the sub-blocks'
 // scales, less 32 times the scales times the activations' sums; Q8_0:
 // quants times quants; Q4_0 and Q5_0: nibbles (Q5_0: with their fifth
-// bits) times quants, less 8 (16) times the activations' sum), and each
+// bits) times quants, less 8 (16) times the activations' sum; TQ2_0 and
+// I2_S: codes times quants, less the activations' sum), and each
 // (row, activation row) is summed
 //   Q4_K, Q5_K: acc = fma(d_w * d_a, float(isum), acc); acc = fma(-(dmin_w * d_a), float(imin), acc)
-//   Q6_K, Q8_0, Q4_0, Q5_0: acc = fma(d_w * d_a, float(isum), acc)
+//   Q6_K, Q8_0, Q4_0, Q5_0, TQ2_0: acc = fma(d_w * d_a, float(isum), acc)
+//   I2_S: acc = fma(d_a, float(isum), acc)
 // block after block, whatever the number of activation rows a call takes:
 // decode and prefill give the same bits. They are not the bits of the
-// plain-row kernels (another order of float additions).
+// plain-row kernels (another order of float additions), except TQ2_0's
+// and I2_S's, whose plain and 4-row kernels take the same steps
+// (ternary_x86.hpp): a ternary matrix gives the same bits in any layout.
 #pragma once
 
 #include <cstddef>
@@ -95,9 +109,10 @@ constexpr size_t kQ6GroupBytes = 384, kQ6ScalesAt = 1536, kQ6DAt = 1664, kQ6Bloc
 constexpr size_t kQ8DAt = 256, kQ8BlockBytes = 272;
 constexpr size_t kQ40DAt = 128, kQ40BlockBytes = 144;
 constexpr size_t kQ50QhAt = 128, kQ50DAt = 160, kQ50BlockBytes = 176;
+constexpr size_t kTq2DAt = 512, kTq2BlockBytes = 528, kI2sBlockBytes = 512;
 } // namespace tiles8_layout
 
-// Whether this matrix goes into RowLayout::Tiles8: a Q4_K, Q5_K, Q6_K, Q8_0, Q4_0 or Q5_0 matrix of
+// Whether this matrix goes into RowLayout::Tiles8: a Q4_K, Q5_K, Q6_K, Q8_0, Q4_0, Q5_0, TQ2_0 or I2_S matrix of
 // at least one tile, on a CPU with AVX-512 VNNI, unless TERNLM_TILES8=0 (to
 // compare).
 bool wants_tiles8(const WeightRef &w);
@@ -105,6 +120,9 @@ bool wants_tiles8(const WeightRef &w);
 // Bytes of one tile block of type t (8 rows' blocks); 0 for a type that has
 // no tiles.
 size_t tiles8_block_bytes(GgmlType t);
+// Weights a row has in one tile block: the type's block, but 256 for I2_S
+// (two of its runs of 128, as a Q8_K activation block).
+inline int64_t tiles8_block_weights(GgmlType t) { return t == GgmlType::I2_S ? QK_K : type_traits(t).block_size; }
 // Bytes of one tile (all its blocks), and of the whole repacked matrix
 // (tiles, then the plain rows).
 size_t tiles8_tile_bytes(GgmlType t, int64_t n_cols);
@@ -123,12 +141,15 @@ void tiles8_pack(GgmlType t, const uint8_t *src, uint8_t *dst, int64_t n_rows, i
 void tiles8_unpack_row(const WeightRef &w, int64_t r, uint8_t *row);
 
 // Whether type t's tile kernel takes the activation blocks' sums (Q4_0:
-// sum (q - 8) * a = sum q * a - 8 * sum a; Q5_0 the same with 16),
-// computed once a product by tiles8_act_sums rather than once a tile.
-inline bool tiles8_needs_sums(GgmlType t) { return t == GgmlType::Q4_0 || t == GgmlType::Q5_0; }
-// sums[u * nb + i] = the sum of the 32 quants of block i of activation row u
-// (m rows of nb Q8_0 blocks, act_row bytes apart).
-void tiles8_act_sums(const uint8_t *act, size_t act_row, int m, int64_t nb, int32_t *sums);
+// sum (q - 8) * a = sum q * a - 8 * sum a; Q5_0 the same with 16; TQ2_0
+// and I2_S with 1, their codes being t + 1), computed once a product by
+// tiles8_act_sums rather than once a tile.
+inline bool tiles8_needs_sums(GgmlType t) {
+    return t == GgmlType::Q4_0 || t == GgmlType::Q5_0 || t == GgmlType::TQ2_0 || t == GgmlType::I2_S;
+}
+// sums[u * nb + i] = the sum of the quants of block i of activation row u
+// (m rows of nb blocks of act_type, Q8_0 or Q8_K, act_row bytes apart).
+void tiles8_act_sums(GgmlType act_type, const uint8_t *act, size_t act_row, int m, int64_t nb, int32_t *sums);
 
 // out[u][0..7] = the dot products of one tile's 8 rows (nb blocks of type
 // t) with activation rows a[u] (u < n_act, 1 to 4; in vec_dot_type(t));
@@ -138,5 +159,8 @@ void tiles8_act_sums(const uint8_t *act, size_t act_row, int m, int64_t nb, int3
 // AVX-512 VNNI only (tiles8_avx512.cpp).
 void tiles8_product(GgmlType t, const uint8_t *tile, size_t tile_bytes, int n_tiles, int64_t nb,
                     const uint8_t *const *a, const int32_t *const *sums, int n_act, float *const *out);
+// tiles8_product's TQ2_0 and I2_S kernels (tiles8_ternary_avx512.cpp).
+void tiles8_ternary_product(GgmlType t, const uint8_t *tile, size_t tile_bytes, int n_tiles, int64_t nb,
+                            const uint8_t *const *a, const int32_t *const *sums, int n_act, float *const *out);
 
 } // namespace ternlm::cpu

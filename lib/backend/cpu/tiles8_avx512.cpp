@@ -384,6 +384,8 @@ void tiles8_product(GgmlType t, const uint8_t *tile, size_t tile_bytes, int n_ti
     case GgmlType::Q6_K: return run_tile<Q6_KKernel>(tile, tile_bytes, n_tiles, nb, a, sums, n_act, out);
     case GgmlType::Q4_0: return run_tile<Q4_5_0Kernel<false>>(tile, tile_bytes, n_tiles, nb, a, sums, n_act, out);
     case GgmlType::Q5_0: return run_tile<Q4_5_0Kernel<true>>(tile, tile_bytes, n_tiles, nb, a, sums, n_act, out);
+    case GgmlType::TQ2_0:
+    case GgmlType::I2_S: return tiles8_ternary_product(t, tile, tile_bytes, n_tiles, nb, a, sums, n_act, out);
     default: return run_tile<Q8_0Kernel>(tile, tile_bytes, n_tiles, nb, a, sums, n_act, out);
     }
 }
