@@ -340,8 +340,10 @@ TEST_CASE("Q4_K, Q5_K, Q6_K, Q8_0, Q4_0, Q5_0, TQ2_0 and I2_S tiles of 8 rows ho
     cpu::ThreadPool pool(2);
     for (GgmlType t : {GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K, GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q5_0,
                        GgmlType::TQ2_0, GgmlType::I2_S})
-    for (int64_t k : {int64_t(QK_K), int64_t(3 * QK_K), int64_t(5 * 32)}) {
+    for (int64_t k : {int64_t(QK_K), int64_t(3 * QK_K), int64_t(5 * 32), int64_t(5 * QK_K)}) {
         if (k % cpu::tiles8_block_weights(t)) continue; // 5 blocks of 32: Q8_0, Q4_0 and Q5_0
+        // 5 blocks of 256: TQ2_0's group of 4 and a short one.
+        if (k == 5 * QK_K && t != GgmlType::TQ2_0) continue;
         // Ternary kernels take the same steps in every layout (tiles8.hpp).
         const bool ternary = t == GgmlType::TQ2_0 || t == GgmlType::I2_S;
         // One tile; two tiles and 3 plain rows; five tiles.

@@ -100,18 +100,18 @@ template <typename Block> void move_q4_5_0(Block *const b[kTileRows], uint8_t *t
     }
 }
 
-// TQ2_0 (d_at: where the rows' d go) and I2_S (d_at 0: no d; its bytes
-// are the 64 code bytes of each row's 256 weights, fields swapped into
-// TQ2_0's order): row l's 8 code bytes of step s at 64s + 8l.
-void move_ternary(uint8_t *const codes[kTileRows], uint8_t *tile, bool pack, size_t d_at) {
+// TQ2_0 (d: where the rows' d go) and I2_S (d null; its bytes are the 64
+// code bytes of each row's 256 weights, fields swapped into TQ2_0's
+// order): row l's 8 code bytes of step s at codes + 64s + 8l.
+void move_ternary(uint8_t *const rows[kTileRows], uint8_t *codes, uint8_t *d, bool pack) {
     for (int l = 0; l < kTileRows; ++l) {
         for (int s = 0; s < 8; ++s) {
-            uint8_t *t = tile + 64 * s + 8 * l, *q = codes[l] + 8 * s;
+            uint8_t *t = codes + 64 * s + 8 * l, *q = rows[l] + 8 * s;
             pack ? std::memcpy(t, q, 8) : std::memcpy(q, t, 8);
-            if (d_at == 0)
+            if (!d)
                 for (int b = 0; b < 8; ++b) (pack ? t : q)[b] = i2s_swap_fields((pack ? t : q)[b]);
         }
-        if (d_at) pack ? std::memcpy(tile + d_at + 2 * l, codes[l] + QK_K / 4, 2) : std::memcpy(codes[l] + QK_K / 4, tile + d_at + 2 * l, 2);
+        if (d) pack ? std::memcpy(d + 2 * l, rows[l] + QK_K / 4, 2) : std::memcpy(rows[l] + QK_K / 4, d + 2 * l, 2);
     }
 }
 
@@ -120,8 +120,10 @@ template <typename B> void blocks_at(uint8_t *const rows[kTileRows], int64_t i, 
     for (int l = 0; l < kTileRows; ++l) b[l] = reinterpret_cast<B *>(rows[l]) + i;
 }
 
-// Tile block i of the rows at rows[l] (plain), packed into or out of `tile`.
-void move_block(GgmlType t, uint8_t *const rows[kTileRows], int64_t i, uint8_t *tile, bool pack) {
+// Block i of the rows at rows[l] (plain), packed into or out of the tile
+// at tile_start.
+void move_block(GgmlType t, uint8_t *const rows[kTileRows], int64_t i, uint8_t *tile_start, bool pack) {
+    uint8_t *tile = tile_start + size_t(i) * tiles8_block_bytes(t);
     if (t == GgmlType::Q4_K) {
         block_q4_K *b[kTileRows];
         blocks_at(rows, i, b);
@@ -143,15 +145,13 @@ void move_block(GgmlType t, uint8_t *const rows[kTileRows], int64_t i, uint8_t *
         blocks_at(rows, i, b);
         move_q4_5_0(b, tile, pack);
     } else if (t == GgmlType::TQ2_0) {
-        block_tq2_0 *b[kTileRows];
-        blocks_at(rows, i, b);
-        uint8_t *codes[kTileRows];
-        for (int l = 0; l < kTileRows; ++l) codes[l] = b[l]->qs;
-        move_ternary(codes, tile, pack, kTq2DAt);
+        uint8_t *blocks[kTileRows];
+        for (int l = 0; l < kTileRows; ++l) blocks[l] = rows[l] + size_t(i) * sizeof(block_tq2_0);
+        move_ternary(blocks, tq2_0_tile_codes(tile_start, i), tq2_0_tile_d(tile_start, i), pack);
     } else if (t == GgmlType::I2_S) {
-        uint8_t *codes[kTileRows];
-        for (int l = 0; l < kTileRows; ++l) codes[l] = rows[l] + size_t(i) * (QK_K / 4);
-        move_ternary(codes, tile, pack, 0);
+        uint8_t *blocks[kTileRows];
+        for (int l = 0; l < kTileRows; ++l) blocks[l] = rows[l] + size_t(i) * (QK_K / 4);
+        move_ternary(blocks, tile, nullptr, pack);
     } else {
         block_q8_0 *b[kTileRows];
         blocks_at(rows, i, b);
@@ -187,7 +187,9 @@ size_t tiles8_block_bytes(GgmlType t) {
 }
 
 size_t tiles8_tile_bytes(GgmlType t, int64_t n_cols) {
-    return size_t(n_cols / tiles8_block_weights(t)) * tiles8_block_bytes(t);
+    const int64_t nb = n_cols / tiles8_block_weights(t);
+    if (t == GgmlType::TQ2_0) return size_t((nb + kTq2Group - 1) / kTq2Group) * 64 + size_t(nb) * kTernaryCodeBytes;
+    return size_t(nb) * tiles8_block_bytes(t);
 }
 
 size_t tiles8_bytes(GgmlType t, int64_t n_rows, int64_t n_cols) {
@@ -201,8 +203,9 @@ void tiles8_pack(GgmlType t, const uint8_t *src, uint8_t *dst, int64_t n_rows, i
     for (int64_t g = 0; g < tiles; ++g) {
         uint8_t *rows[kTileRows];
         for (int l = 0; l < kTileRows; ++l) rows[l] = const_cast<uint8_t *>(src) + size_t(g * kTileRows + l) * row_bytes;
-        for (int64_t i = 0; i < nb; ++i)
-            move_block(t, rows, i, dst + size_t(g) * tile_bytes + size_t(i) * tiles8_block_bytes(t), true);
+        uint8_t *tile = dst + size_t(g) * tile_bytes;
+        std::memset(tile, 0, tile_bytes); // TQ2_0's padding
+        for (int64_t i = 0; i < nb; ++i) move_block(t, rows, i, tile, true);
     }
     std::memcpy(dst + size_t(tiles) * tile_bytes, src + size_t(tiles * kTileRows) * row_bytes,
                 size_t(n_rows - tiles * kTileRows) * row_bytes);
@@ -220,7 +223,7 @@ void tiles8_unpack_row(const WeightRef &w, int64_t r, uint8_t *row) {
     uint8_t *rows[kTileRows];
     for (int l = 0; l < kTileRows; ++l) rows[l] = l == r % kTileRows ? row : scratch.data();
     uint8_t *tile = const_cast<uint8_t *>(w.data) + size_t(r / kTileRows) * tile_bytes;
-    for (int64_t i = 0; i < nb; ++i) move_block(w.type, rows, i, tile + size_t(i) * tiles8_block_bytes(w.type), false);
+    for (int64_t i = 0; i < nb; ++i) move_block(w.type, rows, i, tile, false);
 }
 
 void tiles8_act_sums(GgmlType act_type, const uint8_t *act, size_t act_row, int m, int64_t nb, int32_t *sums) {

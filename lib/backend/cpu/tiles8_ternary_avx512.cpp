@@ -48,13 +48,12 @@ inline __m256i fold_pairs(__m512i v) { return _mm512_cvtepi64_epi32(_mm512_add_e
 template <int T, bool HasD>
 void ternary_tile(const uint8_t *tile, int64_t nb, const block_q8_K *const *a, const int32_t *const *sums,
                   float *const *out) {
-    constexpr size_t block_bytes = HasD ? kTq2BlockBytes : kI2sBlockBytes;
     const __m512i mask[4] = {_mm512_set1_epi8(0x03), _mm512_set1_epi8(0x0C), _mm512_set1_epi8(0x30),
                              _mm512_set1_epi8(char(0xC0))};
     __m256 acc[T];
     for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
     for (int64_t i = 0; i < nb; ++i) {
-        const uint8_t *b = tile + size_t(i) * block_bytes;
+        const uint8_t *b = HasD ? tq2_0_tile_codes(tile, i) : tile + size_t(i) * kTernaryCodeBytes;
         __m512i s[4][T];
         for (int t = 0; t < T; ++t) s[0][t] = s[1][t] = s[2][t] = s[3][t] = _mm512_setzero_si512();
 #pragma GCC unroll 8
@@ -70,7 +69,7 @@ void ternary_tile(const uint8_t *tile, int64_t nb, const block_q8_K *const *a, c
             }
         }
         __m256 d = _mm256_setzero_ps();
-        if constexpr (HasD) d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(b + kTq2DAt)));
+        if constexpr (HasD) d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(tq2_0_tile_d(tile, i))));
         for (int t = 0; t < T; ++t) {
             const __m512i isum = _mm512_add_epi32(_mm512_add_epi32(s[0][t], _mm512_srai_epi32(s[1][t], 2)),
                                                   _mm512_add_epi32(_mm512_srai_epi32(s[2][t], 4), _mm512_srai_epi32(s[3][t], 6)));
@@ -90,7 +89,6 @@ void ternary_tile(const uint8_t *tile, int64_t nb, const block_q8_K *const *a, c
 template <int T, bool HasD>
 void ternary_tile_pair(const uint8_t *tile0, const uint8_t *tile1, int64_t nb, const block_q8_K *const *a,
                        const int32_t *const *sums, float *const *out) {
-    constexpr size_t block_bytes = HasD ? kTq2BlockBytes : kI2sBlockBytes;
     const __m512i mask[4] = {_mm512_set1_epi8(0x03), _mm512_set1_epi8(0x0C), _mm512_set1_epi8(0x30),
                              _mm512_set1_epi8(char(0xC0))};
     const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
@@ -98,7 +96,8 @@ void ternary_tile_pair(const uint8_t *tile0, const uint8_t *tile1, int64_t nb, c
     __m512 acc[T];
     for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
     for (int64_t i = 0; i < nb; ++i) {
-        const uint8_t *b0 = tile0 + size_t(i) * block_bytes, *b1 = tile1 + size_t(i) * block_bytes;
+        const uint8_t *b0 = HasD ? tq2_0_tile_codes(tile0, i) : tile0 + size_t(i) * kTernaryCodeBytes;
+        const uint8_t *b1 = HasD ? tq2_0_tile_codes(tile1, i) : tile1 + size_t(i) * kTernaryCodeBytes;
         __m512i s[4][T];
         for (int t = 0; t < T; ++t) s[0][t] = s[1][t] = s[2][t] = s[3][t] = _mm512_setzero_si512();
 #pragma GCC unroll 8
@@ -118,8 +117,8 @@ void ternary_tile_pair(const uint8_t *tile0, const uint8_t *tile1, int64_t nb, c
         __m512 d = _mm512_setzero_ps();
         if constexpr (HasD)
             d = _mm512_cvtph_ps(_mm256_inserti128_si256(
-                _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i *>(b0 + kTq2DAt))),
-                _mm_loadu_si128(reinterpret_cast<const __m128i *>(b1 + kTq2DAt)), 1));
+                _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i *>(tq2_0_tile_d(tile0, i)))),
+                _mm_loadu_si128(reinterpret_cast<const __m128i *>(tq2_0_tile_d(tile1, i))), 1));
         for (int t = 0; t < T; ++t) {
             const __m512i isum = _mm512_add_epi32(_mm512_add_epi32(s[0][t], _mm512_srai_epi32(s[1][t], 2)),
                                                   _mm512_add_epi32(_mm512_srai_epi32(s[2][t], 4), _mm512_srai_epi32(s[3][t], 6)));
