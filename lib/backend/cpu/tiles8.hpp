@@ -98,6 +98,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 #include "backend/backend.hpp"
 #include "quant/types.hpp"
@@ -129,6 +130,19 @@ template <typename P> P *tq2_0_tile_codes(P *tile, int64_t i) {
     return tile + size_t(i / kTq2Group) * kTq2GroupBytes + 64 + size_t(i % kTq2Group) * kTernaryCodeBytes;
 }
 } // namespace tiles8_layout
+
+// The activation bytes at p as one little-endian word (4 bytes) or pair
+// of words (8), for the kernels' broadcasts.
+inline int32_t act_word(const int8_t *p) {
+    int32_t v;
+    std::memcpy(&v, p, 4);
+    return v;
+}
+inline long long act_word_pair(const int8_t *p) {
+    long long v;
+    std::memcpy(&v, p, 8);
+    return v;
+}
 
 // Whether this matrix goes into RowLayout::Tiles8: a Q4_K, Q5_K, Q6_K, Q8_0, Q4_0, Q5_0, TQ2_0 or I2_S matrix of
 // at least one tile, on a CPU with AVX-512 VNNI, unless TERNLM_TILES8=0 (to

@@ -25,12 +25,6 @@ namespace {
 
 using namespace tiles8_layout;
 
-inline int32_t word_at(const int8_t *p) {
-    int32_t v;
-    std::memcpy(&v, p, 4);
-    return v;
-}
-
 // One tile (p0) in 256-bit vectors.
 struct Rows8 {
     using I = __m256i;
@@ -146,8 +140,8 @@ inline void pair_sums(const uint8_t *b0, const uint8_t *b1, int j, const block_q
         }
         for (int t = 0; t < T; ++t) {
             const int8_t *q = a[t][i].qs + 64 * j + 4 * k;
-            sa[t] = V::dpbusd(sa[t], lo, V::set1(word_at(q)));
-            sb[t] = V::dpbusd(sb[t], hi, V::set1(word_at(q + 32)));
+            sa[t] = V::dpbusd(sa[t], lo, V::set1(act_word(q)));
+            sb[t] = V::dpbusd(sb[t], hi, V::set1(act_word(q + 32)));
         }
     }
     const I sca = V::u8x8_i32(b0 + o.scales_at + 16 * j, b1 + o.scales_at + 16 * j);
@@ -225,8 +219,8 @@ void q6_k_tile(const uint8_t *tile0, const uint8_t *tile1, int64_t nb, const blo
                         const I hi = V::or_(V::and_(V::srli16(v, 4), m4), V::and_(V::srli16(qh, 2 * h), bits45));
                         for (int t = 0; t < T; ++t) {
                             const int8_t *q = a[t][i].qs + 128 * n + 32 * h + 4 * k;
-                            s[h][0][t] = V::dpbusd(s[h][0][t], lo, V::set1(word_at(q)));
-                            s[h][1][t] = V::dpbusd(s[h][1][t], hi, V::set1(word_at(q + 64)));
+                            s[h][0][t] = V::dpbusd(s[h][0][t], lo, V::set1(act_word(q)));
+                            s[h][1][t] = V::dpbusd(s[h][1][t], hi, V::set1(act_word(q + 64)));
                         }
                     }
                 }
@@ -242,7 +236,7 @@ void q6_k_tile(const uint8_t *tile0, const uint8_t *tile1, int64_t nb, const blo
         for (int p = 0; p < 8; ++p) { // lane l's int16 pair: row l's scales of sub-blocks 2p, 2p + 1
             const I sc = V::i8x16_i16(q6_scale_pairs(b0, p), q6_scale_pairs(b1, p));
             for (int t = 0; t < T; ++t)
-                ioff[t] = V::dpwssd(ioff[t], sc, V::set1(word_at(reinterpret_cast<const int8_t *>(a[t][i].bsums + 2 * p))));
+                ioff[t] = V::dpwssd(ioff[t], sc, V::set1(act_word(reinterpret_cast<const int8_t *>(a[t][i].bsums + 2 * p))));
         }
         const typename V::F d = V::f16(b0 + kQ6DAt, b1 + kQ6DAt);
         for (int t = 0; t < T; ++t)
@@ -264,7 +258,7 @@ void q8_0_tile(const uint8_t *tile0, const uint8_t *tile1, int64_t nb, const blo
         for (int t = 0; t < T; ++t) isum[t] = V::zero();
         for (int k = 0; k < 8; ++k) {
             const I w = V::bytes32(b0 + 32 * k, b1 + 32 * k), aw = V::abs8(w);
-            for (int t = 0; t < T; ++t) isum[t] = V::dpbusd(isum[t], aw, V::sign8(V::set1(word_at(a[t][i].qs + 4 * k)), w));
+            for (int t = 0; t < T; ++t) isum[t] = V::dpbusd(isum[t], aw, V::sign8(V::set1(act_word(a[t][i].qs + 4 * k)), w));
         }
         const typename V::F d = V::f16(b0 + kQ8DAt, b1 + kQ8DAt);
         for (int t = 0; t < T; ++t) acc[t] = V::fmadd(V::mul(d, V::fset1(_cvtsh_ss(a[t][i].d))), V::cvt(isum[t]), acc[t]);
@@ -300,8 +294,8 @@ void q4_5_0_tile(const uint8_t *tile0, const uint8_t *tile1, int64_t nb, const b
                 hi = V::or_(hi, V::and_(V::srli16(h, k), bit4));
             }
             for (int t = 0; t < T; ++t) {
-                isum[t] = V::dpbusd(isum[t], lo, V::set1(word_at(a[t][i].qs + 4 * k)));
-                isum[t] = V::dpbusd(isum[t], hi, V::set1(word_at(a[t][i].qs + 16 + 4 * k)));
+                isum[t] = V::dpbusd(isum[t], lo, V::set1(act_word(a[t][i].qs + 4 * k)));
+                isum[t] = V::dpbusd(isum[t], hi, V::set1(act_word(a[t][i].qs + 16 + 4 * k)));
             }
         }
         const typename V::F d = V::f16(b0 + d_at, b1 + d_at);

@@ -30,18 +30,6 @@ namespace {
 
 using namespace tiles8_layout;
 
-inline int32_t word_at(const int8_t *p) {
-    int32_t v;
-    std::memcpy(&v, p, 4);
-    return v;
-}
-
-inline long long qword_at(const int8_t *p) {
-    long long v;
-    std::memcpy(&v, p, 8);
-    return v;
-}
-
 // Row l's sum: lanes 2l and 2l + 1 added, as 8 int32 lanes.
 inline __m256i fold_pairs(__m512i v) { return _mm512_cvtepi64_epi32(_mm512_add_epi32(v, _mm512_srli_epi64(v, 32))); }
 
@@ -64,7 +52,7 @@ void ternary_tile(const uint8_t *tile, int64_t nb, const block_q8_K *const *a, c
                 const __m512i f = _mm512_and_si512(v, mask[g]);
                 for (int t = 0; t < T; ++t) {
                     const int8_t *q = a[t][i].qs + 128 * (k / 4) + 32 * g + 8 * (k % 4);
-                    s[g][t] = _mm512_dpbusd_epi32(s[g][t], f, _mm512_set1_epi64(qword_at(q)));
+                    s[g][t] = _mm512_dpbusd_epi32(s[g][t], f, _mm512_set1_epi64(act_word_pair(q)));
                 }
             }
         }
@@ -109,8 +97,8 @@ void ternary_tile_pair(const uint8_t *tile0, const uint8_t *tile1, int64_t nb, c
                 const __m512i fe = _mm512_and_si512(ve, mask[g]), fo = _mm512_and_si512(vo, mask[g]);
                 for (int t = 0; t < T; ++t) {
                     const int8_t *q = a[t][i].qs + 128 * (k / 4) + 32 * g + 8 * (k % 4);
-                    s[g][t] = _mm512_dpbusd_epi32(s[g][t], fe, _mm512_set1_epi32(word_at(q)));
-                    s[g][t] = _mm512_dpbusd_epi32(s[g][t], fo, _mm512_set1_epi32(word_at(q + 4)));
+                    s[g][t] = _mm512_dpbusd_epi32(s[g][t], fe, _mm512_set1_epi32(act_word(q)));
+                    s[g][t] = _mm512_dpbusd_epi32(s[g][t], fo, _mm512_set1_epi32(act_word(q + 4)));
                 }
             }
         }
