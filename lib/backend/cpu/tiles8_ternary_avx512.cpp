@@ -33,6 +33,18 @@ using namespace tiles8_layout;
 // Row l's sum: lanes 2l and 2l + 1 added, as 8 int32 lanes.
 inline __m256i fold_pairs(__m512i v) { return _mm512_cvtepi64_epi32(_mm512_add_epi32(v, _mm512_srli_epi64(v, 32))); }
 
+// Block i's codes in a tile of TQ2_0 (HasD) or I2_S.
+template <bool HasD> const uint8_t *block_codes(const uint8_t *tile, int64_t i) {
+    return HasD ? tq2_0_tile_codes(tile, i) : tile + size_t(i) * kTernaryCodeBytes;
+}
+
+// The four fields' sums of one activation row shifted back and added: sum
+// code * a (field g's sum is 4^g times its part, exactly).
+inline __m512i join_fields(__m512i s0, __m512i s1, __m512i s2, __m512i s3) {
+    return _mm512_add_epi32(_mm512_add_epi32(s0, _mm512_srai_epi32(s1, 2)),
+                            _mm512_add_epi32(_mm512_srai_epi32(s2, 4), _mm512_srai_epi32(s3, 6)));
+}
+
 template <int T, bool HasD>
 void ternary_tile(const uint8_t *tile, int64_t nb, const block_q8_K *const *a, const int32_t *const *sums,
                   float *const *out) {
@@ -41,7 +53,7 @@ void ternary_tile(const uint8_t *tile, int64_t nb, const block_q8_K *const *a, c
     __m256 acc[T];
     for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
     for (int64_t i = 0; i < nb; ++i) {
-        const uint8_t *b = HasD ? tq2_0_tile_codes(tile, i) : tile + size_t(i) * kTernaryCodeBytes;
+        const uint8_t *b = block_codes<HasD>(tile, i);
         __m512i s[4][T];
         for (int t = 0; t < T; ++t) s[0][t] = s[1][t] = s[2][t] = s[3][t] = _mm512_setzero_si512();
 #pragma GCC unroll 8
@@ -59,8 +71,7 @@ void ternary_tile(const uint8_t *tile, int64_t nb, const block_q8_K *const *a, c
         __m256 d = _mm256_setzero_ps();
         if constexpr (HasD) d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(tq2_0_tile_d(tile, i))));
         for (int t = 0; t < T; ++t) {
-            const __m512i isum = _mm512_add_epi32(_mm512_add_epi32(s[0][t], _mm512_srai_epi32(s[1][t], 2)),
-                                                  _mm512_add_epi32(_mm512_srai_epi32(s[2][t], 4), _mm512_srai_epi32(s[3][t], 6)));
+            const __m512i isum = join_fields(s[0][t], s[1][t], s[2][t], s[3][t]);
             const __m256 da = _mm256_set1_ps(a[t][i].d);
             const __m256i row_sum = _mm256_sub_epi32(fold_pairs(isum), _mm256_set1_epi32(sums[t][i]));
             acc[t] = _mm256_fmadd_ps(HasD ? _mm256_mul_ps(d, da) : da, _mm256_cvtepi32_ps(row_sum), acc[t]);
@@ -84,8 +95,7 @@ void ternary_tile_pair(const uint8_t *tile0, const uint8_t *tile1, int64_t nb, c
     __m512 acc[T];
     for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
     for (int64_t i = 0; i < nb; ++i) {
-        const uint8_t *b0 = HasD ? tq2_0_tile_codes(tile0, i) : tile0 + size_t(i) * kTernaryCodeBytes;
-        const uint8_t *b1 = HasD ? tq2_0_tile_codes(tile1, i) : tile1 + size_t(i) * kTernaryCodeBytes;
+        const uint8_t *b0 = block_codes<HasD>(tile0, i), *b1 = block_codes<HasD>(tile1, i);
         __m512i s[4][T];
         for (int t = 0; t < T; ++t) s[0][t] = s[1][t] = s[2][t] = s[3][t] = _mm512_setzero_si512();
 #pragma GCC unroll 8
@@ -108,8 +118,7 @@ void ternary_tile_pair(const uint8_t *tile0, const uint8_t *tile1, int64_t nb, c
                 _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i *>(tq2_0_tile_d(tile0, i)))),
                 _mm_loadu_si128(reinterpret_cast<const __m128i *>(tq2_0_tile_d(tile1, i))), 1));
         for (int t = 0; t < T; ++t) {
-            const __m512i isum = _mm512_add_epi32(_mm512_add_epi32(s[0][t], _mm512_srai_epi32(s[1][t], 2)),
-                                                  _mm512_add_epi32(_mm512_srai_epi32(s[2][t], 4), _mm512_srai_epi32(s[3][t], 6)));
+            const __m512i isum = join_fields(s[0][t], s[1][t], s[2][t], s[3][t]);
             const __m512 da = _mm512_set1_ps(a[t][i].d);
             const __m512i row_sum = _mm512_sub_epi32(isum, _mm512_set1_epi32(sums[t][i]));
             acc[t] = _mm512_fmadd_ps(HasD ? _mm512_mul_ps(d, da) : da, _mm512_cvtepi32_ps(row_sum), acc[t]);
